@@ -1,0 +1,82 @@
+# lakehouse: a medallion lakehouse inside PostgreSQL 15
+#
+# `make demo` and `make test` work on a fresh Debian 12 machine: they run
+# scripts/install-deps.sh first, so pg_config and the libraries exist before
+# PGXS is read.  Every other target needs pg_config already (run
+# `scripts/install-deps.sh` once by hand, or `make deps`).
+
+MODULE_big = lakehouse
+OBJS = \
+	src/lakehouse.o \
+	src/catalog/catalog.o \
+	src/common/names.o \
+	src/common/options.o \
+	src/common/safeinput.o \
+	src/config/api.o \
+	src/config/yaml.o \
+	src/ingest/bronze_writer.o \
+	src/ingest/csv.o \
+	src/ingest/files.o \
+	src/ingest/ingest.o \
+	src/ingest/tables.o \
+	src/pipeline/deps.o \
+	src/pipeline/run.o \
+	src/pipeline/schedule.o \
+	src/transform/gold.o \
+	src/transform/silver.o
+
+EXTENSION = lakehouse
+DATA = lakehouse--0.1.sql
+PGFILEDESC = "lakehouse - medallion lakehouse inside PostgreSQL"
+
+REGRESS = setup api yaml ingest_file ingest_table silver gold run deps errors hostile
+REGRESS_OPTS =
+
+ISOLATION = concurrent_runs
+# Specs in test/isolation/specs, expected output in test/isolation/expected;
+# results and diffs go to test/isolation/output_iso.
+ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output_iso
+
+TAP_TESTS = 1
+PROVE_TESTS = test/t/*.pl
+
+PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Werror -Wno-unused-parameter \
+	-Wno-missing-field-initializers -Wno-sign-compare
+SHLIB_LINK = -lyaml -lrdkafka -lcurl
+
+EXTRA_CLEAN = results regression.diffs regression.out tmp_inst tmp_inst_iso \
+	test/isolation/output_iso tmp_check log
+
+PG_CONFIG ?= pg_config
+HAVE_PG_CONFIG := $(shell command -v $(PG_CONFIG) 2>/dev/null)
+
+# Our own targets come first so that `make` alone still means `all`.
+.PHONY: default deps test demo demo-stop bench
+default: all
+
+deps:
+	bash scripts/install-deps.sh
+
+test:
+	bash scripts/install-deps.sh
+	bash scripts/run-tests.sh
+
+demo:
+	bash scripts/install-deps.sh
+	bash scripts/demo.sh
+
+demo-stop:
+	bash scripts/demo.sh stop
+
+bench:
+	bash scripts/install-deps.sh
+	bash bench/run.sh
+
+ifneq ($(HAVE_PG_CONFIG),)
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+else
+all install installcheck clean:
+	@echo "pg_config not found: run 'make deps' (or 'make test' / 'make demo', which install it) first" >&2
+	@exit 1
+endif

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+#
+# scripts/install-deps.sh: install everything lakehouse needs to build, test
+# and demo on Debian 12 (`make deps`; `make test` and `make demo` run it
+# first).
+#
+# Idempotent and quick when everything is present: one dpkg-query decides
+# whether apt is needed at all, and `apt-get update` runs only when some
+# package is missing.  It must not need pg_config: on a fresh machine that
+# only appears once postgresql-server-dev-15 is installed.
+#
+# The JSON Schema validator used by later tests (ajv + ajv-formats) goes into
+# a repo-local test/node_modules, from test/package.json.
+#
+# Environment:
+#   LH_SKIP_NPM=1   do not install the npm packages
+#
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+APT_PACKAGES=(
+	postgresql-15
+	postgresql-server-dev-15
+	postgresql-contrib
+	librdkafka-dev
+	libcurl4-openssl-dev
+	libyaml-dev
+	postgresql-15-cron
+	postgresql-15-pgtap
+	kcat
+	libipc-run-perl
+	prometheus
+	clang-14
+	llvm-14
+	make
+	gcc
+)
+
+log() { printf 'install-deps: %s\n' "$*"; }
+die() { printf 'install-deps: ERROR: %s\n' "$*" >&2; exit 1; }
+
+# Run a command as root: directly when we are root, else through sudo.
+as_root()
+{
+	if [ "$(id -u)" -eq 0 ]; then
+		"$@"
+	elif command -v sudo >/dev/null 2>&1; then
+		sudo "$@"
+	else
+		die "need root (or sudo) to run: $*"
+	fi
+}
+
+# Print the packages from the arguments that are not installed.
+missing_packages()
+{
+	local pkg status
+	for pkg in "$@"; do
+		status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$pkg" 2>/dev/null || true)
+		case "$status" in
+			ii*) ;;
+			*) printf '%s\n' "$pkg" ;;
+		esac
+	done
+}
+
+APT_UPDATED=0
+apt_install()
+{
+	[ "$#" -gt 0 ] || return 0
+	command -v apt-get >/dev/null 2>&1 || die "apt-get not found: this script supports Debian 12"
+	if [ "$APT_UPDATED" -eq 0 ]; then
+		log "apt-get update"
+		as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q \
+			|| die "apt-get update failed"
+		APT_UPDATED=1
+	fi
+	log "apt-get install $*"
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+		"$@" || die "apt-get install $* failed"
+}
+
+# --- Debian packages --------------------------------------------------------
+
+mapfile -t MISSING < <(missing_packages "${APT_PACKAGES[@]}")
+if [ "${#MISSING[@]}" -gt 0 ]; then
+	apt_install "${MISSING[@]}"
+	mapfile -t STILL < <(missing_packages "${APT_PACKAGES[@]}")
+	[ "${#STILL[@]}" -eq 0 ] || die "still missing after install: ${STILL[*]}"
+fi
+
+command -v pg_config >/dev/null 2>&1 || die "pg_config not found after installing postgresql-server-dev-15"
+PGBIN=$(pg_config --bindir)
+[ -x "$PGBIN/initdb" ] || die "$PGBIN/initdb not found (postgresql-15 not installed?)"
+PGLIB=$(pg_config --pkglibdir)
+[ -f "$PGLIB/pg_cron.so" ] || die "pg_cron.so not found in $PGLIB (postgresql-15-cron)"
+
+# --- node / npm: JSON Schema validation for later tests ----------------------
+
+if [ "${LH_SKIP_NPM:-0}" != 1 ]; then
+	if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+		# A node from elsewhere (e.g. a nodejs package that bundles npm) is
+		# used as it is; only a machine without either gets Debian's.
+		apt_install nodejs npm
+	fi
+	command -v npm >/dev/null 2>&1 || die "npm not found after installing nodejs/npm"
+
+	if [ -f "$ROOT/test/node_modules/ajv/package.json" ] &&
+	   [ -f "$ROOT/test/node_modules/ajv-formats/package.json" ]; then
+		:
+	else
+		log "npm install (ajv, ajv-formats) into test/node_modules"
+		(cd "$ROOT/test" &&
+		 npm install --no-audit --no-fund --loglevel=error) \
+			|| die "npm install in test/ failed"
+		[ -f "$ROOT/test/node_modules/ajv/package.json" ] \
+			|| die "npm install did not produce test/node_modules/ajv"
+	fi
+fi
+
+log "all dependencies present"

@@ -1,0 +1,106 @@
+/*-------------------------------------------------------------------------
+ *
+ * ingest.c
+ *	  Dispatch of source operations by source kind.
+ *
+ * The SQL API (api.c) validates a source's options here when the source is
+ * declared; the run (run.c) lands a source's new records here.  Each kind
+ * lives in its own file: "table" in tables.c, "file" in files.c.  Kinds
+ * the catalog already admits but this release does not implement yet
+ * ("kafka", "http") are refused with ERRCODE_FEATURE_NOT_SUPPORTED.
+ *
+ * Transactions.  ingest_source runs entirely inside the caller's
+ * transaction (run.c gives each stage a subtransaction): the rows it lands,
+ * the dead letters it records and the source marks it moves commit or
+ * abort together.  It connects to SPI itself (a nested connection if the
+ * caller already has one) and disconnects before returning; on error the
+ * subtransaction abort releases the connection, files, relations and
+ * memory.  Errors raised while ingesting carry the context line
+ * "while ingesting source "<name>"".
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "executor/spi.h"
+
+#include "lakehouse.h"
+
+static void
+ingest_error_callback(void *arg)
+{
+	LhSource   *src = (LhSource *) arg;
+
+	errcontext("while ingesting source \"%s\"", src->name);
+}
+
+/* Raise the error for a kind ingest_validate_options does not know. */
+static void
+ingest_unsupported_kind(const char *kind)
+{
+	if (strcmp(kind, "kafka") == 0 || strcmp(kind, "http") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("source kind \"%s\" is not supported yet", kind),
+				 errhint("Supported source kinds are \"table\" and \"file\".")));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unrecognized source kind: \"%s\"", kind),
+			 errhint("Valid source kinds are \"table\" and \"file\".")));
+}
+
+/*
+ * ingest_validate_options
+ *		Check the options of a source of the given kind; raise an error
+ *		naming the problem.
+ *
+ * Needs no SPI connection.  Checks the declaring user's privileges too
+ * (reading server files, selecting from the source table).
+ */
+void
+ingest_validate_options(const char *kind, Jsonb *options)
+{
+	if (kind == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("source kind must not be null")));
+
+	if (strcmp(kind, "table") == 0)
+		tables_validate_options(options);
+	else if (strcmp(kind, "file") == 0)
+		files_validate_options(options);
+	else
+		ingest_unsupported_kind(kind);
+}
+
+/*
+ * ingest_source
+ *		Land the records src has delivered since its last ingest in its
+ *		bronze table, move its marks, and add to *counts.
+ *
+ * run_id is stored in _lh_run_id (0: none).
+ */
+void
+ingest_source(LhSource *src, int64 run_id, LhStageCounts *counts)
+{
+	ErrorContextCallback errcallback;
+
+	errcallback.callback = ingest_error_callback;
+	errcallback.arg = (void *) src;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	if (strcmp(src->kind, "table") == 0)
+		tables_ingest(src, run_id, counts);
+	else if (strcmp(src->kind, "file") == 0)
+		files_ingest(src, run_id, counts);
+	else
+		ingest_unsupported_kind(src->kind);
+
+	SPI_finish();
+
+	error_context_stack = errcallback.previous;
+}

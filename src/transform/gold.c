@@ -1,0 +1,370 @@
+/*-------------------------------------------------------------------------
+ *
+ * gold.c
+ *	  The gold stage: SQL transforms over silver, written as rebuild,
+ *	  append or merge.
+ *
+ * A gold table is defined by one SELECT.  Kinds:
+ *	- rebuild: DELETE all rows, INSERT the query's rows.  Both happen in
+ *	  the stage's subtransaction, so readers see the old contents until
+ *	  the run commits and the new contents after (MVCC, no lock beyond
+ *	  ROW EXCLUSIVE; a TRUNCATE would not be MVCC-safe for readers).
+ *	- append: INSERT the query's rows.
+ *	- merge: INSERT ... ON CONFLICT (keys) DO UPDATE, touching only rows
+ *	  whose values differ.
+ *	- scd2: arrives with its own procedure (slot reserved in the catalog).
+ *
+ * Incremental runs: a gold stage is skipped when the run is not a full
+ * refresh, the definition is unchanged since the last build, and every
+ * relation the query reads is a lakehouse table whose last change (the
+ * "changed_run" stage mark written by the orchestrator) is already covered
+ * by that build.  A query that reads anything else (plain tables, views)
+ * is always rebuilt, since we cannot know whether it changed.
+ *
+ * The user's SQL is parsed before it is stored: exactly one SELECT, no
+ * SELECT INTO.  It is wrapped as a subquery, so a second statement can
+ * never be smuggled in.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "common/md5.h"
+#include "executor/spi.h"
+#include "nodes/parsenodes.h"
+#include "parser/parser.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/plancache.h"
+#include "utils/rel.h"
+
+#include "lakehouse.h"
+
+/*
+ * gold_check_sql
+ *		The text must be exactly one SELECT (VALUES and WITH ... SELECT count
+ *		as SELECT).  Syntax errors are reported by the parser itself.
+ */
+/*
+ * Report a syntax error's position within the gold SQL, not within the
+ * statement that passed it to us.
+ */
+static void
+gold_sql_error_callback(void *arg)
+{
+	int			pos = geterrposition();
+
+	if (pos > 0)
+	{
+		errposition(0);
+		internalerrposition(pos);
+		internalerrquery((const char *) arg);
+	}
+	errcontext("gold SQL");
+}
+
+void
+gold_check_sql(const char *sql)
+{
+	List	   *stmts;
+	RawStmt    *raw;
+	ErrorContextCallback errcb;
+
+	errcb.callback = gold_sql_error_callback;
+	errcb.arg = (void *) sql;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+	stmts = raw_parser(sql, RAW_PARSE_DEFAULT);
+	error_context_stack = errcb.previous;
+
+	if (list_length(stmts) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("gold SQL must be a single query"),
+				 errdetail("It contains %d statements.", list_length(stmts))));
+	raw = linitial_node(RawStmt, stmts);
+	if (!IsA(raw->stmt, SelectStmt))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("gold SQL must be a SELECT query"),
+				 errhint("The stage writes the query's rows itself; write only the SELECT.")));
+	if (((SelectStmt *) raw->stmt)->intoClause != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("gold SQL must not use SELECT INTO")));
+}
+
+/* The query without trailing semicolons and white space. */
+static char *
+query_text(const char *sql)
+{
+	char	   *q = pstrdup(sql);
+	char	   *end = q + strlen(q);
+
+	while (end > q && (isspace((unsigned char) end[-1]) || end[-1] == ';'))
+		end--;
+	*end = '\0';
+	return q;
+}
+
+/*
+ * Prepare the query and return its plan source (result columns, relations
+ * read).  Caller is connected to SPI.
+ */
+static CachedPlanSource *
+prepare_query(const char *sql)
+{
+	SPIPlanPtr	plan = SPI_prepare(query_text(sql), 0, NULL);
+	List	   *sources;
+
+	if (plan == NULL)
+		elog(ERROR, "could not prepare gold SQL: SPI error %d", SPI_result);
+	sources = SPI_plan_get_plan_sources(plan);
+	if (list_length(sources) != 1)
+		elog(ERROR, "gold SQL produced %d plan sources", list_length(sources));
+	return (CachedPlanSource *) linitial(sources);
+}
+
+/*
+ * gold_prepare_table
+ *		Create the gold table from the query if it does not exist; otherwise
+ *		check that every column of the query exists in it.  For merge, make
+ *		sure a unique index on the keys exists.  Caller is connected to SPI.
+ */
+void
+gold_prepare_table(const char *schema, const char *table, const char *sql,
+				   const char *kind, List *keys)
+{
+	char	   *qname = lh_qualified_name(schema, table);
+	Oid			relid = lh_table_oid(schema, table, true);
+	CachedPlanSource *ps = prepare_query(sql);
+	TupleDesc	qdesc = ps->resultDesc;
+	StringInfoData buf;
+	ListCell   *lc;
+
+	if (qdesc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("gold SQL must return rows")));
+
+	/* keys must be columns of the query */
+	foreach(lc, keys)
+	{
+		bool		found = false;
+
+		for (int i = 0; i < qdesc->natts; i++)
+			if (strcmp(NameStr(TupleDescAttr(qdesc, i)->attname),
+					   (char *) lfirst(lc)) == 0)
+				found = true;
+		if (!found)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("key column \"%s\" is not a column of the gold query",
+							(char *) lfirst(lc))));
+	}
+	/* column names must be unique, or the INSERT cannot name them */
+	for (int i = 0; i < qdesc->natts; i++)
+		for (int j = i + 1; j < qdesc->natts; j++)
+			if (strcmp(NameStr(TupleDescAttr(qdesc, i)->attname),
+					   NameStr(TupleDescAttr(qdesc, j)->attname)) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_COLUMN),
+						 errmsg("gold query returns column \"%s\" more than once",
+								NameStr(TupleDescAttr(qdesc, i)->attname)),
+						 errhint("Give each output column its own name with AS.")));
+
+	initStringInfo(&buf);
+	if (!OidIsValid(relid))
+	{
+		lh_ensure_schema(schema);
+		appendStringInfo(&buf, "CREATE TABLE %s AS SELECT * FROM (\n%s\n) AS q WITH NO DATA",
+						 qname, query_text(sql));
+		if (SPI_execute(buf.data, false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "could not create gold table %s", qname);
+		relid = lh_table_oid(schema, table, false);
+	}
+	else
+	{
+		Relation	rel = table_open(relid, AccessShareLock);
+		TupleDesc	tdesc = RelationGetDescr(rel);
+
+		for (int i = 0; i < qdesc->natts; i++)
+		{
+			const char *name = NameStr(TupleDescAttr(qdesc, i)->attname);
+			bool		found = false;
+
+			for (int j = 0; j < tdesc->natts; j++)
+				if (!TupleDescAttr(tdesc, j)->attisdropped &&
+					strcmp(NameStr(TupleDescAttr(tdesc, j)->attname), name) == 0)
+					found = true;
+			if (!found)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("column \"%s\" does not exist in gold table %s",
+								name, qname),
+						 errdetail("The gold query returns it, but the existing table has no such column."),
+						 errhint("Add the column with ALTER TABLE, or drop the table so that it is recreated from the query.")));
+		}
+		table_close(rel, AccessShareLock);
+	}
+
+	if (strcmp(kind, "merge") == 0 && !lh_unique_index_on(relid, keys))
+	{
+		resetStringInfo(&buf);
+		appendStringInfo(&buf, "CREATE UNIQUE INDEX ON %s (", qname);
+		foreach(lc, keys)
+			appendStringInfo(&buf, "%s%s", foreach_current_index(lc) ? ", " : "",
+							 quote_identifier(lfirst(lc)));
+		appendStringInfoChar(&buf, ')');
+		if (SPI_execute(buf.data, false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "could not index gold table %s", qname);
+	}
+}
+
+/*
+ * The build version of a gold table: the newest change among its inputs
+ * and a digest of its definition; NULL when an input is not a lakehouse
+ * table (then the table is rebuilt every run).
+ */
+static char *
+build_version(LhTable *table, CachedPlanSource *ps)
+{
+	Datum	   *oids;
+	int			n = 0;
+	ListCell   *lc;
+	Oid			types[1] = {OIDARRAYOID};
+	Datum		values[1];
+	bool		isnull;
+	int64		newest = 0;
+	char		digest[MD5_PASSWD_LEN + 1];
+	const char *errstr = NULL;
+	char	   *def;
+	int			rc;
+
+	oids = palloc(sizeof(Datum) * Max(list_length(ps->relationOids), 1));
+	foreach(lc, ps->relationOids)
+		oids[n++] = ObjectIdGetDatum(lfirst_oid(lc));
+	values[0] = PointerGetDatum(construct_array(oids, n, OIDOID, sizeof(Oid),
+												true, TYPALIGN_INT));
+	rc = SPI_execute_with_args("SELECT coalesce(bool_and(t.table_id IS NOT NULL), true),"
+							   " max(m.mark_value::bigint)"
+							   " FROM unnest($1) AS r(oid)"
+							   " JOIN pg_catalog.pg_class c ON c.oid = r.oid"
+							   " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+							   " LEFT JOIN lakehouse.tables t"
+							   "   ON t.schema_name = n.nspname AND t.table_name = c.relname"
+							   " LEFT JOIN lakehouse.stage_marks m"
+							   "   ON m.table_id = t.table_id AND m.mark_key = 'changed_run'",
+							   1, types, values, NULL, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read gold inputs: SPI error %d", rc);
+	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+									&isnull)))
+		return NULL;
+	{
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+									  2, &isnull);
+
+		if (!isnull)
+			newest = DatumGetInt64(d);
+	}
+	{
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		appendStringInfo(&buf, "%s\n%s\n", table->gold_kind, table->sql);
+		foreach(lc, table->keys)
+			appendStringInfo(&buf, "%s\n", (char *) lfirst(lc));
+		def = buf.data;
+	}
+	if (!pg_md5_hash(def, strlen(def), digest, &errstr))
+		elog(ERROR, "could not compute MD5: %s", errstr);
+	return psprintf(INT64_FORMAT ":%s", newest, digest);
+}
+
+/*
+ * gold_run_stage
+ *		Build one gold table.  Returns false when the stage was skipped
+ *		because nothing it reads has changed.  Caller is connected to SPI,
+ *		inside the stage's subtransaction.
+ */
+bool
+gold_run_stage(LhTable *table, LhStageCounts *counts)
+{
+	char	   *qname = lh_qualified_name(table->schema_name, table->table_name);
+	CachedPlanSource *ps = prepare_query(table->sql);
+	TupleDesc	qdesc = ps->resultDesc;
+	char	   *version = build_version(table, ps);
+	char	   *old_version;
+	StringInfoData cols;
+	StringInfoData sql;
+	int			rc;
+
+	(void) lh_table_oid(table->schema_name, table->table_name, false);
+
+	old_version = catalog_get_stage_mark(table->table_id, "built");
+	if (version && old_version && strcmp(version, old_version) == 0 &&
+		!(lh_current_run && lh_current_run->full_refresh))
+		return false;
+
+	initStringInfo(&cols);
+	for (int i = 0; i < qdesc->natts; i++)
+		appendStringInfo(&cols, "%s%s", i ? ", " : "",
+						 quote_identifier(NameStr(TupleDescAttr(qdesc, i)->attname)));
+
+	initStringInfo(&sql);
+	if (strcmp(table->gold_kind, "rebuild") == 0)
+	{
+		appendStringInfo(&sql, "DELETE FROM %s", qname);
+		rc = SPI_execute(sql.data, false, 0);
+		if (rc != SPI_OK_DELETE)
+			elog(ERROR, "could not empty gold table %s: SPI error %d", qname, rc);
+		counts->rows_skipped = 0;
+		resetStringInfo(&sql);
+	}
+	appendStringInfo(&sql, "INSERT INTO %s AS t (%s) SELECT %s FROM (\n%s\n) AS q",
+					 qname, cols.data, cols.data, query_text(table->sql));
+	if (strcmp(table->gold_kind, "merge") == 0)
+	{
+		ListCell   *lc;
+		StringInfoData set;
+		StringInfoData cmp_old;
+		StringInfoData cmp_new;
+
+		initStringInfo(&set);
+		initStringInfo(&cmp_old);
+		initStringInfo(&cmp_new);
+		for (int i = 0; i < qdesc->natts; i++)
+		{
+			const char *c = quote_identifier(NameStr(TupleDescAttr(qdesc, i)->attname));
+
+			if (lh_name_in_list(table->keys, NameStr(TupleDescAttr(qdesc, i)->attname)))
+				continue;
+			appendStringInfo(&set, "%s%s = excluded.%s", set.len ? ", " : "", c, c);
+			appendStringInfo(&cmp_old, "%st.%s", cmp_old.len ? ", " : "", c);
+			appendStringInfo(&cmp_new, "%sexcluded.%s", cmp_new.len ? ", " : "", c);
+		}
+		appendStringInfoString(&sql, " ON CONFLICT (");
+		foreach(lc, table->keys)
+			appendStringInfo(&sql, "%s%s", foreach_current_index(lc) ? ", " : "",
+							 quote_identifier(lfirst(lc)));
+		if (set.len == 0)
+			appendStringInfoString(&sql, ") DO NOTHING");
+		else
+			appendStringInfo(&sql, ") DO UPDATE SET %s WHERE ROW(%s) IS DISTINCT FROM ROW(%s)",
+							 set.data, cmp_old.data, cmp_new.data);
+	}
+	rc = SPI_execute(sql.data, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "could not write gold table %s: SPI error %d", qname, rc);
+	counts->rows_read = SPI_processed;
+	counts->rows_written = SPI_processed;
+
+	catalog_set_stage_mark(table->table_id, "built", version);
+	return true;
+}

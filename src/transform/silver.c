@@ -1,0 +1,1335 @@
+/*-------------------------------------------------------------------------
+ *
+ * silver.c
+ *	  The silver stage: typed projection of bronze payloads, cleaning,
+ *	  de-duplication and quarantine.
+ *
+ * A silver table is declared as a list of column mappings (JSON path in
+ * the bronze payload -> typed column, with transforms, a default, a
+ * required flag and a value range).  The stage runs as ONE set-based
+ * statement:
+ *
+ *	 INSERT INTO silver.t AS t (cols..., _lh_bronze_id, _lh_run_id)
+ *	 SELECT DISTINCT ON (keys) (s.r).cols... FROM
+ *	   (SELECT lakehouse.lh_silver_project(b.payload, b._lh_id,
+ *				b._lh_position, NULL::silver.t, table_id) AS r
+ *		  FROM bronze.x b WHERE b._lh_id > mark OFFSET 0) s
+ *	 ORDER BY keys, order_by DESC, _lh_bronze_id DESC
+ *	 ON CONFLICT (keys) DO UPDATE SET ... WHERE newer
+ *
+ * lh_silver_project is a C set-returning function that converts one
+ * payload with the mapping compiled once per stage (type input functions,
+ * range bounds, attribute numbers).  A row that cannot be converted
+ * produces no output row; instead the function appends it, with its
+ * column, value and reason, to an in-memory quarantine buffer that is
+ * written to lakehouse.quarantine in batches (multi-row INSERT from
+ * arrays), during the statement when the buffer fills up and at its end.
+ * One bad value therefore never aborts the batch.
+ *
+ * Transactions and locking: the stage runs in the caller's (sub)transaction.
+ * It first takes SHARE lock on the bronze table, which waits for writers
+ * that are still landing rows and keeps new ones out until the stage's
+ * transaction ends; that way no bronze row with an id below the new mark
+ * can commit later and be skipped.  The new mark (the highest bronze id
+ * seen) is written to lakehouse.stage_marks in the same transaction as the
+ * silver rows and the quarantine rows.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "parser/parse_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/formatting.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
+
+#include "lakehouse.h"
+
+PG_FUNCTION_INFO_V1(lh_silver_project);
+
+/* A column mapping compiled for execution. */
+typedef struct CompiledColumn
+{
+	LhSilverColumn *def;
+	int			attnum;			/* 0-based index in the output tuple */
+	int			npath;
+	char	  **path;
+	int		   *pathlen;
+	LhTypeInput input;
+	bool		has_default;
+	Datum		default_datum;
+	FmgrInfo   *cmp;			/* btree comparison, when min/max given */
+	bool		has_min;
+	Datum		min_datum;
+	bool		has_max;
+	Datum		max_datum;
+} CompiledColumn;
+
+/* The silver stage currently executing in this backend. */
+typedef struct SilverStage
+{
+	int32		table_id;
+	int32		pipeline_id;
+	char	   *target;			/* qualified silver table */
+	char	   *bronze;			/* qualified bronze table */
+	MemoryContext cxt;			/* lives for the stage */
+	TupleDesc	tupdesc;		/* silver row type */
+	int			ncolumns;
+	CompiledColumn *columns;
+	int			att_bronze_id;
+	int			att_run_id;
+	int64		run_id;
+
+	/* progress */
+	int64		rows_read;
+	int64		rows_quarantined;
+	int64		max_bronze_id;
+
+	/* quarantine buffer */
+	int			nbuf;
+	int			maxbuf;
+	Datum	   *q_bronze_id;
+	Datum	   *q_position;
+	bool	   *q_position_null;
+	Datum	   *q_column;
+	bool	   *q_column_null;
+	Datum	   *q_value;
+	bool	   *q_value_null;
+	Datum	   *q_reason;
+	Datum	   *q_payload;
+} SilverStage;
+
+static SilverStage *active_stage = NULL;
+
+/* Per-query state of lh_silver_project (fn_extra). */
+typedef struct ProjectState
+{
+	bool		returned;		/* output row for the current input given */
+} ProjectState;
+
+static const char *const column_keys[] = {
+	"name", "path", "type", "required", "transforms", "default", "min", "max",
+	"non_negative", NULL
+};
+
+/*
+ * Parse a JSON path as users write it: "a.b", "$.a.b", "items[0].sku".
+ */
+static List *
+parse_json_path(const char *path, const char *column)
+{
+	List	   *result = NIL;
+	const char *p = path;
+	StringInfoData elem;
+
+	if (p[0] == '$')
+	{
+		p++;
+		if (*p == '.')
+			p++;
+	}
+	initStringInfo(&elem);
+	while (true)
+	{
+		if (*p == '.' || *p == '[' || *p == '\0')
+		{
+			if (elem.len > 0)
+				result = lappend(result, pstrdup(elem.data));
+			else if (*p == '.' || (*p == '\0' && result == NIL))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid JSON path \"%s\" for column \"%s\"",
+								path, column),
+						 errhint("Write paths as key.key or key[0].key.")));
+			resetStringInfo(&elem);
+			if (*p == '\0')
+				break;
+			if (*p == '[')
+			{
+				const char *close = strchr(p, ']');
+
+				if (close == NULL || close == p + 1 ||
+					strspn(p + 1, "0123456789") != (size_t) (close - p - 1))
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("invalid JSON path \"%s\" for column \"%s\"",
+									path, column),
+							 errdetail("An array subscript must be a non-negative integer in brackets.")));
+				result = lappend(result, pnstrdup(p + 1, close - p - 1));
+				p = close + 1;
+				if (*p == '.')
+					p++;
+				continue;
+			}
+			p++;
+			continue;
+		}
+		appendStringInfoChar(&elem, *p);
+		p++;
+	}
+	return result;
+}
+
+static char *
+json_string_field(JsonbValue *v, const char *key, const char *column)
+{
+	if (v->type == jbvString)
+		return pnstrdup(v->val.string.val, v->val.string.len);
+	if (v->type == jbvNumeric)
+		return DatumGetCString(DirectFunctionCall1(numeric_out,
+												   NumericGetDatum(v->val.numeric)));
+	if (v->type == jbvNull)
+		return NULL;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("\"%s\" of column mapping \"%s\" must be a string", key,
+					column ? column : "?")));
+	return NULL;
+}
+
+static bool
+json_bool_field(JsonbValue *v, const char *key, const char *column)
+{
+	bool		result;
+
+	if (v->type == jbvBool)
+		return v->val.boolean;
+	if (v->type == jbvString)
+	{
+		char	   *s = pnstrdup(v->val.string.val, v->val.string.len);
+
+		if (parse_bool(s, &result))
+			return result;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("\"%s\" of column mapping \"%s\" must be a Boolean", key,
+					column ? column : "?")));
+	return false;
+}
+
+static int
+transform_flag(const char *name, const char *column)
+{
+	if (strcmp(name, "trim") == 0)
+		return LH_XFORM_TRIM;
+	if (strcmp(name, "lower") == 0)
+		return LH_XFORM_LOWER;
+	if (strcmp(name, "upper") == 0)
+		return LH_XFORM_UPPER;
+	if (strcmp(name, "nullif_empty") == 0)
+		return LH_XFORM_NULLIF_EMPTY;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unrecognized transform \"%s\" for column \"%s\"", name, column),
+			 errhint("Valid transforms are trim, lower, upper and nullif_empty.")));
+	return 0;
+}
+
+/*
+ * Check that a literal (default, min, max) is valid for the column's type;
+ * returns the converted value.
+ */
+static Datum
+check_literal(LhSilverColumn *col, const char *what, const char *literal)
+{
+	LhTypeInput tin;
+	Datum		result;
+	ErrorData  *edata;
+
+	lh_type_input_init(&tin, col->typid, col->typmod);
+	if (!lh_type_input_safe(&tin, (char *) literal, &result, &edata))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid %s \"%s\" for column \"%s\" of type %s",
+						what, literal, col->name,
+						format_type_with_typemod(col->typid, col->typmod)),
+				 errdetail("%s", edata->message)));
+	return result;
+}
+
+/*
+ * Resolve the type name of a mapping (raises "type does not exist").
+ */
+static void
+resolve_type(LhSilverColumn *col)
+{
+	TypeName   *tn = typeStringToTypeName(col->type_name);
+	Type		typ = LookupTypeName(NULL, tn, &col->typmod, false);
+
+	if (typ == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("type \"%s\" does not exist", col->type_name),
+				 errdetail("Column mapping \"%s\" names it.", col->name)));
+	col->typid = typeTypeId(typ);
+	ReleaseSysCache(typ);
+	if (get_typtype(col->typid) == TYPTYPE_PSEUDO)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" cannot have pseudo-type %s",
+						col->name, format_type_be(col->typid))));
+}
+
+static void
+check_range_type(LhSilverColumn *col)
+{
+	TypeCacheEntry *tce = lookup_type_cache(col->typid, TYPECACHE_CMP_PROC);
+
+	if (!OidIsValid(tce->cmp_proc))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" cannot have min or max", col->name),
+				 errdetail("Type %s has no ordering.", format_type_be(col->typid))));
+}
+
+/*
+ * silver_parse_columns
+ *		Validate the jsonb array of column mappings given to
+ *		lh_define_silver and return a List of LhSilverColumn.
+ */
+List *
+silver_parse_columns(Jsonb *columns, List *keys, const char *order_by,
+					 const char *table)
+{
+	List	   *result = NIL;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	ListCell   *lc;
+	int			ncols;
+
+	if (!JB_ROOT_IS_ARRAY(columns) || JB_ROOT_IS_SCALAR(columns))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("columns of silver table %s must be a JSON array of objects",
+						table)));
+	ncols = JB_ROOT_COUNT(columns);
+	if (ncols == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("silver table %s must map at least one column", table)));
+
+	for (int i = 0; i < ncols; i++)
+	{
+		JsonbValue *elem = getIthJsonbValueFromContainer(&columns->root, i);
+		Jsonb	   *obj;
+		LhSilverColumn *col = palloc0(sizeof(LhSilverColumn));
+		JsonbValue	fv;
+		char	   *path = NULL;
+		bool		non_negative = false;
+
+		if (elem->type != jbvBinary || !JsonContainerIsObject(elem->val.binary.data))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("column mapping %d of silver table %s is not a JSON object",
+							i + 1, table)));
+		obj = JsonbValueToJsonb(elem);
+
+		if (getKeyJsonValueFromContainer(&obj->root, "name", 4, &fv))
+			col->name = json_string_field(&fv, "name", NULL);
+		if (col->name == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("column mapping %d of silver table %s has no \"name\"",
+							i + 1, table)));
+		lh_check_name("column", col->name);
+		if (strncmp(col->name, "_lh_", 4) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_RESERVED_NAME),
+					 errmsg("column name \"%s\" is reserved", col->name),
+					 errdetail("Names starting with \"_lh_\" are used for lineage columns.")));
+
+		it = JsonbIteratorInit(&obj->root);
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			if (tok == WJB_KEY)
+			{
+				char	   *key = pnstrdup(v.val.string.val, v.val.string.len);
+				const char *const *k;
+
+				for (k = column_keys; *k; k++)
+					if (strcmp(*k, key) == 0)
+						break;
+				if (*k == NULL)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("unrecognized key \"%s\" in column mapping \"%s\"",
+									key, col->name),
+							 errhint("Valid keys are name, path, type, required, transforms, default, min, max and non_negative.")));
+			}
+		}
+
+		if (getKeyJsonValueFromContainer(&obj->root, "type", 4, &fv))
+			col->type_name = json_string_field(&fv, "type", col->name);
+		if (col->type_name == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("column mapping \"%s\" of silver table %s has no \"type\"",
+							col->name, table)));
+		resolve_type(col);
+
+		if (getKeyJsonValueFromContainer(&obj->root, "path", 4, &fv))
+			path = json_string_field(&fv, "path", col->name);
+		col->path = parse_json_path(path ? path : col->name, col->name);
+		if (path == NULL)
+			col->path = list_make1(pstrdup(col->name));
+
+		if (getKeyJsonValueFromContainer(&obj->root, "required", 8, &fv))
+			col->required = json_bool_field(&fv, "required", col->name);
+		if (getKeyJsonValueFromContainer(&obj->root, "non_negative", 12, &fv))
+			non_negative = json_bool_field(&fv, "non_negative", col->name);
+
+		if (getKeyJsonValueFromContainer(&obj->root, "transforms", 10, &fv))
+		{
+			if (fv.type == jbvString)
+			{
+				char	   *t = pnstrdup(fv.val.string.val, fv.val.string.len);
+
+				col->transforms |= transform_flag(t, col->name);
+				col->transform_names = lappend(col->transform_names, t);
+			}
+			else if (fv.type == jbvBinary && JsonContainerIsArray(fv.val.binary.data))
+			{
+				int			n = JsonContainerSize(fv.val.binary.data);
+
+				for (int j = 0; j < n; j++)
+				{
+					JsonbValue *tv = getIthJsonbValueFromContainer(fv.val.binary.data, j);
+					char	   *t;
+
+					if (tv->type != jbvString)
+						ereport(ERROR,
+								(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+								 errmsg("transforms of column \"%s\" must be strings",
+										col->name)));
+					t = pnstrdup(tv->val.string.val, tv->val.string.len);
+					col->transforms |= transform_flag(t, col->name);
+					col->transform_names = lappend(col->transform_names, t);
+				}
+			}
+			else if (fv.type != jbvNull)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("transforms of column \"%s\" must be an array of strings",
+								col->name)));
+		}
+		if ((col->transforms & LH_XFORM_LOWER) && (col->transforms & LH_XFORM_UPPER))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("column \"%s\" cannot have both lower and upper transforms",
+							col->name)));
+
+		if (getKeyJsonValueFromContainer(&obj->root, "default", 7, &fv))
+			col->default_value = json_string_field(&fv, "default", col->name);
+		if (getKeyJsonValueFromContainer(&obj->root, "min", 3, &fv))
+			col->min_value = json_string_field(&fv, "min", col->name);
+		if (getKeyJsonValueFromContainer(&obj->root, "max", 3, &fv))
+			col->max_value = json_string_field(&fv, "max", col->name);
+		if (non_negative)
+		{
+			if (col->min_value != NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("column \"%s\" cannot have both min and non_negative",
+								col->name)));
+			col->min_value = pstrdup("0");
+		}
+		if (col->default_value)
+			(void) check_literal(col, "default", col->default_value);
+		if (col->min_value || col->max_value)
+			check_range_type(col);
+		if (col->min_value)
+			(void) check_literal(col, "min", col->min_value);
+		if (col->max_value)
+			(void) check_literal(col, "max", col->max_value);
+
+		foreach(lc, result)
+		{
+			if (strcmp(((LhSilverColumn *) lfirst(lc))->name, col->name) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_COLUMN),
+						 errmsg("column \"%s\" is mapped more than once", col->name)));
+		}
+		result = lappend(result, col);
+	}
+
+	/* keys are required columns; order_by must be mapped */
+	foreach(lc, keys)
+	{
+		char	   *key = lfirst(lc);
+		ListCell   *c;
+		bool		found = false;
+
+		foreach(c, result)
+		{
+			LhSilverColumn *col = lfirst(c);
+
+			if (strcmp(col->name, key) == 0)
+			{
+				col->required = true;
+				found = true;
+			}
+		}
+		if (!found)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("key column \"%s\" is not mapped", key),
+					 errhint("Every key of silver table %s must be one of its mapped columns.",
+							 table)));
+	}
+	if (order_by)
+	{
+		bool		found = false;
+
+		foreach(lc, result)
+			if (strcmp(((LhSilverColumn *) lfirst(lc))->name, order_by) == 0)
+				found = true;
+		if (!found)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("order_by column \"%s\" is not mapped", order_by)));
+		if (keys == NIL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("order_by requires keys"),
+					 errdetail("order_by picks the latest row among rows with the same key.")));
+	}
+	return result;
+}
+
+/*
+ * silver_load_columns
+ *		The column mappings of a silver table from the catalog.
+ */
+List *
+silver_load_columns(int32 table_id)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(table_id)};
+	List	   *result = NIL;
+	int			rc;
+
+	rc = SPI_execute_with_args("SELECT column_name, json_path, type_name, required,"
+							   " transforms, default_value, min_value, max_value"
+							   " FROM lakehouse.silver_columns WHERE table_id = $1"
+							   " ORDER BY ordinal",
+							   1, types, values, NULL, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read silver columns: SPI error %d", rc);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		LhSilverColumn *col = palloc0(sizeof(LhSilverColumn));
+		bool		isnull;
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+
+		col->name = SPI_getvalue(tup, desc, 1);
+		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 2, &isnull)),
+						  TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+		for (int j = 0; j < n; j++)
+			col->path = lappend(col->path, TextDatumGetCString(elems[j]));
+		col->type_name = SPI_getvalue(tup, desc, 3);
+		resolve_type(col);
+		col->required = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 5, &isnull)),
+						  TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+		for (int j = 0; j < n; j++)
+		{
+			char	   *t = TextDatumGetCString(elems[j]);
+
+			col->transforms |= transform_flag(t, col->name);
+			col->transform_names = lappend(col->transform_names, t);
+		}
+		col->default_value = SPI_getvalue(tup, desc, 6);
+		col->min_value = SPI_getvalue(tup, desc, 7);
+		col->max_value = SPI_getvalue(tup, desc, 8);
+		result = lappend(result, col);
+	}
+	return result;
+}
+
+/*
+ * silver_prepare_table
+ *		Create the silver table if it does not exist; otherwise check that it
+ *		has every mapped column with the mapped type, the lineage columns,
+ *		and a unique index on the keys.  Caller is connected to SPI.
+ */
+void
+silver_prepare_table(const char *schema, const char *table, List *columns,
+					 List *keys)
+{
+	Oid			relid = lh_table_oid(schema, table, true);
+	char	   *qname = lh_qualified_name(schema, table);
+	ListCell   *lc;
+
+	if (!OidIsValid(relid))
+	{
+		StringInfoData sql;
+
+		lh_ensure_schema(schema);
+		initStringInfo(&sql);
+		appendStringInfo(&sql, "CREATE TABLE %s (", qname);
+		foreach(lc, columns)
+		{
+			LhSilverColumn *col = lfirst(lc);
+
+			appendStringInfo(&sql, "%s %s%s, ", quote_identifier(col->name),
+							 format_type_with_typemod(col->typid, col->typmod),
+							 lh_name_in_list(keys, col->name) ? " NOT NULL" : "");
+		}
+		appendStringInfoString(&sql, "_lh_bronze_id bigint NOT NULL, _lh_run_id bigint");
+		if (keys != NIL)
+		{
+			appendStringInfoString(&sql, ", PRIMARY KEY (");
+			foreach(lc, keys)
+				appendStringInfo(&sql, "%s%s", foreach_current_index(lc) ? ", " : "",
+								 quote_identifier(lfirst(lc)));
+			appendStringInfoChar(&sql, ')');
+		}
+		appendStringInfoChar(&sql, ')');
+		if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "could not create silver table %s", qname);
+		return;
+	}
+
+	/* existing table: check the mapping against it */
+	{
+		Relation	rel = table_open(relid, AccessShareLock);
+		TupleDesc	desc = RelationGetDescr(rel);
+		List	   *needed = list_copy(columns);
+
+		if (rel->rd_rel->relkind != RELKIND_RELATION &&
+			rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("%s is not a table", qname)));
+
+		foreach(lc, needed)
+		{
+			LhSilverColumn *col = lfirst(lc);
+			AttrNumber	attnum = InvalidAttrNumber;
+
+			for (int i = 0; i < desc->natts; i++)
+			{
+				Form_pg_attribute att = TupleDescAttr(desc, i);
+
+				if (!att->attisdropped && strcmp(NameStr(att->attname), col->name) == 0)
+				{
+					attnum = i + 1;
+					if (att->atttypid != col->typid ||
+						(col->typmod >= 0 && att->atttypmod != col->typmod))
+						ereport(ERROR,
+								(errcode(ERRCODE_DATATYPE_MISMATCH),
+								 errmsg("column \"%s\" of silver table %s has type %s, but the mapping says %s",
+										col->name, qname,
+										format_type_with_typemod(att->atttypid, att->atttypmod),
+										format_type_with_typemod(col->typid, col->typmod)),
+								 errhint("Change the mapping's type, or alter the column.")));
+				}
+			}
+			if (attnum == InvalidAttrNumber)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("column \"%s\" does not exist in silver table %s",
+								col->name, qname),
+						 errdetail("The table exists and the mapping names a column it does not have."),
+						 errhint("Add the column with ALTER TABLE, or map an existing column.")));
+		}
+		{
+			bool		has_bronze_id = false;
+			bool		has_run_id = false;
+
+			for (int i = 0; i < desc->natts; i++)
+			{
+				Form_pg_attribute att = TupleDescAttr(desc, i);
+
+				if (att->attisdropped)
+					continue;
+				if (strcmp(NameStr(att->attname), "_lh_bronze_id") == 0)
+					has_bronze_id = true;
+				if (strcmp(NameStr(att->attname), "_lh_run_id") == 0)
+					has_run_id = true;
+			}
+			table_close(rel, AccessShareLock);
+
+			/* adopt an existing table: add the lineage columns it lacks */
+			if (!has_bronze_id || !has_run_id)
+			{
+				StringInfoData sql;
+
+				initStringInfo(&sql);
+				appendStringInfo(&sql, "ALTER TABLE %s ", qname);
+				if (!has_bronze_id)
+					appendStringInfoString(&sql, "ADD COLUMN _lh_bronze_id bigint");
+				if (!has_run_id)
+					appendStringInfo(&sql, "%sADD COLUMN _lh_run_id bigint",
+									 has_bronze_id ? "" : ", ");
+				if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
+					elog(ERROR, "could not add lineage columns to %s", qname);
+			}
+		}
+
+		if (keys != NIL && !lh_unique_index_on(relid, keys))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+					 errmsg("silver table %s has no unique index on its keys", qname),
+					 errhint("Create a primary key or unique index on exactly the key columns.")));
+	}
+}
+
+/* ----------------------------------------------------------------
+ * The stage
+ * ----------------------------------------------------------------
+ */
+
+static void
+compile_stage(SilverStage *st, Oid relid, List *columns)
+{
+	ListCell   *lc;
+	int			i = 0;
+	Relation	rel = table_open(relid, AccessShareLock);
+
+	st->tupdesc = CreateTupleDescCopy(RelationGetDescr(rel));
+	table_close(rel, AccessShareLock);
+	st->ncolumns = list_length(columns);
+	st->columns = palloc0(sizeof(CompiledColumn) * st->ncolumns);
+	st->att_bronze_id = st->att_run_id = -1;
+	for (int a = 0; a < st->tupdesc->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(st->tupdesc, a);
+
+		if (att->attisdropped)
+			continue;
+		if (strcmp(NameStr(att->attname), "_lh_bronze_id") == 0)
+			st->att_bronze_id = a;
+		else if (strcmp(NameStr(att->attname), "_lh_run_id") == 0)
+			st->att_run_id = a;
+	}
+	if (st->att_bronze_id < 0 || st->att_run_id < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("silver table %s lacks its lineage columns", st->target),
+				 errhint("Redefine it with lakehouse.lh_define_silver(..., replace => true).")));
+
+	foreach(lc, columns)
+	{
+		LhSilverColumn *def = lfirst(lc);
+		CompiledColumn *cc = &st->columns[i++];
+		ListCell   *p;
+		int			j = 0;
+
+		cc->def = def;
+		cc->attnum = -1;
+		for (int a = 0; a < st->tupdesc->natts; a++)
+		{
+			Form_pg_attribute att = TupleDescAttr(st->tupdesc, a);
+
+			if (!att->attisdropped && strcmp(NameStr(att->attname), def->name) == 0)
+			{
+				cc->attnum = a;
+				/* convert to the table's exact type */
+				def->typid = att->atttypid;
+				def->typmod = att->atttypmod;
+			}
+		}
+		if (cc->attnum < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" does not exist in silver table %s",
+							def->name, st->target),
+					 errhint("The table was altered after the mapping was declared; restore the column or redefine the mapping.")));
+		cc->npath = list_length(def->path);
+		cc->path = palloc(sizeof(char *) * cc->npath);
+		cc->pathlen = palloc(sizeof(int) * cc->npath);
+		foreach(p, def->path)
+		{
+			cc->path[j] = lfirst(p);
+			cc->pathlen[j] = strlen(cc->path[j]);
+			j++;
+		}
+		lh_type_input_init(&cc->input, def->typid, def->typmod);
+		if (def->default_value)
+		{
+			cc->has_default = true;
+			cc->default_datum = InputFunctionCall(&cc->input.inproc,
+												  def->default_value,
+												  cc->input.typioparam,
+												  def->typmod);
+		}
+		if (def->min_value || def->max_value)
+		{
+			TypeCacheEntry *tce = lookup_type_cache(def->typid,
+													TYPECACHE_CMP_PROC_FINFO);
+
+			cc->cmp = &tce->cmp_proc_finfo;
+			if (def->min_value)
+			{
+				cc->has_min = true;
+				cc->min_datum = InputFunctionCall(&cc->input.inproc, def->min_value,
+												  cc->input.typioparam, def->typmod);
+			}
+			if (def->max_value)
+			{
+				cc->has_max = true;
+				cc->max_datum = InputFunctionCall(&cc->input.inproc, def->max_value,
+												  cc->input.typioparam, def->typmod);
+			}
+		}
+	}
+}
+
+/*
+ * Write the buffered quarantine rows with one multi-row INSERT.  Connects
+ * to SPI itself: it may be called from inside the stage's statement.
+ */
+static void
+flush_quarantine(SilverStage *st)
+{
+	Oid			types[10] = {INT8OID, INT4OID, INT4OID, TEXTOID, TEXTOID,
+		INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		values[10];
+	int			dims[1];
+	int			lbs[1] = {1};
+	Oid			types2 = JSONBARRAYOID;
+	int			rc;
+
+	if (st->nbuf == 0)
+		return;
+	dims[0] = st->nbuf;
+	values[0] = Int64GetDatum(st->run_id);
+	values[1] = Int32GetDatum(st->pipeline_id);
+	values[2] = Int32GetDatum(st->table_id);
+	values[3] = CStringGetTextDatum(st->target);
+	values[4] = CStringGetTextDatum(st->bronze);
+	values[5] = PointerGetDatum(construct_array(st->q_bronze_id, st->nbuf, INT8OID,
+												8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[6] = PointerGetDatum(construct_md_array(st->q_position, st->q_position_null,
+												   1, dims, lbs, TEXTOID, -1, false,
+												   TYPALIGN_INT));
+	values[7] = PointerGetDatum(construct_md_array(st->q_column, st->q_column_null,
+												   1, dims, lbs, TEXTOID, -1, false,
+												   TYPALIGN_INT));
+	values[8] = PointerGetDatum(construct_md_array(st->q_value, st->q_value_null,
+												   1, dims, lbs, TEXTOID, -1, false,
+												   TYPALIGN_INT));
+	values[9] = PointerGetDatum(construct_array(st->q_reason, st->nbuf, TEXTOID,
+												-1, false, TYPALIGN_INT));
+	{
+		Oid			alltypes[11];
+		Datum		allvalues[11];
+
+		memcpy(alltypes, types, sizeof(types));
+		memcpy(allvalues, values, sizeof(values));
+		alltypes[10] = types2;
+		allvalues[10] = PointerGetDatum(construct_array(st->q_payload, st->nbuf,
+														JSONBOID, -1, false,
+														TYPALIGN_INT));
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		rc = SPI_execute_with_args("INSERT INTO lakehouse.quarantine"
+								   " (run_id, pipeline_id, table_id, target_table,"
+								   " bronze_table, bronze_id, source_position,"
+								   " column_name, value, reason, payload)"
+								   " SELECT $1, $2, $3, $4, $5, u.*"
+								   " FROM unnest($6, $7, $8, $9, $10, $11) AS u",
+								   11, alltypes, allvalues, NULL, false, 0);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "could not write quarantine rows: SPI error %d", rc);
+		SPI_finish();
+	}
+	st->nbuf = 0;
+}
+
+static void
+quarantine_row(SilverStage *st, int64 bronze_id, text *position,
+			   Jsonb *payload, const char *column, const char *value,
+			   const char *reason)
+{
+	MemoryContext old = MemoryContextSwitchTo(st->cxt);
+	int			i;
+
+	if (st->nbuf >= st->maxbuf)
+	{
+		MemoryContextSwitchTo(old);
+		flush_quarantine(st);
+		MemoryContextSwitchTo(st->cxt);
+	}
+	i = st->nbuf++;
+	st->q_bronze_id[i] = Int64GetDatum(bronze_id);
+	st->q_position_null[i] = (position == NULL);
+	st->q_position[i] = position ? PointerGetDatum(DatumGetTextPCopy(PointerGetDatum(position))) : (Datum) 0;
+	st->q_column_null[i] = (column == NULL);
+	st->q_column[i] = column ? CStringGetTextDatum(column) : (Datum) 0;
+	st->q_value_null[i] = (value == NULL);
+	/* cap stored values: the payload has the rest */
+	st->q_value[i] = value ? PointerGetDatum(cstring_to_text_with_len(value, Min(strlen(value), 1000))) : (Datum) 0;
+	st->q_reason[i] = CStringGetTextDatum(reason);
+	st->q_payload[i] = PointerGetDatum(DatumGetJsonbPCopy(PointerGetDatum(payload)));
+	st->rows_quarantined++;
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Find the value at a path; returns false if any step is missing.
+ */
+static bool
+extract_path(Jsonb *payload, CompiledColumn *cc, JsonbValue *out)
+{
+	JsonbContainer *cont = &payload->root;
+	JsonbValue	tmp;
+	JsonbValue *v = NULL;
+
+	if (JB_ROOT_IS_SCALAR(payload))
+		return false;
+	for (int i = 0; i < cc->npath; i++)
+	{
+		if (JsonContainerIsObject(cont))
+			v = getKeyJsonValueFromContainer(cont, cc->path[i], cc->pathlen[i], &tmp);
+		else if (JsonContainerIsArray(cont))
+		{
+			char	   *end;
+			long		idx = strtol(cc->path[i], &end, 10);
+
+			if (*end != '\0' || idx < 0)
+				return false;
+			v = getIthJsonbValueFromContainer(cont, (uint32) idx);
+		}
+		else
+			return false;
+		if (v == NULL)
+			return false;
+		if (i < cc->npath - 1)
+		{
+			if (v->type != jbvBinary)
+				return false;
+			cont = v->val.binary.data;
+		}
+	}
+	*out = *v;
+	return true;
+}
+
+/* The text form of a JSON value, or NULL for JSON null. */
+static char *
+json_value_text(JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			return NULL;
+		case jbvString:
+			return pnstrdup(v->val.string.val, v->val.string.len);
+		case jbvNumeric:
+			return DatumGetCString(DirectFunctionCall1(numeric_out,
+													   NumericGetDatum(v->val.numeric)));
+		case jbvBool:
+			return pstrdup(v->val.boolean ? "true" : "false");
+		case jbvBinary:
+			return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
+		default:
+			elog(ERROR, "unexpected jsonb value type %d", (int) v->type);
+	}
+	return NULL;
+}
+
+static char *
+apply_transforms(char *s, int flags)
+{
+	if (flags & LH_XFORM_TRIM)
+	{
+		char	   *end;
+
+		while (*s && isspace((unsigned char) *s))
+			s++;
+		end = s + strlen(s);
+		while (end > s && isspace((unsigned char) end[-1]))
+			end--;
+		*end = '\0';
+	}
+	if (flags & LH_XFORM_LOWER)
+		s = str_tolower(s, strlen(s), DEFAULT_COLLATION_OID);
+	if (flags & LH_XFORM_UPPER)
+		s = str_toupper(s, strlen(s), DEFAULT_COLLATION_OID);
+	if ((flags & LH_XFORM_NULLIF_EMPTY) && s[0] == '\0')
+		return NULL;
+	return s;
+}
+
+/*
+ * Convert one payload.  Returns true and fills values/nulls, or false after
+ * quarantining the row.
+ */
+static bool
+project_row(SilverStage *st, Jsonb *payload, int64 bronze_id, text *position,
+			Datum *values, bool *nulls)
+{
+	for (int i = 0; i < st->ncolumns; i++)
+	{
+		CompiledColumn *cc = &st->columns[i];
+		JsonbValue	jv;
+		char	   *str = NULL;
+		bool		found;
+		ErrorData  *edata;
+		Datum		d;
+
+		found = extract_path(payload, cc, &jv);
+		if (found)
+			str = json_value_text(&jv);
+		if (str != NULL && cc->def->transforms)
+			str = apply_transforms(str, cc->def->transforms);
+
+		if (str == NULL)
+		{
+			if (cc->has_default)
+			{
+				values[cc->attnum] = cc->default_datum;
+				nulls[cc->attnum] = false;
+				continue;
+			}
+			if (cc->def->required)
+			{
+				quarantine_row(st, bronze_id, position, payload, cc->def->name, NULL,
+							   found ? psprintf("required field \"%s\" is null",
+												cc->def->name) :
+							   psprintf("required field \"%s\" is missing",
+										cc->def->name));
+				return false;
+			}
+			nulls[cc->attnum] = true;
+			continue;
+		}
+
+		if (!lh_type_input_safe(&cc->input, str, &d, &edata))
+		{
+			quarantine_row(st, bronze_id, position, payload, cc->def->name, str,
+						   edata->detail ?
+						   psprintf("%s: %s", edata->message, edata->detail) :
+						   edata->message);
+			return false;
+		}
+		if (cc->has_min &&
+			DatumGetInt32(FunctionCall2Coll(cc->cmp, DEFAULT_COLLATION_OID,
+											d, cc->min_datum)) < 0)
+		{
+			quarantine_row(st, bronze_id, position, payload, cc->def->name, str,
+						   psprintf("value is below the minimum %s of column \"%s\"",
+									cc->def->min_value, cc->def->name));
+			return false;
+		}
+		if (cc->has_max &&
+			DatumGetInt32(FunctionCall2Coll(cc->cmp, DEFAULT_COLLATION_OID,
+											d, cc->max_datum)) > 0)
+		{
+			quarantine_row(st, bronze_id, position, payload, cc->def->name, str,
+						   psprintf("value is above the maximum %s of column \"%s\"",
+									cc->def->max_value, cc->def->name));
+			return false;
+		}
+		values[cc->attnum] = d;
+		nulls[cc->attnum] = false;
+	}
+	values[st->att_bronze_id] = Int64GetDatum(bronze_id);
+	nulls[st->att_bronze_id] = false;
+	values[st->att_run_id] = Int64GetDatum(st->run_id);
+	nulls[st->att_run_id] = false;
+	return true;
+}
+
+/*
+ * lh_silver_project(payload, bronze_id, position, row_type, table_id)
+ *		returns setof anyelement
+ *
+ * Value-per-call: one output row for a good payload, none for a
+ * quarantined one.
+ */
+Datum
+lh_silver_project(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsi = (ReturnSetInfo *) fcinfo->resultinfo;
+	ProjectState *ps = (ProjectState *) fcinfo->flinfo->fn_extra;
+	SilverStage *st = active_stage;
+	Jsonb	   *payload;
+	int64		bronze_id;
+	text	   *position;
+	Datum	   *values;
+	bool	   *nulls;
+
+	if (rsi == NULL || !IsA(rsi, ReturnSetInfo) ||
+		(rsi->allowedModes & SFRM_ValuePerCall) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+	if (st == NULL || PG_ARGISNULL(4) || st->table_id != PG_GETARG_INT32(4))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("bronze rows can only be projected inside the silver stage"),
+				 errhint("Run the pipeline with lakehouse.lh_run_pipeline().")));
+	if (ps == NULL)
+	{
+		ps = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ProjectState));
+		fcinfo->flinfo->fn_extra = ps;
+	}
+	rsi->returnMode = SFRM_ValuePerCall;
+
+	if (ps->returned)
+	{
+		/* second call for the same input: the set is done */
+		ps->returned = false;
+		rsi->isDone = ExprEndResult;
+		PG_RETURN_NULL();
+	}
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+	{
+		rsi->isDone = ExprEndResult;
+		PG_RETURN_NULL();
+	}
+	payload = PG_GETARG_JSONB_P(0);
+	bronze_id = PG_GETARG_INT64(1);
+	position = PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2);
+
+	st->rows_read++;
+	if (bronze_id > st->max_bronze_id)
+		st->max_bronze_id = bronze_id;
+
+	values = palloc(sizeof(Datum) * st->tupdesc->natts);
+	nulls = palloc(sizeof(bool) * st->tupdesc->natts);
+	memset(nulls, true, sizeof(bool) * st->tupdesc->natts);
+
+	if (!project_row(st, payload, bronze_id, position, values, nulls))
+	{
+		rsi->isDone = ExprEndResult;
+		PG_RETURN_NULL();
+	}
+	ps->returned = true;
+	rsi->isDone = ExprMultipleResult;
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(st->tupdesc, values, nulls)));
+}
+
+/*
+ * Build the stage's statement.  $1 is the old mark.
+ */
+static char *
+build_stage_sql(LhTable *table, SilverStage *st, LhSource *src, Oid reltype)
+{
+	StringInfoData sql;
+	char	   *target = st->target;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "INSERT INTO %s AS t (", target);
+	for (int i = 0; i < st->ncolumns; i++)
+		appendStringInfo(&sql, "%s, ", quote_identifier(st->columns[i].def->name));
+	appendStringInfoString(&sql, "_lh_bronze_id, _lh_run_id) SELECT ");
+	if (table->keys != NIL)
+	{
+		ListCell   *lc;
+
+		appendStringInfoString(&sql, "DISTINCT ON (");
+		foreach(lc, table->keys)
+			appendStringInfo(&sql, "%s(s.r).%s", foreach_current_index(lc) ? ", " : "",
+							 quote_identifier(lfirst(lc)));
+		appendStringInfoString(&sql, ") ");
+	}
+	for (int i = 0; i < st->ncolumns; i++)
+		appendStringInfo(&sql, "(s.r).%s, ", quote_identifier(st->columns[i].def->name));
+	appendStringInfo(&sql,
+					 "(s.r)._lh_bronze_id, (s.r)._lh_run_id FROM"
+					 " (SELECT lakehouse.lh_silver_project(b.payload, b._lh_id,"
+					 " b._lh_position, NULL::%s, %d) AS r FROM %s b"
+					 " WHERE b._lh_id > $1 OFFSET 0) s",
+					 format_type_be_qualified(reltype), table->table_id,
+					 lh_qualified_name(src->bronze_schema, src->bronze_table));
+	if (table->keys != NIL)
+	{
+		ListCell   *lc;
+
+		appendStringInfoString(&sql, " ORDER BY ");
+		foreach(lc, table->keys)
+			appendStringInfo(&sql, "(s.r).%s, ", quote_identifier(lfirst(lc)));
+		if (table->order_by)
+			appendStringInfo(&sql, "(s.r).%s DESC NULLS LAST, ",
+							 quote_identifier(table->order_by));
+		appendStringInfoString(&sql, "(s.r)._lh_bronze_id DESC");
+
+		appendStringInfoString(&sql, " ON CONFLICT (");
+		foreach(lc, table->keys)
+			appendStringInfo(&sql, "%s%s", foreach_current_index(lc) ? ", " : "",
+							 quote_identifier(lfirst(lc)));
+		appendStringInfoString(&sql, ") DO UPDATE SET ");
+		for (int i = 0; i < st->ncolumns; i++)
+		{
+			const char *c = quote_identifier(st->columns[i].def->name);
+
+			if (lh_name_in_list(table->keys, st->columns[i].def->name))
+				continue;
+			appendStringInfo(&sql, "%s = excluded.%s, ", c, c);
+		}
+		appendStringInfoString(&sql, "_lh_bronze_id = excluded._lh_bronze_id,"
+							   " _lh_run_id = excluded._lh_run_id");
+		if (table->order_by)
+		{
+			const char *o = quote_identifier(table->order_by);
+
+			appendStringInfo(&sql, " WHERE t.%s IS NULL OR excluded.%s >= t.%s",
+							 o, o, o);
+		}
+	}
+	return sql.data;
+}
+
+/*
+ * Run the stage's statement with st active; returns rows written.
+ */
+static uint64
+execute_stage(SilverStage *st, const char *stage_sql, int64 old_mark)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(old_mark)};
+	uint64		written = 0;
+	int			rc;
+
+	active_stage = st;
+	PG_TRY();
+	{
+		rc = SPI_execute_with_args(stage_sql, 1, types, values, NULL, false, 0);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "silver stage statement failed: SPI error %d", rc);
+		written = SPI_processed;
+		flush_quarantine(st);
+	}
+	PG_FINALLY();
+	{
+		active_stage = NULL;
+	}
+	PG_END_TRY();
+	return written;
+}
+
+/*
+ * silver_run_stage
+ *		Project new bronze rows of the table's source into the silver table.
+ *		Caller is connected to SPI and inside the stage's subtransaction.
+ */
+void
+silver_run_stage(LhTable *table, LhStageCounts *counts)
+{
+	LhSource   *src;
+	Oid			relid;
+	char	   *mark;
+	int64		old_mark = 0;
+	StringInfoData sql;
+	Oid			types[1] = {INT8OID};
+	Datum		values[1];
+	int			rc;
+	SilverStage *st;
+	List	   *columns;
+	char	   *stage_sql;
+	MemoryContext cxt;
+
+	if (table->source_id == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("silver table %s has no source",
+						lh_qualified_name(table->schema_name, table->table_name)),
+				 errhint("Redefine it with lakehouse.lh_define_silver().")));
+	src = catalog_source_by_id(table->source_id);
+	(void) lh_table_oid(src->bronze_schema, src->bronze_table, false);
+	relid = lh_table_oid(table->schema_name, table->table_name, false);
+
+	/* keep concurrent bronze writers out (see the file header) */
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "LOCK TABLE %s IN SHARE MODE",
+					 lh_qualified_name(src->bronze_schema, src->bronze_table));
+	if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not lock bronze table");
+
+	if (lh_current_run && lh_current_run->full_refresh)
+	{
+		Oid			dtypes[1] = {INT4OID};
+		Datum		dvalues[1] = {Int32GetDatum(table->table_id)};
+
+		/* reprocess everything; a keyless table is emptied first */
+		if (table->keys == NIL)
+		{
+			resetStringInfo(&sql);
+			appendStringInfo(&sql, "DELETE FROM %s",
+							 lh_qualified_name(table->schema_name, table->table_name));
+			if (SPI_execute(sql.data, false, 0) != SPI_OK_DELETE)
+				elog(ERROR, "could not empty silver table");
+		}
+		if (SPI_execute_with_args("DELETE FROM lakehouse.quarantine WHERE table_id = $1",
+								  1, dtypes, dvalues, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "could not clear quarantine");
+	}
+	else if ((mark = catalog_get_stage_mark(table->table_id, "bronze_id")) != NULL)
+		old_mark = strtoi64(mark, NULL, 10);
+
+	/* nothing new: done (this is the common case of an incremental run) */
+	resetStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT 1 FROM %s WHERE _lh_id > $1 LIMIT 1",
+					 lh_qualified_name(src->bronze_schema, src->bronze_table));
+	values[0] = Int64GetDatum(old_mark);
+	rc = SPI_execute_with_args(sql.data, 1, types, values, NULL, false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read bronze table");
+	if (SPI_processed == 0)
+		return;
+
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "silver stage",
+								ALLOCSET_DEFAULT_SIZES);
+	st = MemoryContextAllocZero(cxt, sizeof(SilverStage));
+	st->cxt = cxt;
+	st->table_id = table->table_id;
+	st->pipeline_id = table->pipeline_id;
+	st->run_id = lh_current_run ? lh_current_run->run_id : 0;
+	st->max_bronze_id = old_mark;
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		st->target = lh_qualified_name(table->schema_name, table->table_name);
+		st->bronze = lh_qualified_name(src->bronze_schema, src->bronze_table);
+		columns = silver_load_columns(table->table_id);
+		compile_stage(st, relid, columns);
+		st->maxbuf = lh_max_quarantine_buffer;
+		st->q_bronze_id = palloc(sizeof(Datum) * st->maxbuf);
+		st->q_position = palloc(sizeof(Datum) * st->maxbuf);
+		st->q_position_null = palloc(sizeof(bool) * st->maxbuf);
+		st->q_column = palloc(sizeof(Datum) * st->maxbuf);
+		st->q_column_null = palloc(sizeof(bool) * st->maxbuf);
+		st->q_value = palloc(sizeof(Datum) * st->maxbuf);
+		st->q_value_null = palloc(sizeof(bool) * st->maxbuf);
+		st->q_reason = palloc(sizeof(Datum) * st->maxbuf);
+		st->q_payload = palloc(sizeof(Datum) * st->maxbuf);
+		MemoryContextSwitchTo(old);
+	}
+	stage_sql = build_stage_sql(table, st, src, get_rel_type_id(relid));
+
+	counts->rows_written = execute_stage(st, stage_sql, old_mark);
+
+	counts->rows_read = st->rows_read;
+	counts->rows_quarantined = st->rows_quarantined;
+	counts->rows_skipped = st->rows_read - st->rows_quarantined - counts->rows_written;
+	if (st->max_bronze_id > old_mark)
+		catalog_set_stage_mark(table->table_id, "bronze_id",
+							   psprintf(INT64_FORMAT, st->max_bronze_id));
+	MemoryContextDelete(cxt);
+}
