@@ -1,10 +1,10 @@
 --
 -- ingest_file: the file source (CSV and JSON lines) landing in bronze
 --
-CREATE EXTENSION IF NOT EXISTS lakehouse;
--- a failing stage raises a WARNING naming the run id, which is not stable
--- across test schedules: the summaries below show the errors instead
+-- A failing stage raises a WARNING naming the run id, which is not stable
+-- across test schedules: the summaries below show the errors instead.
 SET client_min_messages = error;
+CREATE EXTENSION IF NOT EXISTS lakehouse;
 
 -- Test files are written by the server itself, byte for byte, through a
 -- large object (lo_export runs as the server's user, like the ingest).

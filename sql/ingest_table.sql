@@ -2,10 +2,10 @@
 -- ingest_table: the table source (table, view, foreign table) landing in
 -- bronze incrementally by a watermark column
 --
-CREATE EXTENSION IF NOT EXISTS lakehouse;
--- a failing stage raises a WARNING naming the run id, which is not stable
--- across test schedules: the summaries below show the errors instead
+-- A failing stage raises a WARNING naming the run id, which is not stable
+-- across test schedules: the summaries below show the errors instead.
 SET client_min_messages = error;
+CREATE EXTENSION IF NOT EXISTS lakehouse;
 SET timezone = 'UTC';
 SET datestyle = 'ISO, MDY';
 
