@@ -23,7 +23,8 @@ OBJS = \
 	src/pipeline/run.o \
 	src/pipeline/schedule.o \
 	src/transform/gold.o \
-	src/transform/silver.o
+	src/transform/silver.o \
+	src/transform/silver_mapping.o
 
 EXTENSION = lakehouse
 DATA = lakehouse--0.1.sql

@@ -314,7 +314,8 @@ LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 
 /*
  * Internal: the silver stage's per-row projection.  It raises an error unless
- * the silver stage of lh_run_pipeline is executing.
+ * the silver stage of lh_run_pipeline is executing.  It returns at most one
+ * row per call (ROWS 1 keeps the planner's estimates, and JIT, sane).
  */
 CREATE FUNCTION lakehouse.lh_silver_project(payload jsonb,
                                             bronze_id bigint,
@@ -323,7 +324,7 @@ CREATE FUNCTION lakehouse.lh_silver_project(payload jsonb,
                                             table_id integer)
 RETURNS SETOF anyelement
 AS 'MODULE_PATHNAME', 'lh_silver_project'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE ROWS 1;
 
 /*
  * Views for people in psql.

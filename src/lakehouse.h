@@ -186,7 +186,9 @@ typedef struct LhSilverColumn
 	char	   *max_value;
 } LhSilverColumn;
 
-/* src/transform/silver.c */
+/* src/transform/silver_mapping.c and src/transform/silver.c */
+extern int	silver_transform_flag(const char *name, const char *column);
+extern void silver_resolve_type(LhSilverColumn *col);
 extern List *silver_parse_columns(Jsonb *columns, List *keys,
 								  const char *order_by, const char *table);
 extern List *silver_load_columns(int32 table_id);

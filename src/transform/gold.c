@@ -324,11 +324,15 @@ gold_run_stage(LhTable *table, LhStageCounts *counts)
 		rc = SPI_execute(sql.data, false, 0);
 		if (rc != SPI_OK_DELETE)
 			elog(ERROR, "could not empty gold table %s: SPI error %d", qname, rc);
-		counts->rows_skipped = 0;
 		resetStringInfo(&sql);
 	}
-	appendStringInfo(&sql, "INSERT INTO %s AS t (%s) SELECT %s FROM (\n%s\n) AS q",
-					 qname, cols.data, cols.data, query_text(table->sql));
+	/*
+	 * One statement reports both the rows the query produced and the rows
+	 * written (a merge skips rows that did not change).
+	 */
+	appendStringInfo(&sql, "WITH q AS (SELECT %s FROM (\n%s\n) AS q0),"
+					 " w AS (INSERT INTO %s AS t (%s) SELECT %s FROM q",
+					 cols.data, query_text(table->sql), qname, cols.data, cols.data);
 	if (strcmp(table->gold_kind, "merge") == 0)
 	{
 		ListCell   *lc;
@@ -359,11 +363,20 @@ gold_run_stage(LhTable *table, LhStageCounts *counts)
 			appendStringInfo(&sql, ") DO UPDATE SET %s WHERE ROW(%s) IS DISTINCT FROM ROW(%s)",
 							 set.data, cmp_old.data, cmp_new.data);
 	}
+	appendStringInfoString(&sql, " RETURNING 1)"
+						   " SELECT (SELECT count(*) FROM q), (SELECT count(*) FROM w)");
 	rc = SPI_execute(sql.data, false, 0);
-	if (rc != SPI_OK_INSERT)
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not write gold table %s: SPI error %d", qname, rc);
-	counts->rows_read = SPI_processed;
-	counts->rows_written = SPI_processed;
+	{
+		bool		isnull;
+
+		counts->rows_read = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+														SPI_tuptable->tupdesc, 1, &isnull));
+		counts->rows_written = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+														   SPI_tuptable->tupdesc, 2, &isnull));
+		counts->rows_skipped = counts->rows_read - counts->rows_written;
+	}
 
 	catalog_set_stage_mark(table->table_id, "built", version);
 	return true;

@@ -1,0 +1,610 @@
+/*-------------------------------------------------------------------------
+ *
+ * silver_mapping.c
+ *	  Silver column mappings: validating them, reading them from the
+ *	  catalog, and creating or checking the silver table they describe.
+ *
+ * A mapping says where a column's value is in the bronze payload (a JSON
+ * path), its type, whether it is required, the text transforms applied
+ * before conversion (trim, lower, upper, nullif_empty), a default and a
+ * value range.  lh_define_silver validates the whole list here before
+ * anything is written: types must exist, literals (default, min, max)
+ * must convert to the type, keys and order_by must be mapped columns.
+ * The executing side (silver.c) compiles what silver_load_columns returns.
+ *
+ * Callers that create or check tables are connected to SPI; no state is
+ * kept between calls.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "parser/parse_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/typcache.h"
+
+#include "lakehouse.h"
+
+static const char *const column_keys[] = {
+	"name", "path", "type", "required", "transforms", "default", "min", "max",
+	"non_negative", NULL
+};
+
+/*
+ * Parse a JSON path as users write it: "a.b", "$.a.b", "items[0].sku".
+ */
+static List *
+parse_json_path(const char *path, const char *column)
+{
+	List	   *result = NIL;
+	const char *p = path;
+	StringInfoData elem;
+
+	if (p[0] == '$')
+	{
+		p++;
+		if (*p == '.')
+			p++;
+	}
+	initStringInfo(&elem);
+	while (true)
+	{
+		if (*p == '.' || *p == '[' || *p == '\0')
+		{
+			if (elem.len > 0)
+				result = lappend(result, pstrdup(elem.data));
+			else if (*p == '.' || (*p == '\0' && result == NIL))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid JSON path \"%s\" for column \"%s\"",
+								path, column),
+						 errhint("Write paths as key.key or key[0].key.")));
+			resetStringInfo(&elem);
+			if (*p == '\0')
+				break;
+			if (*p == '[')
+			{
+				const char *close = strchr(p, ']');
+
+				if (close == NULL || close == p + 1 ||
+					strspn(p + 1, "0123456789") != (size_t) (close - p - 1))
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("invalid JSON path \"%s\" for column \"%s\"",
+									path, column),
+							 errdetail("An array subscript must be a non-negative integer in brackets.")));
+				result = lappend(result, pnstrdup(p + 1, close - p - 1));
+				p = close + 1;
+				if (*p == '.')
+					p++;
+				continue;
+			}
+			p++;
+			continue;
+		}
+		appendStringInfoChar(&elem, *p);
+		p++;
+	}
+	return result;
+}
+
+static char *
+json_string_field(JsonbValue *v, const char *key, const char *column)
+{
+	if (v->type == jbvString)
+		return pnstrdup(v->val.string.val, v->val.string.len);
+	if (v->type == jbvNumeric)
+		return DatumGetCString(DirectFunctionCall1(numeric_out,
+												   NumericGetDatum(v->val.numeric)));
+	if (v->type == jbvNull)
+		return NULL;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("\"%s\" of column mapping \"%s\" must be a string", key,
+					column ? column : "?")));
+	return NULL;
+}
+
+static bool
+json_bool_field(JsonbValue *v, const char *key, const char *column)
+{
+	bool		result;
+
+	if (v->type == jbvBool)
+		return v->val.boolean;
+	if (v->type == jbvString)
+	{
+		char	   *s = pnstrdup(v->val.string.val, v->val.string.len);
+
+		if (parse_bool(s, &result))
+			return result;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("\"%s\" of column mapping \"%s\" must be a Boolean", key,
+					column ? column : "?")));
+	return false;
+}
+
+int
+silver_transform_flag(const char *name, const char *column)
+{
+	if (strcmp(name, "trim") == 0)
+		return LH_XFORM_TRIM;
+	if (strcmp(name, "lower") == 0)
+		return LH_XFORM_LOWER;
+	if (strcmp(name, "upper") == 0)
+		return LH_XFORM_UPPER;
+	if (strcmp(name, "nullif_empty") == 0)
+		return LH_XFORM_NULLIF_EMPTY;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unrecognized transform \"%s\" for column \"%s\"", name, column),
+			 errhint("Valid transforms are trim, lower, upper and nullif_empty.")));
+	return 0;
+}
+
+/*
+ * Check that a literal (default, min, max) is valid for the column's type;
+ * returns the converted value.
+ */
+static Datum
+check_literal(LhSilverColumn *col, const char *what, const char *literal)
+{
+	LhTypeInput tin;
+	Datum		result;
+	ErrorData  *edata;
+
+	lh_type_input_init(&tin, col->typid, col->typmod);
+	if (!lh_type_input_safe(&tin, (char *) literal, &result, &edata))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid %s \"%s\" for column \"%s\" of type %s",
+						what, literal, col->name,
+						format_type_with_typemod(col->typid, col->typmod)),
+				 errdetail("%s", edata->message)));
+	return result;
+}
+
+/*
+ * Resolve the type name of a mapping (raises "type does not exist").
+ */
+void
+silver_resolve_type(LhSilverColumn *col)
+{
+	TypeName   *tn = typeStringToTypeName(col->type_name);
+	Type		typ = LookupTypeName(NULL, tn, &col->typmod, false);
+
+	if (typ == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("type \"%s\" does not exist", col->type_name),
+				 errdetail("Column mapping \"%s\" names it.", col->name)));
+	col->typid = typeTypeId(typ);
+	ReleaseSysCache(typ);
+	if (get_typtype(col->typid) == TYPTYPE_PSEUDO)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" cannot have pseudo-type %s",
+						col->name, format_type_be(col->typid))));
+}
+
+static void
+check_range_type(LhSilverColumn *col)
+{
+	TypeCacheEntry *tce = lookup_type_cache(col->typid, TYPECACHE_CMP_PROC);
+
+	if (!OidIsValid(tce->cmp_proc))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" cannot have min or max", col->name),
+				 errdetail("Type %s has no ordering.", format_type_be(col->typid))));
+}
+
+/*
+ * silver_parse_columns
+ *		Validate the jsonb array of column mappings given to
+ *		lh_define_silver and return a List of LhSilverColumn.
+ */
+List *
+silver_parse_columns(Jsonb *columns, List *keys, const char *order_by,
+					 const char *table)
+{
+	List	   *result = NIL;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	ListCell   *lc;
+	int			ncols;
+
+	if (!JB_ROOT_IS_ARRAY(columns) || JB_ROOT_IS_SCALAR(columns))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("columns of silver table %s must be a JSON array of objects",
+						table)));
+	ncols = JB_ROOT_COUNT(columns);
+	if (ncols == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("silver table %s must map at least one column", table)));
+
+	for (int i = 0; i < ncols; i++)
+	{
+		JsonbValue *elem = getIthJsonbValueFromContainer(&columns->root, i);
+		Jsonb	   *obj;
+		LhSilverColumn *col = palloc0(sizeof(LhSilverColumn));
+		JsonbValue	fv;
+		char	   *path = NULL;
+		bool		non_negative = false;
+
+		if (elem->type != jbvBinary || !JsonContainerIsObject(elem->val.binary.data))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("column mapping %d of silver table %s is not a JSON object",
+							i + 1, table)));
+		obj = JsonbValueToJsonb(elem);
+
+		if (getKeyJsonValueFromContainer(&obj->root, "name", 4, &fv))
+			col->name = json_string_field(&fv, "name", NULL);
+		if (col->name == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("column mapping %d of silver table %s has no \"name\"",
+							i + 1, table)));
+		lh_check_name("column", col->name);
+		if (strncmp(col->name, "_lh_", 4) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_RESERVED_NAME),
+					 errmsg("column name \"%s\" is reserved", col->name),
+					 errdetail("Names starting with \"_lh_\" are used for lineage columns.")));
+
+		it = JsonbIteratorInit(&obj->root);
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			if (tok == WJB_KEY)
+			{
+				char	   *key = pnstrdup(v.val.string.val, v.val.string.len);
+				const char *const *k;
+
+				for (k = column_keys; *k; k++)
+					if (strcmp(*k, key) == 0)
+						break;
+				if (*k == NULL)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("unrecognized key \"%s\" in column mapping \"%s\"",
+									key, col->name),
+							 errhint("Valid keys are name, path, type, required, transforms, default, min, max and non_negative.")));
+			}
+		}
+
+		if (getKeyJsonValueFromContainer(&obj->root, "type", 4, &fv))
+			col->type_name = json_string_field(&fv, "type", col->name);
+		if (col->type_name == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("column mapping \"%s\" of silver table %s has no \"type\"",
+							col->name, table)));
+		silver_resolve_type(col);
+
+		if (getKeyJsonValueFromContainer(&obj->root, "path", 4, &fv))
+			path = json_string_field(&fv, "path", col->name);
+		col->path = parse_json_path(path ? path : col->name, col->name);
+		if (path == NULL)
+			col->path = list_make1(pstrdup(col->name));
+
+		if (getKeyJsonValueFromContainer(&obj->root, "required", 8, &fv))
+			col->required = json_bool_field(&fv, "required", col->name);
+		if (getKeyJsonValueFromContainer(&obj->root, "non_negative", 12, &fv))
+			non_negative = json_bool_field(&fv, "non_negative", col->name);
+
+		if (getKeyJsonValueFromContainer(&obj->root, "transforms", 10, &fv))
+		{
+			if (fv.type == jbvString)
+			{
+				char	   *t = pnstrdup(fv.val.string.val, fv.val.string.len);
+
+				col->transforms |= silver_transform_flag(t, col->name);
+				col->transform_names = lappend(col->transform_names, t);
+			}
+			else if (fv.type == jbvBinary && JsonContainerIsArray(fv.val.binary.data))
+			{
+				int			n = JsonContainerSize(fv.val.binary.data);
+
+				for (int j = 0; j < n; j++)
+				{
+					JsonbValue *tv = getIthJsonbValueFromContainer(fv.val.binary.data, j);
+					char	   *t;
+
+					if (tv->type != jbvString)
+						ereport(ERROR,
+								(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+								 errmsg("transforms of column \"%s\" must be strings",
+										col->name)));
+					t = pnstrdup(tv->val.string.val, tv->val.string.len);
+					col->transforms |= silver_transform_flag(t, col->name);
+					col->transform_names = lappend(col->transform_names, t);
+				}
+			}
+			else if (fv.type != jbvNull)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("transforms of column \"%s\" must be an array of strings",
+								col->name)));
+		}
+		if ((col->transforms & LH_XFORM_LOWER) && (col->transforms & LH_XFORM_UPPER))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("column \"%s\" cannot have both lower and upper transforms",
+							col->name)));
+
+		if (getKeyJsonValueFromContainer(&obj->root, "default", 7, &fv))
+			col->default_value = json_string_field(&fv, "default", col->name);
+		if (getKeyJsonValueFromContainer(&obj->root, "min", 3, &fv))
+			col->min_value = json_string_field(&fv, "min", col->name);
+		if (getKeyJsonValueFromContainer(&obj->root, "max", 3, &fv))
+			col->max_value = json_string_field(&fv, "max", col->name);
+		if (non_negative)
+		{
+			if (col->min_value != NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("column \"%s\" cannot have both min and non_negative",
+								col->name)));
+			col->min_value = pstrdup("0");
+		}
+		if (col->default_value)
+			(void) check_literal(col, "default", col->default_value);
+		if (col->min_value || col->max_value)
+			check_range_type(col);
+		if (col->min_value)
+			(void) check_literal(col, "min", col->min_value);
+		if (col->max_value)
+			(void) check_literal(col, "max", col->max_value);
+
+		foreach(lc, result)
+		{
+			if (strcmp(((LhSilverColumn *) lfirst(lc))->name, col->name) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_COLUMN),
+						 errmsg("column \"%s\" is mapped more than once", col->name)));
+		}
+		result = lappend(result, col);
+	}
+
+	/* keys are required columns; order_by must be mapped */
+	foreach(lc, keys)
+	{
+		char	   *key = lfirst(lc);
+		ListCell   *c;
+		bool		found = false;
+
+		foreach(c, result)
+		{
+			LhSilverColumn *col = lfirst(c);
+
+			if (strcmp(col->name, key) == 0)
+			{
+				col->required = true;
+				found = true;
+			}
+		}
+		if (!found)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("key column \"%s\" is not mapped", key),
+					 errhint("Every key of silver table %s must be one of its mapped columns.",
+							 table)));
+	}
+	if (order_by)
+	{
+		bool		found = false;
+
+		foreach(lc, result)
+			if (strcmp(((LhSilverColumn *) lfirst(lc))->name, order_by) == 0)
+				found = true;
+		if (!found)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("order_by column \"%s\" is not mapped", order_by)));
+		if (keys == NIL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("order_by requires keys"),
+					 errdetail("order_by picks the latest row among rows with the same key.")));
+	}
+	return result;
+}
+
+/*
+ * silver_load_columns
+ *		The column mappings of a silver table from the catalog.
+ */
+List *
+silver_load_columns(int32 table_id)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(table_id)};
+	List	   *result = NIL;
+	int			rc;
+
+	rc = SPI_execute_with_args("SELECT column_name, json_path, type_name, required,"
+							   " transforms, default_value, min_value, max_value"
+							   " FROM lakehouse.silver_columns WHERE table_id = $1"
+							   " ORDER BY ordinal",
+							   1, types, values, NULL, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read silver columns: SPI error %d", rc);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		LhSilverColumn *col = palloc0(sizeof(LhSilverColumn));
+		bool		isnull;
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+
+		col->name = SPI_getvalue(tup, desc, 1);
+		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 2, &isnull)),
+						  TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+		for (int j = 0; j < n; j++)
+			col->path = lappend(col->path, TextDatumGetCString(elems[j]));
+		col->type_name = SPI_getvalue(tup, desc, 3);
+		silver_resolve_type(col);
+		col->required = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 5, &isnull)),
+						  TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+		for (int j = 0; j < n; j++)
+		{
+			char	   *t = TextDatumGetCString(elems[j]);
+
+			col->transforms |= silver_transform_flag(t, col->name);
+			col->transform_names = lappend(col->transform_names, t);
+		}
+		col->default_value = SPI_getvalue(tup, desc, 6);
+		col->min_value = SPI_getvalue(tup, desc, 7);
+		col->max_value = SPI_getvalue(tup, desc, 8);
+		result = lappend(result, col);
+	}
+	return result;
+}
+
+/*
+ * silver_prepare_table
+ *		Create the silver table if it does not exist; otherwise check that it
+ *		has every mapped column with the mapped type, the lineage columns,
+ *		and a unique index on the keys.  Caller is connected to SPI.
+ */
+void
+silver_prepare_table(const char *schema, const char *table, List *columns,
+					 List *keys)
+{
+	Oid			relid = lh_table_oid(schema, table, true);
+	char	   *qname = lh_qualified_name(schema, table);
+	ListCell   *lc;
+
+	if (!OidIsValid(relid))
+	{
+		StringInfoData sql;
+
+		lh_ensure_schema(schema);
+		initStringInfo(&sql);
+		appendStringInfo(&sql, "CREATE TABLE %s (", qname);
+		foreach(lc, columns)
+		{
+			LhSilverColumn *col = lfirst(lc);
+
+			appendStringInfo(&sql, "%s %s%s, ", quote_identifier(col->name),
+							 format_type_with_typemod(col->typid, col->typmod),
+							 lh_name_in_list(keys, col->name) ? " NOT NULL" : "");
+		}
+		appendStringInfoString(&sql, "_lh_bronze_id bigint NOT NULL, _lh_run_id bigint");
+		if (keys != NIL)
+		{
+			appendStringInfoString(&sql, ", PRIMARY KEY (");
+			foreach(lc, keys)
+				appendStringInfo(&sql, "%s%s", foreach_current_index(lc) ? ", " : "",
+								 quote_identifier(lfirst(lc)));
+			appendStringInfoChar(&sql, ')');
+		}
+		appendStringInfoChar(&sql, ')');
+		if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
+			elog(ERROR, "could not create silver table %s", qname);
+		return;
+	}
+
+	/* existing table: check the mapping against it */
+	{
+		Relation	rel = table_open(relid, AccessShareLock);
+		TupleDesc	desc = RelationGetDescr(rel);
+		List	   *needed = list_copy(columns);
+
+		if (rel->rd_rel->relkind != RELKIND_RELATION &&
+			rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("%s is not a table", qname)));
+
+		foreach(lc, needed)
+		{
+			LhSilverColumn *col = lfirst(lc);
+			AttrNumber	attnum = InvalidAttrNumber;
+
+			for (int i = 0; i < desc->natts; i++)
+			{
+				Form_pg_attribute att = TupleDescAttr(desc, i);
+
+				if (!att->attisdropped && strcmp(NameStr(att->attname), col->name) == 0)
+				{
+					attnum = i + 1;
+					if (att->atttypid != col->typid ||
+						(col->typmod >= 0 && att->atttypmod != col->typmod))
+						ereport(ERROR,
+								(errcode(ERRCODE_DATATYPE_MISMATCH),
+								 errmsg("column \"%s\" of silver table %s has type %s, but the mapping says %s",
+										col->name, qname,
+										format_type_with_typemod(att->atttypid, att->atttypmod),
+										format_type_with_typemod(col->typid, col->typmod)),
+								 errhint("Change the mapping's type, or alter the column.")));
+				}
+			}
+			if (attnum == InvalidAttrNumber)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("column \"%s\" does not exist in silver table %s",
+								col->name, qname),
+						 errdetail("The table exists and the mapping names a column it does not have."),
+						 errhint("Add the column with ALTER TABLE, or map an existing column.")));
+		}
+		{
+			bool		has_bronze_id = false;
+			bool		has_run_id = false;
+
+			for (int i = 0; i < desc->natts; i++)
+			{
+				Form_pg_attribute att = TupleDescAttr(desc, i);
+
+				if (att->attisdropped)
+					continue;
+				if (strcmp(NameStr(att->attname), "_lh_bronze_id") == 0)
+					has_bronze_id = true;
+				if (strcmp(NameStr(att->attname), "_lh_run_id") == 0)
+					has_run_id = true;
+			}
+			table_close(rel, AccessShareLock);
+
+			/* adopt an existing table: add the lineage columns it lacks */
+			if (!has_bronze_id || !has_run_id)
+			{
+				StringInfoData sql;
+
+				initStringInfo(&sql);
+				appendStringInfo(&sql, "ALTER TABLE %s ", qname);
+				if (!has_bronze_id)
+					appendStringInfoString(&sql, "ADD COLUMN _lh_bronze_id bigint");
+				if (!has_run_id)
+					appendStringInfo(&sql, "%sADD COLUMN _lh_run_id bigint",
+									 has_bronze_id ? "" : ", ");
+				if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
+					elog(ERROR, "could not add lineage columns to %s", qname);
+			}
+		}
+
+		if (keys != NIL && !lh_unique_index_on(relid, keys))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+					 errmsg("silver table %s has no unique index on its keys", qname),
+					 errhint("Create a primary key or unique index on exactly the key columns.")));
+	}
+}
