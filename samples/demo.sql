@@ -217,10 +217,13 @@ SELECT pipeline, schedule, coalesce(array_to_string(depends_on, ', '), '') AS de
  WHERE pipeline IN ('orders', 'returns')
  ORDER BY pipeline;
 
+SELECT to_regclass('cron.job') IS NOT NULL AS has_pg_cron \gset
+\if :has_pg_cron
 SELECT jobname, schedule, command
   FROM cron.job
  WHERE jobname LIKE 'lakehouse: %'
  ORDER BY jobname;
+\endif
 
 SELECT run_id, pipeline, status, rows_read AS read, rows_written AS written,
        rows_quarantined AS quarantined, failed_stage,

@@ -35,6 +35,12 @@ APT_PACKAGES=(
 	llvm-14
 	make
 	gcc
+	# scripts/run-tests.sh runs each suite under `tini -s`: a subreaper
+	# that reaps postmasters killed by TAP crash tests at once (PID 1 on
+	# some machines reaps orphans late, and a zombie postmaster blocks the
+	# restart with "lock file postmaster.pid already exists").
+	tini
+	procps		# pgrep/pkill: run-tests.sh stops a suite's whole session
 )
 
 log() { printf 'install-deps: %s\n' "$*"; }

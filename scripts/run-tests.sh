@@ -25,7 +25,10 @@
 # Every server started is stopped: make runs in its own session in the
 # background while this script `wait`s, so the EXIT/INT/TERM trap can kill
 # the session and then stop any postmaster left under the temporary
-# directory (pg_ctl detaches TAP nodes from our session).
+# directory (pg_ctl detaches TAP nodes from our session).  Each suite runs
+# under `tini -s`, a subreaper: a postmaster that a TAP test kills -9 is
+# orphaned (pg_ctl has exited) and must be reaped at once, or its zombie
+# keeps postmaster.pid "in use" and the restart fails.
 #
 # Environment:
 #   LH_SUITES="regress isolation tap"  which suites to run
@@ -50,6 +53,7 @@ die() { printf 'run-tests: ERROR: %s\n' "$*" >&2; exit 1; }
 command -v "$PG_CONFIG" >/dev/null 2>&1 || die "pg_config not found: run scripts/install-deps.sh first"
 id "$PGUSER_OS" >/dev/null 2>&1 || die "no '$PGUSER_OS' user (is postgresql-15 installed?)"
 PGBIN=$("$PG_CONFIG" --bindir)
+command -v tini >/dev/null 2>&1 || die "tini not found: run scripts/install-deps.sh first"
 
 WORK=
 CHILD=
@@ -76,16 +80,19 @@ stop_servers()
 	done < <(find "$WORK" -name postmaster.pid -type f 2>/dev/null)
 }
 
-# Kill the running suite (its whole session) and the log follower.
+# Kill the running suite and the log follower.  The suite is a session of
+# its own (setsid), but runuser puts its child in a new process group, so
+# every process of that session is signalled, by session id.
 stop_child()
 {
 	if [ -n "$CHILD" ]; then
 		kill -TERM -- "-$CHILD" 2>/dev/null || true
+		pkill -TERM -s "$CHILD" 2>/dev/null || true
 		for _ in 1 2 3 4 5 6 7 8 9 10; do
-			kill -0 -- "-$CHILD" 2>/dev/null || break
+			pgrep -s "$CHILD" >/dev/null 2>&1 || break
 			sleep 0.5
 		done
-		kill -KILL -- "-$CHILD" 2>/dev/null || true
+		pkill -KILL -s "$CHILD" 2>/dev/null || true
 		CHILD=
 	fi
 	if [ -n "$TAILPID" ]; then
@@ -150,6 +157,7 @@ run_suite()
 	(
 		cd "$TREE" || exit 1
 		exec setsid timeout -k 20 "$SUITE_TIMEOUT" \
+			tini -s -- \
 			runuser -u "$PGUSER_OS" -- \
 			env -u PGHOST -u PGHOSTADDR -u PGPORT -u PGDATABASE -u PGUSER \
 			-u PGSERVICE -u PGOPTIONS -u PGDATA \
@@ -202,8 +210,16 @@ count_pg_regress()
 
 if [ "${LH_SKIP_BUILD:-0}" != 1 ]; then
 	say "build"
-	make -j"$(nproc)" || die "build failed"
-	make install || die "make install failed"
+	if ! make -j"$(nproc)"; then
+		echo "run-tests: ERROR: build failed (see the compiler output above)" >&2
+		echo "0 passed, 1 failed"
+		exit 1
+	fi
+	if ! make install; then
+		echo "run-tests: ERROR: make install failed" >&2
+		echo "0 passed, 1 failed"
+		exit 1
+	fi
 fi
 
 REGRESS_ALL=$(make_var REGRESS)
@@ -219,7 +235,7 @@ tar -C "$ROOT" \
 	--exclude=./.git --exclude=./tmp_check --exclude=./tmp_inst \
 	--exclude=./tmp_inst_iso --exclude=./results --exclude=./log \
 	--exclude=./regression.diffs --exclude=./regression.out \
-	--exclude=./test/isolation/output_iso \
+	--exclude=./test/isolation/output_iso --exclude=./bench/out --exclude=./.demo \
 	-cf - . | tar -C "$TREE" -xf - || die "could not copy the tree to $TREE"
 chown -R "$PGUSER_OS": "$WORK"
 echo "run-tests: testing in $TREE"

@@ -56,10 +56,11 @@ SELECT count(*) AS sources FROM lakehouse.sources WHERE name = 'if_bad';
 -- reading server files is a privilege
 CREATE ROLE regress_lh_ingest_file;
 GRANT USAGE ON SCHEMA lakehouse TO regress_lh_ingest_file;
+GRANT SELECT ON lakehouse.pipelines, lakehouse.sources TO regress_lh_ingest_file;
 SET ROLE regress_lh_ingest_file;
 SELECT lakehouse.lh_add_source('if_p', 'if_bad', 'file', '{"path": "/tmp/x.csv", "format": "csv"}');
 RESET ROLE;
-REVOKE USAGE ON SCHEMA lakehouse FROM regress_lh_ingest_file;
+DROP OWNED BY regress_lh_ingest_file;
 DROP ROLE regress_lh_ingest_file;
 
 --

@@ -60,10 +60,11 @@ SELECT count(*) AS sources FROM lakehouse.sources WHERE name = 'it_bad';
 -- the declaring role must be able to read the table
 CREATE ROLE regress_lh_ingest_table;
 GRANT USAGE ON SCHEMA lakehouse, it_src TO regress_lh_ingest_table;
+GRANT SELECT ON lakehouse.pipelines, lakehouse.sources TO regress_lh_ingest_table;
 SET ROLE regress_lh_ingest_table;
 SELECT lakehouse.lh_add_source('it_p', 'it_bad', 'table', '{"table": "it_src.orders", "watermark": "updated_at"}');
 RESET ROLE;
-REVOKE USAGE ON SCHEMA lakehouse, it_src FROM regress_lh_ingest_table;
+DROP OWNED BY regress_lh_ingest_table;
 DROP ROLE regress_lh_ingest_table;
 
 --

@@ -8,7 +8,8 @@
  * owns only its buffers, which live in the memory context that was
  * current at csv_reader_create and are released by csv_reader_free (or
  * with that context).  It takes no locks, touches no catalog and keeps no
- * global state, so an error anywhere leaves nothing behind but memory.
+ * global state, so an error anywhere (a cancel is checked each time the
+ * buffer is refilled) leaves nothing behind but memory.
  *
  * CSV dialect.  Fields are separated by a one-byte delimiter (default ',')
  * and records by LF or CRLF.  A field that starts with the quote byte
@@ -43,6 +44,8 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include "miscadmin.h"
 
 #include "ingest/csv.h"
 
@@ -144,6 +147,9 @@ csv_fill(CsvReader *r)
 	r->buf_pos = 0;
 	if (r->at_eof)
 		return false;
+
+	/* a long record or a long skip can take a while */
+	CHECK_FOR_INTERRUPTS();
 
 	errno = 0;
 	n = fread(r->buf, 1, CSV_BUFFER_SIZE, r->fp);
@@ -330,6 +336,15 @@ csv_read_record(CsvReader *r)
 		}
 
 		/* FIELD_START, UNQUOTED or QUOTE_SEEN: look for the field's end */
+		if (c == r->delimiter && r->nfields >= CSV_MAX_FIELDS)
+		{
+			/* keep consuming the record, but stop splitting it */
+			csv_set_error(r, "record has more than "
+						  CppAsString2(CSV_MAX_FIELDS) " fields");
+			appendStringInfoCharMacro(&r->data, (char) c);
+			state = CSV_UNQUOTED;
+			continue;
+		}
 		if (c == r->delimiter)
 		{
 			appendStringInfoCharMacro(&r->data, '\0');

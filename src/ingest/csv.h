@@ -24,6 +24,12 @@
  */
 #define CSV_MAX_RECORD_BYTES (256 * 1024 * 1024)
 
+/*
+ * Most fields a record may have; a record with more is malformed.  This
+ * bounds the per-field arrays, whatever the input.
+ */
+#define CSV_MAX_FIELDS 100000
+
 typedef enum CsvResult
 {
 	CSV_EOF,					/* no more records */

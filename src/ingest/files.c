@@ -13,7 +13,9 @@
  * Files.  path is expanded with glob(3), in sorted order.  A pattern that
  * matches nothing lands nothing; a path without wildcards that does not
  * exist is an error.  Matches that are not regular files (directories,
- * FIFOs) are skipped; a plain path naming one is an error.
+ * FIFOs) are skipped, as is a match removed before it could be opened; a
+ * plain path naming one is an error.  New files matching the pattern are
+ * picked up by the next run.
  *
  * Records.  A CSV file's first record is its header: each later record
  * becomes a jsonb object {column name: text value or null} (see csv.c for
@@ -44,6 +46,11 @@
  * Files are read to their current end; a last line without a line end is
  * taken as a complete record (see csv.c).  Writers should append whole
  * lines, or write a new file and rename it into place.
+ *
+ * Encoding.  Files are read as UTF-8 and checked byte for byte.  In a
+ * database whose encoding is not UTF-8 the text is converted; XXX a
+ * character that encoding cannot represent fails the stage instead of
+ * becoming a dead letter.
  *
  * Counts: rows_read = records read, rows_written = landed in bronze,
  * rows_skipped = dead-lettered, so read = written + skipped.
@@ -689,10 +696,11 @@ files_read_file(FilesIngest *st, FILE *fp, const char *path, const char *mark,
 }
 
 /*
- * Land the new records of one file and move its mark.
+ * Land the new records of one file and move its mark.  A file that a
+ * pattern matched may have been removed since: that is not an error.
  */
 static void
-files_ingest_file(FilesIngest *st, const char *path)
+files_ingest_file(FilesIngest *st, const char *path, bool from_pattern)
 {
 	char	   *mark;
 	char	   *new_mark;
@@ -702,6 +710,8 @@ files_ingest_file(FilesIngest *st, const char *path)
 	mark = catalog_get_source_mark(st->src->source_id, path);
 
 	fp = AllocateFile(path, PG_BINARY_R);
+	if (fp == NULL && errno == ENOENT && from_pattern)
+		return;					/* vanished since the pattern was expanded */
 	if (fp == NULL)
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -755,7 +765,8 @@ files_ingest(LhSource *src, int64 run_id, LhStageCounts *counts)
 									  ALLOCSET_DEFAULT_SIZES);
 
 	foreach(lc, paths)
-		files_ingest_file(&st, (const char *) lfirst(lc));
+		files_ingest_file(&st, (const char *) lfirst(lc),
+						  files_is_pattern(st.opts.path));
 
 	written = bronze_writer_close(st.writer);
 	Assert(written == st.rows_added);

@@ -12,8 +12,11 @@
  * Transactions.  ingest_source runs entirely inside the caller's
  * transaction (run.c gives each stage a subtransaction): the rows it lands,
  * the dead letters it records and the source marks it moves commit or
- * abort together.  It connects to SPI itself (a nested connection if the
- * caller already has one) and disconnects before returning; on error the
+ * abort together.  The source's row in lakehouse.sources is locked (FOR NO
+ * KEY UPDATE) for the rest of the transaction, so two ingests of one
+ * source never read from the same mark.  It connects to SPI itself (a
+ * nested connection if the caller already has one) and disconnects before
+ * returning; on error the
  * subtransaction abort releases the connection, files, relations and
  * memory.  Errors raised while ingesting carry the context line
  * "while ingesting source "<name>"".
@@ -22,6 +25,7 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
 
 #include "lakehouse.h"
@@ -47,6 +51,34 @@ ingest_unsupported_kind(const char *kind)
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unrecognized source kind: \"%s\"", kind),
 			 errhint("Valid source kinds are \"table\" and \"file\".")));
+}
+
+/*
+ * Serialize ingests of one source: two transactions reading from the same
+ * mark would land the same records twice.  The source's catalog row is
+ * locked until the caller's transaction ends (run.c's per-pipeline lock
+ * already serializes runs; this keeps the rule local to ingestion).  A
+ * source dropped meanwhile is an error.
+ */
+static void
+ingest_lock_source(LhSource *src)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Datum		values[1];
+	int			rc;
+
+	values[0] = Int32GetDatum(src->source_id);
+	rc = SPI_execute_with_args("SELECT 1 FROM lakehouse.sources"
+							   " WHERE source_id = $1 FOR NO KEY UPDATE",
+							   1, argtypes, values, NULL, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not lock source \"%s\": SPI result %d",
+			 src->name, rc);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("source \"%s\" does not exist", src->name),
+				 errdetail("It was dropped while the run was starting.")));
 }
 
 /*
@@ -92,6 +124,7 @@ ingest_source(LhSource *src, int64 run_id, LhStageCounts *counts)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	ingest_lock_source(src);
 
 	if (strcmp(src->kind, "table") == 0)
 		tables_ingest(src, run_id, counts);
