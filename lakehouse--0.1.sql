@@ -112,7 +112,7 @@ CREATE TABLE lakehouse.runs (
     status          text NOT NULL,
     run_by          name NOT NULL DEFAULT current_user,
     application     text,
-    parent_run_id   bigint REFERENCES lakehouse.runs ON DELETE SET NULL,
+    parent_run_id   bigint,
     full_refresh    boolean NOT NULL DEFAULT false,
     started_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
     finished_at     timestamptz,

@@ -33,6 +33,21 @@ SELECT options FROM lakehouse.sources WHERE name = 'api_items';
 SELECT lakehouse.lh_add_source('api_p', 'api_items', 'table',
        '{"table": "api_src.items", "watermark": "id"}', 'bronze.other', replace => true);
 
+-- a source that reads another watermark column starts again (its marks go)
+INSERT INTO api_src.items VALUES (1, 'one', '2024-01-01');
+SELECT lakehouse.lh_create_pipeline('api_q') > 0 AS ok;
+SELECT lakehouse.lh_add_source('api_q', 'api_q_items', 'table',
+       '{"table": "api_src.items", "watermark": "updated_at"}') > 0 AS ok;
+SELECT (lakehouse.lh_ingest('api_q_items'))->>'rows_written' AS landed;
+SELECT lakehouse.lh_add_source('api_q', 'api_q_items', 'table',
+       '{"table": "api_src.items", "watermark": "id"}', replace => true) > 0 AS ok;
+SELECT (lakehouse.lh_ingest('api_q_items'))->>'rows_written' AS landed_again;
+SELECT mark_key, mark_value FROM lakehouse.source_marks m JOIN lakehouse.sources s USING (source_id)
+ WHERE s.name = 'api_q_items';
+SELECT lakehouse.lh_drop_pipeline('api_q', drop_tables => true);
+DELETE FROM lakehouse.runs WHERE pipeline_name = 'api_q';
+TRUNCATE api_src.items;
+
 -- silver: the table is created from the mapping
 SELECT lakehouse.lh_define_silver('api_p', 'silver.api_items', 'api_items',
        '[{"name": "id", "type": "integer"},

@@ -46,6 +46,19 @@ SELECT stage, status FROM lakehouse.run_stage_details
  WHERE run_id = (SELECT max(run_id) FROM lakehouse.runs WHERE pipeline_name = 'dp_mid');
 SELECT lakehouse.lh_drop_table('gold.dp_fail', true);
 
+-- a failed upstream blocks only its dependents: dp_side runs, dp_top does not
+SELECT lakehouse.lh_define_gold('dp_up', 'gold.dp_fail', 'SELECT 1 / (count(*) - count(*)) AS x FROM silver.dp_a') > 0 AS ok;
+SELECT lakehouse.lh_create_pipeline('dp_side') > 0 AS ok;
+SELECT lakehouse.lh_define_gold('dp_side', 'gold.dp_side', 'SELECT 1 AS one') > 0 AS ok;
+SELECT lakehouse.lh_create_pipeline('dp_top', depends_on => '{dp_side,dp_mid}') > 0 AS ok;
+SELECT u->>'pipeline' AS pipeline, u->>'status' AS status, u->>'failed_stage' AS failed_stage
+  FROM lakehouse.lh_run_pipeline('dp_top') AS s, jsonb_array_elements(s->'upstream') AS u;
+SELECT pipeline_name, status, failed_stage FROM lakehouse.runs
+ WHERE run_id = (SELECT max(run_id) FROM lakehouse.runs WHERE pipeline_name = 'dp_top');
+SELECT lakehouse.lh_drop_table('gold.dp_fail', true);
+SELECT lakehouse.lh_drop_pipeline('dp_top');
+SELECT lakehouse.lh_drop_pipeline('dp_side', drop_tables => true);
+
 -- an upstream cannot be dropped while others depend on it
 SELECT lakehouse.lh_drop_pipeline('dp_up');
 -- redeclaring without the dependency removes it

@@ -41,6 +41,8 @@ SELECT lakehouse.lh_define_silver('er', 'silver.er_t', 'er_t', '[{"name": "id", 
 SELECT lakehouse.lh_define_silver('er', 'silver.er_t', 'er_t', '[{"name": "id", "type": "int", "default": "abc"}]');
 SELECT lakehouse.lh_define_silver('er', 'silver.er_t', 'er_t', '[{"name": "id", "type": "int", "min": "1", "non_negative": true}]');
 SELECT lakehouse.lh_define_silver('er', 'silver.er_t', 'er_t', '[{"name": "id", "type": "point", "min": "(1,1)"}]');
+SELECT lakehouse.lh_define_silver('er', 'silver.er_t', 'er_t', '[{"name": "id", "type": "int", "min": "10", "max": "1"}]');
+SELECT lakehouse.lh_define_silver('er', 'silver.er_t', 'er_t', '[{"name": "id", "type": "int", "default": "-1", "non_negative": true}]');
 SELECT lakehouse.lh_define_silver('er', 'silver.er_t', 'er_t', '[{"name": "id", "type": "int"}, {"name": "id", "type": "int"}]');
 SELECT lakehouse.lh_define_silver('er', 'silver.er_t', 'er_t', '[{"name": "_lh_id", "type": "int"}]');
 SELECT lakehouse.lh_define_silver('er', 'silver.er_t', 'er_t', '[{"name": "id", "type": "int"}]', keys => '{nope}');

@@ -53,6 +53,14 @@ SELECT (lakehouse.lh_run_pipeline('rn'))->>'status' AS first;
 SELECT (lakehouse.lh_run_pipeline('rn'))->>'status' AS second;
 COMMIT;
 
+-- stages must see rows committed after the transaction started
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT lakehouse.lh_run_pipeline('rn');
+ROLLBACK;
+BEGIN ISOLATION LEVEL SERIALIZABLE;
+SELECT lakehouse.lh_ingest('rn_t');
+ROLLBACK;
+
 -- scheduling needs pg_cron in this database
 SELECT lakehouse.lh_schedule('rn', '*/5 * * * *');
 SELECT lakehouse.lh_unschedule('rn');

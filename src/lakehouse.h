@@ -120,6 +120,7 @@ extern Oid	lh_table_oid(const char *schema, const char *table, bool missing_ok);
 extern void lh_ensure_schema(const char *schema);
 extern void lh_check_name(const char *what, const char *name);
 extern bool lh_unique_index_on(Oid relid, List *columns);
+extern bool lh_name_is_qualified(const char *name);
 extern bool lh_name_in_list(List *list, const char *name);
 
 /* src/common/options.c: source options held as jsonb objects */

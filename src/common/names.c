@@ -132,6 +132,16 @@ lh_parse_table_name(const char *name, const char *default_schema,
 }
 
 /*
+ * lh_name_is_qualified
+ *		Does the (valid) name have a schema part?
+ */
+bool
+lh_name_is_qualified(const char *name)
+{
+	return list_length(split_name(name)) == 2;
+}
+
+/*
  * lh_qualified_name
  *		schema.table, each part quoted only where needed.
  */

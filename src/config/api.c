@@ -458,6 +458,37 @@ lh_add_source(PG_FUNCTION_ARGS)
 	values[3] = JsonbPGetDatum(options);
 	values[4] = CStringGetTextDatum(bschema);
 	values[5] = CStringGetTextDatum(btable);
+	if (existing && strcmp(existing->kind, "table") == 0 &&
+		strcmp(kind, "table") == 0)
+	{
+		char	   *old_table = lh_option_text(existing->options, "table");
+		char	   *old_wm = lh_option_text(existing->options, "watermark");
+		char	   *new_table = lh_option_text(options, "table");
+		char	   *new_wm = lh_option_text(options, "watermark");
+
+		/* a watermark of another column or table cannot be compared */
+		if (strcmp(old_table, new_table) != 0 || strcmp(old_wm, new_wm) != 0)
+		{
+			Oid			mtypes[1] = {INT4OID};
+			Datum		mvalues[1] = {Int32GetDatum(existing->source_id)};
+
+			spi_exec_args("DELETE FROM lakehouse.source_marks WHERE source_id = $1",
+						  1, mtypes, mvalues, NULL, SPI_OK_DELETE);
+			if (SPI_processed > 0)
+				ereport(NOTICE,
+						(errmsg("source \"%s\" reads a new table or watermark and starts again from its first row",
+								name)));
+		}
+	}
+	else if (existing && strcmp(existing->kind, kind) != 0)
+	{
+		Oid			mtypes[1] = {INT4OID};
+		Datum		mvalues[1] = {Int32GetDatum(existing->source_id)};
+
+		spi_exec_args("DELETE FROM lakehouse.source_marks WHERE source_id = $1",
+					  1, mtypes, mvalues, NULL, SPI_OK_DELETE);
+	}
+
 	if (existing)
 	{
 		spi_exec_args("UPDATE lakehouse.sources"
@@ -558,10 +589,15 @@ check_table_slot(const char *schema, const char *table, int32 pipeline_id,
 					 errmsg("table %s is already defined",
 							lh_qualified_name(schema, table)),
 					 errhint("Use replace => true to update its definition.")));
-		if (other_pipeline != pipeline_id || strcmp(other_layer, layer) != 0)
+		if (other_pipeline != pipeline_id)
 			ereport(ERROR,
 					(errcode(ERRCODE_DUPLICATE_OBJECT),
-					 errmsg("table %s is already defined as a %s table of another pipeline",
+					 errmsg("table %s is already defined by another pipeline",
+							lh_qualified_name(schema, table))));
+		if (strcmp(other_layer, layer) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("table %s is already defined as a %s table",
 							lh_qualified_name(schema, table), other_layer)));
 	}
 
@@ -762,6 +798,25 @@ lh_define_silver(PG_FUNCTION_ARGS)
 
 	silver_prepare_table(schema, table, columns, keys);
 
+	/* reading another source: its bronze ids mean nothing to the old mark */
+	if (table_id != 0)
+	{
+		Oid			mtypes[2] = {INT4OID, INT4OID};
+		Datum		mvalues[2];
+
+		mvalues[0] = Int32GetDatum(table_id);
+		mvalues[1] = Int32GetDatum(src->source_id);
+		spi_exec_args("DELETE FROM lakehouse.stage_marks m USING lakehouse.tables t"
+					  " WHERE t.table_id = $1 AND m.table_id = t.table_id"
+					  " AND m.mark_key = 'bronze_id'"
+					  " AND t.source_id IS DISTINCT FROM $2",
+					  2, mtypes, mvalues, NULL, SPI_OK_DELETE);
+		if (SPI_processed > 0)
+			ereport(NOTICE,
+					(errmsg("silver table %s now reads source \"%s\" from its first row",
+							lh_qualified_name(schema, table), source)));
+	}
+
 	table_id = store_table(table_id, pipeline_id, "silver", schema, table,
 						   src->source_id, keys, order_by, NULL, NULL);
 	store_silver_columns(table_id, columns);
@@ -835,7 +890,7 @@ lh_drop_table(PG_FUNCTION_ARGS)
 	SPI_connect();
 	lh_parse_table_name(tname, "silver", &schema, &table);
 	table_id = find_table(schema, table, &pipeline_id, &layer);
-	if (table_id == 0 && strchr(tname, '.') == NULL)
+	if (table_id == 0 && !lh_name_is_qualified(tname))
 	{
 		schema = "gold";
 		table_id = find_table(schema, table, &pipeline_id, &layer);

@@ -194,6 +194,11 @@ static void cfg_fail(LhCfgParser *p, LhCfgErrorKind kind, const char *message,
 					 const char *hint, const char *detailfmt,...)
 			pg_attribute_printf(5, 6) pg_attribute_noreturn();
 static void cfg_syntax_error(LhCfgParser *p) pg_attribute_noreturn();
+static void cfg_wrong_kind(LhCfgParser *p, const yaml_node_t *node,
+						   const char *expected, const char *key, bool entry,
+						   const char *where) pg_attribute_noreturn();
+static void cfg_missing(LhCfgParser *p, const yaml_node_t *map, const char *key,
+						const char *where) pg_attribute_noreturn();
 static void cfg_document(LhCfgParser *p, yaml_node_t *root);
 static void cfg_pipeline(LhCfgParser *p, yaml_node_t *map);
 static void cfg_json(LhCfgParser *p, StringInfo buf, yaml_node_t *node,
@@ -572,7 +577,6 @@ cfg_bool(LhCfgParser *p, CfgFields *f, const char *const *keys, int i,
 				 cfg_cstring(p, node, where), where, loc.line, loc.column);
 	}
 	cfg_wrong_kind(p, node, "true or false", keys[i], false, where);
-	return -1;					/* keep compiler quiet */
 }
 
 /*
@@ -1382,7 +1386,12 @@ cfg_text_or_null(const char *s, char *null)
 
 /*
  * A fingerprint of everything the catalog holds about a pipeline, by name
- * rather than id and without timestamps; NULL if it does not exist.
+ * rather than id and without timestamps, positions and run state; NULL if
+ * the pipeline does not exist.  Every part is present (empty when there is
+ * nothing), so parts cannot shift into each other.
+ *
+ * XXX: a definition column added to the catalog must be added here, or a
+ * change to it will be reported as "unchanged".
  */
 static char *
 cfg_fingerprint(const char *pipeline)
@@ -1390,14 +1399,14 @@ cfg_fingerprint(const char *pipeline)
 	static const char *sql =
 		"SELECT md5(concat_ws(E'\\n',"
 		" row(p.name, p.description, p.schedule)::text,"
-		" (SELECT array_agg(u.name ORDER BY u.name)"
+		" coalesce((SELECT array_agg(u.name ORDER BY u.name)"
 		"    FROM lakehouse.pipeline_deps d"
 		"    JOIN lakehouse.pipelines u ON u.pipeline_id = d.upstream_id"
-		"   WHERE d.pipeline_id = p.pipeline_id)::text,"
-		" (SELECT array_agg(row(s.name, s.kind, s.options, s.bronze_schema,"
+		"   WHERE d.pipeline_id = p.pipeline_id)::text, ''),"
+		" coalesce((SELECT array_agg(row(s.name, s.kind, s.options, s.bronze_schema,"
 		"                       s.bronze_table, s.enabled)::text ORDER BY s.name)"
-		"    FROM lakehouse.sources s WHERE s.pipeline_id = p.pipeline_id)::text,"
-		" (SELECT array_agg(row(t.layer, t.schema_name, t.table_name, s.name,"
+		"    FROM lakehouse.sources s WHERE s.pipeline_id = p.pipeline_id)::text, ''),"
+		" coalesce((SELECT array_agg(row(t.layer, t.schema_name, t.table_name, s.name,"
 		"                       t.keys, t.order_by, t.gold_kind, t.sql, t.options,"
 		"          (SELECT array_agg(row(c.ordinal, c.column_name, c.json_path,"
 		"                                c.type_name, c.required, c.transforms,"
@@ -1408,7 +1417,7 @@ cfg_fingerprint(const char *pipeline)
 		"                   ORDER BY t.layer, t.schema_name, t.table_name)"
 		"    FROM lakehouse.tables t"
 		"    LEFT JOIN lakehouse.sources s ON s.source_id = t.source_id"
-		"   WHERE t.pipeline_id = p.pipeline_id)::text))"
+		"   WHERE t.pipeline_id = p.pipeline_id)::text, '')))"
 		"  FROM lakehouse.pipelines p WHERE p.name = $1";
 
 	return cfg_query_text(sql, pipeline);

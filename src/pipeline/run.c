@@ -532,6 +532,54 @@ json_result(const char *json, MemoryContext callcxt)
 }
 
 /*
+ * The name of a direct upstream of pipeline_id whose run failed (in
+ * failed_ids), or NULL.  Dependents of a blocked pipeline are blocked too,
+ * because a blocked run is recorded as failed.
+ */
+static char *
+failed_upstream_name(int32 pipeline_id, List *failed_ids)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(pipeline_id)};
+
+	if (failed_ids == NIL)
+		return NULL;
+	spi_check(SPI_execute_with_args("SELECT d.upstream_id, u.name FROM lakehouse.pipeline_deps d"
+									" JOIN lakehouse.pipelines u ON u.pipeline_id = d.upstream_id"
+									" WHERE d.pipeline_id = $1 ORDER BY u.name",
+									1, types, values, NULL, false, 0),
+			  SPI_OK_SELECT, "reading pipeline dependencies");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int32		up = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+													 SPI_tuptable->tupdesc, 1, &isnull));
+
+		if (list_member_int(failed_ids, up))
+			return SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+	}
+	return NULL;
+}
+
+/*
+ * Runs need READ COMMITTED: every stage must see what the stages before it
+ * and concurrent writers committed (the silver stage locks bronze and then
+ * reads with a fresh snapshot; with a transaction snapshot it would move
+ * its mark past rows it cannot see).
+ */
+static void
+check_isolation(const char *kind, const char *what)
+{
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("cannot run %s \"%s\" in a REPEATABLE READ or SERIALIZABLE transaction",
+						kind, what),
+				 errdetail("Stages must see rows committed after the transaction started."),
+				 errhint("Run it in a READ COMMITTED transaction.")));
+}
+
+/*
  * lh_run_pipeline(name, wait, upstream, full_refresh) returns jsonb
  */
 Datum
@@ -544,6 +592,7 @@ lh_run_pipeline(PG_FUNCTION_ARGS)
 	int32		pipeline_id;
 	List	   *order;
 	List	   *upstream_results = NIL;
+	List	   *failed_ids = NIL;
 	MemoryContext callcxt = CurrentMemoryContext;
 	char	   *upstream_failed = NULL;
 	RunResult	result;
@@ -555,6 +604,7 @@ lh_run_pipeline(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("pipeline name must not be null")));
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	check_isolation("pipeline", name);
 	if (lh_current_run != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -570,19 +620,25 @@ lh_run_pipeline(PG_FUNCTION_ARGS)
 	{
 		int32		id = lfirst_int(lc);
 		char	   *upname;
+		char	   *blocked_by;
 		RunResult  *r;
 
+		/* a pipeline runs only if none of its upstreams failed */
+		blocked_by = failed_upstream_name(id, failed_ids);
 		if (id == pipeline_id)
+		{
+			upstream_failed = blocked_by;
 			continue;
+		}
 		spi_check(SPI_execute_with_args("SELECT name FROM lakehouse.pipelines WHERE pipeline_id = $1",
 										1, (Oid[]) {INT4OID},
 										(Datum[]) {Int32GetDatum(id)}, NULL, false, 1),
 				  SPI_OK_SELECT, "reading pipeline");
 		upname = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 		r = palloc(sizeof(RunResult));
-		*r = run_one(id, upname, wait, full_refresh, NULL, upstream_failed, NIL);
-		if (strcmp(r->status, "failed") == 0 && upstream_failed == NULL)
-			upstream_failed = upname;
+		*r = run_one(id, upname, wait, full_refresh, NULL, blocked_by, NIL);
+		if (strcmp(r->status, "failed") == 0)
+			failed_ids = lappend_int(failed_ids, id);
 		upstream_results = lappend(upstream_results, r);
 	}
 
@@ -623,6 +679,7 @@ lh_ingest(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("source name must not be null")));
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	check_isolation("source", name);
 	if (lh_current_run != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -45,6 +45,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "parser/parse_type.h"
 #include "utils/array.h"
@@ -307,7 +308,10 @@ quarantine_row(SilverStage *st, int64 bronze_id, text *position,
 	st->q_column[i] = column ? CStringGetTextDatum(column) : (Datum) 0;
 	st->q_value_null[i] = (value == NULL);
 	/* cap stored values: the payload has the rest */
-	st->q_value[i] = value ? PointerGetDatum(cstring_to_text_with_len(value, Min(strlen(value), 1000))) : (Datum) 0;
+	st->q_value[i] = value ?
+		PointerGetDatum(cstring_to_text_with_len(value,
+												 pg_mbcliplen(value, strlen(value), 1000))) :
+		(Datum) 0;
 	st->q_reason[i] = CStringGetTextDatum(reason);
 	st->q_payload[i] = PointerGetDatum(DatumGetJsonbPCopy(PointerGetDatum(payload)));
 	st->rows_quarantined++;

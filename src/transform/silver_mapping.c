@@ -21,6 +21,7 @@
 
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "parser/parse_type.h"
@@ -367,10 +368,33 @@ silver_parse_columns(Jsonb *columns, List *keys, const char *order_by,
 			(void) check_literal(col, "default", col->default_value);
 		if (col->min_value || col->max_value)
 			check_range_type(col);
-		if (col->min_value)
-			(void) check_literal(col, "min", col->min_value);
-		if (col->max_value)
-			(void) check_literal(col, "max", col->max_value);
+		if (col->min_value || col->max_value)
+		{
+			FmgrInfo   *cmp = &lookup_type_cache(col->typid,
+												 TYPECACHE_CMP_PROC_FINFO)->cmp_proc_finfo;
+			Datum		lo = col->min_value ? check_literal(col, "min", col->min_value) : 0;
+			Datum		hi = col->max_value ? check_literal(col, "max", col->max_value) : 0;
+
+			if (col->min_value && col->max_value &&
+				DatumGetInt32(FunctionCall2Coll(cmp, DEFAULT_COLLATION_OID, lo, hi)) > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("min %s of column \"%s\" is above its max %s",
+								col->min_value, col->name, col->max_value)));
+			if (col->default_value)
+			{
+				Datum		d = check_literal(col, "default", col->default_value);
+
+				if ((col->min_value &&
+					 DatumGetInt32(FunctionCall2Coll(cmp, DEFAULT_COLLATION_OID, d, lo)) < 0) ||
+					(col->max_value &&
+					 DatumGetInt32(FunctionCall2Coll(cmp, DEFAULT_COLLATION_OID, d, hi)) > 0))
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("default %s of column \"%s\" is outside its range",
+									col->default_value, col->name)));
+			}
+		}
 
 		foreach(lc, result)
 		{
