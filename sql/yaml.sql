@@ -185,6 +185,8 @@ $yaml$);
 SELECT * FROM yaml_catalog WHERE name LIKE '%odd%' OR name LIKE 'Yaml%' ORDER BY what, name;
 SELECT to_regclass('yaml_src.orders') IS NOT NULL AS orders_still_there,
        to_regclass('"Yaml Bronze"."Odd ""Name"""') IS NOT NULL AS odd_bronze;
+-- too long for the catalog: the API's error, with the position
+SELECT lakehouse.lh_apply_config('pipeline: ' || repeat('y', 300));
 
 --
 -- Errors: the message names the key, the line and the column.
