@@ -14,6 +14,7 @@ OBJS = \
 	src/common/safeinput.o \
 	src/config/api.o \
 	src/config/yaml.o \
+	src/config/yaml_parse.o \
 	src/ingest/bronze_writer.o \
 	src/ingest/csv.o \
 	src/ingest/files.o \

@@ -1,16 +1,17 @@
 /*-------------------------------------------------------------------------
  *
  * yaml.h
- *	  Pipeline definitions read from YAML (src/config/yaml.c).
+ *	  Pipeline definitions read from YAML (src/config/yaml_parse.c and
+ *	  src/config/yaml.c).
  *
- * yaml.c works in two steps.  lh_cfg_parse() turns the YAML stream into the
- * plain structs below and validates their shape; it touches no catalog and
- * calls no SPI, so test/fuzz/yaml_fuzz.c can compile it outside the server
- * (with -DLH_YAML_FUZZ).  The SQL-callable functions then apply the structs
- * through the SQL API.
+ * Declaring pipelines from YAML works in two steps.  yaml_parse.c's
+ * lh_cfg_parse() turns the YAML stream into the plain structs below and
+ * validates their shape; it touches no catalog and calls no SPI, so
+ * test/fuzz/yaml_fuzz.c links that file alone outside the server.  yaml.c's
+ * SQL-callable functions then apply the structs through the SQL API.
  *
  * Errors found while parsing go through lh_cfg_report(), which never
- * returns: in the server it raises an ERROR, in the fuzz harness it
+ * returns: in the server (yaml.c) it raises an ERROR, in the fuzz harness it
  * longjmps.  Either way the caller must call lh_cfg_release() afterwards
  * (from PG_FINALLY in the server) to free what libyaml allocated.
  *
@@ -22,8 +23,6 @@
 #define LH_CONFIG_YAML_H
 
 #include <yaml.h>
-
-#include "lib/stringinfo.h"
 
 /* Where a definition starts in the YAML text (both 1-based). */
 typedef struct LhCfgLoc
@@ -39,6 +38,14 @@ typedef struct LhCfgNames
 	char	  **names;
 	LhCfgLoc   *locs;
 } LhCfgNames;
+
+/* A name and where it was declared, for lh_cfg_check_unique(). */
+typedef struct LhCfgNameRef
+{
+	const char *name;
+	LhCfgLoc	loc;
+	int			seq;			/* position in declaration order */
+} LhCfgNameRef;
 
 typedef struct LhCfgSource
 {
@@ -109,7 +116,7 @@ typedef struct LhCfgParser
 	yaml_document_t document;
 	bool		document_live;
 
-	/* Private to yaml.c. */
+	/* Private to yaml_parse.c. */
 	int			maxpipelines;
 	bool		saw_pipelines_key;
 	int			depth;
@@ -117,17 +124,18 @@ typedef struct LhCfgParser
 	long		bytes_left;
 } LhCfgParser;
 
+/* yaml_parse.c */
 extern void lh_cfg_parse(LhCfgParser *parser);
 extern void lh_cfg_release(LhCfgParser *parser);
+extern void lh_cfg_check_unique(LhCfgParser *parser, LhCfgNameRef *refs,
+								int n, const char *what, const char *where);
+extern int	lh_cfg_nameref_cmp(const void *a, const void *b);
+extern int	lh_cfg_strcmp(const void *a, const void *b);
+extern bool lh_cfg_sorted_contains(char **sorted, int n, const char *name);
 
-/* Provided by whoever links yaml.c's parser: the server or the harness. */
+/* Provided by whoever links yaml_parse.c: yaml.c or the fuzz harness. */
 extern void lh_cfg_report(LhCfgParser *parser, LhCfgErrorKind kind,
 						  const char *message, const char *detail,
 						  const char *hint) pg_attribute_noreturn();
-
-#ifdef LH_YAML_FUZZ
-/* utils/json.h is backend-only; the harness supplies this. */
-extern void escape_json(StringInfo buf, const char *str);
-#endif
 
 #endif							/* LH_CONFIG_YAML_H */

@@ -7,10 +7,12 @@
 #   test/fuzz/run.sh replay FILE...   run the target on given inputs
 #
 # Builds with clang-14 -fsanitize=fuzzer,address,undefined against the
-# parse step of src/config/yaml.c (-DLH_YAML_FUZZ), libyaml and PostgreSQL's
-# frontend libraries (libpgcommon/libpgport, for StringInfo and the JSON
-# checker).  The seed corpus is test/fuzz/corpus plus samples/*.yaml;
-# new inputs go to a scratch corpus under $TMPDIR, never into the tree.
+# parse step, src/config/yaml_parse.c (compiled as is, with the server's
+# headers), libyaml and PostgreSQL's frontend libraries (libpgcommon and
+# libpgport, for StringInfo and the JSON checker); yaml_fuzz.c supplies the
+# few backend functions the parse step calls.  The seed corpus is
+# test/fuzz/corpus plus samples/*.yaml; new inputs go to a scratch corpus
+# under $TMPDIR, never into the tree.
 # Exits non-zero when libFuzzer finds a crash, a leak or an ASan/UBSan
 # report; the reproducer is left in the scratch directory.
 #
@@ -28,10 +30,9 @@ build()
 	mkdir -p "$OUT"
 	"$CC" -g -O1 -fno-omit-frame-pointer -Wall -Wno-ignored-attributes \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-		-DLH_YAML_FUZZ \
 		-I"$ROOT/src" -I"$("$PG_CONFIG" --includedir-server)" \
 		-I"$("$PG_CONFIG" --includedir)/internal" \
-		"$HERE/yaml_fuzz.c" "$ROOT/src/config/yaml.c" \
+		"$HERE/yaml_fuzz.c" "$ROOT/src/config/yaml_parse.c" \
 		-L"$("$PG_CONFIG" --pkglibdir)" -L"$("$PG_CONFIG" --libdir)" \
 		-lpgcommon -lpgport -lyaml \
 		-o "$BIN"

@@ -1,18 +1,21 @@
 /*-------------------------------------------------------------------------
  *
  * yaml_fuzz.c
- *	  libFuzzer target for the parse step of src/config/yaml.c.
+ *	  libFuzzer target for the parse step, src/config/yaml_parse.c.
  *
- * src/config/yaml.c compiled with -DLH_YAML_FUZZ contains only the YAML
- * walk (lh_cfg_parse / lh_cfg_release): no SPI, no catalog.  This harness
- * gives it what the server would:
+ * src/config/yaml_parse.c holds only the YAML walk (lh_cfg_parse /
+ * lh_cfg_release): no SPI, no catalog.  run.sh compiles it unchanged, with
+ * the server's headers, and links it with this harness, which gives it what
+ * the server would:
  *
  *   - palloc and friends, from an arena that is emptied after every input
  *     (so LeakSanitizer reports only what libyaml leaks, which is the point:
  *     every error path must free the parser and the document);
  *   - lh_cfg_report(), which longjmps back here instead of raising ERROR,
  *     just like an ereport would unwind to the PG_FINALLY in yaml.c;
- *   - escape_json(), which lives in the backend.
+ *   - escape_json(), pg_any_to_server(), check_stack_depth() and the
+ *     InterruptPending flag that CHECK_FOR_INTERRUPTS() reads, which live in
+ *     the backend.
  *
  * After a successful parse it checks what the server relies on: every
  * required field is set, options and columns are valid JSON (checked with
@@ -26,6 +29,7 @@
 #include "postgres_fe.h"
 
 #include <setjmp.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,6 +37,7 @@
 
 #include "common/jsonapi.h"
 #include "config/yaml.h"
+#include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 
 /* ---- arena: palloc for this process, freed after each input ---- */
@@ -154,6 +159,49 @@ lh_cfg_report(LhCfgParser *parser, LhCfgErrorKind kind, const char *message,
 				detail ? detail : "", hint ? hint : "");
 	fuzz_errors++;
 	siglongjmp(fuzz_jump, 1);
+}
+
+/*
+ * Backend functions yaml_parse.c calls.  Their headers (utils/json.h,
+ * miscadmin.h) are backend-only, so they are declared here.
+ */
+extern void escape_json(StringInfo buf, const char *str);
+extern void check_stack_depth(void);
+extern void ProcessInterrupts(void);
+extern volatile sig_atomic_t InterruptPending;
+
+/* Never set: nothing here interrupts a parse. */
+volatile sig_atomic_t InterruptPending = false;
+
+void
+ProcessInterrupts(void)
+{
+	fprintf(stderr, "ProcessInterrupts called without a pending interrupt\n");
+	abort();
+}
+
+/*
+ * Recursion in yaml_parse.c is bounded by CFG_MAX_DEPTH; should that bound
+ * fail, ASan reports the stack overflow.
+ */
+void
+check_stack_depth(void)
+{
+}
+
+/*
+ * As in a UTF-8 database: YAML text is UTF-8 already, so the backend
+ * returns its argument unchanged.
+ */
+char *
+pg_any_to_server(const char *s, int len, int encoding)
+{
+	if (encoding != PG_UTF8 || strlen(s) != (size_t) len)
+	{
+		fprintf(stderr, "pg_any_to_server: not a UTF-8 string of %d bytes\n", len);
+		abort();
+	}
+	return (char *) s;
 }
 
 /* Same output as the backend's escape_json (utils/adt/json.c). */
