@@ -8,7 +8,7 @@
  * delivers lands as one jsonb payload with its provenance (source name,
  * run id, position in the source, time of landing).  Its shape:
  *
- *	  _lh_id          bigint GENERATED ALWAYS AS IDENTITY
+ *	  _lh_id          bigint GENERATED ALWAYS AS IDENTITY (INCREMENT BY 1024)
  *	  _lh_source      text NOT NULL
  *	  _lh_run_id      bigint
  *	  _lh_position    text
@@ -25,9 +25,9 @@
  * BulkInsertState, and index entries are made with ExecInsertIndexTuples
  * through an EState and ResultRelInfo.  A batch is flushed when it holds
  * lakehouse.batch_size rows or BRONZE_MAX_BATCH_BYTES bytes of payload.
- * _lh_id comes from the column's sequence (nextval, in the order records
- * were added) and _lh_ingested_at is the transaction's start time, like
- * now().
+ * _lh_id comes from the column's sequence, one nextval per block of
+ * 1024 ids handed out in the order records were added (bronze_id_block),
+ * and _lh_ingested_at is the transaction's start time, like now().
  *
  * Transactions and locks.  The writer works inside the caller's
  * transaction: rows become visible when it commits, together with the
@@ -63,6 +63,7 @@
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_sequence.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "executor/executor.h"
@@ -78,11 +79,15 @@
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
 #include "utils/timestamp.h"
 
 #include "lakehouse.h"
+
+/* ids reserved per nextval in the bronze tables we create (see bronze_id_block) */
+#define BRONZE_ID_BLOCK 1024
 
 /*
  * Flush a batch once its payloads reach this many bytes, whatever
@@ -136,6 +141,9 @@ struct BronzeWriter
 	AttrNumber	attnums[BC_NCOLUMNS];	/* where our columns are */
 	Oid			seqid;			/* sequence behind _lh_id */
 	bool		seq_check_perms;	/* serial (not identity): check USAGE */
+	int64		id_block;		/* ids one nextval reserves (its increment) */
+	int64		id_next;		/* next id of the reserved block */
+	int64		id_end;			/* end of the reserved block (exclusive) */
 	ExprState **defaults;		/* per attribute: default of a user column */
 	bool		has_constraints;
 	bool		has_generated;
@@ -316,7 +324,8 @@ bronze_create_table(const char *schema, const char *table)
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "CREATE TABLE %s ("
-					 " _lh_id pg_catalog.int8 GENERATED ALWAYS AS IDENTITY,"
+					 " _lh_id pg_catalog.int8 GENERATED ALWAYS AS IDENTITY"
+					 " (INCREMENT BY " CppAsString2(BRONZE_ID_BLOCK) "),"
 					 " _lh_source pg_catalog.text NOT NULL,"
 					 " _lh_run_id pg_catalog.int8,"
 					 " _lh_position pg_catalog.text,"
@@ -328,7 +337,7 @@ bronze_create_table(const char *schema, const char *table)
 		elog(ERROR, "could not create bronze table %s: SPI result %d", qname, rc);
 
 	resetStringInfo(&sql);
-	appendStringInfo(&sql, "CREATE INDEX ON %s USING brin (_lh_id)", qname);
+	appendStringInfo(&sql, "CREATE INDEX ON %s USING brin (_lh_id) WITH (autosummarize = on)", qname);
 	rc = SPI_execute(sql.data, false, 0);
 	if (rc != SPI_OK_UTILITY)
 		elog(ERROR, "could not create index on bronze table %s: SPI result %d",
@@ -345,6 +354,31 @@ bronze_create_table(const char *schema, const char *table)
 			 qname, rc);
 
 	SPI_finish();
+}
+
+/*
+ * How many ids one nextval of the bronze sequence reserves.
+ *
+ * Bronze tables we create step their identity by BRONZE_ID_BLOCK: one
+ * nextval gives the writer a block of that many ids, which it hands out
+ * in order (a nextval per row costs as much as the BRIN index).  Ids stay
+ * unique and increasing in the order rows are landed, which is all the
+ * silver stage's mark needs: the silver stage holds SHARE lock on bronze
+ * while it reads, so a block reserved later always lies above its mark.
+ * SQL inserts into the table simply get sparse ids.  A sequence stepping
+ * by 1 (a bronze table created by hand) gets one nextval per row.
+ */
+static int64
+bronze_id_block(Oid seqid)
+{
+	HeapTuple	tup = SearchSysCache1(SEQRELID, ObjectIdGetDatum(seqid));
+	int64		incr;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for sequence %u", seqid);
+	incr = ((Form_pg_sequence) GETSTRUCT(tup))->seqincrement;
+	ReleaseSysCache(tup);
+	return incr > 1 ? incr : 1;
 }
 
 /*
@@ -394,6 +428,8 @@ bronze_writer_open(LhSource *src, int64 run_id)
 	rel = table_open(relid, NoLock);
 	w->seqid = bronze_check_relation(rel, w->attnums, &is_identity);
 	w->seq_check_perms = !is_identity;
+	w->id_block = bronze_id_block(w->seqid);
+	w->id_next = w->id_end = 0;
 
 	/* executor state, as COPY FROM sets it up */
 	w->estate = CreateExecutorState();
@@ -516,8 +552,12 @@ bronze_writer_add(BronzeWriter *w, const char *position, Jsonb *payload)
 		}
 	}
 
-	values[w->attnums[BC_ID] - 1] =
-		Int64GetDatum(nextval_internal(w->seqid, w->seq_check_perms));
+	if (w->id_next >= w->id_end)
+	{
+		w->id_next = nextval_internal(w->seqid, w->seq_check_perms);
+		w->id_end = w->id_next + w->id_block;
+	}
+	values[w->attnums[BC_ID] - 1] = Int64GetDatum(w->id_next++);
 	isnull[w->attnums[BC_ID] - 1] = false;
 	values[w->attnums[BC_SOURCE] - 1] = w->source_name;
 	isnull[w->attnums[BC_SOURCE] - 1] = false;

@@ -438,6 +438,33 @@ files_read_header(FilesIngest *st, CsvReader *r, const char *path,
 }
 
 /*
+ * Positions are "<file>:<line>"; the prefix is built once per file and the
+ * line number appended per record (this is the per-record hot path).
+ */
+typedef struct FilesPosition
+{
+	StringInfoData buf;
+	int			prefix_len;
+} FilesPosition;
+
+static void
+files_position_init(FilesPosition *pos, const char *base)
+{
+	initStringInfo(&pos->buf);
+	appendStringInfo(&pos->buf, "%s:", base);
+	pos->prefix_len = pos->buf.len;
+	enlargeStringInfo(&pos->buf, MAXINT8LEN + 1);
+}
+
+static char *
+files_position(FilesPosition *pos, int64 line)
+{
+	pos->buf.len = pos->prefix_len;
+	pos->buf.len += pg_lltoa(line, pos->buf.data + pos->prefix_len);
+	return pos->buf.data;
+}
+
+/*
  * Land the CSV records of a file from start_offset (0: after the header).
  */
 static void
@@ -446,10 +473,12 @@ files_read_csv(FilesIngest *st, CsvReader *r, const char *path,
 {
 	char	  **header;
 	int			ncolumns;
+	FilesPosition pos;
 
 	header = files_read_header(st, r, path, &ncolumns);
 	if (header == NULL)
 		return;
+	files_position_init(&pos, base);
 
 	if (start_offset > r->record_end)
 	{
@@ -478,7 +507,7 @@ files_read_csv(FilesIngest *st, CsvReader *r, const char *path,
 			break;
 		}
 		st->counts->rows_read++;
-		position = psprintf("%s:" INT64_FORMAT, base, r->record_line);
+		position = files_position(&pos, r->record_line);
 
 		if (res == CSV_MALFORMED)
 			files_dead_letter(st, position, r->raw.data, r->raw.len, r->error,
@@ -563,6 +592,8 @@ static void
 files_read_jsonl(FilesIngest *st, CsvReader *r, const char *base,
 				 int64 start_offset, int64 start_line)
 {
+	FilesPosition pos;
+
 	if (start_offset > 0)
 	{
 		if (start_line > 0)
@@ -572,6 +603,7 @@ files_read_jsonl(FilesIngest *st, CsvReader *r, const char *base,
 	}
 	else
 		csv_skip_bom(r);
+	files_position_init(&pos, base);
 
 	for (;;)
 	{
@@ -597,12 +629,13 @@ files_read_jsonl(FilesIngest *st, CsvReader *r, const char *base,
 			continue;
 		}
 		st->counts->rows_read++;
-		position = psprintf("%s:" INT64_FORMAT, base, r->record_line);
+		position = files_position(&pos, r->record_line);
 
 		if (!files_check_encoding(r->raw.data, r->raw.len, &reason))
 			files_dead_letter(st, position, r->raw.data, r->raw.len, reason,
 							  ERRCODE_CHARACTER_NOT_IN_REPERTOIRE);
-		else if (files_json_too_deep(r->raw.data, r->raw.len))
+		else if (r->raw.len > FILES_MAX_JSON_DEPTH &&
+				 files_json_too_deep(r->raw.data, r->raw.len))
 			files_dead_letter(st, position, r->raw.data, r->raw.len,
 							  psprintf("JSON value is nested more than %d levels deep",
 									   FILES_MAX_JSON_DEPTH),
