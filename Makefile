@@ -50,7 +50,10 @@ EXTRA_CLEAN = results regression.diffs regression.out tmp_inst tmp_inst_iso \
 	test/isolation/output_iso tmp_check log
 
 PG_CONFIG ?= pg_config
-HAVE_PG_CONFIG := $(shell command -v $(PG_CONFIG) 2>/dev/null)
+# postgresql-common installs a pg_config wrapper even without the server
+# development files, so test for PGXS itself, not for pg_config.
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+HAVE_PGXS := $(wildcard $(PGXS))
 
 # Our own targets come first so that `make` alone still means `all`.
 .PHONY: default deps test demo demo-stop bench
@@ -74,11 +77,10 @@ bench:
 	bash scripts/install-deps.sh
 	bash bench/run.sh
 
-ifneq ($(HAVE_PG_CONFIG),)
-PGXS := $(shell $(PG_CONFIG) --pgxs)
+ifneq ($(HAVE_PGXS),)
 include $(PGXS)
 else
 all install installcheck clean:
-	@echo "pg_config not found: run 'make deps' (or 'make test' / 'make demo', which install it) first" >&2
+	@echo "PGXS not found (postgresql-server-dev-15 is missing): run 'make deps' (or 'make test' / 'make demo', which install it) first" >&2
 	@exit 1
 endif
