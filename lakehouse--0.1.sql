@@ -183,6 +183,23 @@ CREATE TABLE lakehouse.dead_letters (
 CREATE INDEX dead_letters_source_idx ON lakehouse.dead_letters (source_id, dead_letter_id);
 COMMENT ON TABLE lakehouse.dead_letters IS 'Source records that could not land in bronze (invalid JSON, malformed CSV), with the raw bytes and reason.';
 
+CREATE TABLE lakehouse.event_outbox (
+    event_id        bigserial PRIMARY KEY,
+    run_id          bigint,
+    pipeline_name   text,
+    event_type      text NOT NULL,
+    event_time      timestamptz NOT NULL,
+    payload         jsonb NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    delivered_at    timestamptz,
+    attempts        integer NOT NULL DEFAULT 0,
+    last_error      text,
+    CONSTRAINT event_outbox_type_check CHECK (event_type IN ('START', 'COMPLETE', 'FAIL'))
+);
+CREATE INDEX event_outbox_pending_idx ON lakehouse.event_outbox (event_id)
+    WHERE delivered_at IS NULL;
+COMMENT ON TABLE lakehouse.event_outbox IS 'Run events written in the run''s own transaction, for a deliverer to send (lineage, alerts); never sent from inside a user''s transaction.';
+
 SELECT pg_catalog.pg_extension_config_dump('lakehouse.pipelines', '');
 SELECT pg_catalog.pg_extension_config_dump('lakehouse.pipelines_pipeline_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('lakehouse.pipeline_deps', '');
@@ -200,6 +217,8 @@ SELECT pg_catalog.pg_extension_config_dump('lakehouse.quarantine', '');
 SELECT pg_catalog.pg_extension_config_dump('lakehouse.quarantine_quarantine_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('lakehouse.dead_letters', '');
 SELECT pg_catalog.pg_extension_config_dump('lakehouse.dead_letters_dead_letter_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.event_outbox', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.event_outbox_event_id_seq', '');
 
 /*
  * Declaring pipelines (src/config/api.c).  The "replace" flags give

@@ -46,6 +46,7 @@ SELECT mark_key, mark_value FROM lakehouse.source_marks m JOIN lakehouse.sources
  WHERE s.name = 'api_q_items';
 SELECT lakehouse.lh_drop_pipeline('api_q', drop_tables => true);
 DELETE FROM lakehouse.runs WHERE pipeline_name = 'api_q';
+DELETE FROM lakehouse.event_outbox WHERE pipeline_name = 'api_q';
 TRUNCATE api_src.items;
 
 -- silver: the table is created from the mapping

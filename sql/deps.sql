@@ -69,4 +69,5 @@ SELECT lakehouse.lh_drop_pipeline('dp_down');
 SELECT lakehouse.lh_drop_pipeline('dp_mid', drop_tables => true);
 SELECT lakehouse.lh_drop_pipeline('dp_up', drop_tables => true);
 DELETE FROM lakehouse.runs WHERE pipeline_name LIKE 'dp_%';
+DELETE FROM lakehouse.event_outbox WHERE pipeline_name LIKE 'dp_%';
 DROP SCHEMA dp_src CASCADE;

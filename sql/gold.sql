@@ -61,10 +61,14 @@ SELECT stage, target, status, error_sqlstate, error_message
  ORDER BY stage_no;
 SELECT status, failed_stage, error_sqlstate, error_message FROM lakehouse.runs
  WHERE run_id = (SELECT max(run_id) FROM lakehouse.runs WHERE pipeline_name = 'gd');
+SELECT event_type, payload->>'failed_stage' AS failed_stage FROM lakehouse.event_outbox
+ WHERE run_id = (SELECT max(run_id) FROM lakehouse.runs WHERE pipeline_name = 'gd')
+ ORDER BY event_id;
 -- the silver stage of the failed run committed
 SELECT count(*) AS silver_rows FROM silver.gd_sales;
 SELECT pipeline, last_status, last_failed_stage, last_error FROM lakehouse.pipeline_status WHERE pipeline = 'gd';
 
 SELECT lakehouse.lh_drop_pipeline('gd', drop_tables => true);
 DELETE FROM lakehouse.runs WHERE pipeline_name = 'gd';
+DELETE FROM lakehouse.event_outbox WHERE pipeline_name = 'gd';
 DROP SCHEMA gd_src CASCADE;

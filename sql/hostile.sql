@@ -40,4 +40,5 @@ SELECT lakehouse.lh_drop_pipeline($$p'; DROP SCHEMA lakehouse CASCADE; --$$, dro
 SELECT count(*) AS tables_left FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname IN ('bronze', 'silver', 'gold') AND c.relname LIKE '%"%';
 DELETE FROM lakehouse.runs WHERE pipeline_name LIKE 'p''%';
+DELETE FROM lakehouse.event_outbox WHERE pipeline_name LIKE 'p''%';
 DROP SCHEMA "Hostile Src" CASCADE;

@@ -27,6 +27,19 @@ SELECT s.stage_no, s.stage, s.target, s.status, s.rows_read, s.rows_written
  WHERE r.pipeline_name = 'rn' ORDER BY run_id, stage_no;
 SELECT pipeline, status, rows_read, rows_written FROM lakehouse.recent_runs WHERE pipeline = 'rn';
 
+-- the run queued a START and a COMPLETE event in the outbox, in its own transaction
+SELECT e.event_type, e.pipeline_name, e.payload->>'status' AS status,
+       e.payload->>'rows_written' AS written, e.delivered_at IS NULL AS pending
+  FROM lakehouse.event_outbox e
+ WHERE e.run_id = (SELECT min(run_id) FROM lakehouse.runs WHERE pipeline_name = 'rn')
+ ORDER BY e.event_id;
+-- events can be switched off (superuser setting)
+SET lakehouse.emit_events = off;
+SELECT (lakehouse.lh_run_pipeline('rn'))->>'status' AS status;
+SELECT count(*) AS events FROM lakehouse.event_outbox
+ WHERE run_id = (SELECT max(run_id) FROM lakehouse.runs WHERE pipeline_name = 'rn');
+RESET lakehouse.emit_events;
+
 -- ingest one source alone
 INSERT INTO rn_src.t VALUES (101, 'v101', '2024-02-01');
 SELECT x->>'stage' AS stage, x->>'rows_written' AS written
@@ -77,4 +90,5 @@ SELECT lakehouse.lh_drop_pipeline('rn', drop_tables => true);
 SELECT count(*) > 0 AS history_kept, bool_and(pipeline_id IS NULL) AS detached
   FROM lakehouse.runs WHERE pipeline_name = 'rn';
 DELETE FROM lakehouse.runs WHERE pipeline_name = 'rn';
+DELETE FROM lakehouse.event_outbox WHERE pipeline_name = 'rn';
 DROP SCHEMA rn_src CASCADE;

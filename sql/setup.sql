@@ -20,7 +20,7 @@ SET lakehouse.batch_size = 0;
 SET lakehouse.batch_size = 500;
 SHOW lakehouse.batch_size;
 RESET lakehouse.batch_size;
--- the prefix is reserved: a typo is an error, not a silent placeholder
+-- the prefix is reserved: a typo is an error, not a silently accepted variable
 SET lakehouse.bacth_size = 10;
 
 -- no run outside a run

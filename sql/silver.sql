@@ -97,4 +97,5 @@ SELECT lakehouse.lh_drop_pipeline('sv', drop_tables => true);
 SELECT to_regclass('silver.sv_orders') IS NULL AS dropped, to_regclass('bronze.sv_orders') IS NULL AS bronze_dropped;
 DELETE FROM lakehouse.quarantine WHERE target_table LIKE 'silver.sv_%';
 DELETE FROM lakehouse.runs WHERE pipeline_name = 'sv';
+DELETE FROM lakehouse.event_outbox WHERE pipeline_name = 'sv';
 DROP SCHEMA sv_src CASCADE;

@@ -27,6 +27,7 @@ PG_MODULE_MAGIC;
 int			lh_batch_size = 1000;
 int			lh_max_quarantine_buffer = 10000;
 bool		lh_log_runs = true;
+bool		lh_emit_events = true;
 
 /* The run executing in this backend, if any (set by src/pipeline/run.c). */
 LhRunState *lh_current_run = NULL;
@@ -62,6 +63,16 @@ _PG_init(void)
 							 "Writes a server log line when a pipeline run ends.",
 							 "The line names the pipeline, run id, status and row counts.",
 							 &lh_log_runs,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("lakehouse.emit_events",
+							 "Writes run events to lakehouse.event_outbox.",
+							 "Each run adds a START event and a COMPLETE or FAIL event in its own "
+							 "transaction; a deliverer sends them later.",
+							 &lh_emit_events,
 							 true,
 							 PGC_SUSET,
 							 0,

@@ -30,6 +30,7 @@
 extern int	lh_batch_size;
 extern int	lh_max_quarantine_buffer;
 extern bool lh_log_runs;
+extern bool lh_emit_events;
 
 /*
  * Row counts of one stage.  Every stage must account for every row it read:

@@ -17,7 +17,11 @@
  *	   error: it returns its summary with status "failed" and emits a
  *	   WARNING.  Query cancel and shutdown are re-thrown, never recorded;
  *	4. one lakehouse.run_stages row per stage, and the run row updated
- *	   with totals, status and the error (SQLSTATE, message).
+ *	   with totals, status and the error (SQLSTATE, message);
+ *	5. a START event when the run begins and a COMPLETE or FAIL event (with
+ *	   the summary) when it ends, written to lakehouse.event_outbox in the
+ *	   same transaction: no network call ever happens inside the user's
+ *	   transaction, a deliverer sends committed events later.
  *
  * lh_current_run points at the running run while stages execute so that
  * every stage (and lakehouse.lh_current_run_id() in user SQL) can see the
@@ -82,6 +86,29 @@ spi_check(int rc, int expected, const char *what)
 {
 	if (rc != expected)
 		elog(ERROR, "%s failed: SPI result %d", what, rc);
+}
+
+/*
+ * Queue a run event in the outbox (same transaction as the run).
+ */
+static void
+emit_event(int64 run_id, const char *pipeline, const char *type,
+		   const char *payload)
+{
+	Oid			types[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[4];
+
+	if (!lh_emit_events)
+		return;
+	values[0] = Int64GetDatum(run_id);
+	values[1] = CStringGetTextDatum(pipeline);
+	values[2] = CStringGetTextDatum(type);
+	values[3] = CStringGetTextDatum(payload);
+	spi_check(SPI_execute_with_args("INSERT INTO lakehouse.event_outbox"
+									" (run_id, pipeline_name, event_type, event_time, payload)"
+									" VALUES ($1, $2, $3, clock_timestamp(), $4::jsonb)",
+									4, types, values, NULL, false, 0),
+			  SPI_OK_INSERT, "queueing run event");
 }
 
 /* Take the pipeline's run lock; false if busy and not waiting. */
@@ -405,6 +432,15 @@ run_one(int32 pipeline_id, const char *name, bool wait, bool full_refresh,
 	run.pipeline_id = pipeline_id;
 	run.pipeline_name = name;
 	run.full_refresh = full_refresh;
+	{
+		StringInfoData ev;
+
+		initStringInfo(&ev);
+		appendStringInfo(&ev, "{\"run_id\":" INT64_FORMAT ",", run.run_id);
+		json_key_str(&ev, "pipeline", name);
+		appendStringInfo(&ev, ",\"full_refresh\":%s}", full_refresh ? "true" : "false");
+		emit_event(run.run_id, name, "START", ev.data);
+	}
 
 	stages = build_stages(pipeline_id, only_source);
 
@@ -496,6 +532,9 @@ run_one(int32 pipeline_id, const char *name, bool wait, bool full_refresh,
 										9, alltypes, values, nulls, false, 0),
 				  SPI_OK_UPDATE, "recording run");
 	}
+
+	emit_event(run.run_id, name, (failed || upstream_failed) ? "FAIL" : "COMPLETE",
+			   json.data);
 
 	if (failed)
 		ereport(WARNING,
