@@ -660,6 +660,7 @@ store_table(int32 table_id, int32 pipeline_id, const char *layer,
 	memcpy(kvalues, values, sizeof(values));
 	memcpy(knulls, nulls, sizeof(nulls));
 	ktypes[9] = TEXTOID;
+	knulls[9] = ' ';
 	if (sql)
 		kvalues[9] = CStringGetTextDatum(sql);
 	else
