@@ -34,7 +34,7 @@ PGFILEDESC = "lakehouse - medallion lakehouse inside PostgreSQL"
 REGRESS = setup api yaml ingest_file ingest_table silver gold run deps errors hostile
 REGRESS_OPTS =
 
-ISOLATION = concurrent_runs
+ISOLATION = concurrent_runs bronze_vs_silver
 # Specs in test/isolation/specs, expected output in test/isolation/expected;
 # results and diffs go to test/isolation/output_iso.
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output_iso
