@@ -24,6 +24,7 @@ OBJS = \
 	src/pipeline/run.o \
 	src/pipeline/schedule.o \
 	src/transform/gold.o \
+	src/transform/scd2.o \
 	src/transform/silver.o \
 	src/transform/silver_mapping.o
 
@@ -31,10 +32,10 @@ EXTENSION = lakehouse
 DATA = lakehouse--0.1.sql
 PGFILEDESC = "lakehouse - medallion lakehouse inside PostgreSQL"
 
-REGRESS = setup api yaml ingest_file ingest_table silver gold run deps errors hostile
+REGRESS = setup api yaml ingest_file ingest_table silver gold scd2 run deps errors hostile
 REGRESS_OPTS =
 
-ISOLATION = concurrent_runs bronze_vs_silver
+ISOLATION = concurrent_runs scd2_concurrent bronze_vs_silver
 # Specs in test/isolation/specs, expected output in test/isolation/expected;
 # results and diffs go to test/isolation/output_iso.
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output_iso

@@ -276,7 +276,8 @@ CREATE FUNCTION lakehouse.lh_define_gold(pipeline text,
                                          sql text,
                                          kind text DEFAULT 'rebuild',
                                          keys text[] DEFAULT NULL,
-                                         replace boolean DEFAULT false)
+                                         replace boolean DEFAULT false,
+                                         options jsonb DEFAULT '{}')
 RETURNS integer
 AS 'MODULE_PATHNAME', 'lh_define_gold'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
@@ -433,3 +434,18 @@ SELECT s.name AS source,
        (SELECT count(*) FROM lakehouse.dead_letters d WHERE d.source_id = s.source_id) AS dead_letters
   FROM lakehouse.sources s
   JOIN lakehouse.pipelines p USING (pipeline_id);
+
+/*
+ * SCD type 2 (src/transform/scd2.c).  lh_scd2_merge keeps the history of a
+ * dimension: source is a table or view name, or a query; keys identify a
+ * row; options are described in contrib-docs/scd2.md.  Returns the counts
+ * inserted, closed, unchanged, deleted, late and rejected.
+ */
+
+CREATE FUNCTION lakehouse.lh_scd2_merge(target text,
+                                        source text,
+                                        keys text[],
+                                        options jsonb DEFAULT '{}')
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'lh_scd2_merge'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;

@@ -12,6 +12,8 @@
 #               source (lh_ingest) vs COPY t(payload) FROM 'file'
 # 3. noop       an incremental lh_run_pipeline with nothing new, per call;
 #               3b the same right after a landing, before any VACUUM
+# 4. scd2       lh_scd2_merge vs dbt-snapshot-style SQL and a hand-written
+#               CTE (bench/scd2.sh, its own cluster; LH_BENCH_SCD2=0 skips)
 # Benchmarks 1 and 2 also time a reference (information, no goal): the
 # silver statement with the dirty rows known in advance (no validation), and
 # COPY into a table of the bronze shape.
@@ -402,3 +404,10 @@ RESULTS=$OUT/results.txt
 } | tee "$RESULTS"
 chown -R --reference="$ROOT" "$OUT" 2>/dev/null || true
 say "results written to $RESULTS"
+
+# 4. SCD2 merge: its own script and cluster (bench/scd2.sh, bench/README.md)
+if [ "${LH_BENCH_SCD2:-1}" = 1 ]; then
+	stop_cluster
+	say "4. SCD2 merge (bench/scd2.sh)"
+	LH_SKIP_BUILD=1 bash "$BENCH/scd2.sh" || die "SCD2 benchmark failed"
+fi

@@ -72,7 +72,7 @@ SELECT lakehouse.lh_define_gold('er', 'gold.er_g', 'SELECT 1 AS a, 2 AS a');
 SELECT lakehouse.lh_define_gold('er', 'gold.er_g', 'SELECT 1 AS a', 'upsert');
 SELECT lakehouse.lh_define_gold('er', 'gold.er_g', 'SELECT 1 AS a', 'merge');
 SELECT lakehouse.lh_define_gold('er', 'gold.er_g', 'SELECT 1 AS a', 'merge', '{b}');
-SELECT lakehouse.lh_define_gold('er', 'gold.er_g', 'SELECT 1 AS a', 'scd2', '{a}');
+SELECT lakehouse.lh_define_gold('er', 'gold.er_g', 'SELECT 1 AS a', 'scd2', '{b}');
 SELECT lakehouse.lh_define_gold('er', 'gold.er_g', NULL);
 SELECT lakehouse.lh_define_gold('no_such_pipeline', 'gold.er_g', 'SELECT 1 AS a');
 CREATE TABLE gold.er_fixed (a int);

@@ -29,6 +29,7 @@
 #include "utils/lsyscache.h"
 
 #include "lakehouse.h"
+#include "transform/scd2.h"
 
 PG_FUNCTION_INFO_V1(lh_create_pipeline);
 PG_FUNCTION_INFO_V1(lh_drop_pipeline);
@@ -624,15 +625,15 @@ static int32
 store_table(int32 table_id, int32 pipeline_id, const char *layer,
 			const char *schema, const char *table, int32 source_id,
 			List *keys, const char *order_by, const char *kind,
-			const char *sql)
+			const char *sql, Jsonb *options)
 {
 	Oid			types[9] = {INT4OID, INT4OID, TEXTOID, TEXTOID, TEXTOID,
 	INT4OID, TEXTARRAYOID, TEXTOID, TEXTOID};
 	Datum		values[9];
 	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
-	Oid			ktypes[10];
-	Datum		kvalues[10];
-	char		knulls[10];
+	Oid			ktypes[11];
+	Datum		kvalues[11];
+	char		knulls[11];
 
 	values[0] = Int32GetDatum(table_id);
 	values[1] = Int32GetDatum(pipeline_id);
@@ -665,25 +666,30 @@ store_table(int32 table_id, int32 pipeline_id, const char *layer,
 		kvalues[9] = CStringGetTextDatum(sql);
 	else
 		knulls[9] = 'n';
+	/* options: '{}' unless given (only the scd2 kind has any) */
+	ktypes[10] = JSONBOID;
+	knulls[10] = ' ';
+	kvalues[10] = options ? JsonbPGetDatum(options) :
+		DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
 
 	if (table_id == 0)
 	{
 		spi_exec_args("INSERT INTO lakehouse.tables"
 					  " (pipeline_id, layer, schema_name, table_name, source_id,"
-					  " keys, order_by, gold_kind, sql, position)"
-					  " SELECT $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+					  " keys, order_by, gold_kind, sql, options, position)"
+					  " SELECT $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
 					  " coalesce(max(position) + 1, 0) FROM lakehouse.tables"
 					  " WHERE pipeline_id = $2 AND layer = $3"
 					  " RETURNING table_id",
-					  10, ktypes, kvalues, knulls, SPI_OK_INSERT_RETURNING);
+					  11, ktypes, kvalues, knulls, SPI_OK_INSERT_RETURNING);
 		return spi_int32(1);
 	}
 	spi_exec_args("UPDATE lakehouse.tables"
 				  " SET source_id = $6, keys = $7, order_by = $8, gold_kind = $9,"
-				  " sql = $10, updated_at = now()"
-				  " WHERE table_id = $1 AND (source_id, keys, order_by, gold_kind, sql)"
-				  " IS DISTINCT FROM ($6, $7, $8, $9, $10)",
-				  10, ktypes, kvalues, knulls, SPI_OK_UPDATE);
+				  " sql = $10, options = $11, updated_at = now()"
+				  " WHERE table_id = $1 AND (source_id, keys, order_by, gold_kind, sql, options)"
+				  " IS DISTINCT FROM ($6, $7, $8, $9, $10, $11)",
+				  11, ktypes, kvalues, knulls, SPI_OK_UPDATE);
 	return table_id;
 }
 
@@ -819,14 +825,17 @@ lh_define_silver(PG_FUNCTION_ARGS)
 	}
 
 	table_id = store_table(table_id, pipeline_id, "silver", schema, table,
-						   src->source_id, keys, order_by, NULL, NULL);
+						   src->source_id, keys, order_by, NULL, NULL, NULL);
 	store_silver_columns(table_id, columns);
 	SPI_finish();
 	PG_RETURN_INT32(table_id);
 }
 
 /*
- * lh_define_gold(pipeline, table_name, sql, kind, keys, replace)
+ * lh_define_gold(pipeline, table_name, sql, kind, keys, replace, options)
+ *
+ * options: only for kind "scd2" (see src/transform/scd2.c); checked here so
+ * that a definition with invalid options is never stored.
  */
 Datum
 lh_define_gold(PG_FUNCTION_ARGS)
@@ -837,36 +846,46 @@ lh_define_gold(PG_FUNCTION_ARGS)
 	char	   *kind = PG_ARGISNULL(3) ? "rebuild" : text_to_cstring(PG_GETARG_TEXT_PP(3));
 	List	   *keys = text_array_arg(fcinfo, 4, "keys");
 	bool		replace = bool_arg(fcinfo, 5);
+	Jsonb	   *options = (PG_NARGS() > 6 && !PG_ARGISNULL(6)) ? PG_GETARG_JSONB_P(6) : NULL;
+	bool		scd2 = strcmp(kind, "scd2") == 0;
 	char	   *schema;
 	char	   *table;
 	int32		pipeline_id;
 	int32		table_id;
 
-	if (strcmp(kind, "scd2") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("gold kind \"scd2\" is not supported yet"),
-				 errhint("Use \"rebuild\", \"append\" or \"merge\".")));
 	if (strcmp(kind, "rebuild") != 0 && strcmp(kind, "append") != 0 &&
-		strcmp(kind, "merge") != 0)
+		strcmp(kind, "merge") != 0 && !scd2)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unrecognized gold kind: \"%s\"", kind),
-				 errhint("Valid kinds are \"rebuild\", \"append\" and \"merge\".")));
-	if (strcmp(kind, "merge") == 0 && keys == NIL)
+				 errhint("Valid kinds are \"rebuild\", \"append\", \"merge\" and \"scd2\".")));
+	if ((strcmp(kind, "merge") == 0 || scd2) && keys == NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("gold kind \"merge\" requires keys"),
+				 errmsg("gold kind \"%s\" requires keys", kind),
 				 errhint("Pass keys => ARRAY['column', ...] naming the columns that identify a row.")));
+	if (!scd2 && options != NULL &&
+		!(JB_ROOT_IS_OBJECT(options) && JB_ROOT_COUNT(options) == 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("gold kind \"%s\" takes no options", kind),
+				 errhint("Options are for gold kind \"scd2\".")));
+	if (scd2)
+		scd2_validate_options(options, keys);
+	else
+		options = NULL;
 	lh_parse_table_name(tname, "gold", &schema, &table);
 	gold_check_sql(sql);
 
 	SPI_connect();
 	pipeline_id = catalog_pipeline_id(pipeline, false);
 	table_id = check_table_slot(schema, table, pipeline_id, "gold", replace);
-	gold_prepare_table(schema, table, sql, kind, keys);
+	if (scd2)
+		scd2_prepare_table(schema, table, sql, keys, options);
+	else
+		gold_prepare_table(schema, table, sql, kind, keys);
 	table_id = store_table(table_id, pipeline_id, "gold", schema, table, 0,
-						   keys, NULL, kind, sql);
+						   keys, NULL, kind, sql, options);
 	SPI_finish();
 	PG_RETURN_INT32(table_id);
 }

@@ -442,8 +442,10 @@ cfg_define(LhCfgPipeline *pl, CfgApplyContext *ctx)
 		values[3] = CStringGetTextDatum(tab->kind ? tab->kind : "rebuild");
 		values[4] = tab->keys.n > 0 ? cfg_text_array(&tab->keys) : (Datum) 0;
 		nulls[4] = tab->keys.n > 0 ? ' ' : 'n';
-		cfg_exec("SELECT lakehouse.lh_define_gold($1, $2, $3, $4, $5, true)",
-				 5, types, values, nulls);
+		types[5] = TEXTOID;
+		values[5] = CStringGetTextDatum(tab->options);
+		cfg_exec("SELECT lakehouse.lh_define_gold($1, $2, $3, $4, $5, true, $6::jsonb)",
+				 6, types, values, nulls);
 		nulls[4] = ' ';
 	}
 

@@ -73,6 +73,7 @@ typedef struct LhCfgGold
 	char	   *kind;			/* NULL if absent */
 	char	   *sql;
 	LhCfgNames	keys;
+	char	   *options;		/* JSON object text (scd2 options) */
 } LhCfgGold;
 
 typedef struct LhCfgPipeline

@@ -94,11 +94,11 @@ enum
 };
 
 static const char *const gold_keys[] = {
-	"table", "kind", "keys", "sql", NULL
+	"table", "kind", "keys", "sql", "options", NULL
 };
 enum
 {
-	GK_TABLE, GK_KIND, GK_KEYS, GK_SQL
+	GK_TABLE, GK_KIND, GK_KEYS, GK_SQL, GK_OPTIONS
 };
 
 static const char *const column_keys[] = {
@@ -1008,6 +1008,8 @@ cfg_gold(LhCfgParser *p, LhCfgPipeline *pl, LhCfgGold *tab, yaml_node_t *map)
 	CfgFields	f;
 	char	   *name = cfg_peek(p, map, "table", psprintf("pipeline \"%s\"", pl->name));
 	char	   *where;
+	yaml_node_t *options;
+	StringInfoData buf;
 
 	where = name ? psprintf("gold table \"%s\" of pipeline \"%s\"", name, pl->name) :
 		psprintf("a gold table of pipeline \"%s\"", pl->name);
@@ -1018,6 +1020,20 @@ cfg_gold(LhCfgParser *p, LhCfgPipeline *pl, LhCfgGold *tab, yaml_node_t *map)
 	tab->kind = cfg_string(p, &f, gold_keys, GK_KIND, map, where, false);
 	cfg_names(p, &f, gold_keys, GK_KEYS, map, where, &tab->keys);
 	tab->sql = cfg_string(p, &f, gold_keys, GK_SQL, map, where, true);
+
+	/* options of the scd2 kind; the SQL API checks their meaning */
+	options = f.value[GK_OPTIONS];
+	if (options == NULL || cfg_is_null(options))
+		tab->options = pstrdup("{}");
+	else
+	{
+		if (options->type != YAML_MAPPING_NODE)
+			cfg_wrong_kind(p, options, "a mapping", "options", false, where);
+		initStringInfo(&buf);
+		p->depth = 0;
+		cfg_json_object(p, &buf, options, where, NULL);
+		tab->options = buf.data;
+	}
 }
 
 static LhCfgPipeline *

@@ -12,7 +12,8 @@
  *	- append: INSERT the query's rows.
  *	- merge: INSERT ... ON CONFLICT (keys) DO UPDATE, touching only rows
  *	  whose values differ.
- *	- scd2: arrives with its own procedure (slot reserved in the catalog).
+ *	- scd2: the query is the source of an SCD type 2 merge
+ *	  (src/transform/scd2.c), with the options stored in lakehouse.tables.
  *
  * Incremental runs: a gold stage is skipped when the run is not a full
  * refresh, the definition is unchanged since the last build, and every
@@ -44,6 +45,7 @@
 #include "utils/rel.h"
 
 #include "lakehouse.h"
+#include "transform/scd2.h"
 
 /*
  * gold_check_sql
@@ -280,6 +282,10 @@ build_version(LhTable *table, CachedPlanSource *ps)
 		appendStringInfo(&buf, "%s\n%s\n", table->gold_kind, table->sql);
 		foreach(lc, table->keys)
 			appendStringInfo(&buf, "%s\n", (char *) lfirst(lc));
+		if (strcmp(table->gold_kind, "scd2") == 0 && table->options)
+			appendStringInfo(&buf, "%s\n",
+							 JsonbToCString(NULL, &table->options->root,
+											VARSIZE(table->options)));
 		def = buf.data;
 	}
 	if (!pg_md5_hash(def, strlen(def), digest, &errstr))
@@ -311,6 +317,19 @@ gold_run_stage(LhTable *table, LhStageCounts *counts)
 	if (version && old_version && strcmp(version, old_version) == 0 &&
 		!(lh_current_run && lh_current_run->full_refresh))
 		return false;
+
+	if (strcmp(table->gold_kind, "scd2") == 0)
+	{
+		Scd2Counts sc;
+
+		scd2_merge(table->schema_name, table->table_name, query_text(table->sql),
+				   InvalidOid, table->keys, table->options, &sc);
+		counts->rows_read = sc.source_rows;
+		counts->rows_written = sc.inserted;
+		counts->rows_skipped = sc.source_rows - sc.inserted;
+		catalog_set_stage_mark(table->table_id, "built", version);
+		return true;
+	}
 
 	initStringInfo(&cols);
 	for (int i = 0; i < qdesc->natts; i++)
