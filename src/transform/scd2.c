@@ -43,7 +43,8 @@
  * merge: the "as_of" option, else the transaction's start time (now()).
  * The merge runs with TimeZone = UTC and DateStyle = ISO set locally
  * (restored afterwards), so the row hashes and version ids, which are
- * md5 over the text form of values, do not depend on the session.
+ * md5 over the text form of values, do not depend on the session.  JIT
+ * is off for the merge's statements (see scd2_merge).
  *
  * Every identifier goes through quote_identifier; the run time and the
  * valid_to of current rows are parameters.  The source query is the user's
@@ -866,7 +867,9 @@ merge_main(const char *qname, const char *source_sql, Scd2Source *src,
 	/*
 	 * m: the source joined with the current rows.  Keys without NULLs join
 	 * on plain equality (hash join, good estimates, the index); keys with a
-	 * NULL (usually few) join as records, where NULLs are equal.
+	 * NULL (usually few) join as records, where NULLs are equal.  The
+	 * timestamp strategy's NULL hashes are written here, not taken from s
+	 * and c, so that the join does not carry them for every row.
 	 */
 	appendStringInfoString(&sql, ", m AS (");
 	for (int branch = 0; branch < 2; branch++)
@@ -876,10 +879,12 @@ merge_main(const char *qname, const char *source_sql, Scd2Source *src,
 		if (!nn)
 			appendStringInfoString(&sql, " UNION ALL ");
 		appendStringInfo(&sql,
-						 "SELECT %s, s._h, s._u, s._sp, c._ctid, c._vf, c._upd, c._del, c._ch"
+						 "SELECT %s, %s AS _h, s._u, s._sp, c._ctid, c._vf, c._upd, c._del, %s AS _ch"
 						 " FROM (SELECT * FROM s WHERE %s) s %s JOIN"
 						 " (SELECT * FROM c WHERE %s) c ON %s",
 						 col_list("s", src->names),
+						 o->timestamp ? "NULL::text" : "s._h",
+						 o->timestamp ? "NULL::text" : "c._ch",
 						 key_filter("s", keys, NULL, nn),
 						 o->deletes == DEL_IGNORE ? "LEFT" : "FULL",
 						 key_filter("c", keys, "_ck", nn),
@@ -916,14 +921,33 @@ merge_main(const char *qname, const char *source_sql, Scd2Source *src,
 							   " WHEN m._u < m._upd THEN 'late'");
 	else
 		appendStringInfoString(&sql, " WHEN m._h IS DISTINCT FROM m._ch THEN 'change'");
-	appendStringInfoString(&sql, " ELSE 'same' END AS _a FROM m) x"
-						   " WHERE x._a NOT IN ('same', 'gone'))");
+	appendStringInfoString(&sql, " ELSE 'same' END AS _a FROM m) x WHERE ");
 
-	/* close rows */
+	/*
+	 * ... filtered on the same conditions as booleans: _a NOT IN ('same',
+	 * 'gone'), without building and comparing a text for every joined row.
+	 */
+	if (o->deletes != DEL_IGNORE)
+		appendStringInfoString(&sql, "(x._sp IS NULL AND x._del IS NOT TRUE) OR ");
+	appendStringInfo(&sql,
+					 "(x._sp AND (%sx._ctid IS NULL OR x._del IS TRUE OR %s)))",
+					 o->timestamp ? "x._u IS NULL OR " : "",
+					 o->timestamp ? "x._u <> x._upd" : "x._h IS DISTINCT FROM x._ch");
+
+	/*
+	 * close rows: fetched by TID, in ctid order.  DISTINCT ON (_ctid) is a
+	 * no-op (each current row matches at most one source row) that sorts
+	 * the rows; without statistics on j the planner then expects few of
+	 * them and picks a nested loop over TID scans, instead of hashing the
+	 * ctid of every row of the target (most of the statement's time when
+	 * few rows change).  XXX This leans on that estimate.
+	 */
 	appendStringInfo(&sql,
 					 ", cl AS (UPDATE %s t SET %s = CASE WHEN j._a IN ('change', 'reinsert')"
-					 " THEN j._nvf ELSE $1 END, %s = false FROM j"
-					 " WHERE t.ctid = j._ctid AND j._a IN ('change', 'reinsert', 'invalidate', 'delete')"
+					 " THEN j._nvf ELSE $1 END, %s = false"
+					 " FROM (SELECT DISTINCT ON (j0._ctid) * FROM j j0"
+					 " WHERE j0._a IN ('change', 'reinsert', 'invalidate', 'delete')) j"
+					 " WHERE t.ctid = j._ctid"
 					 " RETURNING j._a, j._nvf, j._nupd, j._h, t.%s AS _oh",
 					 qname, vt, cur, hash);
 	foreach(lc, src->names)
@@ -1019,6 +1043,13 @@ scd2_merge(const char *schema, const char *table, const char *source_sql,
 	(void) set_config_option("intervalstyle", "postgres", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	(void) set_config_option("extra_float_digits", "3", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+
+	/*
+	 * The statements run once: compiling their many expressions with JIT
+	 * (tens of milliseconds) costs more than it saves on the joined rows.
+	 */
+	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 
 	/* serialize merges into one target, even one that does not exist yet */
