@@ -71,108 +71,12 @@ WORK=
 DATA=
 CHILD=
 
-stop_cluster()
-{
-	[ -n "$DATA" ] && [ -f "$DATA/postmaster.pid" ] || return 0
-	runuser -u "$PGUSER_OS" -- "$PGBIN/pg_ctl" stop -D "$DATA" -m fast -w -t 60 >/dev/null 2>&1 ||
-		runuser -u "$PGUSER_OS" -- "$PGBIN/pg_ctl" stop -D "$DATA" -m immediate -w -t 30 >/dev/null 2>&1 ||
-		true
-}
-
-cleanup()
-{
-	local rc=$?
-	trap - EXIT INT TERM
-	if [ -n "$CHILD" ]; then
-		kill -TERM "$CHILD" 2>/dev/null || true
-		wait "$CHILD" 2>/dev/null || true
-	fi
-	stop_cluster
-	if [ -n "$WORK" ] && [ -d "$WORK" ]; then
-		if [ "${LH_BENCH_KEEP:-0}" = 1 ]; then
-			say "kept $WORK (server log: $WORK/server.log)"
-		else
-			if [ "$rc" -ne 0 ] && [ -f "$WORK/server.log" ]; then
-				echo "bench: last lines of the server log:" >&2
-				tail -n 20 "$WORK/server.log" >&2 || true
-			fi
-			rm -rf "$WORK"
-		fi
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# Run a command as the postgres user from the work directory; in the
-# background, so that a signal reaches our trap while it runs.
-as_pg()
-{
-	(cd "$WORK" && exec runuser -u "$PGUSER_OS" -- "$@") &
-	CHILD=$!
-	local rc=0
-	wait "$CHILD" || rc=$?
-	CHILD=
-	return "$rc"
-}
-
-psql_bench()
-{
-	as_pg "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$WORK/socket" -p "$PORT" \
-		-U postgres -d "$DB" "$@"
-}
-
-# --- build ---------------------------------------------------------------------
-
-if [ "${LH_SKIP_BUILD:-0}" != 1 ]; then
-	say "building and installing the extension"
-	make -C "$ROOT" -s >/dev/null || die "build failed"
-	make -C "$ROOT" -s install >/dev/null || die "make install failed"
-fi
-
-# --- cluster -------------------------------------------------------------------
-
-WORK=$(mktemp -d /tmp/lakehouse-bench.XXXXXX)
-DATA=$WORK/data
-mkdir -p "$WORK/socket" "$WORK/sql"
-cp "$BENCH"/sql/*.sql "$WORK/sql/"
-chown -R "$PGUSER_OS": "$WORK"
-chmod 755 "$WORK"
+# shellcheck source=bench/lib.sh
+. "$BENCH/lib.sh"
+bench_traps
+bench_build
+bench_cluster bench "$BENCH"/sql/*.sql
 mkdir -p "$OUT"
-
-say "initdb in $DATA (port $PORT)"
-as_pg env LANG=C.UTF-8 LC_ALL=C.UTF-8 "$PGBIN/initdb" -D "$DATA" -U postgres \
-	--auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$WORK/initdb.log" 2>&1 ||
-	{ cat "$WORK/initdb.log" >&2; die "initdb failed"; }
-
-# One configuration for ours and the baseline: a 2-core, 24 GiB machine.
-# fsync and synchronous_commit stay on.  Autovacuum is off so that no
-# background vacuum runs during a timed statement; the script vacuums the
-# bronze table itself before timing anything.
-cat >>"$DATA/postgresql.conf" <<EOF
-
-# lakehouse benchmark (bench/run.sh)
-port = $PORT
-listen_addresses = ''
-unix_socket_directories = '$WORK/socket'
-shared_preload_libraries = 'lakehouse'
-shared_buffers = 2GB
-effective_cache_size = 16GB
-work_mem = 64MB
-maintenance_work_mem = 1GB
-max_wal_size = 8GB
-min_wal_size = 1GB
-checkpoint_timeout = 30min
-autovacuum = off
-log_checkpoints = on
-timezone = 'UTC'
-EOF
-
-as_pg "$PGBIN/pg_ctl" start -D "$DATA" -l "$WORK/server.log" -w -t 60 >/dev/null ||
-	{ tail -n 30 "$WORK/server.log" >&2; die "the cluster did not start"; }
-as_pg "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$WORK/socket" -p "$PORT" -U postgres \
-	-d postgres -c "CREATE DATABASE $DB" || die "could not create database $DB"
 
 # --- data ----------------------------------------------------------------------
 
@@ -407,7 +311,7 @@ say "results written to $RESULTS"
 
 # 4. SCD2 merge: its own script and cluster (bench/scd2.sh, bench/README.md)
 if [ "${LH_BENCH_SCD2:-1}" = 1 ]; then
-	stop_cluster
+	bench_stop_cluster
 	say "4. SCD2 merge (bench/scd2.sh)"
 	LH_SKIP_BUILD=1 bash "$BENCH/scd2.sh" || die "SCD2 benchmark failed"
 fi

@@ -52,87 +52,12 @@ WORK=
 DATA=
 CHILD=
 
-cleanup()
-{
-	local rc=$?
-	trap - EXIT INT TERM
-	if [ -n "$CHILD" ]; then
-		kill -TERM "$CHILD" 2>/dev/null || true
-		wait "$CHILD" 2>/dev/null || true
-	fi
-	if [ -n "$DATA" ] && [ -f "$DATA/postmaster.pid" ]; then
-		runuser -u "$PGUSER_OS" -- "$PGBIN/pg_ctl" stop -D "$DATA" -m fast -w -t 60 >/dev/null 2>&1 ||
-			runuser -u "$PGUSER_OS" -- "$PGBIN/pg_ctl" stop -D "$DATA" -m immediate -w -t 30 >/dev/null 2>&1 || true
-	fi
-	if [ -n "$WORK" ] && [ -d "$WORK" ]; then
-		if [ "${LH_BENCH_KEEP:-0}" = 1 ]; then
-			say "kept $WORK"
-		else
-			[ "$rc" -ne 0 ] && [ -f "$WORK/server.log" ] && tail -n 20 "$WORK/server.log" >&2
-			rm -rf "$WORK"
-		fi
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-as_pg()
-{
-	(cd "$WORK" && exec runuser -u "$PGUSER_OS" -- "$@") &
-	CHILD=$!
-	local rc=0
-	wait "$CHILD" || rc=$?
-	CHILD=
-	return "$rc"
-}
-
-psql_bench()
-{
-	as_pg "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$WORK/socket" -p "$PORT" \
-		-U postgres -d "$DB" "$@"
-}
-
-if [ "${LH_SKIP_BUILD:-0}" != 1 ]; then
-	say "building and installing the extension"
-	make -C "$ROOT" -s >/dev/null || die "build failed"
-	make -C "$ROOT" -s install >/dev/null || die "make install failed"
-fi
-
-WORK=$(mktemp -d /tmp/lakehouse-bench-scd2.XXXXXX)
-DATA=$WORK/data
-mkdir -p "$WORK/socket" "$WORK/sql" "$OUT"
-cp "$BENCH"/sql/scd2_*.sql "$WORK/sql/"
-chown -R "$PGUSER_OS": "$WORK"
-chmod 755 "$WORK"
-
-say "initdb in $DATA (port $PORT)"
-as_pg env LANG=C.UTF-8 LC_ALL=C.UTF-8 "$PGBIN/initdb" -D "$DATA" -U postgres \
-	--auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$WORK/initdb.log" 2>&1 ||
-	{ cat "$WORK/initdb.log" >&2; die "initdb failed"; }
-# the settings of bench/run.sh
-cat >>"$DATA/postgresql.conf" <<EOF
-
-# lakehouse SCD2 benchmark (bench/scd2.sh)
-port = $PORT
-listen_addresses = ''
-unix_socket_directories = '$WORK/socket'
-shared_preload_libraries = 'lakehouse'
-shared_buffers = 2GB
-effective_cache_size = 16GB
-work_mem = 64MB
-maintenance_work_mem = 1GB
-max_wal_size = 8GB
-min_wal_size = 1GB
-checkpoint_timeout = 30min
-autovacuum = off
-timezone = 'UTC'
-EOF
-as_pg "$PGBIN/pg_ctl" start -D "$DATA" -l "$WORK/server.log" -w -t 60 >/dev/null ||
-	{ tail -n 30 "$WORK/server.log" >&2; die "the cluster did not start"; }
-as_pg "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$WORK/socket" -p "$PORT" -U postgres \
-	-d postgres -c "CREATE DATABASE $DB" || die "could not create database $DB"
+# shellcheck source=bench/lib.sh
+. "$BENCH/lib.sh"
+bench_traps
+bench_build
+bench_cluster bench-scd2 "$BENCH"/sql/scd2_*.sql
+mkdir -p "$OUT"
 
 say "generating the $ROWS-row dimension and the next snapshot"
 psql_bench -v rows="$ROWS" -f sql/scd2_setup.sql >/dev/null || die "setup failed"

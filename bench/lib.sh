@@ -1,0 +1,117 @@
+# bench/lib.sh: what bench/run.sh and bench/scd2.sh share (sourced, not run).
+#
+# The caller sets ROOT, PGBIN, PGUSER_OS, PORT, DB, and defines say and die;
+# WORK, DATA and CHILD start empty.  bench_cluster creates WORK (a
+# postgres-owned temporary directory), initdb's a throwaway cluster in it
+# with the one configuration every side of every benchmark runs with, starts
+# it and creates DB.  The EXIT trap installed by bench_traps stops that
+# cluster and removes WORK, whatever happens (LH_BENCH_KEEP=1 keeps it).
+
+bench_stop_cluster()
+{
+	[ -n "$DATA" ] && [ -f "$DATA/postmaster.pid" ] || return 0
+	runuser -u "$PGUSER_OS" -- "$PGBIN/pg_ctl" stop -D "$DATA" -m fast -w -t 60 >/dev/null 2>&1 ||
+		runuser -u "$PGUSER_OS" -- "$PGBIN/pg_ctl" stop -D "$DATA" -m immediate -w -t 30 >/dev/null 2>&1 ||
+		true
+}
+
+bench_cleanup()
+{
+	local rc=$?
+	trap - EXIT INT TERM
+	if [ -n "$CHILD" ]; then
+		kill -TERM "$CHILD" 2>/dev/null || true
+		wait "$CHILD" 2>/dev/null || true
+	fi
+	bench_stop_cluster
+	if [ -n "$WORK" ] && [ -d "$WORK" ]; then
+		if [ "${LH_BENCH_KEEP:-0}" = 1 ]; then
+			say "kept $WORK (server log: $WORK/server.log)"
+		else
+			if [ "$rc" -ne 0 ] && [ -f "$WORK/server.log" ]; then
+				echo "bench: last lines of the server log:" >&2
+				tail -n 20 "$WORK/server.log" >&2 || true
+			fi
+			rm -rf "$WORK"
+		fi
+	fi
+	exit "$rc"
+}
+
+bench_traps()
+{
+	trap bench_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+}
+
+# Run a command as the postgres user from the work directory; in the
+# background, so that a signal reaches our trap while it runs.
+as_pg()
+{
+	(cd "$WORK" && exec runuser -u "$PGUSER_OS" -- "$@") &
+	CHILD=$!
+	local rc=0
+	wait "$CHILD" || rc=$?
+	CHILD=
+	return "$rc"
+}
+
+psql_bench()
+{
+	as_pg "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$WORK/socket" -p "$PORT" \
+		-U postgres -d "$DB" "$@"
+}
+
+bench_build()
+{
+	if [ "${LH_SKIP_BUILD:-0}" != 1 ]; then
+		say "building and installing the extension"
+		make -C "$ROOT" -s >/dev/null || die "build failed"
+		make -C "$ROOT" -s install >/dev/null || die "make install failed"
+	fi
+}
+
+# bench_cluster NAME SQLFILE...: the throwaway cluster, with SQLFILEs copied
+# into $WORK/sql.  One configuration for ours and every baseline, sized for
+# a 2-core, 24 GiB machine; fsync and synchronous_commit stay on; autovacuum
+# is off so that no background vacuum runs during a timed statement (the
+# scripts vacuum what they need themselves).
+bench_cluster()
+{
+	local name=$1
+	shift
+	WORK=$(mktemp -d "/tmp/lakehouse-$name.XXXXXX")
+	DATA=$WORK/data
+	mkdir -p "$WORK/socket" "$WORK/sql"
+	cp "$@" "$WORK/sql/"
+	chown -R "$PGUSER_OS": "$WORK"
+	chmod 755 "$WORK"
+
+	say "initdb in $DATA (port $PORT)"
+	as_pg env LANG=C.UTF-8 LC_ALL=C.UTF-8 "$PGBIN/initdb" -D "$DATA" -U postgres \
+		--auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$WORK/initdb.log" 2>&1 ||
+		{ cat "$WORK/initdb.log" >&2; die "initdb failed"; }
+	cat >>"$DATA/postgresql.conf" <<CONF
+
+# lakehouse benchmark ($name)
+port = $PORT
+listen_addresses = ''
+unix_socket_directories = '$WORK/socket'
+shared_preload_libraries = 'lakehouse'
+shared_buffers = 2GB
+effective_cache_size = 16GB
+work_mem = 64MB
+maintenance_work_mem = 1GB
+max_wal_size = 8GB
+min_wal_size = 1GB
+checkpoint_timeout = 30min
+autovacuum = off
+log_checkpoints = on
+timezone = 'UTC'
+CONF
+	as_pg "$PGBIN/pg_ctl" start -D "$DATA" -l "$WORK/server.log" -w -t 60 >/dev/null ||
+		{ tail -n 30 "$WORK/server.log" >&2; die "the cluster did not start"; }
+	as_pg "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$WORK/socket" -p "$PORT" -U postgres \
+		-d postgres -c "CREATE DATABASE $DB" || die "could not create database $DB"
+}
