@@ -98,6 +98,8 @@ typedef void (*lh_stage_hook_type) (const char *stage, const char *target,
 extern PGDLLIMPORT lh_stage_hook_type lh_after_stage_hook;
 
 /* src/catalog/catalog.c */
+extern void catalog_exec(const char *sql, int nargs, Oid *types, Datum *values,
+						 const char *nulls, int expected);
 extern int32 catalog_pipeline_id(const char *name, bool missing_ok);
 extern LhSource *catalog_source_by_name(const char *name, bool missing_ok);
 extern LhSource *catalog_source_by_id(int32 source_id);

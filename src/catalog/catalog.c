@@ -23,12 +23,13 @@
 #include "lakehouse.h"
 
 /*
- * Run a parameterised query, checking the expected result code.
+ * catalog_exec
+ *		Run a parameterised statement, checking the expected result code.
  *
  * Never read_only: a read-only SPI query runs with the calling statement's
  * snapshot and would not see what earlier stages of the same run wrote.
  */
-static void
+void
 catalog_exec(const char *sql, int nargs, Oid *types, Datum *values,
 			 const char *nulls, int expected)
 {

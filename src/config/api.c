@@ -126,17 +126,6 @@ check_entity_name(const char *what, const char *name)
 						   LH_MAX_NAME, strlen(name))));
 }
 
-static void
-spi_exec_args(const char *sql, int nargs, Oid *types, Datum *values,
-			  const char *nulls, int expected)
-{
-	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls,
-										   false, 0);
-
-	if (rc != expected)
-		elog(ERROR, "catalog statement failed (SPI result %d): %s", rc, sql);
-}
-
 static int32
 spi_int32(int col)
 {
@@ -185,7 +174,7 @@ set_dependencies(int32 pipeline_id, List *upstreams)
 	{
 		Oid			dtypes[2] = {INT4OID, TEXTARRAYOID};
 
-		spi_exec_args("DELETE FROM lakehouse.pipeline_deps d"
+		catalog_exec("DELETE FROM lakehouse.pipeline_deps d"
 					  " USING lakehouse.pipelines u"
 					  " WHERE d.pipeline_id = $1 AND u.pipeline_id = d.upstream_id"
 					  " AND u.name <> ALL ($2)",
@@ -197,7 +186,7 @@ set_dependencies(int32 pipeline_id, List *upstreams)
 		deps_check_acyclic(pipeline_id, lfirst_int(lc));
 		values[0] = Int32GetDatum(pipeline_id);
 		values[1] = Int32GetDatum(lfirst_int(lc));
-		spi_exec_args("INSERT INTO lakehouse.pipeline_deps (pipeline_id, upstream_id)"
+		catalog_exec("INSERT INTO lakehouse.pipeline_deps (pipeline_id, upstream_id)"
 					  " VALUES ($1, $2) ON CONFLICT DO NOTHING",
 					  2, types, values, NULL, SPI_OK_INSERT);
 	}
@@ -236,13 +225,13 @@ lh_create_pipeline(PG_FUNCTION_ARGS)
 
 	if (pipeline_id == 0)
 	{
-		spi_exec_args("INSERT INTO lakehouse.pipelines (name, description)"
+		catalog_exec("INSERT INTO lakehouse.pipelines (name, description)"
 					  " VALUES ($1, $2) RETURNING pipeline_id",
 					  2, types, values, nulls, SPI_OK_INSERT_RETURNING);
 		pipeline_id = spi_int32(1);
 	}
 	else
-		spi_exec_args("UPDATE lakehouse.pipelines"
+		catalog_exec("UPDATE lakehouse.pipelines"
 					  " SET description = $2, updated_at = now()"
 					  " WHERE name = $1 AND description IS DISTINCT FROM $2",
 					  2, types, values, nulls, SPI_OK_UPDATE);
@@ -276,7 +265,7 @@ lh_add_dependency(PG_FUNCTION_ARGS)
 	deps_check_acyclic(pipeline_id, upstream_id);
 	values[0] = Int32GetDatum(pipeline_id);
 	values[1] = Int32GetDatum(upstream_id);
-	spi_exec_args("INSERT INTO lakehouse.pipeline_deps (pipeline_id, upstream_id)"
+	catalog_exec("INSERT INTO lakehouse.pipeline_deps (pipeline_id, upstream_id)"
 				  " VALUES ($1, $2) ON CONFLICT DO NOTHING",
 				  2, types, values, NULL, SPI_OK_INSERT);
 	SPI_finish();
@@ -319,7 +308,7 @@ lh_drop_pipeline(PG_FUNCTION_ARGS)
 	pipeline_id = catalog_pipeline_id(name, false);
 	values[0] = Int32GetDatum(pipeline_id);
 
-	spi_exec_args("SELECT p.name FROM lakehouse.pipeline_deps d"
+	catalog_exec("SELECT p.name FROM lakehouse.pipeline_deps d"
 				  " JOIN lakehouse.pipelines p ON p.pipeline_id = d.pipeline_id"
 				  " WHERE d.upstream_id = $1 ORDER BY p.name LIMIT 1",
 				  1, types, values, NULL, SPI_OK_SELECT);
@@ -331,7 +320,7 @@ lh_drop_pipeline(PG_FUNCTION_ARGS)
 										   SPI_tuptable->tupdesc, 1)),
 				 errhint("Drop the dependent pipeline first, or redeclare it without the dependency.")));
 
-	spi_exec_args("SELECT cron_job_id FROM lakehouse.pipelines"
+	catalog_exec("SELECT cron_job_id FROM lakehouse.pipelines"
 				  " WHERE pipeline_id = $1 AND cron_job_id IS NOT NULL",
 				  1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed > 0)
@@ -339,7 +328,7 @@ lh_drop_pipeline(PG_FUNCTION_ARGS)
 		Oid			utypes[1] = {TEXTOID};
 		Datum		uvalues[1] = {CStringGetTextDatum(name)};
 
-		spi_exec_args("SELECT lakehouse.lh_unschedule($1)",
+		catalog_exec("SELECT lakehouse.lh_unschedule($1)",
 					  1, utypes, uvalues, NULL, SPI_OK_SELECT);
 	}
 
@@ -366,7 +355,7 @@ lh_drop_pipeline(PG_FUNCTION_ARGS)
 		}
 	}
 
-	spi_exec_args("DELETE FROM lakehouse.pipelines WHERE pipeline_id = $1",
+	catalog_exec("DELETE FROM lakehouse.pipelines WHERE pipeline_id = $1",
 				  1, types, values, NULL, SPI_OK_DELETE);
 	SPI_finish();
 	PG_RETURN_VOID();
@@ -438,7 +427,7 @@ lh_add_source(PG_FUNCTION_ARGS)
 
 		cvalues[0] = CStringGetTextDatum(bschema);
 		cvalues[1] = CStringGetTextDatum(btable);
-		spi_exec_args("SELECT name FROM lakehouse.sources"
+		catalog_exec("SELECT name FROM lakehouse.sources"
 					  " WHERE bronze_schema = $1 AND bronze_table = $2",
 					  2, ctypes, cvalues, NULL, SPI_OK_SELECT);
 		if (SPI_processed > 0)
@@ -473,7 +462,7 @@ lh_add_source(PG_FUNCTION_ARGS)
 			Oid			mtypes[1] = {INT4OID};
 			Datum		mvalues[1] = {Int32GetDatum(existing->source_id)};
 
-			spi_exec_args("DELETE FROM lakehouse.source_marks WHERE source_id = $1",
+			catalog_exec("DELETE FROM lakehouse.source_marks WHERE source_id = $1",
 						  1, mtypes, mvalues, NULL, SPI_OK_DELETE);
 			if (SPI_processed > 0)
 				ereport(NOTICE,
@@ -486,13 +475,13 @@ lh_add_source(PG_FUNCTION_ARGS)
 		Oid			mtypes[1] = {INT4OID};
 		Datum		mvalues[1] = {Int32GetDatum(existing->source_id)};
 
-		spi_exec_args("DELETE FROM lakehouse.source_marks WHERE source_id = $1",
+		catalog_exec("DELETE FROM lakehouse.source_marks WHERE source_id = $1",
 					  1, mtypes, mvalues, NULL, SPI_OK_DELETE);
 	}
 
 	if (existing)
 	{
-		spi_exec_args("UPDATE lakehouse.sources"
+		catalog_exec("UPDATE lakehouse.sources"
 					  " SET kind = $3, options = $4, updated_at = now()"
 					  " WHERE name = $2 AND (kind, options) IS DISTINCT FROM ($3, $4)",
 					  6, types, values, NULL, SPI_OK_UPDATE);
@@ -500,7 +489,7 @@ lh_add_source(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		spi_exec_args("INSERT INTO lakehouse.sources"
+		catalog_exec("INSERT INTO lakehouse.sources"
 					  " (pipeline_id, name, kind, options, bronze_schema, bronze_table,"
 					  " position)"
 					  " SELECT $1, $2, $3, $4, $5, $6,"
@@ -528,7 +517,7 @@ lh_drop_source(PG_FUNCTION_ARGS)
 	SPI_connect();
 	src = catalog_source_by_name(name, false);
 	values[0] = Int32GetDatum(src->source_id);
-	spi_exec_args("SELECT format('%I.%I', schema_name, table_name)"
+	catalog_exec("SELECT format('%I.%I', schema_name, table_name)"
 				  " FROM lakehouse.tables WHERE source_id = $1 ORDER BY table_id LIMIT 1",
 				  1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed > 0)
@@ -538,7 +527,7 @@ lh_drop_source(PG_FUNCTION_ARGS)
 						name, SPI_getvalue(SPI_tuptable->vals[0],
 										   SPI_tuptable->tupdesc, 1)),
 				 errhint("Drop the silver table first with lakehouse.lh_drop_table().")));
-	spi_exec_args("DELETE FROM lakehouse.sources WHERE source_id = $1",
+	catalog_exec("DELETE FROM lakehouse.sources WHERE source_id = $1",
 				  1, types, values, NULL, SPI_OK_DELETE);
 	SPI_finish();
 	PG_RETURN_VOID();
@@ -557,7 +546,7 @@ find_table(const char *schema, const char *table, int32 *pipeline_id,
 
 	values[0] = CStringGetTextDatum(schema);
 	values[1] = CStringGetTextDatum(table);
-	spi_exec_args("SELECT table_id, pipeline_id, layer FROM lakehouse.tables"
+	catalog_exec("SELECT table_id, pipeline_id, layer FROM lakehouse.tables"
 				  " WHERE schema_name = $1 AND table_name = $2",
 				  2, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
@@ -604,7 +593,7 @@ check_table_slot(const char *schema, const char *table, int32 pipeline_id,
 
 	values[0] = CStringGetTextDatum(schema);
 	values[1] = CStringGetTextDatum(table);
-	spi_exec_args("SELECT name FROM lakehouse.sources"
+	catalog_exec("SELECT name FROM lakehouse.sources"
 				  " WHERE bronze_schema = $1 AND bronze_table = $2",
 				  2, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed > 0)
@@ -674,7 +663,7 @@ store_table(int32 table_id, int32 pipeline_id, const char *layer,
 
 	if (table_id == 0)
 	{
-		spi_exec_args("INSERT INTO lakehouse.tables"
+		catalog_exec("INSERT INTO lakehouse.tables"
 					  " (pipeline_id, layer, schema_name, table_name, source_id,"
 					  " keys, order_by, gold_kind, sql, options, position)"
 					  " SELECT $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
@@ -684,7 +673,7 @@ store_table(int32 table_id, int32 pipeline_id, const char *layer,
 					  11, ktypes, kvalues, knulls, SPI_OK_INSERT_RETURNING);
 		return spi_int32(1);
 	}
-	spi_exec_args("UPDATE lakehouse.tables"
+	catalog_exec("UPDATE lakehouse.tables"
 				  " SET source_id = $6, keys = $7, order_by = $8, gold_kind = $9,"
 				  " sql = $10, options = $11, updated_at = now()"
 				  " WHERE table_id = $1 AND (source_id, keys, order_by, gold_kind, sql, options)"
@@ -731,7 +720,7 @@ store_silver_columns(int32 table_id, List *columns)
 			values[9] = CStringGetTextDatum(col->max_value);
 		else
 			nulls[9] = 'n';
-		spi_exec_args("INSERT INTO lakehouse.silver_columns AS c"
+		catalog_exec("INSERT INTO lakehouse.silver_columns AS c"
 					  " (table_id, ordinal, column_name, json_path, type_name,"
 					  " required, transforms, default_value, min_value, max_value)"
 					  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
@@ -756,7 +745,7 @@ store_silver_columns(int32 table_id, List *columns)
 
 		dvalues[0] = Int32GetDatum(table_id);
 		dvalues[1] = list_to_text_array(names);
-		spi_exec_args("DELETE FROM lakehouse.silver_columns"
+		catalog_exec("DELETE FROM lakehouse.silver_columns"
 					  " WHERE table_id = $1 AND column_name <> ALL ($2)",
 					  2, dtypes, dvalues, NULL, SPI_OK_DELETE);
 	}
@@ -813,7 +802,7 @@ lh_define_silver(PG_FUNCTION_ARGS)
 
 		mvalues[0] = Int32GetDatum(table_id);
 		mvalues[1] = Int32GetDatum(src->source_id);
-		spi_exec_args("DELETE FROM lakehouse.stage_marks m USING lakehouse.tables t"
+		catalog_exec("DELETE FROM lakehouse.stage_marks m USING lakehouse.tables t"
 					  " WHERE t.table_id = $1 AND m.table_id = t.table_id"
 					  " AND m.mark_key = 'bronze_id'"
 					  " AND t.source_id IS DISTINCT FROM $2",
@@ -921,7 +910,7 @@ lh_drop_table(PG_FUNCTION_ARGS)
 				 errmsg("table \"%s\" is not a lakehouse table", tname),
 				 errhint("See lakehouse.tables for the silver and gold tables of each pipeline.")));
 	values[0] = Int32GetDatum(table_id);
-	spi_exec_args("DELETE FROM lakehouse.tables WHERE table_id = $1",
+	catalog_exec("DELETE FROM lakehouse.tables WHERE table_id = $1",
 				  1, types, values, NULL, SPI_OK_DELETE);
 	if (drop_data)
 		drop_data_table(schema, table);
