@@ -11,6 +11,7 @@ OBJS = \
 	src/catalog/catalog.o \
 	src/common/names.o \
 	src/common/options.o \
+	src/common/payload.o \
 	src/common/safeinput.o \
 	src/config/api.o \
 	src/config/yaml.o \
@@ -19,6 +20,8 @@ OBJS = \
 	src/ingest/csv.o \
 	src/ingest/files.o \
 	src/ingest/ingest.o \
+	src/ingest/kafka.o \
+	src/ingest/kafka_api.o \
 	src/ingest/tables.o \
 	src/pipeline/deps.o \
 	src/pipeline/run.o \
@@ -26,7 +29,10 @@ OBJS = \
 	src/transform/gold.o \
 	src/transform/scd2.o \
 	src/transform/silver.o \
-	src/transform/silver_mapping.o
+	src/transform/silver_mapping.o \
+	src/worker/kafka_worker.o \
+	src/worker/launcher.o \
+	src/worker/shmem.o
 
 EXTENSION = lakehouse
 DATA = lakehouse--0.1.sql
@@ -48,7 +54,7 @@ PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Werror -Wno-unused-parameter \
 SHLIB_LINK = -lyaml -lrdkafka -lcurl
 
 EXTRA_CLEAN = results regression.diffs regression.out tmp_inst tmp_inst_iso \
-	test/isolation/output_iso tmp_check log
+	test/isolation/output_iso tmp_check log test/kafka/lh_kafka_mock
 
 PG_CONFIG ?= pg_config
 # postgresql-common installs a pg_config wrapper even without the server
@@ -57,8 +63,15 @@ PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 HAVE_PGXS := $(wildcard $(PGXS))
 
 # Our own targets come first so that `make` alone still means `all`.
-.PHONY: default deps test demo demo-stop bench
+.PHONY: default deps test demo demo-stop bench kafka-mock
 default: all
+
+# The test and benchmark helper that runs librdkafka's mock cluster (a real
+# Kafka wire-protocol broker on 127.0.0.1); not part of the extension.
+kafka-mock: test/kafka/lh_kafka_mock
+
+test/kafka/lh_kafka_mock: test/kafka/lh_kafka_mock.c
+	$(CC) -O2 -Wall -Wextra -Werror -o $@ $< -lrdkafka -lpthread
 
 deps:
 	bash scripts/install-deps.sh

@@ -178,10 +178,26 @@ CREATE TABLE lakehouse.dead_letters (
     raw             bytea,
     reason          text NOT NULL,
     error_sqlstate  text,
+    metadata        jsonb,
     created_at      timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX dead_letters_source_idx ON lakehouse.dead_letters (source_id, dead_letter_id);
-COMMENT ON TABLE lakehouse.dead_letters IS 'Source records that could not land in bronze (invalid JSON, malformed CSV), with the raw bytes and reason.';
+COMMENT ON TABLE lakehouse.dead_letters IS 'Source records that could not land in bronze (invalid JSON or UTF-8, oversize, malformed CSV), with the raw bytes, reason and (Kafka) topic, partition, offset, key, headers and timestamp.';
+
+/*
+ * Secrets that sources reference by name (Kafka secret_properties).  Only
+ * the extension's owner and superusers can read or change them; they are
+ * not dumped by pg_dump (set them again after a restore).
+ */
+CREATE TABLE lakehouse.secrets (
+    name            text PRIMARY KEY,
+    value           text NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT secrets_name_check CHECK (name <> '' AND length(name) <= 200)
+);
+REVOKE ALL ON TABLE lakehouse.secrets FROM PUBLIC;
+COMMENT ON TABLE lakehouse.secrets IS 'Credentials referenced by name from source options; readable only by the extension owner and superusers.';
 
 CREATE TABLE lakehouse.event_outbox (
     event_id        bigserial PRIMARY KEY,
@@ -299,6 +315,90 @@ AS 'MODULE_PATHNAME', 'lh_apply_config_file'
 LANGUAGE C STRICT VOLATILE;
 REVOKE ALL ON FUNCTION lakehouse.lh_apply_config_file(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lakehouse.lh_apply_config_file(text) TO pg_read_server_files;
+
+/*
+ * Operating sources (src/ingest/kafka_api.c, src/worker/shmem.c).  Kafka
+ * sources are streamed by background workers when lakehouse is in
+ * shared_preload_libraries; these functions change the catalog in the
+ * caller's transaction and wake the workers when it commits.
+ */
+
+CREATE FUNCTION lakehouse.lh_enable_source(name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'lh_enable_source'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+CREATE FUNCTION lakehouse.lh_disable_source(name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'lh_disable_source'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+CREATE FUNCTION lakehouse.lh_restart_source(name text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'lh_restart_source'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+CREATE FUNCTION lakehouse.lh_reset_source(name text,
+                                          "position" text DEFAULT 'earliest',
+                                          "partition" integer DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'lh_reset_source'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+CREATE FUNCTION lakehouse.lh_replay_dead_letters(source text,
+                                                 ids bigint[] DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'lh_replay_dead_letters'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+CREATE FUNCTION lakehouse.lh_discard_dead_letters(source text,
+                                                  ids bigint[] DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'lh_discard_dead_letters'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+CREATE FUNCTION lakehouse.lh_set_secret(name text, value text)
+RETURNS void
+LANGUAGE sql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    INSERT INTO lakehouse.secrets AS s (name, value) VALUES (name, value)
+    ON CONFLICT ON CONSTRAINT secrets_pkey
+    DO UPDATE SET value = excluded.value, updated_at = now();
+END;
+REVOKE ALL ON FUNCTION lakehouse.lh_set_secret(text, text) FROM PUBLIC;
+
+CREATE FUNCTION lakehouse.lh_drop_secret(name text)
+RETURNS boolean
+LANGUAGE sql VOLATILE STRICT
+SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    WITH d AS (DELETE FROM lakehouse.secrets s WHERE s.name = lh_drop_secret.name RETURNING 1)
+    SELECT count(*) > 0 FROM d;
+END;
+REVOKE ALL ON FUNCTION lakehouse.lh_drop_secret(text) FROM PUBLIC;
+
+/* What the workers report, for source_status (src/worker/shmem.c). */
+CREATE FUNCTION lakehouse.lh_worker_status(OUT source_id integer,
+                                           OUT worker_pid integer,
+                                           OUT worker_state text,
+                                           OUT last_error text,
+                                           OUT last_error_at timestamptz,
+                                           OUT started_at timestamptz,
+                                           OUT failed_starts integer)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'lh_worker_status'
+LANGUAGE C VOLATILE;
+
+CREATE FUNCTION lakehouse.lh_partition_stats(OUT source_id integer,
+                                             OUT "partition" integer,
+                                             OUT next_offset bigint,
+                                             OUT high_watermark bigint,
+                                             OUT last_message_at timestamptz,
+                                             OUT messages_per_sec double precision)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'lh_partition_stats'
+LANGUAGE C VOLATILE;
 
 /*
  * Running (src/pipeline/).
@@ -421,19 +521,51 @@ SELECT p.name AS pipeline,
   LEFT JOIN lakehouse.pipelines p ON p.pipeline_id = q.pipeline_id
  GROUP BY p.name, q.target_table, q.column_name, q.reason;
 
+/*
+ * One row per source, and for Kafka sources one per partition: stored
+ * offset, broker high watermark and lag (from the worker), last message
+ * time and recent rate, the worker's pid, state and last error.
+ */
 CREATE VIEW lakehouse.source_status AS
+WITH w AS (SELECT * FROM lakehouse.lh_worker_status()),
+     ps AS (SELECT * FROM lakehouse.lh_partition_stats()),
+     stored AS (
+        SELECT m.source_id,
+               substr(m.mark_key, 11)::integer AS "partition",
+               m.mark_value::bigint AS stored_offset
+          FROM lakehouse.source_marks m
+          JOIN lakehouse.sources s USING (source_id)
+         WHERE s.kind = 'kafka' AND m.mark_key ~ '^partition:[0-9]+$'
+           AND m.mark_value ~ '^[0-9]+$'),
+     parts AS (
+        SELECT source_id, "partition" FROM stored
+        UNION
+        SELECT source_id, "partition" FROM ps)
 SELECT s.name AS source,
        p.name AS pipeline,
        s.kind,
        format('%I.%I', s.bronze_schema, s.bronze_table) AS bronze_table,
        s.enabled,
+       pt."partition",
+       st.stored_offset,
+       ps.high_watermark,
+       greatest(ps.high_watermark - coalesce(st.stored_offset, 0), 0) AS lag,
+       ps.last_message_at,
+       round(ps.messages_per_sec::numeric, 1) AS messages_per_sec,
        (SELECT jsonb_object_agg(m.mark_key, m.mark_value) FROM lakehouse.source_marks m
          WHERE m.source_id = s.source_id) AS marks,
        (SELECT max(m.updated_at) FROM lakehouse.source_marks m
          WHERE m.source_id = s.source_id) AS last_landed_at,
-       (SELECT count(*) FROM lakehouse.dead_letters d WHERE d.source_id = s.source_id) AS dead_letters
+       (SELECT count(*) FROM lakehouse.dead_letters d WHERE d.source_id = s.source_id) AS dead_letters,
+       w.worker_pid,
+       w.worker_state,
+       w.last_error
   FROM lakehouse.sources s
-  JOIN lakehouse.pipelines p USING (pipeline_id);
+  JOIN lakehouse.pipelines p USING (pipeline_id)
+  LEFT JOIN parts pt ON pt.source_id = s.source_id
+  LEFT JOIN stored st ON st.source_id = pt.source_id AND st."partition" = pt."partition"
+  LEFT JOIN ps ON ps.source_id = pt.source_id AND ps."partition" = pt."partition"
+  LEFT JOIN w ON w.source_id = s.source_id;
 
 /*
  * SCD type 2 (src/transform/scd2.c).  lh_scd2_merge keeps the history of a

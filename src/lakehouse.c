@@ -8,8 +8,10 @@
  * settings defined here are user- or superuser-settable, so the library
  * works the same whether it is preloaded or loaded on first use: the SQL
  * API, the stages and lh_run_pipeline need no preloading.  Background
- * workers (streaming sources) and PGC_POSTMASTER settings will be defined
- * only under process_shared_preload_libraries_in_progress.
+ * workers (streaming sources: the launchers and Kafka workers of
+ * src/worker/), their shared memory and the PGC_POSTMASTER setting
+ * lakehouse.max_workers exist only when the library is preloaded
+ * (process_shared_preload_libraries_in_progress).
  *
  *-------------------------------------------------------------------------
  */
@@ -18,8 +20,10 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 
 #include "lakehouse.h"
+#include "worker/worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -28,6 +32,9 @@ int			lh_batch_size = 1000;
 int			lh_max_quarantine_buffer = 10000;
 bool		lh_log_runs = true;
 bool		lh_emit_events = true;
+int			lh_max_message_bytes = 1024 * 1024;
+int			lh_max_workers = 8;
+int			lh_launcher_naptime = 10;
 
 /* The run executing in this backend, if any (set by src/pipeline/run.c). */
 LhRunState *lh_current_run = NULL;
@@ -77,6 +84,40 @@ _PG_init(void)
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("lakehouse.max_message_bytes",
+							"Largest message a streaming source lands; larger ones are dead-lettered.",
+							NULL,
+							&lh_max_message_bytes,
+							1024 * 1024, 1, MaxAllocSize / 2,
+							PGC_SUSET,
+							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("lakehouse.launcher_naptime",
+							"How often the lakehouse launchers look for new databases and sources.",
+							"Changes made through the lakehouse functions wake them at once; this "
+							"bounds how late other changes (a restored catalog) are noticed.",
+							&lh_launcher_naptime,
+							10, 1, 3600,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	if (process_shared_preload_libraries_in_progress)
+	{
+		DefineCustomIntVariable("lakehouse.max_workers",
+								"Most background workers for streaming sources in the cluster.",
+								"Each enabled Kafka source needs one; sources beyond the limit wait, "
+								"as lakehouse.source_status shows.  Also bounded by max_worker_processes.",
+								&lh_max_workers,
+								8, 1, 256,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
+		lh_worker_shmem_setup();
+		lh_register_launcher();
+	}
 
 	MarkGUCPrefixReserved("lakehouse");
 

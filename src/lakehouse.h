@@ -19,6 +19,7 @@
 #include "nodes/pg_list.h"
 #include "utils/elog.h"
 #include "utils/jsonb.h"
+#include "utils/timestamp.h"
 
 /* Schema that holds the catalog (lakehouse.control pins it). */
 #define LH_SCHEMA "lakehouse"
@@ -31,6 +32,7 @@ extern int	lh_batch_size;
 extern int	lh_max_quarantine_buffer;
 extern bool lh_log_runs;
 extern bool lh_emit_events;
+extern int	lh_max_message_bytes;
 
 /*
  * Row counts of one stage.  Every stage must account for every row it read:
@@ -113,7 +115,8 @@ extern void catalog_set_stage_mark(int32 table_id, const char *key,
 								   const char *value);
 extern void catalog_add_dead_letter(LhSource *src, const char *position,
 									const char *raw, int rawlen,
-									const char *reason, int sqlerrcode);
+									const char *reason, int sqlerrcode,
+									Jsonb *metadata);
 
 /* src/common/names.c */
 extern void lh_parse_table_name(const char *name, const char *default_schema,
@@ -129,6 +132,7 @@ extern bool lh_name_in_list(List *list, const char *name);
 /* src/common/options.c: source options held as jsonb objects */
 extern void lh_check_option_keys(Jsonb *options, const char *const *allowed,
 								 const char *what);
+extern bool lh_option_lookup(Jsonb *options, const char *key, JsonbValue *out);
 extern char *lh_option_text(Jsonb *options, const char *key);
 extern bool lh_option_bool(Jsonb *options, const char *key, bool defval);
 extern int64 lh_option_int(Jsonb *options, const char *key, int64 defval);
@@ -150,17 +154,52 @@ extern bool lh_type_input_safe(LhTypeInput *tin, char *str, Datum *result,
 /* src/ingest/bronze_writer.c */
 typedef struct BronzeWriter BronzeWriter;
 
-extern void bronze_create_table(const char *schema, const char *table);
+/*
+ * What a source's bronze table looks like: the common columns, the Kafka
+ * provenance columns if kafka, and a payload of payload_type (jsonb for
+ * every source but Kafka sources of format text or bytes).
+ */
+typedef struct BronzeShape
+{
+	bool		kafka;
+	Oid			payload_type;
+} BronzeShape;
+
+/* One Kafka message for bronze_writer_add_kafka. */
+typedef struct BronzeKafkaRecord
+{
+	int32		partition;
+	int64		offset;
+	const char *key;			/* NULL: no key */
+	size_t		keylen;
+	Jsonb	   *headers;		/* NULL: no headers */
+	TimestampTz timestamp;
+	bool		has_timestamp;
+	Datum		payload;		/* of the table's payload type, not null */
+} BronzeKafkaRecord;
+
+extern void bronze_create_table(const char *schema, const char *table,
+								const BronzeShape *shape);
 extern Oid	bronze_check_table(const char *schema, const char *table,
-							   int lockmode);
+							   int lockmode, const BronzeShape *shape);
 extern BronzeWriter *bronze_writer_open(LhSource *src, int64 run_id);
 extern void bronze_writer_add(BronzeWriter *writer, const char *position,
 							  Jsonb *payload);
+extern void bronze_writer_add_kafka(BronzeWriter *writer,
+									const BronzeKafkaRecord *rec);
 extern int64 bronze_writer_close(BronzeWriter *writer);
 
 /* src/ingest/ingest.c: dispatch by source kind */
 extern void ingest_validate_options(const char *kind, Jsonb *options);
+extern void ingest_bronze_shape(const char *kind, Jsonb *options,
+								BronzeShape *shape);
+extern void ingest_lock_source(LhSource *src);
 extern void ingest_source(LhSource *src, int64 run_id, LhStageCounts *counts);
+
+/* src/common/payload.c: checks of raw records shared by the sources */
+#define LH_MAX_JSON_DEPTH 1000
+extern bool lh_check_utf8(const char *s, int len, char **reason);
+extern bool lh_json_too_deep(const char *s, int len);
 
 /* src/ingest/files.c and src/ingest/tables.c */
 extern void files_validate_options(Jsonb *options);

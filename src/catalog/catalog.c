@@ -314,12 +314,12 @@ catalog_set_stage_mark(int32 table_id, const char *key, const char *value)
 void
 catalog_add_dead_letter(LhSource *src, const char *position,
 						const char *raw, int rawlen,
-						const char *reason, int sqlerrcode)
+						const char *reason, int sqlerrcode, Jsonb *metadata)
 {
-	Oid			types[7] = {INT8OID, INT4OID, TEXTOID, TEXTOID, BYTEAOID,
-	TEXTOID, TEXTOID};
-	Datum		values[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			types[8] = {INT8OID, INT4OID, TEXTOID, TEXTOID, BYTEAOID,
+	TEXTOID, TEXTOID, JSONBOID};
+	Datum		values[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	bytea	   *b;
 
 	if (lh_current_run)
@@ -346,8 +346,12 @@ catalog_add_dead_letter(LhSource *src, const char *position,
 		values[6] = CStringGetTextDatum(unpack_sql_state(sqlerrcode));
 	else
 		nulls[6] = 'n';
+	if (metadata)
+		values[7] = JsonbPGetDatum(metadata);
+	else
+		nulls[7] = 'n';
 	catalog_exec("INSERT INTO lakehouse.dead_letters"
 				 " (run_id, source_id, source_name, source_position, raw, reason,"
-				 " error_sqlstate) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-				 7, types, values, nulls, SPI_OK_INSERT);
+				 " error_sqlstate, metadata) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+				 8, types, values, nulls, SPI_OK_INSERT);
 }

@@ -19,8 +19,8 @@
 
 #include "lakehouse.h"
 
-static bool
-option_lookup(Jsonb *options, const char *key, JsonbValue *out)
+bool
+lh_option_lookup(Jsonb *options, const char *key, JsonbValue *out)
 {
 	JsonbValue *v;
 
@@ -92,7 +92,7 @@ lh_option_text(Jsonb *options, const char *key)
 {
 	JsonbValue	v;
 
-	if (!option_lookup(options, key, &v))
+	if (!lh_option_lookup(options, key, &v))
 		return NULL;
 	switch (v.type)
 	{
@@ -118,7 +118,7 @@ lh_option_bool(Jsonb *options, const char *key, bool defval)
 	JsonbValue	v;
 	bool		result;
 
-	if (!option_lookup(options, key, &v))
+	if (!lh_option_lookup(options, key, &v))
 		return defval;
 	if (v.type == jbvBool)
 		return v.val.boolean;

@@ -30,6 +30,7 @@
 
 #include "lakehouse.h"
 #include "transform/scd2.h"
+#include "worker/worker.h"
 
 PG_FUNCTION_INFO_V1(lh_create_pipeline);
 PG_FUNCTION_INFO_V1(lh_drop_pipeline);
@@ -440,7 +441,12 @@ lh_add_source(PG_FUNCTION_ARGS)
 					 errhint("Give each source its own bronze table.")));
 	}
 
-	bronze_create_table(bschema, btable);
+	{
+		BronzeShape shape;
+
+		ingest_bronze_shape(kind, options, &shape);
+		bronze_create_table(bschema, btable, &shape);
+	}
 
 	values[0] = Int32GetDatum(pipeline_id);
 	values[1] = CStringGetTextDatum(name);
@@ -500,6 +506,8 @@ lh_add_source(PG_FUNCTION_ARGS)
 		source_id = spi_int32(1);
 	}
 	SPI_finish();
+	if (strcmp(kind, "kafka") == 0 || (existing && strcmp(existing->kind, "kafka") == 0))
+		lh_workers_notify(source_id);
 	PG_RETURN_INT32(source_id);
 }
 
@@ -530,6 +538,8 @@ lh_drop_source(PG_FUNCTION_ARGS)
 	catalog_exec("DELETE FROM lakehouse.sources WHERE source_id = $1",
 				  1, types, values, NULL, SPI_OK_DELETE);
 	SPI_finish();
+	if (strcmp(src->kind, "kafka") == 0)
+		lh_workers_notify(src->source_id);
 	PG_RETURN_VOID();
 }
 
@@ -790,6 +800,17 @@ lh_define_silver(PG_FUNCTION_ARGS)
 				 errmsg("source \"%s\" does not belong to pipeline \"%s\"",
 						source, pipeline),
 				 errhint("A silver table reads a source of its own pipeline; declare a dependency between pipelines instead.")));
+	{
+		BronzeShape shape;
+
+		ingest_bronze_shape(src->kind, src->options, &shape);
+		if (shape.payload_type != JSONBOID)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("silver table cannot read source \"%s\": its payload is %s, not jsonb",
+							source, format_type_be(shape.payload_type)),
+					 errhint("Declare the source with format \"json\", or build a gold table from its bronze table with SQL.")));
+	}
 	table_id = check_table_slot(schema, table, pipeline_id, "silver", replace);
 
 	silver_prepare_table(schema, table, columns, keys);

@@ -105,8 +105,18 @@ typedef enum BronzeColumnId
 	BC_POSITION,
 	BC_INGESTED_AT,
 	BC_PAYLOAD,
+	/* Kafka sources only */
+	BC_TOPIC,
+	BC_PARTITION,
+	BC_OFFSET,
+	BC_KEY,
+	BC_HEADERS,
+	BC_TIMESTAMP,
 	BC_NCOLUMNS
 } BronzeColumnId;
+
+/* columns every bronze table has */
+#define BC_NCOMMON (BC_PAYLOAD + 1)
 
 static const struct
 {
@@ -120,7 +130,13 @@ static const struct
 	{"_lh_run_id", INT8OID, "bigint"},
 	{"_lh_position", TEXTOID, "text"},
 	{"_lh_ingested_at", TIMESTAMPTZOID, "timestamp with time zone"},
-	{"payload", JSONBOID, "jsonb"},
+	{"payload", JSONBOID, "jsonb"},	/* or the source's payload type */
+	{"_lh_topic", TEXTOID, "text"},
+	{"_lh_partition", INT4OID, "integer"},
+	{"_lh_offset", INT8OID, "bigint"},
+	{"_lh_key", BYTEAOID, "bytea"},
+	{"_lh_headers", JSONBOID, "jsonb"},
+	{"_lh_timestamp", TIMESTAMPTZOID, "timestamp with time zone"},
 };
 
 struct BronzeWriter
@@ -128,9 +144,12 @@ struct BronzeWriter
 	MemoryContext cxt;			/* holds the writer and its slots */
 	MemoryContext batchcxt;		/* values of the rows buffered now */
 	char	   *relname;		/* qualified name, for messages */
+	BronzeShape shape;
+	MemoryContext rowoldcxt;	/* between bronze_writer_begin/end_row */
 	int64		run_id;
 	bool		run_id_null;
 	Datum		source_name;	/* text datum of the source's name */
+	Datum		topic;			/* Kafka: text datum of the topic */
 	TimestampTz ingested_at;
 
 	EState	   *estate;
@@ -188,18 +207,24 @@ bronze_column_sequence(Relation rel, AttrNumber attnum, bool *is_identity)
 	return InvalidOid;
 }
 
+/* The shape of the bronze tables of sources that deliver jsonb records. */
+static const BronzeShape bronze_records_shape = {false, JSONBOID};
+
 /*
  * Check that an open relation has the shape of a bronze table.  Fills
  * attnums (may be NULL) with the attribute numbers of the bronze columns
- * and returns the sequence behind _lh_id.
+ * (InvalidAttrNumber for the Kafka columns of other shapes) and returns
+ * the sequence behind _lh_id.
  */
 static Oid
-bronze_check_relation(Relation rel, AttrNumber *attnums, bool *is_identity)
+bronze_check_relation(Relation rel, const BronzeShape *shape,
+					  AttrNumber *attnums, bool *is_identity)
 {
 	TupleDesc	tupdesc = RelationGetDescr(rel);
 	char	   *relname;
 	Oid			seqid;
 	AttrNumber	found[BC_NCOLUMNS];
+	int			ncolumns = shape->kafka ? BC_NCOLUMNS : BC_NCOMMON;
 	bool		identity;
 
 	relname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
@@ -214,7 +239,12 @@ bronze_check_relation(Relation rel, AttrNumber *attnums, bool *is_identity)
 
 	for (int c = 0; c < BC_NCOLUMNS; c++)
 	{
+		Oid			typid = (c == BC_PAYLOAD) ? shape->payload_type :
+			bronze_columns[c].typid;
+
 		found[c] = InvalidAttrNumber;
+		if (c >= ncolumns)
+			continue;
 		for (int i = 0; i < tupdesc->natts; i++)
 		{
 			Form_pg_attribute att = TupleDescAttr(tupdesc, i);
@@ -222,14 +252,14 @@ bronze_check_relation(Relation rel, AttrNumber *attnums, bool *is_identity)
 			if (att->attisdropped ||
 				strcmp(NameStr(att->attname), bronze_columns[c].name) != 0)
 				continue;
-			if (att->atttypid != bronze_columns[c].typid)
+			if (att->atttypid != typid)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
-						 errmsg("table %s is not a bronze table", relname),
-						 errdetail("Column \"%s\" has type %s, but a bronze table needs %s.",
+						 errmsg("table %s is not a bronze table of this source", relname),
+						 errdetail("Column \"%s\" has type %s, but this source needs %s.",
 								   bronze_columns[c].name,
 								   format_type_be(att->atttypid),
-								   bronze_columns[c].typname),
+								   format_type_be(typid)),
 						 errhint("Choose another bronze_table, or drop this table and add the source again.")));
 			if (att->attgenerated != '\0')
 				ereport(ERROR,
@@ -244,7 +274,7 @@ bronze_check_relation(Relation rel, AttrNumber *attnums, bool *is_identity)
 		if (found[c] == InvalidAttrNumber)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
-					 errmsg("table %s is not a bronze table", relname),
+					 errmsg("table %s is not a bronze table of this source", relname),
 					 errdetail("Column \"%s\" is missing.", bronze_columns[c].name),
 					 errhint("Choose another bronze_table, or drop this table and add the source again.")));
 	}
@@ -268,11 +298,12 @@ bronze_check_relation(Relation rel, AttrNumber *attnums, bool *is_identity)
 /*
  * bronze_check_table
  *		Lock an existing table with lockmode (a LOCKMODE) and check that it
- *		is a bronze table.  Returns its OID; raises an error if it does not
- *		exist.
+ *		is a bronze table of the given shape (NULL: jsonb records).
+ *		Returns its OID; raises an error if it does not exist.
  */
 Oid
-bronze_check_table(const char *schema, const char *table, int lockmode)
+bronze_check_table(const char *schema, const char *table, int lockmode,
+				   const BronzeShape *shape)
 {
 	Oid			relid;
 	Relation	rel;
@@ -286,7 +317,8 @@ bronze_check_table(const char *schema, const char *table, int lockmode)
 						quote_qualified_identifier(schema, table)),
 				 errhint("Add the source again with lakehouse.lh_add_source(..., replace => true) to create it.")));
 	rel = table_open(relid, NoLock);
-	(void) bronze_check_relation(rel, NULL, NULL);
+	(void) bronze_check_relation(rel, shape ? shape : &bronze_records_shape,
+								 NULL, NULL);
 	table_close(rel, NoLock);
 	return relid;
 }
@@ -300,7 +332,8 @@ bronze_check_table(const char *schema, const char *table, int lockmode)
  * fine if the caller is connected already).
  */
 void
-bronze_create_table(const char *schema, const char *table)
+bronze_create_table(const char *schema, const char *table,
+					const BronzeShape *shape)
 {
 	char	   *qname;
 	StringInfoData sql;
@@ -315,7 +348,7 @@ bronze_create_table(const char *schema, const char *table)
 	lh_ensure_schema(schema);
 	if (OidIsValid(lh_table_oid(schema, table, true)))
 	{
-		(void) bronze_check_table(schema, table, AccessShareLock);
+		(void) bronze_check_table(schema, table, AccessShareLock, shape);
 		SPI_finish();
 		return;
 	}
@@ -329,9 +362,18 @@ bronze_create_table(const char *schema, const char *table)
 					 " _lh_source pg_catalog.text NOT NULL,"
 					 " _lh_run_id pg_catalog.int8,"
 					 " _lh_position pg_catalog.text,"
-					 " _lh_ingested_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),"
-					 " payload pg_catalog.jsonb NOT NULL)",
+					 " _lh_ingested_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),",
 					 qname);
+	if (shape->kafka)
+		appendStringInfoString(&sql,
+							   " _lh_topic pg_catalog.text NOT NULL,"
+							   " _lh_partition pg_catalog.int4 NOT NULL,"
+							   " _lh_offset pg_catalog.int8 NOT NULL,"
+							   " _lh_key pg_catalog.bytea,"
+							   " _lh_headers pg_catalog.jsonb,"
+							   " _lh_timestamp pg_catalog.timestamptz,");
+	appendStringInfo(&sql, " payload %s NOT NULL)",
+					 format_type_be_qualified(shape->payload_type));
 	rc = SPI_execute(sql.data, false, 0);
 	if (rc != SPI_OK_UTILITY)
 		elog(ERROR, "could not create bronze table %s: SPI result %d", qname, rc);
@@ -346,7 +388,11 @@ bronze_create_table(const char *schema, const char *table)
 	resetStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "COMMENT ON TABLE %s IS %s", qname,
-					 quote_literal_cstr("lakehouse bronze table: raw source records "
+					 quote_literal_cstr(shape->kafka ?
+										"lakehouse bronze table: Kafka messages with "
+										"their topic, partition, offset, key, headers "
+										"and timestamp" :
+										"lakehouse bronze table: raw source records "
 										"as jsonb, with their source, run and position"));
 	rc = SPI_execute(sql.data, false, 0);
 	if (rc != SPI_OK_UTILITY)
@@ -405,11 +451,14 @@ bronze_writer_open(LhSource *src, int64 run_id)
 	w->run_id = run_id;
 	w->run_id_null = (run_id == 0);
 	w->source_name = CStringGetTextDatum(src->name);
+	if (strcmp(src->kind, "kafka") == 0)
+		w->topic = CStringGetTextDatum(lh_option_text(src->options, "topic"));
 	w->ingested_at = GetCurrentTransactionStartTimestamp();
+	ingest_bronze_shape(src->kind, src->options, &w->shape);
 
 	/* lock, then check privileges and shape */
 	relid = bronze_check_table(src->bronze_schema, src->bronze_table,
-							   RowExclusiveLock);
+							   RowExclusiveLock, &w->shape);
 	aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_INSERT);
 	if (aclresult != ACLCHECK_OK)
 		ereport(ERROR,
@@ -426,7 +475,7 @@ bronze_writer_open(LhSource *src, int64 run_id)
 				 errhint("Disable row-level security on the bronze table, or run the pipeline as its owner.")));
 
 	rel = table_open(relid, NoLock);
-	w->seqid = bronze_check_relation(rel, w->attnums, &is_identity);
+	w->seqid = bronze_check_relation(rel, &w->shape, w->attnums, &is_identity);
 	w->seq_check_perms = !is_identity;
 	w->id_block = bronze_id_block(w->seqid);
 	w->id_next = w->id_end = 0;
@@ -474,7 +523,8 @@ bronze_writer_open(LhSource *src, int64 run_id)
 		Node	   *defexpr;
 
 		for (int c = 0; c < BC_NCOLUMNS; c++)
-			if (w->attnums[c] == att->attnum)
+			if (w->attnums[c] != InvalidAttrNumber &&
+				w->attnums[c] == att->attnum)
 				ours = true;
 		if (ours || att->attisdropped || att->attgenerated != '\0')
 			continue;
@@ -496,23 +546,19 @@ bronze_writer_open(LhSource *src, int64 run_id)
 }
 
 /*
- * bronze_writer_add
- *		Buffer one record; writes a batch when the buffer is full.
- *
- * position (may be NULL) and payload are copied, so the caller may free or
- * reset them as soon as this returns.
+ * Start a row: a slot whose values are the defaults of the user's columns
+ * and our provenance columns, except position, payload and the Kafka
+ * columns, which are left NULL for the caller to fill.  Switches to the
+ * batch context; bronze_writer_end_row switches back.
  */
-void
-bronze_writer_add(BronzeWriter *w, const char *position, Jsonb *payload)
+static TupleTableSlot *
+bronze_writer_begin_row(BronzeWriter *w)
 {
 	TupleTableSlot *slot;
 	TupleDesc	tupdesc = RelationGetDescr(w->rel);
 	MemoryContext oldcxt;
 	Datum	   *values;
 	bool	   *isnull;
-
-	if (payload == NULL)
-		elog(ERROR, "bronze payload must not be null");
 
 	/* slots are made on demand and kept for the next batches */
 	if (w->nused == w->nslots)
@@ -532,7 +578,7 @@ bronze_writer_add(BronzeWriter *w, const char *position, Jsonb *payload)
 	values = slot->tts_values;
 	isnull = slot->tts_isnull;
 
-	oldcxt = MemoryContextSwitchTo(w->batchcxt);
+	w->rowoldcxt = MemoryContextSwitchTo(w->batchcxt);
 	for (int i = 0; i < tupdesc->natts; i++)
 	{
 		if (w->defaults[i] != NULL)
@@ -563,29 +609,110 @@ bronze_writer_add(BronzeWriter *w, const char *position, Jsonb *payload)
 	isnull[w->attnums[BC_SOURCE] - 1] = false;
 	values[w->attnums[BC_RUN_ID] - 1] = Int64GetDatum(w->run_id);
 	isnull[w->attnums[BC_RUN_ID] - 1] = w->run_id_null;
-	if (position)
-	{
-		values[w->attnums[BC_POSITION] - 1] = CStringGetTextDatum(position);
-		isnull[w->attnums[BC_POSITION] - 1] = false;
-		w->bytes += strlen(position);
-	}
 	values[w->attnums[BC_INGESTED_AT] - 1] = TimestampTzGetDatum(w->ingested_at);
 	isnull[w->attnums[BC_INGESTED_AT] - 1] = false;
-	values[w->attnums[BC_PAYLOAD] - 1] =
-		datumCopy(PointerGetDatum(payload), false, -1);
-	isnull[w->attnums[BC_PAYLOAD] - 1] = false;
-	w->bytes += VARSIZE_ANY(payload);
+	return slot;
+}
 
+/* Set one of our columns of the row being built; value already copied. */
+static inline void
+bronze_set(BronzeWriter *w, TupleTableSlot *slot, BronzeColumnId c,
+		   Datum value, bool isnull)
+{
+	slot->tts_values[w->attnums[c] - 1] = value;
+	slot->tts_isnull[w->attnums[c] - 1] = isnull;
+}
+
+/* Finish the row begun by bronze_writer_begin_row; flush when full. */
+static void
+bronze_writer_end_row(BronzeWriter *w, TupleTableSlot *slot)
+{
 	ExecStoreVirtualTuple(slot);
 	if (w->has_generated)
 		ExecComputeStoredGenerated(w->rri, w->estate, slot, CMD_INSERT);
 	if (w->has_constraints)
 		ExecConstraints(w->rri, slot, w->estate);
-	MemoryContextSwitchTo(oldcxt);
+	MemoryContextSwitchTo(w->rowoldcxt);
 
 	w->nused++;
 	if (w->nused >= w->max_rows || w->bytes >= BRONZE_MAX_BATCH_BYTES)
 		bronze_writer_flush(w);
+}
+
+/*
+ * bronze_writer_add
+ *		Buffer one record; writes a batch when the buffer is full.
+ *
+ * position (may be NULL) and payload are copied, so the caller may free or
+ * reset them as soon as this returns.
+ */
+void
+bronze_writer_add(BronzeWriter *w, const char *position, Jsonb *payload)
+{
+	TupleTableSlot *slot;
+
+	if (payload == NULL)
+		elog(ERROR, "bronze payload must not be null");
+	if (w->shape.kafka || w->shape.payload_type != JSONBOID)
+		elog(ERROR, "bronze table %s is not a table of jsonb records",
+			 w->relname);
+
+	slot = bronze_writer_begin_row(w);
+	if (position)
+	{
+		bronze_set(w, slot, BC_POSITION, CStringGetTextDatum(position), false);
+		w->bytes += strlen(position);
+	}
+	bronze_set(w, slot, BC_PAYLOAD,
+			   datumCopy(PointerGetDatum(payload), false, -1), false);
+	w->bytes += VARSIZE_ANY(payload);
+	bronze_writer_end_row(w, slot);
+}
+
+/*
+ * bronze_writer_add_kafka
+ *		Buffer one Kafka message: payload is a datum of the table's payload
+ *		type (jsonb, text or bytea), headers a jsonb array or NULL.
+ *
+ * Everything is copied, as in bronze_writer_add.
+ */
+void
+bronze_writer_add_kafka(BronzeWriter *w, const BronzeKafkaRecord *rec)
+{
+	TupleTableSlot *slot;
+	char		position[32];
+	bytea	   *key = NULL;
+
+	if (!w->shape.kafka)
+		elog(ERROR, "bronze table %s is not a table of Kafka messages",
+			 w->relname);
+
+	slot = bronze_writer_begin_row(w);
+	snprintf(position, sizeof(position), "%d:" INT64_FORMAT,
+			 rec->partition, rec->offset);
+	bronze_set(w, slot, BC_POSITION, CStringGetTextDatum(position), false);
+	bronze_set(w, slot, BC_TOPIC, w->topic, false);
+	bronze_set(w, slot, BC_PARTITION, Int32GetDatum(rec->partition), false);
+	bronze_set(w, slot, BC_OFFSET, Int64GetDatum(rec->offset), false);
+	if (rec->key)
+	{
+		key = palloc(VARHDRSZ + rec->keylen);
+		SET_VARSIZE(key, VARHDRSZ + rec->keylen);
+		memcpy(VARDATA(key), rec->key, rec->keylen);
+		w->bytes += rec->keylen;
+	}
+	bronze_set(w, slot, BC_KEY, PointerGetDatum(key), key == NULL);
+	if (rec->headers)
+	{
+		bronze_set(w, slot, BC_HEADERS,
+				   datumCopy(PointerGetDatum(rec->headers), false, -1), false);
+		w->bytes += VARSIZE_ANY(rec->headers);
+	}
+	bronze_set(w, slot, BC_TIMESTAMP, TimestampTzGetDatum(rec->timestamp),
+			   !rec->has_timestamp);
+	bronze_set(w, slot, BC_PAYLOAD, datumCopy(rec->payload, false, -1), false);
+	w->bytes += VARSIZE_ANY(DatumGetPointer(rec->payload));
+	bronze_writer_end_row(w, slot);
 }
 
 /*

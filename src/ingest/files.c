@@ -25,7 +25,7 @@
  * (a byte order mark at the start is skipped).  A record that cannot land
  * -- malformed CSV, a field count that differs from the header, invalid
  * UTF-8, invalid JSON, JSON that is not an object, JSON nested deeper than
- * FILES_MAX_JSON_DEPTH -- becomes a dead letter (lakehouse.dead_letters:
+ * LH_MAX_JSON_DEPTH -- becomes a dead letter (lakehouse.dead_letters:
  * position, raw bytes, reason, SQLSTATE) and the file goes on.  Problems
  * with a whole file (unreadable, malformed or duplicate header, a record
  * over CSV_MAX_RECORD_BYTES) are errors that fail the stage.
@@ -79,13 +79,6 @@
 
 #include "ingest/csv.h"
 #include "lakehouse.h"
-
-/*
- * JSON nested deeper than this is dead-lettered before parsing: the
- * recursive parser would otherwise run out of stack, which is an error the
- * stage cannot get past.
- */
-#define FILES_MAX_JSON_DEPTH 1000
 
 typedef enum FilesFormat
 {
@@ -309,22 +302,6 @@ files_parse_mark(const char *path, const char *mark, int64 *offset,
 	*line = (int64) l;
 }
 
-/*
- * Is s (len bytes) valid UTF-8 without zero bytes?  If not, *reason says
- * where it goes wrong.
- */
-static bool
-files_check_encoding(const char *s, int len, char **reason)
-{
-	int			valid = pg_encoding_verifymbstr(PG_UTF8, s, len);
-
-	if (valid == len)
-		return true;
-	*reason = psprintf("invalid byte sequence for encoding \"UTF8\": 0x%02x at byte %d",
-					   (unsigned char) s[valid], valid + 1);
-	return false;
-}
-
 /* Text of a checked UTF-8 string in the database encoding. */
 static inline char *
 files_to_server(FilesIngest *st, char *s, int len)
@@ -338,7 +315,8 @@ static void
 files_dead_letter(FilesIngest *st, const char *position, const char *raw,
 				  int rawlen, const char *reason, int sqlerrcode)
 {
-	catalog_add_dead_letter(st->src, position, raw, rawlen, reason, sqlerrcode);
+	catalog_add_dead_letter(st->src, position, raw, rawlen, reason, sqlerrcode,
+							NULL);
 	st->counts->rows_skipped++;
 }
 
@@ -410,7 +388,7 @@ files_read_header(FilesIngest *st, CsvReader *r, const char *path,
 				(errcode(ERRCODE_BAD_COPY_FILE_FORMAT),
 				 errmsg("could not read the header of file \"%s\"", path),
 				 errdetail("The header is malformed: %s.", r->error)));
-	if (!files_check_encoding(r->raw.data, r->raw.len, &reason))
+	if (!lh_check_utf8(r->raw.data, r->raw.len, &reason))
 		ereport(ERROR,
 				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
 				 errmsg("could not read the header of file \"%s\"", path),
@@ -512,7 +490,7 @@ files_read_csv(FilesIngest *st, CsvReader *r, const char *path,
 		if (res == CSV_MALFORMED)
 			files_dead_letter(st, position, r->raw.data, r->raw.len, r->error,
 							  ERRCODE_BAD_COPY_FILE_FORMAT);
-		else if (!files_check_encoding(r->raw.data, r->raw.len, &reason))
+		else if (!lh_check_utf8(r->raw.data, r->raw.len, &reason))
 			files_dead_letter(st, position, r->raw.data, r->raw.len, reason,
 							  ERRCODE_CHARACTER_NOT_IN_REPERTOIRE);
 		else
@@ -530,37 +508,6 @@ files_is_blank(const char *s, int len)
 		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
 			return false;
 	return true;
-}
-
-/* Does the JSON text nest arrays and objects deeper than the limit? */
-static bool
-files_json_too_deep(const char *s, int len)
-{
-	int			depth = 0;
-	bool		in_string = false;
-
-	for (int i = 0; i < len; i++)
-	{
-		char		c = s[i];
-
-		if (in_string)
-		{
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_string = false;
-		}
-		else if (c == '"')
-			in_string = true;
-		else if (c == '[' || c == '{')
-		{
-			if (++depth > FILES_MAX_JSON_DEPTH)
-				return true;
-		}
-		else if (c == ']' || c == '}')
-			depth--;
-	}
-	return false;
 }
 
 /* Why a parsed JSON value cannot be a record. */
@@ -631,14 +578,14 @@ files_read_jsonl(FilesIngest *st, CsvReader *r, const char *base,
 		st->counts->rows_read++;
 		position = files_position(&pos, r->record_line);
 
-		if (!files_check_encoding(r->raw.data, r->raw.len, &reason))
+		if (!lh_check_utf8(r->raw.data, r->raw.len, &reason))
 			files_dead_letter(st, position, r->raw.data, r->raw.len, reason,
 							  ERRCODE_CHARACTER_NOT_IN_REPERTOIRE);
-		else if (r->raw.len > FILES_MAX_JSON_DEPTH &&
-				 files_json_too_deep(r->raw.data, r->raw.len))
+		else if (r->raw.len > LH_MAX_JSON_DEPTH &&
+				 lh_json_too_deep(r->raw.data, r->raw.len))
 			files_dead_letter(st, position, r->raw.data, r->raw.len,
 							  psprintf("JSON value is nested more than %d levels deep",
-									   FILES_MAX_JSON_DEPTH),
+									   LH_MAX_JSON_DEPTH),
 							  ERRCODE_PROGRAM_LIMIT_EXCEEDED);
 		else
 		{

@@ -5,9 +5,11 @@
  *
  * The SQL API (api.c) validates a source's options here when the source is
  * declared; the run (run.c) lands a source's new records here.  Each kind
- * lives in its own file: "table" in tables.c, "file" in files.c.  Kinds
- * the catalog already admits but this release does not implement yet
- * ("kafka", "http") are refused with ERRCODE_FEATURE_NOT_SUPPORTED.
+ * lives in its own file: "table" in tables.c, "file" in files.c, "kafka"
+ * in kafka.c.  A kafka source served by a running background worker is
+ * landed by that worker; a run then has nothing to do for it.  Kinds the
+ * catalog already admits but this release does not implement yet ("http")
+ * are refused with ERRCODE_FEATURE_NOT_SUPPORTED.
  *
  * Transactions.  ingest_source runs entirely inside the caller's
  * transaction (run.c gives each stage a subtransaction): the rows it lands,
@@ -28,7 +30,9 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 
+#include "ingest/kafka.h"
 #include "lakehouse.h"
+#include "worker/worker.h"
 
 static void
 ingest_error_callback(void *arg)
@@ -42,15 +46,15 @@ ingest_error_callback(void *arg)
 static void
 ingest_unsupported_kind(const char *kind)
 {
-	if (strcmp(kind, "kafka") == 0 || strcmp(kind, "http") == 0)
+	if (strcmp(kind, "http") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("source kind \"%s\" is not supported yet", kind),
-				 errhint("Supported source kinds are \"table\" and \"file\".")));
+				 errhint("Supported source kinds are \"table\", \"file\" and \"kafka\".")));
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unrecognized source kind: \"%s\"", kind),
-			 errhint("Valid source kinds are \"table\" and \"file\".")));
+			 errhint("Valid source kinds are \"table\", \"file\" and \"kafka\".")));
 }
 
 /*
@@ -60,7 +64,7 @@ ingest_unsupported_kind(const char *kind)
  * already serializes runs; this keeps the rule local to ingestion).  A
  * source dropped meanwhile is an error.
  */
-static void
+void
 ingest_lock_source(LhSource *src)
 {
 	Oid			argtypes[1] = {INT4OID};
@@ -101,8 +105,21 @@ ingest_validate_options(const char *kind, Jsonb *options)
 		tables_validate_options(options);
 	else if (strcmp(kind, "file") == 0)
 		files_validate_options(options);
+	else if (strcmp(kind, "kafka") == 0)
+		kafka_validate_options(options);
 	else
 		ingest_unsupported_kind(kind);
+}
+
+/*
+ * ingest_bronze_shape
+ *		The shape of the bronze table of a source of this kind and options.
+ */
+void
+ingest_bronze_shape(const char *kind, Jsonb *options, BronzeShape *shape)
+{
+	shape->kafka = (strcmp(kind, "kafka") == 0);
+	shape->payload_type = shape->kafka ? kafka_payload_type(options) : JSONBOID;
 }
 
 /*
@@ -130,6 +147,12 @@ ingest_source(LhSource *src, int64 run_id, LhStageCounts *counts)
 		tables_ingest(src, run_id, counts);
 	else if (strcmp(src->kind, "file") == 0)
 		files_ingest(src, run_id, counts);
+	else if (strcmp(src->kind, "kafka") == 0)
+	{
+		/* a worker that serves the source lands it; else consume once here */
+		if (!lh_worker_serves(src->source_id))
+			kafka_ingest(src, run_id, counts);
+	}
 	else
 		ingest_unsupported_kind(src->kind);
 

@@ -223,7 +223,7 @@ tables_ingest(LhSource *src, int64 run_id, LhStageCounts *counts)
 
 	tables_parse_options(src->options, &opts);
 	(void) bronze_check_table(src->bronze_schema, src->bronze_table,
-							  RowExclusiveLock);
+							  RowExclusiveLock, NULL);
 	bronze = quote_qualified_identifier(src->bronze_schema, src->bronze_table);
 	quoted_wm = (char *) quote_identifier(opts.watermark);
 	mark = catalog_get_source_mark(src->source_id, "watermark");

@@ -1,0 +1,667 @@
+/*-------------------------------------------------------------------------
+ *
+ * launcher.c
+ *	  The cluster launcher and the per-database launchers (see worker.h).
+ *
+ * Cluster launcher.  Connected to no database, it reads pg_database and
+ * keeps a database launcher running in every database that accepts
+ * connections and is not a template, starting one again every
+ * lakehouse.launcher_naptime after the last one exited, or at once when a
+ * backend of that database asked (lh_workers_notify at commit).
+ *
+ * Database launcher.  If the database has the extension, it reads the Kafka
+ * sources and makes the running workers match the enabled ones:
+ *	- an enabled source without a worker gets one, if a slot is free
+ *	  (lakehouse.max_workers); otherwise it waits, visibly (source_status)
+ *	  and with one LOG line;
+ *	- a worker that exited with an error is started again after a backoff
+ *	  of 1 s, doubling up to 60 s (reset when it ran for a minute);
+ *	- a worker whose source was disabled or dropped is terminated, its slot
+ *	  freed once it has exited;
+ *	- a worker whose source definition changed (sources.updated_at) or
+ *	  whose restart was asked for (lh_restart_source) is terminated and
+ *	  started again at once.
+ * It re-reads the sources when woken (a definition changed, a worker
+ * started or stopped, SIGHUP) and every naptime, and exits when the
+ * database has no enabled Kafka source and no worker left.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_database.h"
+#include "commands/dbcommands.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "lakehouse.h"
+#include "worker/worker.h"
+
+#define LH_BACKOFF_MAX_SECS	60
+/* a worker that ran this long before failing starts again without delay */
+#define LH_HEALTHY_SECS		60
+
+/* What the cluster launcher knows of a database launcher it started. */
+typedef struct DbHandle
+{
+	Oid			dbid;
+	BackgroundWorkerHandle *handle;
+} DbHandle;
+
+/* What a database launcher knows of a worker it started. */
+typedef struct WorkerHandle
+{
+	int32		source_id;
+	BackgroundWorkerHandle *handle;
+	TimestampTz updated_at;		/* source definition the worker runs */
+	bool		terminating;
+} WorkerHandle;
+
+/* A Kafka source as the database launcher reads it. */
+typedef struct LauncherSource
+{
+	int32		source_id;
+	char	   *name;
+	bool		enabled;
+	TimestampTz updated_at;
+} LauncherSource;
+
+static bool
+handle_running(BackgroundWorkerHandle *handle)
+{
+	pid_t		pid;
+	BgwHandleStatus st = GetBackgroundWorkerPid(handle, &pid);
+
+	return st == BGWH_STARTED || st == BGWH_NOT_YET_STARTED;
+}
+
+/* Databases a launcher should serve: connectable, not templates. */
+static List *
+launcher_databases(void)
+{
+	List	   *result = NIL;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	MemoryContext resultcxt = CurrentMemoryContext;
+
+	StartTransactionCommand();
+	(void) GetTransactionSnapshot();
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while (HeapTupleIsValid(tup = heap_getnext(scan, ForwardScanDirection)))
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+		MemoryContext oldcxt;
+
+		if (!db->datallowconn || db->datistemplate)
+			continue;
+		oldcxt = MemoryContextSwitchTo(resultcxt);
+		result = lappend_oid(result, db->oid);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	CommitTransactionCommand();
+	return result;
+}
+
+static LhDbEntry *
+db_entry(Oid dbid, bool create)
+{
+	LhDbEntry  *free_entry = NULL;
+
+	for (int i = 0; i < LH_MAX_DATABASES; i++)
+	{
+		if (lh_shared->dbs[i].dbid == dbid)
+			return &lh_shared->dbs[i];
+		if (lh_shared->dbs[i].dbid == InvalidOid && free_entry == NULL)
+			free_entry = &lh_shared->dbs[i];
+	}
+	if (create && free_entry)
+	{
+		memset(free_entry, 0, sizeof(LhDbEntry));
+		free_entry->dbid = dbid;
+		return free_entry;
+	}
+	return NULL;
+}
+
+static bool
+start_db_launcher(Oid dbid, BackgroundWorkerHandle **handle)
+{
+	BackgroundWorker bgw;
+
+	memset(&bgw, 0, sizeof(bgw));
+	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	bgw.bgw_restart_time = BGW_NEVER_RESTART;
+	strlcpy(bgw.bgw_library_name, "lakehouse", BGW_MAXLEN);
+	strlcpy(bgw.bgw_function_name, "lh_db_launcher_main", BGW_MAXLEN);
+	snprintf(bgw.bgw_name, BGW_MAXLEN, "lakehouse db launcher %u", dbid);
+	strlcpy(bgw.bgw_type, "lakehouse db launcher", BGW_MAXLEN);
+	bgw.bgw_main_arg = ObjectIdGetDatum(dbid);
+	bgw.bgw_notify_pid = MyProcPid;
+	return RegisterDynamicBackgroundWorker(&bgw, handle);
+}
+
+/*
+ * lh_launcher_main
+ *		The cluster launcher.
+ */
+void
+lh_launcher_main(Datum arg)
+{
+	List	   *handles = NIL;
+	MemoryContext loopcxt;
+
+	pqsignal(SIGTERM, die);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pgstat_report_appname("lakehouse launcher");
+
+	if (lh_shared == NULL)
+		proc_exit(0);
+	LWLockAcquire(lh_shared->lock, LW_EXCLUSIVE);
+	lh_shared->launcher_pid = MyProcPid;
+	lh_shared->launcher_latch = MyLatch;
+	/* after a crash restart nothing of before runs any more */
+	for (int i = 0; i < LH_MAX_DATABASES; i++)
+	{
+		lh_shared->dbs[i].pid = 0;
+		lh_shared->dbs[i].latch = NULL;
+	}
+	LWLockRelease(lh_shared->lock);
+
+	loopcxt = AllocSetContextCreate(TopMemoryContext, "lakehouse launcher loop",
+									ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		List	   *dbs;
+		ListCell   *lc;
+		TimestampTz now;
+		long		timeout = (long) lh_launcher_naptime * 1000L;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		MemoryContextReset(loopcxt);
+		MemoryContextSwitchTo(loopcxt);
+		dbs = launcher_databases();
+		MemoryContextSwitchTo(TopMemoryContext);
+		now = GetCurrentTimestamp();
+
+		/* forget launchers that exited */
+		foreach(lc, handles)
+		{
+			DbHandle   *h = lfirst(lc);
+
+			if (handle_running(h->handle))
+				continue;
+			LWLockAcquire(lh_shared->lock, LW_EXCLUSIVE);
+			{
+				LhDbEntry  *e = db_entry(h->dbid, false);
+
+				if (e)
+				{
+					e->pid = 0;
+					e->latch = NULL;
+					e->recheck_after = TimestampTzPlusMilliseconds(now,
+																   lh_launcher_naptime * 1000);
+				}
+			}
+			LWLockRelease(lh_shared->lock);
+			pfree(h->handle);
+			pfree(h);
+			handles = foreach_delete_current(handles, lc);
+		}
+
+		foreach(lc, dbs)
+		{
+			Oid			dbid = lfirst_oid(lc);
+			bool		running = false;
+			bool		start = false;
+			ListCell   *hc;
+
+			foreach(hc, handles)
+				if (((DbHandle *) lfirst(hc))->dbid == dbid)
+					running = true;
+			if (running)
+				continue;
+
+			LWLockAcquire(lh_shared->lock, LW_EXCLUSIVE);
+			{
+				LhDbEntry  *e = db_entry(dbid, true);
+
+				if (e && (e->wanted || now >= e->recheck_after))
+				{
+					e->wanted = false;
+					start = true;
+				}
+			}
+			LWLockRelease(lh_shared->lock);
+
+			if (start)
+			{
+				BackgroundWorkerHandle *handle;
+
+				if (start_db_launcher(dbid, &handle))
+				{
+					DbHandle   *h = palloc(sizeof(DbHandle));
+
+					h->dbid = dbid;
+					h->handle = handle;
+					handles = lappend(handles, h);
+				}
+				else
+				{
+					ereport(LOG,
+							(errmsg("lakehouse launcher could not start a database launcher for database %u",
+									dbid),
+							 errhint("Increase max_worker_processes.")));
+					timeout = Min(timeout, 1000L);
+				}
+			}
+		}
+
+		/* entries of dropped databases */
+		LWLockAcquire(lh_shared->lock, LW_EXCLUSIVE);
+		for (int i = 0; i < LH_MAX_DATABASES; i++)
+		{
+			LhDbEntry  *e = &lh_shared->dbs[i];
+			bool		running = false;
+			ListCell   *hc;
+
+			if (e->dbid == InvalidOid || list_member_oid(dbs, e->dbid))
+				continue;
+			foreach(hc, handles)
+				if (((DbHandle *) lfirst(hc))->dbid == e->dbid)
+					running = true;
+			if (!running)
+				memset(e, 0, sizeof(LhDbEntry));
+		}
+		LWLockRelease(lh_shared->lock);
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 timeout, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/* name of the database of this database launcher, for worker names */
+static char launcher_dbname[NAMEDATALEN];
+
+/* Read the Kafka sources of this database; NIL without the extension. */
+static List *
+launcher_sources(bool *have_extension)
+{
+	List	   *result = NIL;
+	MemoryContext resultcxt = CurrentMemoryContext;
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (launcher_dbname[0] == '\0')
+		strlcpy(launcher_dbname, get_database_name(MyDatabaseId), NAMEDATALEN);
+	*have_extension = OidIsValid(get_extension_oid("lakehouse", true));
+	if (*have_extension)
+	{
+		int			rc;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		rc = SPI_execute("SELECT source_id, name, enabled, updated_at"
+						 " FROM lakehouse.sources WHERE kind = 'kafka'"
+						 " ORDER BY source_id", true, 0);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "could not read Kafka sources: SPI result %d", rc);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			MemoryContext oldcxt = MemoryContextSwitchTo(resultcxt);
+			LauncherSource *s = palloc(sizeof(LauncherSource));
+			bool		isnull;
+
+			s->source_id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+			s->name = SPI_getvalue(tup, desc, 2);
+			s->enabled = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+			s->updated_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 4, &isnull));
+			result = lappend(result, s);
+			MemoryContextSwitchTo(oldcxt);
+		}
+		SPI_finish();
+	}
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	return result;
+}
+
+static bool
+start_source_worker(LhWorkerSlot *slot, LauncherSource *s,
+					BackgroundWorkerHandle **handle)
+{
+	BackgroundWorker bgw;
+	Oid			dbid = MyDatabaseId;
+
+	memset(&bgw, 0, sizeof(bgw));
+	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	bgw.bgw_restart_time = BGW_NEVER_RESTART;
+	strlcpy(bgw.bgw_library_name, "lakehouse", BGW_MAXLEN);
+	strlcpy(bgw.bgw_function_name, "lh_kafka_worker_main", BGW_MAXLEN);
+	snprintf(bgw.bgw_name, BGW_MAXLEN, "lakehouse kafka %s %s",
+			 launcher_dbname, s->name);
+	strlcpy(bgw.bgw_type, "lakehouse kafka", BGW_MAXLEN);
+	bgw.bgw_main_arg = Int32GetDatum(slot - lh_shared->slots);
+	memcpy(bgw.bgw_extra, &dbid, sizeof(Oid));
+	memcpy(bgw.bgw_extra + sizeof(Oid), &s->source_id, sizeof(int32));
+	bgw.bgw_notify_pid = MyProcPid;
+	return RegisterDynamicBackgroundWorker(&bgw, handle);
+}
+
+static WorkerHandle *
+find_handle(List *handles, int32 source_id)
+{
+	ListCell   *lc;
+
+	foreach(lc, handles)
+		if (((WorkerHandle *) lfirst(lc))->source_id == source_id)
+			return lfirst(lc);
+	return NULL;
+}
+
+static LauncherSource *
+find_source(List *sources, int32 source_id)
+{
+	ListCell   *lc;
+
+	foreach(lc, sources)
+		if (((LauncherSource *) lfirst(lc))->source_id == source_id)
+			return lfirst(lc);
+	return NULL;
+}
+
+/*
+ * One pass of the database launcher.  Returns the longest it may sleep
+ * (ms), or -1 when it has nothing left to do.
+ */
+static long
+db_launcher_pass(List *sources, List **handles)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	long		timeout = (long) lh_launcher_naptime * 1000L;
+	bool		busy = false;
+	ListCell   *lc;
+
+	/* 1. workers that exited: decide when they start again */
+	foreach(lc, *handles)
+	{
+		WorkerHandle *h = lfirst(lc);
+		LhWorkerSlot *slot;
+
+		if (handle_running(h->handle))
+			continue;
+		LWLockAcquire(lh_shared->lock, LW_EXCLUSIVE);
+		slot = lh_find_slot(MyDatabaseId, h->source_id);
+		if (slot)
+		{
+			slot->pid = 0;
+			slot->latch = NULL;
+			if (slot->restart_requested || h->terminating || slot->clean_exit)
+			{
+				slot->failures = 0;
+				slot->next_start = 0;
+				strlcpy(slot->state, "starting", LH_STATE_LEN);
+			}
+			else
+			{
+				int			delay;
+
+				if (slot->started_at != 0 &&
+					TimestampDifferenceExceeds(slot->started_at, now,
+											   LH_HEALTHY_SECS * 1000))
+					slot->failures = 0;
+				slot->failures++;
+				delay = 1 << Min(slot->failures - 1, 6);
+				delay = Min(delay, LH_BACKOFF_MAX_SECS);
+				slot->next_start = TimestampTzPlusMilliseconds(now, delay * 1000);
+				snprintf(slot->state, LH_STATE_LEN, "backoff: restart in %d s", delay);
+			}
+			slot->restart_requested = false;
+		}
+		LWLockRelease(lh_shared->lock);
+		pfree(h->handle);
+		pfree(h);
+		*handles = foreach_delete_current(*handles, lc);
+	}
+
+	/* 2. workers of sources gone, disabled or changed: stop them */
+	foreach(lc, *handles)
+	{
+		WorkerHandle *h = lfirst(lc);
+		LauncherSource *s = find_source(sources, h->source_id);
+		bool		restart = false;
+
+		busy = true;
+		LWLockAcquire(lh_shared->lock, LW_SHARED);
+		{
+			LhWorkerSlot *slot = lh_find_slot(MyDatabaseId, h->source_id);
+
+			restart = slot && slot->restart_requested;
+		}
+		LWLockRelease(lh_shared->lock);
+		if (!h->terminating &&
+			(s == NULL || !s->enabled || s->updated_at != h->updated_at || restart))
+		{
+			TerminateBackgroundWorker(h->handle);
+			h->terminating = true;
+		}
+		if (h->terminating)
+			timeout = Min(timeout, 1000L);
+	}
+
+	/* 3. free the slots of sources no longer wanted, once their worker is gone */
+	LWLockAcquire(lh_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < lh_shared->nslots; i++)
+	{
+		LhWorkerSlot *slot = &lh_shared->slots[i];
+		LauncherSource *s;
+
+		if (slot->dbid != MyDatabaseId || slot->source_id == 0)
+			continue;
+		s = find_source(sources, slot->source_id);
+		if ((s == NULL || !s->enabled) &&
+			find_handle(*handles, slot->source_id) == NULL)
+			memset(slot, 0, sizeof(LhWorkerSlot));
+	}
+	LWLockRelease(lh_shared->lock);
+
+	/* 4. start workers for enabled sources that have none */
+	foreach(lc, sources)
+	{
+		LauncherSource *s = lfirst(lc);
+		LhWorkerSlot *slot;
+		bool		start = false;
+		bool		full = false;
+
+		if (!s->enabled)
+			continue;
+		busy = true;
+		if (find_handle(*handles, s->source_id))
+			continue;
+
+		LWLockAcquire(lh_shared->lock, LW_EXCLUSIVE);
+		slot = lh_find_slot(MyDatabaseId, s->source_id);
+		if (slot == NULL)
+		{
+			for (int i = 0; i < lh_shared->nslots; i++)
+				if (lh_shared->slots[i].source_id == 0)
+				{
+					slot = &lh_shared->slots[i];
+					memset(slot, 0, sizeof(LhWorkerSlot));
+					slot->dbid = MyDatabaseId;
+					slot->source_id = s->source_id;
+					strlcpy(slot->state, "starting", LH_STATE_LEN);
+					break;
+				}
+			full = (slot == NULL);
+		}
+		if (slot)
+		{
+			if (now >= slot->next_start)
+			{
+				start = true;
+				slot->clean_exit = false;
+				slot->restart_requested = false;
+			}
+			else
+				timeout = Min(timeout,
+							  Max(1L, (long) ((slot->next_start - now) / 1000)));
+		}
+		{
+			LhDbEntry  *e = db_entry(MyDatabaseId, false);
+
+			if (full && e && !e->waiting_logged)
+			{
+				e->waiting_logged = true;
+				ereport(LOG,
+						(errmsg("Kafka source \"%s\" waits for a worker: lakehouse.max_workers (%d) reached",
+								s->name, lh_max_workers),
+						 errhint("Increase lakehouse.max_workers (needs a restart) or disable another source.")));
+			}
+			else if (!full && e)
+				e->waiting_logged = false;
+		}
+		LWLockRelease(lh_shared->lock);
+
+		if (start)
+		{
+			BackgroundWorkerHandle *handle;
+
+			if (start_source_worker(slot, s, &handle))
+			{
+				WorkerHandle *h = MemoryContextAllocZero(TopMemoryContext,
+														 sizeof(WorkerHandle));
+
+				h->source_id = s->source_id;
+				h->handle = handle;
+				h->updated_at = s->updated_at;
+				*handles = lappend(*handles, h);
+			}
+			else
+			{
+				lh_slot_set_state(slot, "waiting: no background worker slot (max_worker_processes)",
+								  NULL);
+				timeout = Min(timeout, 1000L);
+			}
+		}
+		if (full)
+			timeout = Min(timeout, 1000L);
+	}
+
+	return busy || *handles != NIL ? timeout : -1;
+}
+
+/*
+ * lh_db_launcher_main
+ *		The launcher of one database.
+ */
+void
+lh_db_launcher_main(Datum arg)
+{
+	Oid			dbid = DatumGetObjectId(arg);
+	List	   *handles = NIL;
+	MemoryContext loopcxt;
+
+	pqsignal(SIGTERM, die);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
+	pgstat_report_appname("lakehouse db launcher");
+
+	if (lh_shared == NULL)
+		proc_exit(0);
+	LWLockAcquire(lh_shared->lock, LW_EXCLUSIVE);
+	{
+		LhDbEntry  *e = db_entry(dbid, true);
+
+		if (e)
+		{
+			e->pid = MyProcPid;
+			e->latch = MyLatch;
+		}
+	}
+	LWLockRelease(lh_shared->lock);
+
+	loopcxt = AllocSetContextCreate(TopMemoryContext, "lakehouse db launcher loop",
+									ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		List	   *sources;
+		bool		have_extension;
+		long		timeout;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		/* a wake-up from now on means "read again" */
+		ResetLatch(MyLatch);
+		LWLockAcquire(lh_shared->lock, LW_EXCLUSIVE);
+		{
+			LhDbEntry  *e = db_entry(dbid, false);
+
+			if (e)
+				e->wanted = false;
+		}
+		LWLockRelease(lh_shared->lock);
+
+		MemoryContextReset(loopcxt);
+		MemoryContextSwitchTo(loopcxt);
+		sources = launcher_sources(&have_extension);
+		timeout = db_launcher_pass(sources, &handles);
+		MemoryContextSwitchTo(TopMemoryContext);
+		if (timeout < 0 || (!have_extension && handles == NIL))
+			break;
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 timeout, PG_WAIT_EXTENSION);
+	}
+
+	LWLockAcquire(lh_shared->lock, LW_EXCLUSIVE);
+	{
+		LhDbEntry  *e = db_entry(dbid, false);
+
+		if (e)
+		{
+			e->pid = 0;
+			e->latch = NULL;
+		}
+	}
+	LWLockRelease(lh_shared->lock);
+	proc_exit(0);
+}

@@ -1,0 +1,459 @@
+/*-------------------------------------------------------------------------
+ *
+ * shmem.c
+ *	  Shared state of the background workers, the cluster launcher's
+ *	  registration, waking the workers when definitions change, and the
+ *	  status functions behind lakehouse.source_status.
+ *
+ * Everything here works without preloading too: lh_shared is then NULL,
+ * nothing is woken, and the status functions say that no worker runs.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "utils/builtins.h"
+
+#include "lakehouse.h"
+#include "worker/worker.h"
+
+PG_FUNCTION_INFO_V1(lh_worker_status);
+PG_FUNCTION_INFO_V1(lh_partition_stats);
+PG_FUNCTION_INFO_V1(lh_restart_source);
+
+LhShared   *lh_shared = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* sources whose workers this transaction asked to wake (0: all) */
+static List *notify_sources = NIL;
+static bool notify_pending = false;
+static bool xact_callback_registered = false;
+
+static Size
+lh_shmem_size(void)
+{
+	return add_size(offsetof(LhShared, slots),
+					mul_size(sizeof(LhWorkerSlot), lh_max_workers));
+}
+
+static void
+lh_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(lh_shmem_size());
+	RequestNamedLWLockTranche("lakehouse", 1);
+}
+
+static void
+lh_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	lh_shared = ShmemInitStruct("lakehouse", lh_shmem_size(), &found);
+	if (!found)
+	{
+		memset(lh_shared, 0, lh_shmem_size());
+		lh_shared->lock = &(GetNamedLWLockTranche("lakehouse"))->lock;
+		lh_shared->nslots = lh_max_workers;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * lh_worker_shmem_setup
+ *		Install the shared-memory hooks (from _PG_init, when preloading).
+ */
+void
+lh_worker_shmem_setup(void)
+{
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = lh_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = lh_shmem_startup;
+}
+
+/*
+ * lh_register_launcher
+ *		Register the cluster launcher (from _PG_init, when preloading).
+ */
+void
+lh_register_launcher(void)
+{
+	BackgroundWorker bgw;
+
+	memset(&bgw, 0, sizeof(bgw));
+	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	bgw.bgw_restart_time = 5;
+	strlcpy(bgw.bgw_library_name, "lakehouse", BGW_MAXLEN);
+	strlcpy(bgw.bgw_function_name, "lh_launcher_main", BGW_MAXLEN);
+	strlcpy(bgw.bgw_name, "lakehouse launcher", BGW_MAXLEN);
+	strlcpy(bgw.bgw_type, "lakehouse launcher", BGW_MAXLEN);
+	RegisterBackgroundWorker(&bgw);
+}
+
+/*
+ * lh_find_slot
+ *		The slot of a source's worker, or NULL.  Caller holds the lock.
+ */
+LhWorkerSlot *
+lh_find_slot(Oid dbid, int32 source_id)
+{
+	if (lh_shared == NULL)
+		return NULL;
+	for (int i = 0; i < lh_shared->nslots; i++)
+		if (lh_shared->slots[i].source_id == source_id &&
+			lh_shared->slots[i].dbid == dbid)
+			return &lh_shared->slots[i];
+	return NULL;
+}
+
+/*
+ * lh_worker_serves
+ *		Is a worker running for this source of the current database?
+ */
+bool
+lh_worker_serves(int32 source_id)
+{
+	LhWorkerSlot *slot;
+	bool		result;
+
+	if (lh_shared == NULL)
+		return false;
+	LWLockAcquire(lh_shared->lock, LW_SHARED);
+	slot = lh_find_slot(MyDatabaseId, source_id);
+	result = (slot != NULL && slot->pid != 0);
+	LWLockRelease(lh_shared->lock);
+	return result;
+}
+
+/*
+ * lh_slot_set_state
+ *		Set a slot's state and, if error is not NULL, its last error.
+ *		Takes the lock.
+ */
+void
+lh_slot_set_state(LhWorkerSlot *slot, const char *state, const char *error)
+{
+	LWLockAcquire(lh_shared->lock, LW_EXCLUSIVE);
+	strlcpy(slot->state, state, LH_STATE_LEN);
+	if (error)
+	{
+		strlcpy(slot->last_error, error, LH_ERROR_LEN);
+		slot->last_error_at = GetCurrentTimestamp();
+	}
+	LWLockRelease(lh_shared->lock);
+}
+
+/* Wake the launchers (and named workers) once the transaction commits. */
+static void
+lh_workers_xact_callback(XactEvent event, void *arg)
+{
+	List	   *sources = notify_sources;
+
+	if (!notify_pending)
+		return;
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+		event != XACT_EVENT_PARALLEL_COMMIT &&
+		event != XACT_EVENT_PARALLEL_ABORT)
+		return;
+	notify_pending = false;
+	notify_sources = NIL;
+	if (lh_shared == NULL ||
+		(event != XACT_EVENT_COMMIT && event != XACT_EVENT_PARALLEL_COMMIT))
+	{
+		list_free(sources);
+		return;
+	}
+
+	LWLockAcquire(lh_shared->lock, LW_EXCLUSIVE);
+	{
+		LhDbEntry  *entry = NULL;
+		LhDbEntry  *free_entry = NULL;
+
+		for (int i = 0; i < LH_MAX_DATABASES; i++)
+		{
+			if (lh_shared->dbs[i].dbid == MyDatabaseId)
+				entry = &lh_shared->dbs[i];
+			else if (lh_shared->dbs[i].dbid == InvalidOid && free_entry == NULL)
+				free_entry = &lh_shared->dbs[i];
+		}
+		if (entry == NULL && free_entry != NULL)
+		{
+			entry = free_entry;
+			memset(entry, 0, sizeof(LhDbEntry));
+			entry->dbid = MyDatabaseId;
+		}
+		if (entry)
+		{
+			entry->wanted = true;
+			if (entry->latch)
+				SetLatch(entry->latch);
+		}
+		for (int i = 0; i < lh_shared->nslots; i++)
+		{
+			LhWorkerSlot *slot = &lh_shared->slots[i];
+
+			if (slot->dbid == MyDatabaseId && slot->latch &&
+				(list_member_int(sources, 0) ||
+				 list_member_int(sources, slot->source_id)))
+				SetLatch(slot->latch);
+		}
+		if (lh_shared->launcher_latch)
+			SetLatch(lh_shared->launcher_latch);
+	}
+	LWLockRelease(lh_shared->lock);
+	list_free(sources);
+}
+
+/*
+ * lh_workers_notify
+ *		Ask the launchers to re-read the definitions of this database when
+ *		the current transaction commits, and wake the worker of source_id
+ *		(0: every worker of the database).
+ */
+void
+lh_workers_notify(int32 source_id)
+{
+	MemoryContext oldcxt;
+
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(lh_workers_xact_callback, NULL);
+		xact_callback_registered = true;
+	}
+	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	if (!list_member_int(notify_sources, source_id))
+		notify_sources = lappend_int(notify_sources, source_id);
+	MemoryContextSwitchTo(oldcxt);
+	notify_pending = true;
+}
+
+/* The Kafka sources of this database: id, enabled. */
+static void
+status_sources(List **ids, List **enabled)
+{
+	int			rc;
+
+	*ids = *enabled = NIL;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute("SELECT source_id, enabled FROM lakehouse.sources"
+					 " WHERE kind = 'kafka' ORDER BY source_id", true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not list Kafka sources: SPI result %d", rc);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		*ids = lappend_int(*ids,
+						   DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+													   SPI_tuptable->tupdesc, 1, &isnull)));
+		*enabled = lappend_int(*enabled,
+							   DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i],
+														  SPI_tuptable->tupdesc, 2, &isnull)));
+	}
+	SPI_finish();
+}
+
+/*
+ * lh_worker_status()
+ *		One row per Kafka source of the current database: worker pid and
+ *		state, last error and when, when it started, failed starts.
+ */
+Datum
+lh_worker_status(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	List	   *ids;
+	List	   *enabled;
+	ListCell   *lc1;
+	ListCell   *lc2;
+	bool		full = true;
+	char		waiting[LH_STATE_LEN];
+
+	InitMaterializedSRF(fcinfo, 0);
+	status_sources(&ids, &enabled);
+
+	if (lh_shared)
+	{
+		LWLockAcquire(lh_shared->lock, LW_SHARED);
+		for (int i = 0; i < lh_shared->nslots; i++)
+			if (lh_shared->slots[i].source_id == 0)
+				full = false;
+		LWLockRelease(lh_shared->lock);
+	}
+	snprintf(waiting, sizeof(waiting),
+			 "waiting: lakehouse.max_workers (%d) reached", lh_max_workers);
+
+	forboth(lc1, ids, lc2, enabled)
+	{
+		Datum		values[7];
+		bool		nulls[7] = {false, true, false, true, true, true, true};
+		int32		source_id = lfirst_int(lc1);
+		LhWorkerSlot *slot;
+		LhWorkerSlot copy;
+		bool		have = false;
+
+		values[0] = Int32GetDatum(source_id);
+		if (lh_shared)
+		{
+			LWLockAcquire(lh_shared->lock, LW_SHARED);
+			slot = lh_find_slot(MyDatabaseId, source_id);
+			if (slot)
+			{
+				memcpy(&copy, slot, offsetof(LhWorkerSlot, parts));
+				have = true;
+			}
+			LWLockRelease(lh_shared->lock);
+		}
+
+		if (lh_shared == NULL)
+			values[2] = CStringGetTextDatum("not running (lakehouse is not in shared_preload_libraries)");
+		else if (have)
+		{
+			if (copy.pid != 0)
+			{
+				values[1] = Int32GetDatum(copy.pid);
+				nulls[1] = false;
+			}
+			values[2] = CStringGetTextDatum(!lfirst_int(lc2) && copy.pid == 0 ?
+											"stopped" : copy.state);
+			if (copy.last_error[0])
+			{
+				values[3] = CStringGetTextDatum(copy.last_error);
+				values[4] = TimestampTzGetDatum(copy.last_error_at);
+				nulls[3] = nulls[4] = false;
+			}
+			if (copy.started_at != 0)
+			{
+				values[5] = TimestampTzGetDatum(copy.started_at);
+				nulls[5] = false;
+			}
+			values[6] = Int32GetDatum(copy.failures);
+			nulls[6] = false;
+		}
+		else if (!lfirst_int(lc2))
+			values[2] = CStringGetTextDatum("stopped");
+		else
+			values[2] = CStringGetTextDatum(full ? waiting : "starting");
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * lh_partition_stats()
+ *		One row per partition that a worker of the current database
+ *		consumes: next offset, high watermark, last message time, rate.
+ */
+Datum
+lh_partition_stats(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (lh_shared == NULL)
+		return (Datum) 0;
+
+	for (int i = 0; i < lh_shared->nslots; i++)
+	{
+		LhWorkerSlot *slot = &lh_shared->slots[i];
+		int32		source_id;
+		int			nparts;
+		LhPartStat *parts;
+
+		LWLockAcquire(lh_shared->lock, LW_SHARED);
+		source_id = slot->source_id;
+		nparts = (slot->dbid == MyDatabaseId && source_id != 0) ? slot->nparts : 0;
+		parts = palloc(sizeof(LhPartStat) * Max(nparts, 1));
+		memcpy(parts, slot->parts, sizeof(LhPartStat) * nparts);
+		LWLockRelease(lh_shared->lock);
+
+		for (int j = 0; j < nparts; j++)
+		{
+			Datum		values[6];
+			bool		nulls[6] = {false, false, false, false, false, false};
+
+			values[0] = Int32GetDatum(source_id);
+			values[1] = Int32GetDatum(parts[j].partition);
+			values[2] = Int64GetDatum(parts[j].next);
+			nulls[2] = parts[j].next < 0;
+			values[3] = Int64GetDatum(parts[j].high);
+			nulls[3] = parts[j].high < 0;
+			values[4] = TimestampTzGetDatum(parts[j].last_message_at);
+			nulls[4] = parts[j].last_message_at == 0;
+			values[5] = Float8GetDatum(parts[j].rate);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+		pfree(parts);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * lh_restart_source(name)
+ *		Stop the source's worker; its launcher starts it again at once.
+ *		Returns whether a worker was signalled.
+ */
+Datum
+lh_restart_source(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	LhSource   *src;
+	pid_t		pid = 0;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("source name must not be null")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	src = catalog_source_by_name(name, false);
+	SPI_finish();
+	if (strcmp(src->kind, "kafka") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("source \"%s\" has no background worker", name),
+				 errdetail("Only Kafka sources are served by background workers; source \"%s\" is of kind \"%s\".",
+						   name, src->kind)));
+	if (lh_shared == NULL)
+		PG_RETURN_BOOL(false);
+
+	LWLockAcquire(lh_shared->lock, LW_EXCLUSIVE);
+	{
+		LhWorkerSlot *slot = lh_find_slot(MyDatabaseId, src->source_id);
+
+		if (slot)
+		{
+			slot->restart_requested = true;
+			slot->failures = 0;
+			slot->next_start = 0;
+			pid = slot->pid;
+		}
+	}
+	LWLockRelease(lh_shared->lock);
+	if (pid != 0)
+		(void) kill(pid, SIGTERM);
+	lh_workers_notify(src->source_id);
+	PG_RETURN_BOOL(pid != 0);
+}

@@ -1,0 +1,113 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.h
+ *	  Background workers: the launchers and the per-source workers, and
+ *	  the shared memory through which they and the SQL functions talk.
+ *
+ * Three kinds of background worker (all need shared_preload_libraries):
+ *
+ *	- "lakehouse launcher": one per cluster, registered by _PG_init.  It
+ *	  connects to no database, lists the databases and starts a database
+ *	  launcher in each, again every lakehouse.launcher_naptime, or at once
+ *	  when a backend asks (lh_workers_notify).
+ *	- "lakehouse db launcher": one per database that has the extension and
+ *	  enabled streaming sources.  It starts one source worker per enabled
+ *	  Kafka source (within lakehouse.max_workers), restarts a worker that
+ *	  failed with exponential backoff, stops workers whose source was
+ *	  disabled or dropped, and restarts those whose definition changed.
+ *	  It exits when its database has nothing to run.
+ *	- "lakehouse kafka": one per Kafka source (src/worker/kafka_worker.c).
+ *
+ * Shared memory holds one slot per possible source worker (max_workers):
+ * its pid, state, last error and per-partition statistics, which the
+ * source_status view reads through lh_worker_status() and
+ * lh_partition_stats().  One LWLock protects everything; nobody holds it
+ * for more than a few copies.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef LH_WORKER_H
+#define LH_WORKER_H
+
+#include "postmaster/bgworker.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "utils/timestamp.h"
+
+#define LH_MAX_PART_STATS	256
+#define LH_MAX_DATABASES	64
+#define LH_STATE_LEN		64
+#define LH_ERROR_LEN		512
+
+/* What the status view shows of one partition of a worker's source. */
+typedef struct LhPartStat
+{
+	int32		partition;
+	int64		next;			/* next offset to land */
+	int64		high;			/* broker high watermark, -1: unknown */
+	TimestampTz last_message_at;	/* 0: none yet */
+	double		rate;			/* messages per second, recent */
+} LhPartStat;
+
+/* One source worker; source_id 0 means the slot is free. */
+typedef struct LhWorkerSlot
+{
+	Oid			dbid;
+	int32		source_id;
+	pid_t		pid;			/* 0: not running */
+	Latch	   *latch;
+	char		state[LH_STATE_LEN];
+	char		last_error[LH_ERROR_LEN];
+	TimestampTz last_error_at;
+	TimestampTz started_at;
+	TimestampTz next_start;		/* backoff: not before this */
+	int			failures;		/* consecutive failed starts */
+	bool		clean_exit;		/* the worker exited on purpose */
+	bool		restart_requested;
+	int			nparts;
+	LhPartStat	parts[LH_MAX_PART_STATS];
+} LhWorkerSlot;
+
+/* A database launcher, known to the cluster launcher. */
+typedef struct LhDbEntry
+{
+	Oid			dbid;			/* InvalidOid: free */
+	pid_t		pid;			/* 0: not running */
+	Latch	   *latch;
+	bool		wanted;			/* a backend asked for it: start now */
+	bool		waiting_logged; /* max_workers reached was logged */
+	TimestampTz recheck_after;
+} LhDbEntry;
+
+typedef struct LhShared
+{
+	LWLock	   *lock;
+	pid_t		launcher_pid;
+	Latch	   *launcher_latch;
+	int			nslots;
+	LhDbEntry	dbs[LH_MAX_DATABASES];
+	LhWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
+} LhShared;
+
+/* NULL unless the library was preloaded */
+extern LhShared *lh_shared;
+
+/* GUCs (src/lakehouse.c) */
+extern int	lh_max_workers;
+extern int	lh_launcher_naptime;
+
+/* src/worker/shmem.c */
+extern void lh_worker_shmem_setup(void);
+extern void lh_register_launcher(void);
+extern LhWorkerSlot *lh_find_slot(Oid dbid, int32 source_id);
+extern bool lh_worker_serves(int32 source_id);
+extern void lh_workers_notify(int32 source_id);
+extern void lh_slot_set_state(LhWorkerSlot *slot, const char *state,
+							  const char *error);
+
+/* entry points of the background workers */
+extern PGDLLEXPORT void lh_launcher_main(Datum arg);
+extern PGDLLEXPORT void lh_db_launcher_main(Datum arg);
+extern PGDLLEXPORT void lh_kafka_worker_main(Datum arg);
+
+#endif							/* LH_WORKER_H */
