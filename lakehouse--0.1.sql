@@ -359,13 +359,25 @@ LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 
 CREATE FUNCTION lakehouse.lh_set_secret(name text, value text)
 RETURNS void
-LANGUAGE sql VOLATILE STRICT
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
-BEGIN ATOMIC
-    INSERT INTO lakehouse.secrets AS s (name, value) VALUES (name, value)
+AS $$
+BEGIN
+    IF name IS NULL OR name = '' OR length(name) > 200 THEN
+        RAISE EXCEPTION 'invalid secret name'
+              USING ERRCODE = 'invalid_parameter_value',
+                    HINT = 'A secret name is 1 to 200 characters.';
+    END IF;
+    IF value IS NULL THEN
+        RAISE EXCEPTION 'secret value must not be null'
+              USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    INSERT INTO lakehouse.secrets AS s (name, value)
+    VALUES (lh_set_secret.name, lh_set_secret.value)
     ON CONFLICT ON CONSTRAINT secrets_pkey
     DO UPDATE SET value = excluded.value, updated_at = now();
-END;
+END
+$$;
 REVOKE ALL ON FUNCTION lakehouse.lh_set_secret(text, text) FROM PUBLIC;
 
 CREATE FUNCTION lakehouse.lh_drop_secret(name text)

@@ -410,6 +410,10 @@ conf_set_checked(KafkaConfBuild *b, const char *name, const char *value)
 	if (rd_kafka_conf_set(b->conf, name, value, errstr, sizeof(errstr)) !=
 		RD_KAFKA_CONF_OK)
 	{
+		int			len = strlen(errstr);
+
+		while (len > 0 && isspace((unsigned char) errstr[len - 1]))
+			errstr[--len] = '\0';
 		if (b->secret)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1352,6 +1356,10 @@ kafka_land(KafkaConn *c, BronzeWriter *w, rd_kafka_message_t **msgs, int n,
 			continue;
 		if (rkm->offset > part->batch_next)
 		{
+			snprintf(c->error, sizeof(c->error),
+					 "offsets " INT64_FORMAT " to " INT64_FORMAT " of partition %d were no longer on the broker (retention or compaction)",
+					 part->batch_next, (int64) rkm->offset - 1, rkm->partition);
+			c->error_new = true;
 			ereport(WARNING,
 					(errmsg("Kafka source \"%s\": offsets " INT64_FORMAT " to " INT64_FORMAT " of partition %d are no longer on the broker",
 							c->src->name, part->batch_next, (int64) rkm->offset - 1,
