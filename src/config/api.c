@@ -356,6 +356,10 @@ lh_drop_pipeline(PG_FUNCTION_ARGS)
 		}
 	}
 
+	catalog_exec("SELECT 1 FROM lakehouse.sources WHERE pipeline_id = $1 AND kind = 'kafka'",
+				  1, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+		lh_workers_notify(0);	/* their workers stop at commit */
 	catalog_exec("DELETE FROM lakehouse.pipelines WHERE pipeline_id = $1",
 				  1, types, values, NULL, SPI_OK_DELETE);
 	SPI_finish();
