@@ -26,6 +26,9 @@
  * with record_eq, where NULLs are equal, also hashable).  A unique partial
  * index on (keys) NULLS NOT DISTINCT WHERE is_current is created when
  * missing: it enforces "exactly one current row per key" whatever happens.
+ * When the source is a table with a btree index on exactly the keys, both
+ * sides can be read in key order and the main statement runs without hash
+ * joins: a merge join over the two index scans (see scd2_merge).
  * Duplicate keys in the source are looked for first (GROUP BY keys, which
  * groups NULLs together), unless a unique index of the source relation
  * already rules them out.
@@ -44,7 +47,8 @@
  * The merge runs with TimeZone = UTC and DateStyle = ISO set locally
  * (restored afterwards), so the row hashes and version ids, which are
  * md5 over the text form of values, do not depend on the session.  JIT
- * is off for the merge's statements (see scd2_merge).
+ * is off for the merge's statements, and so are hash joins for the main
+ * statement when the source is read in key order (see scd2_merge).
  *
  * Every identifier goes through quote_identifier; the run time and the
  * valid_to of current rows are parameters.  The source query is the user's
@@ -58,6 +62,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "mb/pg_wchar.h"
@@ -637,40 +642,59 @@ append_source_cte(StringInfo sql, const char *source_sql, Scd2Source *src,
 }
 
 /*
- * Can the source relation not hold two rows with equal keys?  True when a
- * valid, plain unique index covers a subset of the keys whose columns are
- * NOT NULL (or the index treats NULLs as equal): then the duplicate check
- * is skipped.
+ * What the indexes of the source relation tell about its keys (all false
+ * when the source is not a relation).  Sets:
+ *	*unique		a valid, plain unique index covers a subset of the keys whose
+ *				columns are NOT NULL (or the index treats NULLs as equal): the
+ *				source cannot hold duplicate keys, the check is skipped;
+ *	*ordered	a valid, plain btree index starts with exactly the keys, in
+ *				their order: the source can be read in key order, like the
+ *				current rows through <table>_scd2_current.
  */
-static bool
-source_keys_unique(Oid relid, List *keys)
+static void
+source_key_indexes(Oid relid, List *keys, bool *unique, bool *ordered)
 {
-	Oid			types[2] = {OIDOID, TEXTARRAYOID};
-	Datum		values[2];
+	Oid			types[3] = {OIDOID, TEXTARRAYOID, INT4OID};
+	Datum		values[3];
 	Datum	   *elems = palloc(sizeof(Datum) * list_length(keys));
 	ListCell   *lc;
+	bool		isnull;
 	int			rc;
 
+	*unique = false;
+	*ordered = false;
 	if (!OidIsValid(relid))
-		return false;
+		return;
 	foreach(lc, keys)
 		elems[foreach_current_index(lc)] = CStringGetTextDatum(lfirst(lc));
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = PointerGetDatum(construct_array(elems, list_length(keys), TEXTOID,
 												-1, false, TYPALIGN_INT));
-	rc = SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_index i"
-							   " WHERE i.indrelid = $1 AND i.indisunique AND i.indisvalid"
-							   " AND i.indpred IS NULL AND i.indexprs IS NULL"
-							   " AND NOT EXISTS (SELECT 1"
+	values[2] = Int32GetDatum(list_length(keys));
+	rc = SPI_execute_with_args("SELECT coalesce(bool_or(i.indisunique AND NOT EXISTS (SELECT 1"
 							   "   FROM unnest((i.indkey::pg_catalog.int2[])[0:i.indnkeyatts - 1]) k"
 							   "   JOIN pg_catalog.pg_attribute a"
 							   "     ON a.attrelid = i.indrelid AND a.attnum = k"
 							   "  WHERE a.attname::text <> ALL ($2)"
-							   "     OR NOT (a.attnotnull OR i.indnullsnotdistinct))",
-							   2, types, values, NULL, true, 1);
-	if (rc != SPI_OK_SELECT)
+							   "     OR NOT (a.attnotnull OR i.indnullsnotdistinct))), false),"
+							   " coalesce(bool_or(c.relam = " CppAsString2(BTREE_AM_OID)
+							   " AND i.indnkeyatts >= $3 AND ARRAY(SELECT a.attname::text"
+							   "   FROM unnest((i.indkey::pg_catalog.int2[])[0:$3 - 1])"
+							   "        WITH ORDINALITY k(attnum, ord)"
+							   "   JOIN pg_catalog.pg_attribute a"
+							   "     ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
+							   "  ORDER BY k.ord) = $2), false)"
+							   " FROM pg_catalog.pg_index i"
+							   " JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
+							   " WHERE i.indrelid = $1 AND i.indisvalid"
+							   " AND i.indpred IS NULL AND i.indexprs IS NULL",
+							   3, types, values, NULL, true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not read indexes: SPI error %d", rc);
-	return SPI_processed > 0;
+	*unique = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+										 SPI_tuptable->tupdesc, 1, &isnull));
+	*ordered = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+										  SPI_tuptable->tupdesc, 2, &isnull));
 }
 
 /*
@@ -902,7 +926,7 @@ merge_main(const char *qname, const char *source_sql, Scd2Source *src,
 	 * j: the rows with something to do (or to count apart), with their
 	 * action.  j is read three times, so it is materialized; unchanged rows,
 	 * usually the vast majority, are left out and counted as the source's
-	 * rows minus the source rows in j.
+	 * rows minus the source rows in j that have something to do.
 	 */
 	appendStringInfoString(&sql, ", n AS (SELECT count(*) AS _n FROM s)");
 	appendStringInfo(&sql,
@@ -924,15 +948,16 @@ merge_main(const char *qname, const char *source_sql, Scd2Source *src,
 	appendStringInfoString(&sql, " ELSE 'same' END AS _a FROM m) x WHERE ");
 
 	/*
-	 * ... filtered on the same conditions as booleans: _a NOT IN ('same',
-	 * 'gone'), without building and comparing a text for every joined row.
+	 * ... filtered, without building and comparing a text for every joined
+	 * row, on one test (one qual, so that the planner keeps its order): not
+	 * an unchanged row (the vast majority: the first term decides for it),
+	 * nor a key gone and already recorded as deleted.  A few rows whose
+	 * action is 'same' may pass (NULL meta values); they are counted as
+	 * unchanged below and ignored otherwise.
 	 */
-	if (o->deletes != DEL_IGNORE)
-		appendStringInfoString(&sql, "(x._sp IS NULL AND x._del IS NOT TRUE) OR ");
-	appendStringInfo(&sql,
-					 "(x._sp AND (%sx._ctid IS NULL OR x._del IS TRUE OR %s)))",
-					 o->timestamp ? "x._u IS NULL OR " : "",
-					 o->timestamp ? "x._u <> x._upd" : "x._h IS DISTINCT FROM x._ch");
+	appendStringInfo(&sql, "(x.%s = x.%s AND NOT x._del%s) IS NOT TRUE)",
+					 o->timestamp ? "_u" : "_h", o->timestamp ? "_upd" : "_ch",
+					 o->deletes != DEL_IGNORE ? " OR x._sp IS NULL AND x._del" : "");
 
 	/*
 	 * close rows: fetched by TID, in ctid order.  DISTINCT ON (_ctid) is a
@@ -945,18 +970,30 @@ merge_main(const char *qname, const char *source_sql, Scd2Source *src,
 	appendStringInfo(&sql,
 					 ", cl AS (UPDATE %s t SET %s = CASE WHEN j._a IN ('change', 'reinsert')"
 					 " THEN j._nvf ELSE $1 END, %s = false"
-					 " FROM (SELECT DISTINCT ON (j0._ctid) * FROM j j0"
+					 " FROM (SELECT DISTINCT ON (j0._ctid) j0._ctid, j0._a, j0._nvf,"
+					 " j0._nupd, j0._h, %s FROM j j0"
 					 " WHERE j0._a IN ('change', 'reinsert', 'invalidate', 'delete')) j"
 					 " WHERE t.ctid = j._ctid"
-					 " RETURNING j._a, j._nvf, j._nupd, j._h, t.%s AS _oh",
-					 qname, vt, cur, hash);
-	foreach(lc, src->names)
-	{
-		const char *qc = quote_identifier(lfirst(lc));
+					 " RETURNING j._a, j._nvf, j._nupd, j._h",
+					 qname, vt, cur, col_list("j0", src->names));
 
-		appendStringInfo(&sql, ", CASE WHEN j._a = 'delete' THEN t.%s ELSE j.%s END AS %s",
-						 qc, qc, qc);
+	/*
+	 * A deleted version (new_record) keeps the last values: the closed row's.
+	 * Other modes return the source's values without reading the row.
+	 */
+	if (o->deletes == DEL_NEW_RECORD)
+	{
+		appendStringInfo(&sql, ", t.%s AS _oh", hash);
+		foreach(lc, src->names)
+		{
+			const char *qc = quote_identifier(lfirst(lc));
+
+			appendStringInfo(&sql, ", CASE WHEN j._a = 'delete' THEN t.%s ELSE j.%s END AS %s",
+							 qc, qc, qc);
+		}
 	}
+	else
+		appendStringInfo(&sql, ", %s", col_list("j", src->names));
 	appendStringInfoString(&sql, ")");
 
 	/* insert new versions */
@@ -968,11 +1005,8 @@ merge_main(const char *qname, const char *source_sql, Scd2Source *src,
 					 " coalesce(x._nh, md5(ROW(%s)::text))"
 					 " FROM (SELECT %s, %s, j._nupd, false AS _ndel, j._h AS _nh"
 					 " FROM %s"
-					 " UNION ALL SELECT %s, CASE WHEN cl._a = 'delete' THEN $1 ELSE cl._nvf END,"
-					 " CASE WHEN cl._a = 'delete' THEN $1 ELSE cl._nupd END, cl._a = 'delete',"
-					 " CASE WHEN cl._a = 'delete' THEN cl._oh ELSE cl._h END"
-					 " FROM cl WHERE cl._a IN ('change', 'reinsert', 'delete')) x"
-					 " RETURNING 1)",
+					 " UNION ALL SELECT %s, %s"
+					 " FROM cl WHERE cl._a IN ('change', 'reinsert', 'delete')) x)",
 					 col_list("x", src->names), col_list("x", keys),
 					 col_list("x", src->tracked),
 					 col_list("j", src->names),
@@ -981,18 +1015,21 @@ merge_main(const char *qname, const char *source_sql, Scd2Source *src,
 					 psprintf("(SELECT j0.*, ROW(%s) AS _jk FROM j j0 WHERE j0._a = 'insert') j"
 							  " LEFT JOIN h ON h._hk = j._jk", col_list("j0", keys)) :
 					 "j WHERE j._a = 'insert'",
-					 col_list("cl", src->names));
+					 col_list("cl", src->names),
+					 o->deletes == DEL_NEW_RECORD ?
+					 "CASE WHEN cl._a = 'delete' THEN $1 ELSE cl._nvf END,"
+					 " CASE WHEN cl._a = 'delete' THEN $1 ELSE cl._nupd END, cl._a = 'delete',"
+					 " CASE WHEN cl._a = 'delete' THEN cl._oh ELSE cl._h END" :
+					 "cl._nvf, cl._nupd, false, cl._h");
 
+	/*
+	 * The result: the number of rows of j per action, and the source's rows.
+	 * ins is not read: it runs to completion all the same, and writes one
+	 * version per 'insert', 'change', 'reinsert' and 'delete' row.
+	 */
 	appendStringInfoString(&sql,
-						   " SELECT count(*) FILTER (WHERE _a IN ('insert', 'change', 'reinsert')),"
-						   " count(*) FILTER (WHERE _a = 'change'),"
-						   " (SELECT _n FROM n) - count(*) FILTER (WHERE _sp),"
-						   " count(*) FILTER (WHERE _a IN ('invalidate', 'delete')),"
-						   " count(*) FILTER (WHERE _a = 'late'),"
-						   " count(*) FILTER (WHERE _a = 'reject'),"
-						   " (SELECT _n FROM n),"
-						   " (SELECT count(*) FROM ins)"
-						   " FROM j");
+						   " SELECT _a, count(*) FROM j GROUP BY _a"
+						   " UNION ALL SELECT NULL, _n FROM n");
 
 	values[0] = o->as_of_null ? TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()) :
 		o->as_of;
@@ -1001,16 +1038,38 @@ merge_main(const char *qname, const char *source_sql, Scd2Source *src,
 	else
 		values[1] = o->vtc;
 	rc = SPI_execute_with_args(sql.data, 2, types, values, nulls, false, 0);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not merge into %s: SPI error %d", qname, rc);
-	counts->inserted = spi_int64(0, 1);
-	counts->closed = spi_int64(0, 2);
-	counts->unchanged = spi_int64(0, 3);
-	counts->deleted = spi_int64(0, 4);
-	counts->late = spi_int64(0, 5);
-	counts->rejected = spi_int64(0, 6);
-	counts->source_rows = spi_int64(0, 7);
-	counts->versions_written = spi_int64(0, 8);
+	/* 'same' and 'gone' count for nothing; unchanged is what is left */
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *a = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		int64		n = spi_int64((int) i, 2);
+
+		if (a == NULL)
+			counts->source_rows = n;
+		else if (strcmp(a, "insert") == 0 || strcmp(a, "reinsert") == 0)
+			counts->inserted += n;
+		else if (strcmp(a, "change") == 0)
+		{
+			counts->inserted += n;
+			counts->closed += n;
+		}
+		else if (strcmp(a, "late") == 0)
+			counts->late += n;
+		else if (strcmp(a, "reject") == 0)
+			counts->rejected += n;
+		else if (strcmp(a, "invalidate") == 0)
+			counts->deleted += n;
+		else if (strcmp(a, "delete") == 0)
+		{
+			counts->deleted += n;
+			counts->versions_written += n;
+		}
+	}
+	counts->versions_written += counts->inserted;
+	counts->unchanged = counts->source_rows - counts->inserted - counts->late -
+		counts->rejected;
 }
 
 /*
@@ -1030,6 +1089,8 @@ scd2_merge(const char *schema, const char *table, const char *source_sql,
 	int			nestlevel;
 	int64		placed = 0;
 	int64		already = 0;
+	bool		unique;
+	bool		ordered;
 
 	scd2_parse_options(options, keys, &o);
 	memset(counts, 0, sizeof(*counts));
@@ -1074,10 +1135,31 @@ scd2_merge(const char *schema, const char *table, const char *source_sql,
 		spi_utility(buf.data);
 	}
 
-	if (!o.dup_latest && !source_keys_unique(source_relid, keys))
+	source_key_indexes(source_relid, keys, &unique, &ordered);
+	if (!o.dup_latest && !unique)
 		check_duplicates(qname, source_sql, keys);
 	if (o.late_insert)
 		merge_late(qname, source_sql, src, keys, &o, &placed, &already);
+
+	/*
+	 * A source table with a btree index on exactly the keys and the current
+	 * rows (through <table>_scd2_current) can both be read in key order: a
+	 * merge join over the two index scans then costs much less than a hash
+	 * table of every source row, each probe of which is a cache miss, yet
+	 * the planner's cost model prefers the hash join.  So the main
+	 * statement runs with hash joins off (restored with the other
+	 * settings).  Its other joins do without them: the UPDATE fetches rows
+	 * by TID, the new keys meet their last closed versions (h) in a nested
+	 * loop or a merge join.  Any other source (a query, a view) keeps hash
+	 * joins: sorting it would cost more than hashing it.
+	 *
+	 * XXX The index scans visit the heap in key order.  When the current
+	 * rows are scattered over many pages (a long history, never clustered)
+	 * that is random access; the planner prices it and may sort instead.
+	 */
+	if (ordered)
+		(void) set_config_option("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
 	merge_main(qname, source_sql, src, keys, &o, counts);
 	if (o.late_insert)
 	{
