@@ -19,6 +19,7 @@ OBJS = \
 	src/ingest/bronze_writer.o \
 	src/ingest/csv.o \
 	src/ingest/files.o \
+	src/ingest/http.o \
 	src/ingest/ingest.o \
 	src/ingest/kafka.o \
 	src/ingest/kafka_api.o \
@@ -30,6 +31,7 @@ OBJS = \
 	src/transform/scd2.o \
 	src/transform/silver.o \
 	src/transform/silver_mapping.o \
+	src/worker/http_worker.o \
 	src/worker/kafka_worker.o \
 	src/worker/launcher.o \
 	src/worker/shmem.o

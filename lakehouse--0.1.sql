@@ -184,6 +184,18 @@ CREATE TABLE lakehouse.dead_letters (
 CREATE INDEX dead_letters_source_idx ON lakehouse.dead_letters (source_id, dead_letter_id);
 COMMENT ON TABLE lakehouse.dead_letters IS 'Source records that could not land in bronze (invalid JSON or UTF-8, oversize, malformed CSV), with the raw bytes, reason and (Kafka) topic, partition, offset, key, headers and timestamp.';
 
+CREATE TABLE lakehouse.http_state (
+    source_id        integer PRIMARY KEY REFERENCES lakehouse.sources ON DELETE CASCADE,
+    last_request_at  timestamptz,
+    last_url         text,
+    last_http_status integer,
+    last_run_pages   integer,
+    last_run_records bigint,
+    last_run_retries integer,
+    last_error       text
+);
+COMMENT ON TABLE lakehouse.http_state IS 'HTTP sources: what the last ingest did (URLs without secrets).';
+
 /*
  * Secrets that sources reference by name (Kafka secret_properties).  Only
  * the extension's owner and superusers can read or change them; they are
@@ -234,6 +246,7 @@ SELECT pg_catalog.pg_extension_config_dump('lakehouse.quarantine_quarantine_id_s
 SELECT pg_catalog.pg_extension_config_dump('lakehouse.dead_letters', '');
 SELECT pg_catalog.pg_extension_config_dump('lakehouse.dead_letters_dead_letter_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('lakehouse.event_outbox', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.http_state', '');
 SELECT pg_catalog.pg_extension_config_dump('lakehouse.event_outbox_event_id_seq', '');
 
 /*
@@ -578,6 +591,27 @@ SELECT s.name AS source,
   LEFT JOIN stored st ON st.source_id = pt.source_id AND st."partition" = pt."partition"
   LEFT JOIN ps ON ps.source_id = pt.source_id AND ps."partition" = pt."partition"
   LEFT JOIN w ON w.source_id = s.source_id;
+
+/* HTTP sources: the last ingest of each, and where the next one starts. */
+CREATE VIEW lakehouse.http_status AS
+SELECT s.name AS source,
+       p.name AS pipeline,
+       s.enabled,
+       h.last_request_at,
+       h.last_url,
+       h.last_http_status,
+       h.last_run_pages,
+       h.last_run_records,
+       h.last_run_retries,
+       (SELECT m.mark_value FROM lakehouse.source_marks m
+         WHERE m.source_id = s.source_id AND m.mark_key = 'watermark') AS watermark,
+       (SELECT m.mark_value::jsonb FROM lakehouse.source_marks m
+         WHERE m.source_id = s.source_id AND m.mark_key = 'resume') AS resume,
+       h.last_error
+  FROM lakehouse.sources s
+  JOIN lakehouse.pipelines p USING (pipeline_id)
+  LEFT JOIN lakehouse.http_state h USING (source_id)
+ WHERE s.kind = 'http';
 
 /*
  * SCD type 2 (src/transform/scd2.c).  lh_scd2_merge keeps the history of a

@@ -38,6 +38,11 @@ extern int	lh_max_message_bytes;
  * Row counts of one stage.  Every stage must account for every row it read:
  * rows_read = rows_written + rows_quarantined + rows_skipped, where skipped
  * covers duplicates superseded by a newer row and dead-lettered records.
+ *
+ * A stage that commits its work in steps (an HTTP source, page by page) and
+ * fails after some steps returns normally with partial_error set: the run
+ * keeps what the stage did, records the stage as failed with that error,
+ * and stops as for any failure.
  */
 typedef struct LhStageCounts
 {
@@ -45,6 +50,7 @@ typedef struct LhStageCounts
 	int64		rows_written;
 	int64		rows_quarantined;
 	int64		rows_skipped;
+	ErrorData  *partial_error;
 } LhStageCounts;
 
 /* A source as stored in lakehouse.sources. */

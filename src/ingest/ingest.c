@@ -6,10 +6,9 @@
  * The SQL API (api.c) validates a source's options here when the source is
  * declared; the run (run.c) lands a source's new records here.  Each kind
  * lives in its own file: "table" in tables.c, "file" in files.c, "kafka"
- * in kafka.c.  A kafka source served by a running background worker is
- * landed by that worker; a run then has nothing to do for it.  Kinds the
- * catalog already admits but this release does not implement yet ("http")
- * are refused with ERRCODE_FEATURE_NOT_SUPPORTED.
+ * in kafka.c, "http" in http.c.  A kafka source served by a running
+ * background worker is landed by that worker; a run then has nothing to do
+ * for it.
  *
  * Transactions.  ingest_source runs entirely inside the caller's
  * transaction (run.c gives each stage a subtransaction): the rows it lands,
@@ -30,6 +29,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 
+#include "ingest/http.h"
 #include "ingest/kafka.h"
 #include "lakehouse.h"
 #include "worker/worker.h"
@@ -46,15 +46,10 @@ ingest_error_callback(void *arg)
 static void
 ingest_unsupported_kind(const char *kind)
 {
-	if (strcmp(kind, "http") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("source kind \"%s\" is not supported yet", kind),
-				 errhint("Supported source kinds are \"table\", \"file\" and \"kafka\".")));
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unrecognized source kind: \"%s\"", kind),
-			 errhint("Valid source kinds are \"table\", \"file\" and \"kafka\".")));
+			 errhint("Valid source kinds are \"table\", \"file\", \"kafka\" and \"http\".")));
 }
 
 /*
@@ -107,6 +102,8 @@ ingest_validate_options(const char *kind, Jsonb *options)
 		files_validate_options(options);
 	else if (strcmp(kind, "kafka") == 0)
 		kafka_validate_options(options);
+	else if (strcmp(kind, "http") == 0)
+		http_validate_options(options);
 	else
 		ingest_unsupported_kind(kind);
 }
@@ -153,6 +150,8 @@ ingest_source(LhSource *src, int64 run_id, LhStageCounts *counts)
 		if (!lh_worker_serves(src->source_id))
 			kafka_ingest(src, run_id, counts);
 	}
+	else if (strcmp(src->kind, "http") == 0)
+		http_ingest(src, run_id, counts);
 	else
 		ingest_unsupported_kind(src->kind);
 

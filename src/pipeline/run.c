@@ -256,6 +256,11 @@ execute_stage(Stage *st, LhRunState *run)
 			(*lh_after_stage_hook) (stage_names[st->kind], st->target, table_id,
 									&st->counts);
 		st->status = ran ? "succeeded" : "skipped";
+		if (st->counts.partial_error)
+		{
+			st->status = "failed";
+			st->error = st->counts.partial_error;
+		}
 
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);

@@ -77,21 +77,6 @@ typedef enum WorkerStep
 } WorkerStep;
 
 static void
-worker_detach(int code, Datum arg)
-{
-	if (my_slot == NULL)
-		return;
-	LWLockAcquire(lh_shared->lock, LW_EXCLUSIVE);
-	if (my_slot->pid == MyProcPid)
-	{
-		my_slot->pid = 0;
-		my_slot->latch = NULL;
-	}
-	LWLockRelease(lh_shared->lock);
-	my_slot = NULL;
-}
-
-static void
 worker_state(const char *state, const char *error)
 {
 	if (error == NULL && strcmp(state, my_state) == 0)
@@ -545,26 +530,8 @@ lh_kafka_worker_main(Datum arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 
-	if (lh_shared == NULL || slotno < 0 || slotno >= lh_shared->nslots)
-		proc_exit(0);
-	LWLockAcquire(lh_shared->lock, LW_EXCLUSIVE);
-	my_slot = &lh_shared->slots[slotno];
-	if (my_slot->dbid != dbid || my_slot->source_id != source_id ||
-		my_slot->pid != 0)
-	{
-		LWLockRelease(lh_shared->lock);
-		my_slot = NULL;
-		proc_exit(0);
-	}
-	my_slot->pid = MyProcPid;
-	my_slot->latch = MyLatch;
-	my_slot->started_at = GetCurrentTimestamp();
-	my_slot->clean_exit = false;
-	my_slot->nparts = 0;
-	strlcpy(my_slot->state, "connecting", LH_STATE_LEN);
+	my_slot = lh_worker_attach(slotno, dbid, source_id);
 	strlcpy(my_state, "connecting", sizeof(my_state));
-	LWLockRelease(lh_shared->lock);
-	before_shmem_exit(worker_detach, (Datum) 0);
 
 	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
 	pgstat_report_appname(MyBgworkerEntry->bgw_name);
@@ -575,20 +542,9 @@ lh_kafka_worker_main(Datum arg)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
-		HOLD_INTERRUPTS();
-		MemoryContextSwitchTo(TopMemoryContext);
-		edata = CopyErrorData();
-		lh_slot_set_state(my_slot, "error", edata->message);
-		RESUME_INTERRUPTS();
-		PG_RE_THROW();
+		lh_worker_failed(my_slot);
 	}
 	PG_END_TRY();
 
-	LWLockAcquire(lh_shared->lock, LW_EXCLUSIVE);
-	my_slot->clean_exit = true;
-	strlcpy(my_slot->state, "stopped", LH_STATE_LEN);
-	LWLockRelease(lh_shared->lock);
-	proc_exit(0);
+	lh_worker_exit_clean(my_slot);
 }

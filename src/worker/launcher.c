@@ -10,7 +10,8 @@
  * backend of that database asked (lh_workers_notify at commit).
  *
  * Database launcher.  If the database has the extension, it reads the Kafka
- * sources and makes the running workers match the enabled ones:
+ * sources and the HTTP sources with a poll interval, and makes the running
+ * workers match the enabled ones:
  *	- an enabled source without a worker gets one, if a slot is free
  *	  (lakehouse.max_workers); otherwise it waits, visibly (source_status)
  *	  and with one LOG line;
@@ -79,6 +80,7 @@ typedef struct LauncherSource
 {
 	int32		source_id;
 	char	   *name;
+	bool		kafka;			/* else http */
 	bool		enabled;
 	TimestampTz updated_at;
 } LauncherSource;
@@ -331,8 +333,8 @@ launcher_sources(bool *have_extension)
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		rc = SPI_execute("SELECT source_id, name, enabled, updated_at"
-						 " FROM lakehouse.sources WHERE kind = 'kafka'"
+		rc = SPI_execute("SELECT source_id, name, enabled, updated_at, kind = 'kafka'"
+						 " FROM lakehouse.sources WHERE " LH_WORKER_SOURCES
 						 " ORDER BY source_id", true, 0);
 		if (rc != SPI_OK_SELECT)
 			elog(ERROR, "could not read Kafka sources: SPI result %d", rc);
@@ -348,6 +350,7 @@ launcher_sources(bool *have_extension)
 			s->name = SPI_getvalue(tup, desc, 2);
 			s->enabled = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
 			s->updated_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 4, &isnull));
+			s->kafka = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
 			result = lappend(result, s);
 			MemoryContextSwitchTo(oldcxt);
 		}
@@ -370,10 +373,11 @@ start_source_worker(LhWorkerSlot *slot, LauncherSource *s,
 	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
 	bgw.bgw_restart_time = BGW_NEVER_RESTART;
 	strlcpy(bgw.bgw_library_name, "lakehouse", BGW_MAXLEN);
-	strlcpy(bgw.bgw_function_name, "lh_kafka_worker_main", BGW_MAXLEN);
-	snprintf(bgw.bgw_name, BGW_MAXLEN, "lakehouse kafka %s %s",
-			 launcher_dbname, s->name);
-	strlcpy(bgw.bgw_type, "lakehouse kafka", BGW_MAXLEN);
+	strlcpy(bgw.bgw_function_name,
+			s->kafka ? "lh_kafka_worker_main" : "lh_http_worker_main", BGW_MAXLEN);
+	snprintf(bgw.bgw_name, BGW_MAXLEN, "lakehouse %s %s %s",
+			 s->kafka ? "kafka" : "http", launcher_dbname, s->name);
+	strlcpy(bgw.bgw_type, s->kafka ? "lakehouse kafka" : "lakehouse http", BGW_MAXLEN);
 	bgw.bgw_main_arg = Int32GetDatum(slot - lh_shared->slots);
 	memcpy(bgw.bgw_extra, &dbid, sizeof(Oid));
 	memcpy(bgw.bgw_extra + sizeof(Oid), &s->source_id, sizeof(int32));

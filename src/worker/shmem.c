@@ -24,6 +24,7 @@
 #include "storage/shmem.h"
 #include "utils/builtins.h"
 
+#include "ingest/http.h"
 #include "lakehouse.h"
 #include "worker/worker.h"
 
@@ -162,6 +163,85 @@ lh_slot_set_state(LhWorkerSlot *slot, const char *state, const char *error)
 	LWLockRelease(lh_shared->lock);
 }
 
+/* before_shmem_exit callback of a source worker: leave its slot. */
+static void
+lh_worker_detach(int code, Datum arg)
+{
+	LhWorkerSlot *slot = (LhWorkerSlot *) DatumGetPointer(arg);
+
+	LWLockAcquire(lh_shared->lock, LW_EXCLUSIVE);
+	if (slot->pid == MyProcPid)
+	{
+		slot->pid = 0;
+		slot->latch = NULL;
+	}
+	LWLockRelease(lh_shared->lock);
+}
+
+/*
+ * lh_worker_attach
+ *		Take the slot a source worker was started for; exits quietly if the
+ *		slot is not (or no longer) for this database and source.  Call it
+ *		before connecting to the database.
+ */
+LhWorkerSlot *
+lh_worker_attach(int slotno, Oid dbid, int32 source_id)
+{
+	LhWorkerSlot *slot;
+
+	if (lh_shared == NULL || slotno < 0 || slotno >= lh_shared->nslots)
+		proc_exit(0);
+	LWLockAcquire(lh_shared->lock, LW_EXCLUSIVE);
+	slot = &lh_shared->slots[slotno];
+	if (slot->dbid != dbid || slot->source_id != source_id || slot->pid != 0)
+	{
+		LWLockRelease(lh_shared->lock);
+		proc_exit(0);
+	}
+	slot->pid = MyProcPid;
+	slot->latch = MyLatch;
+	slot->started_at = GetCurrentTimestamp();
+	slot->clean_exit = false;
+	slot->nparts = 0;
+	strlcpy(slot->state, "connecting", LH_STATE_LEN);
+	LWLockRelease(lh_shared->lock);
+	before_shmem_exit(lh_worker_detach, PointerGetDatum(slot));
+	return slot;
+}
+
+/*
+ * lh_worker_failed
+ *		In a source worker's PG_CATCH: show the error in the slot and exit
+ *		through the error (the launcher restarts the worker with backoff).
+ */
+void
+lh_worker_failed(LhWorkerSlot *slot)
+{
+	ErrorData  *edata;
+
+	HOLD_INTERRUPTS();
+	MemoryContextSwitchTo(TopMemoryContext);
+	edata = CopyErrorData();
+	lh_slot_set_state(slot, "error", edata->message);
+	RESUME_INTERRUPTS();
+	PG_RE_THROW();
+}
+
+/*
+ * lh_worker_exit_clean
+ *		A source worker stops on purpose (source disabled, dropped or
+ *		changed): its launcher decides what comes next without backoff.
+ */
+void
+lh_worker_exit_clean(LhWorkerSlot *slot)
+{
+	LWLockAcquire(lh_shared->lock, LW_EXCLUSIVE);
+	slot->clean_exit = true;
+	strlcpy(slot->state, "stopped", LH_STATE_LEN);
+	LWLockRelease(lh_shared->lock);
+	proc_exit(0);
+}
+
 /* Wake the launchers (and named workers) once the transaction commits. */
 static void
 lh_workers_xact_callback(XactEvent event, void *arg)
@@ -256,7 +336,7 @@ status_sources(List **ids, List **enabled)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	rc = SPI_execute("SELECT source_id, enabled FROM lakehouse.sources"
-					 " WHERE kind = 'kafka' ORDER BY source_id", true, 0);
+					 " WHERE " LH_WORKER_SOURCES " ORDER BY source_id", true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not list Kafka sources: SPI result %d", rc);
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -275,7 +355,8 @@ status_sources(List **ids, List **enabled)
 
 /*
  * lh_worker_status()
- *		One row per Kafka source of the current database: worker pid and
+ *		One row per source of the current database that a worker serves
+ *		(Kafka, and HTTP with a poll interval): worker pid and
  *		state, last error and when, when it started, failed starts.
  */
 Datum
@@ -430,11 +511,12 @@ lh_restart_source(PG_FUNCTION_ARGS)
 		elog(ERROR, "SPI_connect failed");
 	src = catalog_source_by_name(name, false);
 	SPI_finish();
-	if (strcmp(src->kind, "kafka") != 0)
+	if (strcmp(src->kind, "kafka") != 0 &&
+		!(strcmp(src->kind, "http") == 0 && http_polls(src->options)))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("source \"%s\" has no background worker", name),
-				 errdetail("Only Kafka sources are served by background workers; source \"%s\" is of kind \"%s\".",
+				 errdetail("Kafka sources and HTTP sources with a poll_interval are served by background workers; source \"%s\" is of kind \"%s\".",
 						   name, src->kind)));
 	if (lh_shared == NULL)
 		PG_RETURN_BOOL(false);

@@ -16,7 +16,9 @@
  *	  failed with exponential backoff, stops workers whose source was
  *	  disabled or dropped, and restarts those whose definition changed.
  *	  It exits when its database has nothing to run.
- *	- "lakehouse kafka": one per Kafka source (src/worker/kafka_worker.c).
+ *	- "lakehouse kafka": one per Kafka source (src/worker/kafka_worker.c);
+ *	- "lakehouse http": one per HTTP source with a poll_interval
+ *	  (src/worker/http_worker.c).
  *
  * Shared memory holds one slot per possible source worker (max_workers):
  * its pid, state, last error and per-partition statistics, which the
@@ -96,6 +98,10 @@ extern LhShared *lh_shared;
 extern int	lh_max_workers;
 extern int	lh_launcher_naptime;
 
+/* The sources that have a worker, as an SQL condition on lakehouse.sources. */
+#define LH_WORKER_SOURCES \
+	"(kind = 'kafka' OR (kind = 'http' AND options ? 'poll_interval'))"
+
 /* src/worker/shmem.c */
 extern void lh_worker_shmem_setup(void);
 extern void lh_register_launcher(void);
@@ -104,10 +110,14 @@ extern bool lh_worker_serves(int32 source_id);
 extern void lh_workers_notify(int32 source_id);
 extern void lh_slot_set_state(LhWorkerSlot *slot, const char *state,
 							  const char *error);
+extern LhWorkerSlot *lh_worker_attach(int slotno, Oid dbid, int32 source_id);
+extern void lh_worker_failed(LhWorkerSlot *slot) pg_attribute_noreturn();
+extern void lh_worker_exit_clean(LhWorkerSlot *slot) pg_attribute_noreturn();
 
 /* entry points of the background workers */
 extern PGDLLEXPORT void lh_launcher_main(Datum arg);
 extern PGDLLEXPORT void lh_db_launcher_main(Datum arg);
 extern PGDLLEXPORT void lh_kafka_worker_main(Datum arg);
+extern PGDLLEXPORT void lh_http_worker_main(Datum arg);
 
 #endif							/* LH_WORKER_H */

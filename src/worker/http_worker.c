@@ -1,0 +1,182 @@
+/*-------------------------------------------------------------------------
+ *
+ * http_worker.c
+ *	  The background worker that polls one HTTP source at its
+ *	  poll_interval.
+ *
+ * Each poll is lakehouse.lh_ingest(source) in a transaction of its own,
+ * exactly what a user's call does: the pipeline's run lock, the run
+ * ledger, page-by-page landing and the durable cursor all come with it.
+ * A poll that fails (the API is down, say) shows as state "error" with the
+ * run's error; the next poll continues from the stored cursor.  The
+ * worker sleeps on its latch between polls, so SIGTERM, SIGHUP and a
+ * changed definition (the launcher restarts the worker) take effect at
+ * once, and a poll in progress is interrupted between pages or requests.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "ingest/http.h"
+#include "lakehouse.h"
+#include "worker/worker.h"
+
+/*
+ * One poll.  Returns false when the source is gone, disabled or changed
+ * (the worker then exits and its launcher decides what comes next).
+ */
+static bool
+http_poll(LhWorkerSlot *slot, int32 source_id, TimestampTz *updated_at,
+		  int *interval_s)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(source_id)};
+	bool		isnull;
+	bool		ok = true;
+	char	   *name;
+	char	   *status = NULL;
+	char	   *error = NULL;
+
+	StartTransactionCommand();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	PushActiveSnapshot(GetTransactionSnapshot());
+	catalog_exec("SELECT name, enabled, updated_at, options FROM lakehouse.sources"
+				 " WHERE source_id = $1 AND kind = 'http'",
+				 1, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0 ||
+		!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
+		ok = false;
+	else
+	{
+		TimestampTz ts = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+														   SPI_tuptable->tupdesc, 3, &isnull));
+		Jsonb	   *options = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0],
+														   SPI_tuptable->tupdesc, 4, &isnull));
+
+		if (*updated_at == 0)
+			*updated_at = ts;
+		if (ts != *updated_at || !http_polls(options))
+			ok = false;
+		else
+			*interval_s = http_poll_interval(options);
+	}
+	if (ok)
+	{
+		Oid			ntypes[1] = {TEXTOID};
+		Datum		nvalues[1];
+		Jsonb	   *result;
+
+		name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		nvalues[0] = CStringGetTextDatum(name);
+		pgstat_report_activity(STATE_RUNNING, "polling an HTTP source");
+		catalog_exec("SELECT lakehouse.lh_ingest($1)", 1, ntypes, nvalues, NULL,
+					 SPI_OK_SELECT);
+		result = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 1, &isnull));
+		status = lh_option_text(result, "status");
+		error = lh_option_text(result, "error");
+		if (status)
+			status = MemoryContextStrdup(TopMemoryContext, status);
+		if (error)
+			error = MemoryContextStrdup(TopMemoryContext, error);
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, NULL);
+
+	if (ok)
+	{
+		if (status && strcmp(status, "failed") == 0)
+			lh_slot_set_state(slot, "error", error ? error : "the poll failed");
+		else
+			lh_slot_set_state(slot, "running", NULL);
+	}
+	return ok;
+}
+
+/*
+ * lh_http_worker_main
+ *		Entry point; the argument is the slot number, bgw_extra holds the
+ *		database and source ids.
+ */
+void
+lh_http_worker_main(Datum arg)
+{
+	int			slotno = DatumGetInt32(arg);
+	Oid			dbid;
+	int32		source_id;
+	LhWorkerSlot *slot;
+
+	memcpy(&dbid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
+	memcpy(&source_id, MyBgworkerEntry->bgw_extra + sizeof(Oid), sizeof(int32));
+
+	pqsignal(SIGTERM, die);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	BackgroundWorkerUnblockSignals();
+	slot = lh_worker_attach(slotno, dbid, source_id);
+	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
+	pgstat_report_appname(MyBgworkerEntry->bgw_name);
+
+	PG_TRY();
+	{
+		TimestampTz updated_at = 0;
+
+		for (;;)
+		{
+			int			interval_s = 60;
+			TimestampTz next;
+
+			CHECK_FOR_INTERRUPTS();
+			if (ConfigReloadPending)
+			{
+				ConfigReloadPending = false;
+				ProcessConfigFile(PGC_SIGHUP);
+			}
+			if (!http_poll(slot, source_id, &updated_at, &interval_s))
+				break;
+			next = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+											   (int64) interval_s * 1000);
+			for (;;)
+			{
+				long		ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next);
+
+				if (ms <= 0)
+					break;
+				(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								 ms, PG_WAIT_EXTENSION);
+				ResetLatch(MyLatch);
+				CHECK_FOR_INTERRUPTS();
+				if (ConfigReloadPending)
+				{
+					ConfigReloadPending = false;
+					ProcessConfigFile(PGC_SIGHUP);
+				}
+			}
+		}
+	}
+	PG_CATCH();
+	{
+		lh_worker_failed(slot);
+	}
+	PG_END_TRY();
+	lh_worker_exit_clean(slot);
+}
