@@ -40,7 +40,7 @@ EXTENSION = lakehouse
 DATA = lakehouse--0.1.sql
 PGFILEDESC = "lakehouse - medallion lakehouse inside PostgreSQL"
 
-REGRESS = setup api yaml ingest_file ingest_table kafka silver gold scd2 run deps errors hostile
+REGRESS = setup api yaml ingest_file ingest_table kafka http silver gold scd2 run deps errors hostile
 REGRESS_OPTS =
 
 ISOLATION = concurrent_runs scd2_concurrent bronze_vs_silver
