@@ -41,6 +41,8 @@ APT_PACKAGES=(
 	# restart with "lock file postmaster.pid already exists").
 	tini
 	procps		# pgrep/pkill: run-tests.sh stops a suite's whole session
+	python3		# the HTTP test server (test/http) and the sample data generator
+	curl		# the HTTP benchmark's baseline
 )
 
 log() { printf 'install-deps: %s\n' "$*"; }
