@@ -13,6 +13,18 @@ Regenerate (standard library only):
 
 then commit the changed files under samples/data/.
 
+    /usr/bin/python3 samples/generate.py --kafka-out DIR
+
+writes instead the messages of the Kafka topic user_events, one file per
+partition (user_events.p0.kcat ...: a line per message, key TAB value, as
+`kcat -P -K '\t'` reads them).  scripts/demo.sh runs it at demo time and
+produces the files into its Kafka mock; they are not committed (some are
+deliberately not UTF-8).  The events are clicks, searches, carts and
+purchases of the sample's customers and products; a few break a silver rule
+(DIRTY_EVENTS), a few cannot land at all (POISON_EVENTS: truncated JSON,
+Latin-1 text, a message over the demo's lakehouse.max_message_bytes), and
+about 1% are sent twice, as an at-least-once producer does.
+
 What it writes:
 
     data/orders_2024_q1.csv   orders placed Jan-Mar 2024, with status updates
@@ -439,6 +451,117 @@ def make_returns(rng, final_orders):
 
 
 # --------------------------------------------------------------------------
+# Kafka: the user_events topic (not committed; see make_user_events)
+# --------------------------------------------------------------------------
+
+N_EVENTS = 3000
+EVENT_PARTITIONS = 3
+EVENTS_START = ts_seconds(2024, 7, 1, 8, 0, 0)
+# (type, weight): a shop's click stream, most of it browsing.
+EVENT_TYPES = [("page_view", 55), ("search", 12), ("login", 10),
+               ("add_to_cart", 15), ("purchase", 8)]
+DEVICES = ["web", "web", "web", "ios", "android", "android"]
+SEARCH_TERMS = ["tent", "rain jacket", "usb-c", "mug", "trail runner", "headlamp",
+                "wool socks", "power bank", "hoodie", "lamp"]
+
+# Events that land in bronze but break a silver rule (quarantine):
+# (index in the event stream, fields to change, why).
+DIRTY_EVENTS = [
+    (411, {"amount": "-19.99"}, "negative amount"),
+    (1207, {"ts": "2024-07-01T24:30:00Z"}, "impossible time of day"),
+    (1858, {"user_id": None}, "missing required user_id"),
+    (2544, {"user_id": "guest"}, "text in a bigint column"),
+]
+
+# Messages that cannot land at all (dead letters): (partition, position in
+# that partition's stream, key, raw bytes, why).  The oversize one is only
+# oversize because kafka_demo.sql sets lakehouse.max_message_bytes to 4kB
+# for the demo database; it lands once the limit is raised and it is replayed.
+POISON_EVENTS = [
+    (0, 150, b"user-0012",
+     b'{"event_id": 900001, "user_id": 12, "type": "page_view", "ts": "2024-07-01T08:2',
+     "truncated JSON"),
+    (1, 420, b"user-0013",
+     b'{"event_id": 900002, "user_id": 13, "type": "search", "ts": "2024-07-01T09:00:00Z", '
+     b'"device": "web", "query": "caf\xe9 mug"}',
+     "Latin-1 text, not UTF-8"),
+    (2, 700, b"user-0014",
+     ('{"event_id": 900003, "user_id": 14, "type": "page_view", "ts": "2024-07-01T10:00:00Z", '
+      '"device": "web", "page": "/search", "debug": "%s"}' % ("x" * 6000)).encode("ascii"),
+     "6 kB: over the demo's lakehouse.max_message_bytes (4kB)"),
+]
+
+
+def make_user_events(rng, products):
+    """Return {partition: [(key, message bytes), ...]} for the user_events topic.
+
+    N_EVENTS JSON events of the customers of the orders sample (user_id =
+    customer_id), in partition user_id % EVENT_PARTITIONS with key
+    "user-NNNN", plus re-sent duplicates (an at-least-once producer: the same
+    event_id again, which silver de-duplicates), DIRTY_EVENTS (quarantine) and
+    POISON_EVENTS (dead letters).  The tombstone of the demo is not here: a
+    message without a value cannot be written as a line (demo.sh sends it
+    with lh_kafka_mock --send)."""
+    clean_products = products[:-2]
+    weights = []
+    for name, w in EVENT_TYPES:
+        weights += [name] * w
+    events = []
+    t = EVENTS_START
+    for i in range(N_EVENTS):
+        t += rng.randint(0, 4)
+        uid = 1 + int(N_CUSTOMERS * (rng.random() ** 1.4))
+        etype = rng.choice(weights)
+        ev = {"event_id": i + 1, "user_id": uid,
+              "type": etype if not rng.chance(0.05) else etype.upper(),
+              "ts": iso_ts(t), "device": rng.choice(DEVICES)}
+        if etype == "page_view":
+            ev["page"] = "/p/" + rng.choice(clean_products)["sku"]
+        elif etype == "search":
+            ev["query"] = rng.choice(SEARCH_TERMS)
+        elif etype in ("add_to_cart", "purchase"):
+            prod = rng.choice(clean_products)
+            qty = rng.choice([1, 1, 1, 2, 3])
+            ev["sku"] = prod["sku"]
+            ev["quantity"] = qty
+            if etype == "purchase":
+                cents = int(prod["list_price"].replace(".", "")) * qty
+                ev["amount"] = "%d.%02d" % (cents // 100, cents % 100)
+        if rng.chance(0.03):
+            del ev["device"]                # old app versions: default "unknown"
+        events.append(ev)
+    for idx, change, _why in DIRTY_EVENTS:
+        events[idx].update(change)
+        if "amount" in change:
+            events[idx]["type"] = "purchase"
+
+    parts = {p: [] for p in range(EVENT_PARTITIONS)}
+    for ev in events:
+        if isinstance(ev["user_id"], int):
+            key = ("user-%04d" % ev["user_id"]).encode("ascii")
+            part = ev["user_id"] % EVENT_PARTITIONS
+        else:                               # a dirty event without a usable user
+            key = b"anonymous"
+            part = ev["event_id"] % EVENT_PARTITIONS
+        msg = json.dumps(ev, ensure_ascii=False, separators=(", ", ": ")).encode("utf-8")
+        parts[part].append((key, msg))
+        if rng.chance(0.01):                # a producer retry: the same message again
+            parts[part].append((key, msg))
+    for part, pos, key, raw, _why in POISON_EVENTS:
+        parts[part].insert(pos, (key, raw))
+    return parts
+
+
+def write_kafka_lines(path, messages):
+    """One message per line as kcat -P -K '\\t' reads them: key, tab, value."""
+    with open(path, "wb") as f:
+        for key, value in messages:
+            if b"\n" in key + value or b"\t" in key or not value:
+                raise ValueError("message not representable as a kcat line: %r" % value[:60])
+            f.write(key + b"\t" + value + b"\n")
+
+
+# --------------------------------------------------------------------------
 # Writers
 # --------------------------------------------------------------------------
 
@@ -464,9 +587,21 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=os.path.join(here, "data"),
                     help="output directory (default: samples/data next to this script)")
+    ap.add_argument("--kafka-out", metavar="DIR",
+                    help="write only the Kafka messages of the user_events topic to DIR "
+                         "(user_events.pN.kcat, one per partition), not samples/data")
     args = ap.parse_args()
-    os.makedirs(args.out, exist_ok=True)
 
+    if args.kafka_out:
+        os.makedirs(args.kafka_out, exist_ok=True)
+        parts = make_user_events(Rng(SEED + 5), make_products(Rng(SEED + 2)))
+        for part, messages in sorted(parts.items()):
+            name = "user_events.p%d.kcat" % part
+            write_kafka_lines(os.path.join(args.kafka_out, name), messages)
+            print("%-20s %5d messages" % (name, len(messages)))
+        return
+
+    os.makedirs(args.out, exist_ok=True)
     # One generator per file, each with its own derived seed: changing how
     # one file is generated does not reshuffle the others.
     customers = make_customers(Rng(SEED + 1))
