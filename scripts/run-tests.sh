@@ -32,6 +32,7 @@
 #
 # Environment:
 #   LH_SUITES="regress isolation tap"  which suites to run
+#   LH_TAP_TESTS="test/t/010_http.pl"  only these TAP files
 #   LH_SUITE_TIMEOUT=600               seconds before one suite is killed
 #   LH_KEEP_TMP=1                      keep the temporary directory
 #   LH_SKIP_BUILD=1                    skip make / make install
@@ -220,6 +221,13 @@ if [ "${LH_SKIP_BUILD:-0}" != 1 ]; then
 		echo "0 passed, 1 failed"
 		exit 1
 	fi
+	# the Kafka mock cluster of the TAP tests (they build it themselves
+	# when it is missing, e.g. with LH_SKIP_BUILD=1)
+	if ! make kafka-mock; then
+		echo "run-tests: ERROR: make kafka-mock failed" >&2
+		echo "0 passed, 1 failed"
+		exit 1
+	fi
 fi
 
 REGRESS_ALL=$(make_var REGRESS)
@@ -348,9 +356,10 @@ fi
 
 TAP_RC=0
 if [[ " $SUITES " == *" tap "* ]]; then
-	say "TAP: prove $(make_var PROVE_TESTS)"
+	tap_tests=${LH_TAP_TESTS:-$(make_var PROVE_TESTS)}
+	say "TAP: prove $tap_tests"
 	run_suite "$WORK/logs/tap.log" installcheck REGRESS= ISOLATION= \
-		PROVE_FLAGS="--timer"
+		PROVE_FLAGS="--timer" PROVE_TESTS="$tap_tests"
 	TAP_RC=$?
 	# prove: "Files=N, Tests=M, ..." and one "file (Wstat: ...)" line per
 	# failed file in its "Test Summary Report".

@@ -172,6 +172,19 @@ typedef struct HttpCursor
 	bool		started;
 } HttpCursor;
 
+/*
+ * OAuth2 tokens of this backend (or worker), kept across ingests until
+ * they expire: one per token URL, client and scope.
+ */
+typedef struct HttpToken
+{
+	char	   *key;			/* token_url \n client_id \n scope */
+	char	   *token;
+	TimestampTz expires;
+} HttpToken;
+
+static List *http_tokens = NIL;
+
 /* Backoff timing of the whole backend (shared by all HTTP sources). */
 static pg_prng_state http_prng;
 static bool http_prng_seeded = false;
@@ -639,49 +652,132 @@ http_secret(const char *name)
 							   isnull ? "" : TextDatumGetCString(d));
 }
 
-/* Replace every occurrence of the secret (raw or URL-encoded) by ***. */
+/* Replace every case-insensitive occurrence of needle in *buf by ***. */
+static void
+replace_ci(StringInfo buf, const char *needle)
+{
+	int			nlen = strlen(needle);
+	StringInfoData out;
+	int			i = 0;
+
+	if (nlen == 0)
+		return;
+	initStringInfo(&out);
+	while (i < buf->len)
+	{
+		if (i + nlen <= buf->len && pg_strncasecmp(buf->data + i, needle, nlen) == 0)
+		{
+			appendStringInfoString(&out, "***");
+			i += nlen;
+		}
+		else
+			appendStringInfoChar(&out, buf->data[i++]);
+	}
+	*buf = out;
+}
+
+/*
+ * Hide the secret in a text shown to anyone: the raw value, its
+ * URL-encoded forms (any case of the escapes), and, for an API key sent in
+ * the query, the value of that parameter in any URL.
+ */
 static char *
 redact(HttpIngest *h, const char *s)
 {
 	StringInfoData buf;
-	const char *secrets[2];
-	char	   *enc = NULL;
 
 	if (s == NULL)
 		return NULL;
-	secrets[0] = h->secret;
-	if (h->secret && h->curl)
-	{
-		char	   *e = curl_easy_escape(h->curl, h->secret, 0);
-
-		if (e)
-		{
-			enc = pstrdup(e);
-			curl_free(e);
-		}
-	}
-	secrets[1] = enc;
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, s);
-	for (int k = 0; k < 2; k++)
+	if (h->secret && h->secret[0])
 	{
-		const char *sec = secrets[k];
-		char	   *p;
-
-		if (sec == NULL || strlen(sec) < 1)
-			continue;
-		while ((p = strstr(buf.data, sec)) != NULL)
+		replace_ci(&buf, h->secret);
+		if (h->curl)
 		{
-			StringInfoData out;
+			char	   *e = curl_easy_escape(h->curl, h->secret, 0);
 
-			initStringInfo(&out);
-			appendBinaryStringInfo(&out, buf.data, p - buf.data);
-			appendStringInfoString(&out, "***");
-			appendStringInfoString(&out, p + strlen(sec));
-			buf = out;
+			if (e)
+			{
+				replace_ci(&buf, e);
+				curl_free(e);
+			}
 		}
 	}
+	if (h->o.auth == AUTH_API_KEY && h->o.key_in_query)
+	{
+		char	   *pat = psprintf("%s=", h->o.key_name);
+		int			plen = strlen(pat);
+		StringInfoData out;
+		int			i = 0;
+
+		initStringInfo(&out);
+		while (i < buf.len)
+		{
+			if ((i > 0 && (buf.data[i - 1] == '?' || buf.data[i - 1] == '&')) &&
+				strncmp(buf.data + i, pat, plen) == 0)
+			{
+				appendStringInfoString(&out, pat);
+				appendStringInfoString(&out, "***");
+				i += plen;
+				while (i < buf.len && buf.data[i] != '&' && buf.data[i] != '#' &&
+					   buf.data[i] != '"' && buf.data[i] != ' ')
+					i++;
+			}
+			else
+				appendStringInfoChar(&out, buf.data[i++]);
+		}
+		buf = out;
+	}
 	return buf.data;
+}
+
+/*
+ * Remove the parameter name from the query of url (an API key the API
+ * echoed in a next link: it is added again, and must not be stored).
+ */
+static char *
+url_remove_param(const char *url, const char *name)
+{
+	CURLU	   *u = curl_url();
+	char	   *query = NULL;
+	char	   *out = NULL;
+	char	   *result;
+	StringInfoData kept;
+	char	   *save;
+	char	   *pair;
+	int			nlen = strlen(name);
+
+	if (u == NULL)
+		elog(ERROR, "out of memory");
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
+	{
+		curl_url_cleanup(u);
+		return pstrdup(url);
+	}
+	if (curl_url_get(u, CURLUPART_QUERY, &query, 0) != CURLUE_OK || query == NULL)
+	{
+		curl_url_cleanup(u);
+		return pstrdup(url);
+	}
+	initStringInfo(&kept);
+	for (pair = strtok_r(query, "&", &save); pair; pair = strtok_r(NULL, "&", &save))
+	{
+		if (strncmp(pair, name, nlen) == 0 && (pair[nlen] == '=' || pair[nlen] == '\0'))
+			continue;
+		appendStringInfo(&kept, "%s%s", kept.len ? "&" : "", pair);
+	}
+	curl_free(query);
+	curl_url_set(u, CURLUPART_QUERY, kept.len ? kept.data : NULL, 0);
+	if (curl_url_get(u, CURLUPART_URL, &out, 0) != CURLUE_OK)
+	{
+		curl_url_cleanup(u);
+		return pstrdup(url);
+	}
+	result = pstrdup(out);
+	curl_free(out);
+	curl_url_cleanup(u);
+	return result;
 }
 
 /* Append name=value (URL-encoded) to the query of url. */
@@ -1000,6 +1096,69 @@ quote_body(StringInfo body)
 	return n < body->len ? psprintf("%s...", s) : s;
 }
 
+static char *
+token_key(HttpIngest *h)
+{
+	return psprintf("%s\n%s\n%s", h->o.token_url, h->o.client_id,
+					h->o.scope ? h->o.scope : "");
+}
+
+/* Take a cached token for this source's client, if one is still valid. */
+static void
+token_lookup(HttpIngest *h)
+{
+	char	   *key = token_key(h);
+	ListCell   *lc;
+
+	foreach(lc, http_tokens)
+	{
+		HttpToken  *t = lfirst(lc);
+
+		if (strcmp(t->key, key) == 0 && GetCurrentTimestamp() < t->expires)
+		{
+			h->access_token = t->token;
+			h->token_expires = t->expires;
+		}
+	}
+}
+
+/* Cache the token h just obtained (replacing an older one). */
+static void
+token_remember(HttpIngest *h)
+{
+	char	   *key = token_key(h);
+	ListCell   *lc;
+	HttpToken  *t = NULL;
+	MemoryContext old;
+
+	foreach(lc, http_tokens)
+		if (strcmp(((HttpToken *) lfirst(lc))->key, key) == 0)
+			t = lfirst(lc);
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	if (t == NULL)
+	{
+		t = palloc0(sizeof(HttpToken));
+		t->key = pstrdup(key);
+		http_tokens = lappend(http_tokens, t);
+	}
+	t->token = h->access_token;
+	t->expires = h->token_expires;
+	MemoryContextSwitchTo(old);
+}
+
+/* Forget the cached token (the API refused it). */
+static void
+token_forget(HttpIngest *h)
+{
+	char	   *key = token_key(h);
+	ListCell   *lc;
+
+	foreach(lc, http_tokens)
+		if (strcmp(((HttpToken *) lfirst(lc))->key, key) == 0)
+			((HttpToken *) lfirst(lc))->expires = 0;
+	h->access_token = NULL;
+}
+
 static void
 oauth2_token(HttpIngest *h)
 {
@@ -1054,7 +1213,7 @@ oauth2_token(HttpIngest *h)
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("OAuth2 token response from \"%s\" has no access_token",
 						redact(h, h->o.token_url))));
-	h->access_token = MemoryContextStrdup(TopTransactionContext,
+	h->access_token = MemoryContextStrdup(TopMemoryContext,
 										  pnstrdup(v.val.string.val, v.val.string.len));
 	if (getKeyJsonValueFromContainer(&jb->root, "expires_in", 10, &v) != NULL &&
 		v.type == jbvNumeric)
@@ -1062,6 +1221,7 @@ oauth2_token(HttpIngest *h)
 													NumericGetDatum(v.val.numeric)));
 	h->token_expires = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 												   (int64) Max(expires - 30, 1) * 1000);
+	token_remember(h);
 }
 
 /*
@@ -1103,6 +1263,8 @@ http_fetch(HttpIngest *h, const char *url, HttpResponse *r)
 					hdrs = curl_slist_append(hdrs, psprintf("%s: %s", key, jbv_param_text(&v)));
 			}
 		}
+		if (h->o.auth == AUTH_OAUTH2 && h->access_token == NULL)
+			token_lookup(h);
 		if (h->o.auth == AUTH_OAUTH2 &&
 			(h->access_token == NULL || GetCurrentTimestamp() >= h->token_expires))
 			oauth2_token(h);
@@ -1145,7 +1307,7 @@ http_fetch(HttpIngest *h, const char *url, HttpResponse *r)
 		else if (r->status == 401 && h->o.auth == AUTH_OAUTH2 && !refreshed)
 		{
 			/* the token expired early or was revoked: one new token */
-			h->access_token = NULL;
+			token_forget(h);
 			refreshed = true;
 			continue;
 		}
@@ -1449,11 +1611,15 @@ next_page(HttpIngest *h, HttpCursor *c, Jsonb *body, HttpResponse *r,
 				v.val.string.len == 0)
 				return false;
 			c->next_url = url_resolve(o->url, pnstrdup(v.val.string.val, v.val.string.len));
+			if (o->auth == AUTH_API_KEY && o->key_in_query)
+				c->next_url = url_remove_param(c->next_url, o->key_name);
 			return true;
 		case PAGING_LINK:
 			if (r->link_next == NULL)
 				return false;
 			c->next_url = url_resolve(c->next_url ? c->next_url : o->url, r->link_next);
+			if (o->auth == AUTH_API_KEY && o->key_in_query)
+				c->next_url = url_remove_param(c->next_url, o->key_name);
 			return true;
 	}
 	return false;
