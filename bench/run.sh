@@ -14,6 +14,13 @@
 #               3b the same right after a landing, before any VACUUM
 # 4. scd2       lh_scd2_merge vs dbt-snapshot-style SQL and a hand-written
 #               CTE (bench/scd2.sh, its own cluster; LH_BENCH_SCD2=0 skips)
+# 5. kafka      a Kafka source's worker landing 1,000,000 messages vs
+#               kcat | psql COPY and COPY FROM file, its memory, and the
+#               end-to-end latency (bench/kafka.sh, its own cluster and mock
+#               Kafka cluster; LH_BENCH_KAFKA=0 skips)
+# 6. http       an HTTP source pulling 100,000 records in 1,000 pages from the
+#               local test API vs a curl loop | psql COPY (bench/http.sh, its
+#               own cluster and API server; LH_BENCH_HTTP=0 skips)
 # Benchmarks 1 and 2 also time a reference (information, no goal): the
 # silver statement with the dirty rows known in advance (no validation), and
 # COPY into a table of the bronze shape.
@@ -314,4 +321,20 @@ if [ "${LH_BENCH_SCD2:-1}" = 1 ]; then
 	bench_stop_cluster
 	say "4. SCD2 merge (bench/scd2.sh)"
 	LH_SKIP_BUILD=1 bash "$BENCH/scd2.sh" || die "SCD2 benchmark failed"
+fi
+
+# 5. Kafka landing: its own script, cluster and mock Kafka cluster
+# (bench/kafka.sh, bench/README.md)
+if [ "${LH_BENCH_KAFKA:-1}" = 1 ]; then
+	bench_stop_cluster
+	say "5. Kafka landing (bench/kafka.sh)"
+	LH_SKIP_BUILD=1 bash "$BENCH/kafka.sh" || die "Kafka benchmark failed"
+fi
+
+# 6. HTTP pulls: its own script, cluster and test API server (bench/http.sh,
+# bench/README.md)
+if [ "${LH_BENCH_HTTP:-1}" = 1 ]; then
+	bench_stop_cluster
+	say "6. HTTP pulls (bench/http.sh)"
+	LH_SKIP_BUILD=1 bash "$BENCH/http.sh" || die "HTTP benchmark failed"
 fi

@@ -156,6 +156,18 @@ SELECT lakehouse.lh_replay_dead_letters('kf_clicks');
 SELECT reason FROM lakehouse.dead_letters WHERE source_name = 'kf_clicks';
 SELECT lakehouse.lh_discard_dead_letters('kf_clicks');
 
+-- a new topic: the stored offsets of the old one are forgotten
+BEGIN;
+SELECT lakehouse.lh_add_source('kf', 'kf_topic', 'kafka', '{"brokers": "127.0.0.1:1", "topic": "a"}') > 0 AS ok;
+SELECT lakehouse.lh_disable_source('kf_topic');
+COMMIT;
+INSERT INTO lakehouse.source_marks (source_id, mark_key, mark_value)
+SELECT source_id, 'partition:0', '42' FROM lakehouse.sources WHERE name = 'kf_topic';
+SELECT lakehouse.lh_add_source('kf', 'kf_topic', 'kafka', '{"brokers": "127.0.0.1:2", "topic": "a"}', replace => true) > 0 AS same_topic;
+SELECT count(*) AS marks FROM lakehouse.source_marks m JOIN lakehouse.sources s USING (source_id) WHERE s.name = 'kf_topic';
+SELECT lakehouse.lh_add_source('kf', 'kf_topic', 'kafka', '{"brokers": "127.0.0.1:2", "topic": "b"}', replace => true) > 0 AS new_topic;
+SELECT count(*) AS marks FROM lakehouse.source_marks m JOIN lakehouse.sources s USING (source_id) WHERE s.name = 'kf_topic';
+
 -- status: disabled sources have no worker
 SELECT source, kind, enabled, "partition", worker_pid, worker_state, last_error
   FROM lakehouse.source_status WHERE pipeline = 'kf' ORDER BY source;

@@ -480,6 +480,26 @@ lh_add_source(PG_FUNCTION_ARGS)
 								name)));
 		}
 	}
+	else if (existing && strcmp(existing->kind, "kafka") == 0 &&
+			 strcmp(kind, "kafka") == 0)
+	{
+		char	   *old_topic = lh_option_text(existing->options, "topic");
+		char	   *new_topic = lh_option_text(options, "topic");
+
+		/* offsets of another topic mean nothing */
+		if (old_topic && new_topic && strcmp(old_topic, new_topic) != 0)
+		{
+			Oid			mtypes[1] = {INT4OID};
+			Datum		mvalues[1] = {Int32GetDatum(existing->source_id)};
+
+			catalog_exec("DELETE FROM lakehouse.source_marks WHERE source_id = $1",
+						  1, mtypes, mvalues, NULL, SPI_OK_DELETE);
+			if (SPI_processed > 0)
+				ereport(NOTICE,
+						(errmsg("source \"%s\" reads a new topic and starts again from its start position",
+								name)));
+		}
+	}
 	else if (existing && strcmp(existing->kind, kind) != 0)
 	{
 		Oid			mtypes[1] = {INT4OID};

@@ -889,8 +889,6 @@ kafka_resolve_one(KafkaConn *c, int32 partition, const char *position,
 	int64		high;
 	int64		v;
 
-	if (strncmp(position, "offset:", 7) == 0 && parse_offset(position + 7, &v))
-		return v;
 	err = rd_kafka_query_watermark_offsets(c->rk, c->opts.topic, partition,
 										   &low, &high, timeout_ms);
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -900,6 +898,21 @@ kafka_resolve_one(KafkaConn *c, int32 partition, const char *position,
 				 partition, c->opts.topic, rd_kafka_err2str(err));
 		c->error_new = true;
 		return -1;
+	}
+	if (strncmp(position, "offset:", 7) == 0 && parse_offset(position + 7, &v))
+	{
+		/* like Kafka's own reset tool: an offset outside the log is clamped */
+		if (v < low || v > high)
+		{
+			snprintf(c->error, sizeof(c->error),
+					 "offset " INT64_FORMAT " is outside partition %d of topic \"%s\" (" INT64_FORMAT " to " INT64_FORMAT "); starting at " INT64_FORMAT,
+					 v, partition, c->opts.topic, low, high, v < low ? low : high);
+			c->error_new = true;
+			ereport(WARNING,
+					(errmsg("Kafka source \"%s\": %s", c->src->name, c->error)));
+			return v < low ? low : high;
+		}
+		return v;
 	}
 	if (strcmp(position, "earliest") == 0)
 		return low;
@@ -1344,8 +1357,9 @@ kafka_land(KafkaConn *c, BronzeWriter *w, rd_kafka_message_t **msgs, int n,
 	MemoryContext oldcxt;
 	LhTypeInput jsonb_input;
 
+	/* big enough that parsing a message never goes back to malloc */
 	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "lakehouse kafka row",
-								   ALLOCSET_DEFAULT_SIZES);
+								   64 * 1024, 64 * 1024, ALLOCSET_DEFAULT_MAXSIZE);
 	if (c->opts.format == KAFKA_JSON)
 		lh_type_input_init(&jsonb_input, JSONBOID, -1);
 

@@ -53,6 +53,7 @@ http_poll(LhWorkerSlot *slot, int32 source_id, TimestampTz *updated_at,
 	char	   *status = NULL;
 	char	   *error = NULL;
 
+	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");

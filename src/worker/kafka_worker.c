@@ -159,6 +159,7 @@ worker_publish(KafkaConn *c, bool force)
 static void
 worker_begin(void)
 {
+	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -361,6 +362,19 @@ worker_land(KafkaConn *c, rd_kafka_message_t **msgs, int n,
 
 	pgstat_report_activity(STATE_RUNNING, "landing a batch of Kafka messages");
 	worker_begin();
+
+	/*
+	 * Lock bronze before the source row: if someone holds bronze (a long
+	 * LOCK TABLE, say), the worker waits without holding the source row,
+	 * so lh_disable_source and friends are never stuck behind it.
+	 */
+	{
+		BronzeShape shape;
+
+		ingest_bronze_shape(c->src->kind, c->src->options, &shape);
+		(void) bronze_check_table(c->src->bronze_schema, c->src->bronze_table,
+								  RowExclusiveLock, &shape);
+	}
 	if (!worker_source_ok(c->src->source_id, updated_at, true))
 		result = STEP_EXIT;
 	else

@@ -104,6 +104,7 @@ launcher_databases(void)
 	HeapTuple	tup;
 	MemoryContext resultcxt = CurrentMemoryContext;
 
+	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	(void) GetTransactionSnapshot();
 	rel = table_open(DatabaseRelationId, AccessShareLock);
@@ -322,6 +323,7 @@ launcher_sources(bool *have_extension)
 	List	   *result = NIL;
 	MemoryContext resultcxt = CurrentMemoryContext;
 
+	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (launcher_dbname[0] == '\0')

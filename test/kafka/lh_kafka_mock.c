@@ -51,6 +51,12 @@
  *   broker acknowledged it).  kcat cannot send either: it skips empty input
  *   lines, and -Z applies only to them.
  *
+ *   lh_kafka_mock --committed BOOTSTRAP GROUP TOPIC PARTITIONS
+ *
+ *   prints the offsets consumer group GROUP committed for partitions
+ *   0..PARTITIONS-1 of TOPIC, one "partition offset" line each (-1001: none),
+ *   without joining the group.
+ *
  *   lh_kafka_mock --produce BOOTSTRAP TOPIC PARTITION
  *
  *   produces each line of standard input (without its newline; empty lines
@@ -129,7 +135,8 @@ mock_usage(void)
 			"usage: lh_kafka_mock [--brokers N] [--topic NAME:PARTITIONS]... [--addr-file PATH]\n"
 			"                     [--port P] [--down] [--stdin] [--debug] [--exit-with-parent]\n"
 			"       lh_kafka_mock --send BOOTSTRAP TOPIC PARTITION null|empty [KEY]\n"
-			"       lh_kafka_mock --produce BOOTSTRAP TOPIC PARTITION < lines\n");
+			"       lh_kafka_mock --produce BOOTSTRAP TOPIC PARTITION < lines\n"
+			"       lh_kafka_mock --committed BOOTSTRAP GROUP TOPIC PARTITIONS\n");
 	exit(2);
 }
 
@@ -481,6 +488,42 @@ mock_producer(const char *bootstrap, rd_kafka_resp_err_t *dr_err)
 	return rk;
 }
 
+/* --committed: a group's committed offsets; returns the exit status. */
+static int
+mock_committed(int argc, char **argv)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_t *rk;
+	rd_kafka_topic_partition_list_t *parts;
+	rd_kafka_resp_err_t err;
+	char		errstr[512];
+	int			n;
+	int			i;
+
+	if (argc != 4)
+		mock_usage();
+	n = mock_parse_int(argv[3], 1, 100000, "partition count");
+	if (rd_kafka_conf_set(conf, "bootstrap.servers", argv[0], errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK ||
+		rd_kafka_conf_set(conf, "group.id", argv[1], errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK ||
+		rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
+		mock_fatal("%s", errstr);
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+	if (rk == NULL)
+		mock_fatal("could not create the consumer: %s", errstr);
+	parts = rd_kafka_topic_partition_list_new(n);
+	for (i = 0; i < n; i++)
+		rd_kafka_topic_partition_list_add(parts, argv[2], i);
+	err = rd_kafka_committed(rk, parts, 10000);
+	if (err)
+		mock_fatal("could not fetch the committed offsets: %s", rd_kafka_err2str(err));
+	for (i = 0; i < parts->cnt; i++)
+		printf("%d %lld\n", (int) parts->elems[i].partition,
+			   (long long) parts->elems[i].offset);
+	rd_kafka_topic_partition_list_destroy(parts);
+	rd_kafka_destroy(rk);
+	return 0;
+}
+
 /* --produce: each line of stdin at once; returns the exit status. */
 static int
 mock_produce_lines(int argc, char **argv)
@@ -587,6 +630,8 @@ main(int argc, char **argv)
 		return mock_send(argc - 2, argv + 2);
 	if (argc > 1 && strcmp(argv[1], "--produce") == 0)
 		return mock_produce_lines(argc - 2, argv + 2);
+	if (argc > 1 && strcmp(argv[1], "--committed") == 0)
+		return mock_committed(argc - 2, argv + 2);
 
 	for (i = 1; i < argc; i++)
 	{
