@@ -119,6 +119,7 @@ extern void catalog_set_source_mark(int32 source_id, const char *key,
 extern char *catalog_get_stage_mark(int32 table_id, const char *key);
 extern void catalog_set_stage_mark(int32 table_id, const char *key,
 								   const char *value);
+extern char *catalog_secret(const char *name, MemoryContext mcxt);
 extern void catalog_add_dead_letter(LhSource *src, const char *position,
 									const char *raw, int rawlen,
 									const char *reason, int sqlerrcode,

@@ -458,55 +458,37 @@ lh_add_source(PG_FUNCTION_ARGS)
 	values[3] = JsonbPGetDatum(options);
 	values[4] = CStringGetTextDatum(bschema);
 	values[5] = CStringGetTextDatum(btable);
-	if (existing && strcmp(existing->kind, "table") == 0 &&
-		strcmp(kind, "table") == 0)
+	if (existing)
 	{
-		char	   *old_table = lh_option_text(existing->options, "table");
-		char	   *old_wm = lh_option_text(existing->options, "watermark");
-		char	   *new_table = lh_option_text(options, "table");
-		char	   *new_wm = lh_option_text(options, "watermark");
+		/*
+		 * Marks of another kind, table, watermark column or topic mean
+		 * nothing to the new definition: the source starts again.
+		 */
+		const char *why = NULL;
 
-		/* a watermark of another column or table cannot be compared */
-		if (strcmp(old_table, new_table) != 0 || strcmp(old_wm, new_wm) != 0)
+		if (strcmp(existing->kind, kind) != 0)
+			why = "";
+		else if (strcmp(kind, "table") == 0 &&
+				 (strcmp(lh_option_text(existing->options, "table"),
+						 lh_option_text(options, "table")) != 0 ||
+				  strcmp(lh_option_text(existing->options, "watermark"),
+						 lh_option_text(options, "watermark")) != 0))
+			why = "a new table or watermark and starts again from its first row";
+		else if (strcmp(kind, "kafka") == 0 &&
+				 strcmp(lh_option_text(existing->options, "topic"),
+						lh_option_text(options, "topic")) != 0)
+			why = "a new topic and starts again from its start position";
+		if (why)
 		{
 			Oid			mtypes[1] = {INT4OID};
 			Datum		mvalues[1] = {Int32GetDatum(existing->source_id)};
 
 			catalog_exec("DELETE FROM lakehouse.source_marks WHERE source_id = $1",
 						  1, mtypes, mvalues, NULL, SPI_OK_DELETE);
-			if (SPI_processed > 0)
+			if (SPI_processed > 0 && why[0] != '\0')
 				ereport(NOTICE,
-						(errmsg("source \"%s\" reads a new table or watermark and starts again from its first row",
-								name)));
+						(errmsg("source \"%s\" reads %s", name, why)));
 		}
-	}
-	else if (existing && strcmp(existing->kind, "kafka") == 0 &&
-			 strcmp(kind, "kafka") == 0)
-	{
-		char	   *old_topic = lh_option_text(existing->options, "topic");
-		char	   *new_topic = lh_option_text(options, "topic");
-
-		/* offsets of another topic mean nothing */
-		if (old_topic && new_topic && strcmp(old_topic, new_topic) != 0)
-		{
-			Oid			mtypes[1] = {INT4OID};
-			Datum		mvalues[1] = {Int32GetDatum(existing->source_id)};
-
-			catalog_exec("DELETE FROM lakehouse.source_marks WHERE source_id = $1",
-						  1, mtypes, mvalues, NULL, SPI_OK_DELETE);
-			if (SPI_processed > 0)
-				ereport(NOTICE,
-						(errmsg("source \"%s\" reads a new topic and starts again from its start position",
-								name)));
-		}
-	}
-	else if (existing && strcmp(existing->kind, kind) != 0)
-	{
-		Oid			mtypes[1] = {INT4OID};
-		Datum		mvalues[1] = {Int32GetDatum(existing->source_id)};
-
-		catalog_exec("DELETE FROM lakehouse.source_marks WHERE source_id = $1",
-					  1, mtypes, mvalues, NULL, SPI_OK_DELETE);
 	}
 
 	if (existing)

@@ -632,26 +632,6 @@ json_scalar(const char *text, JsonbValue *out)
  * ----------------------------------------------------------------
  */
 
-static char *
-http_secret(const char *name)
-{
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(name)};
-	bool		isnull;
-	Datum		d;
-
-	catalog_exec("SELECT value FROM lakehouse.secrets WHERE name = $1",
-				 1, types, values, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("secret \"%s\" does not exist", name),
-				 errhint("Create it with lakehouse.lh_set_secret(name, value).")));
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return MemoryContextStrdup(TopTransactionContext,
-							   isnull ? "" : TextDatumGetCString(d));
-}
-
 /* Replace every case-insensitive occurrence of needle in *buf by ***. */
 static void
 replace_ci(StringInfo buf, const char *needle)
@@ -1744,7 +1724,7 @@ http_ingest(LhSource *src, int64 run_id, LhStageCounts *counts)
 		curl_initialized = true;
 	}
 	if (h.o.auth != AUTH_NONE)
-		h.secret = http_secret(h.o.auth_secret);
+		h.secret = catalog_secret(h.o.auth_secret, TopTransactionContext);
 	h.curl = curl_easy_init();
 	if (h.curl == NULL)
 		elog(ERROR, "could not create a libcurl handle");

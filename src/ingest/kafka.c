@@ -440,29 +440,6 @@ conf_user_property(const char *name, const char *value, void *arg)
 	conf_set_checked((KafkaConfBuild *) arg, name, value);
 }
 
-/* The value of a secret; an error if it does not exist.  Needs SPI. */
-static char *
-kafka_secret(const char *name)
-{
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(name)};
-	int			rc;
-	bool		isnull;
-	Datum		d;
-
-	rc = SPI_execute_with_args("SELECT value FROM lakehouse.secrets WHERE name = $1",
-							   1, types, values, NULL, false, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read secret \"%s\": SPI result %d", name, rc);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("secret \"%s\" does not exist", name),
-				 errhint("Create it with lakehouse.lh_set_secret(name, value).")));
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return isnull ? pstrdup("") : TextDatumGetCString(d);
-}
-
 static void
 conf_secret_property(const char *name, const char *secret, void *arg)
 {
@@ -491,7 +468,7 @@ conf_secret_property(const char *name, const char *secret, void *arg)
 							name)));
 	}
 	else
-		conf_set_checked(b, name, kafka_secret(secret));
+		conf_set_checked(b, name, catalog_secret(secret, CurrentMemoryContext));
 	b->secret = false;
 }
 

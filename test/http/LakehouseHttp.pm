@@ -26,6 +26,9 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
 
+use lib dirname(abs_path(__FILE__)) . "/../t";
+use LakehouseProc;
+
 our @EXPORT = qw(
   http_server_start http_server_stop http_control http_stats http_reset
   http_requests http_query_hash
@@ -114,20 +117,7 @@ sub http_server_start
 sub http_server_stop
 {
 	my ($srv) = @_;
-	my $pid = $srv->{pid};
-	return unless $pid;
-	kill('TERM', $pid);
-	my $deadline = time() + 10;
-	while (waitpid($pid, WNOHANG) != $pid)
-	{
-		if (time() > $deadline)
-		{
-			kill('KILL', $pid);
-			waitpid($pid, 0);
-			last;
-		}
-		usleep(20_000);
-	}
+	stop_child($srv->{pid});
 	$srv->{pid} = undef;
 	return;
 }
@@ -138,10 +128,6 @@ END
 	http_server_stop($_) for @servers;
 	$? = $rc;
 }
-
-# A test killed with SIGTERM/SIGINT/SIGHUP still runs the END blocks (ours,
-# and PostgreSQL::Test::Cluster's, which stop the nodes).
-$SIG{$_} = sub { diag("killed by SIG$_[0]"); exit(1); } for qw(TERM INT HUP);
 
 =pod
 

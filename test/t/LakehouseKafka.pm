@@ -26,6 +26,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(time usleep);
 
+use LakehouseProc;
+
 our @EXPORT = qw(
   kafka_mock_start kafka_mock_signal kafka_mock_stop
   kafka_produce kafka_send kafka_offset_for_time kafka_committed
@@ -142,20 +144,7 @@ sub kafka_mock_signal
 sub kafka_mock_stop
 {
 	my ($mock) = @_;
-	my $pid = $mock->{pid};
-	return unless $pid;
-	kill('TERM', $pid);
-	my $deadline = time() + 10;
-	while (waitpid($pid, WNOHANG) != $pid)
-	{
-		if (time() > $deadline)
-		{
-			kill('KILL', $pid);
-			waitpid($pid, 0);
-			last;
-		}
-		usleep(20_000);
-	}
+	stop_child($mock->{pid});
 	$mock->{pid} = undef;
 	return;
 }
@@ -166,10 +155,6 @@ END
 	kafka_mock_stop($_) for @mocks;
 	$? = $rc;
 }
-
-# A test killed with SIGTERM/SIGINT/SIGHUP still runs the END blocks (ours,
-# and PostgreSQL::Test::Cluster's, which stop the nodes).
-$SIG{$_} = sub { diag("killed by SIG$_[0]"); exit(1); } for qw(TERM INT HUP);
 
 =pod
 
