@@ -389,7 +389,7 @@ typedef struct KafkaConfBuild
 {
 	rd_kafka_conf_t *conf;
 	bool		secret;			/* values are secrets: never quote them */
-	bool		check_only;		/* definition time: secrets are placeholders */
+	bool		check_only;		/* definition time: secrets are not read */
 } KafkaConfBuild;
 
 static void
@@ -448,7 +448,7 @@ conf_secret_property(const char *name, const char *secret, void *arg)
 	b->secret = true;
 	if (b->check_only)
 	{
-		/* names only: a placeholder shows the property itself is valid */
+		/* names only: the property must be one that may hold a secret */
 		if (strcmp(name, "sasl.password") != 0 &&
 			strcmp(name, "ssl.key.password") != 0 &&
 			strcmp(name, "sasl.username") != 0 &&
