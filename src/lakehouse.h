@@ -141,6 +141,7 @@ extern void lh_check_option_keys(Jsonb *options, const char *const *allowed,
 								 const char *what);
 extern bool lh_option_lookup(Jsonb *options, const char *key, JsonbValue *out);
 extern char *lh_option_text(Jsonb *options, const char *key);
+extern Jsonb *lh_option_object(Jsonb *options, const char *key, const char *what);
 extern bool lh_option_bool(Jsonb *options, const char *key, bool defval);
 extern int64 lh_option_int(Jsonb *options, const char *key, int64 defval);
 

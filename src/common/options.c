@@ -153,3 +153,25 @@ lh_option_int(Jsonb *options, const char *key, int64 defval)
 				 errdetail("Value given: \"%s\".", s)));
 	return (int64) val;
 }
+
+/*
+ * lh_option_object
+ *		The value of an option that must be a JSON object, or NULL if it
+ *		is absent; what names the owner in the error ("a kafka source").
+ */
+Jsonb *
+lh_option_object(Jsonb *options, const char *key, const char *what)
+{
+	JsonbValue	v;
+	Jsonb	   *jb = NULL;
+
+	if (!lh_option_lookup(options, key, &v))
+		return NULL;
+	if (v.type == jbvBinary)
+		jb = JsonbValueToJsonb(&v);
+	if (jb == NULL || !JB_ROOT_IS_OBJECT(jb))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" of %s must be a JSON object", key, what)));
+	return jb;
+}

@@ -226,22 +226,6 @@ parse_path(const char *s, const char *option)
 	return path;
 }
 
-static Jsonb *
-object_option(Jsonb *options, const char *key)
-{
-	JsonbValue	v;
-	Jsonb	   *jb;
-
-	if (!lh_option_lookup(options, key, &v))
-		return NULL;
-	if (v.type != jbvBinary)
-		bad_option("option \"%s\" of an http source must be a JSON object", key);
-	jb = JsonbValueToJsonb(&v);
-	if (!JB_ROOT_IS_OBJECT(jb))
-		bad_option("option \"%s\" of an http source must be a JSON object", key);
-	return jb;
-}
-
 static int
 int_option(Jsonb *options, const char *key, int64 def, int64 min, int64 max)
 {
@@ -334,8 +318,8 @@ http_parse_options(Jsonb *options, HttpOptions *o)
 	else
 		bad_option("invalid method \"%s\" for an http source (use GET or POST)", s);
 
-	o->headers = object_option(options, "headers");
-	o->query = object_option(options, "query");
+	o->headers = lh_option_object(options, "headers", "an http source");
+	o->query = lh_option_object(options, "query", "an http source");
 	if (lh_option_lookup(options, "body", &v))
 	{
 		if (!o->post)
@@ -350,7 +334,7 @@ http_parse_options(Jsonb *options, HttpOptions *o)
 	s = lh_option_text(options, "id_field");
 	o->id_path = s ? parse_path(s, "id_field") : NIL;
 
-	obj = object_option(options, "incremental");
+	obj = lh_option_object(options, "incremental", "an http source");
 	if (obj)
 	{
 		o->inc_path = parse_path(required_text(obj, "field", "option \"incremental\""),
@@ -359,7 +343,7 @@ http_parse_options(Jsonb *options, HttpOptions *o)
 	}
 
 	o->max_pages = 1000;
-	obj = object_option(options, "pagination");
+	obj = lh_option_object(options, "pagination", "an http source");
 	o->paging = PAGING_NONE;
 	if (obj)
 	{
@@ -417,7 +401,7 @@ http_parse_options(Jsonb *options, HttpOptions *o)
 	}
 
 	o->auth = AUTH_NONE;
-	obj = object_option(options, "auth");
+	obj = lh_option_object(options, "auth", "an http source");
 	if (obj)
 	{
 		char	   *type = required_text(obj, "type", "option \"auth\"");

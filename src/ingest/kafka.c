@@ -131,27 +131,6 @@ jbv_text(JsonbValue *v)
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
-/* The value of an object option; NULL if absent. */
-static Jsonb *
-option_object(Jsonb *options, const char *key)
-{
-	JsonbValue	v;
-	Jsonb	   *jb;
-
-	if (!lh_option_lookup(options, key, &v))
-		return NULL;
-	if (v.type != jbvBinary)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("option \"%s\" of a kafka source must be a JSON object", key)));
-	jb = JsonbValueToJsonb(&v);
-	if (!JB_ROOT_IS_OBJECT(jb))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("option \"%s\" of a kafka source must be a JSON object", key)));
-	return jb;
-}
-
 /* Iterate over the string-valued pairs of a flat object: a callback each. */
 typedef void (*kafka_pair_fn) (const char *key, const char *value, void *arg);
 
@@ -327,13 +306,13 @@ kafka_parse_options(Jsonb *options, KafkaOptions *o)
 		}
 		else
 		{
-			Jsonb	   *start = option_object(options, "start");
+			Jsonb	   *start = lh_option_object(options, "start", "a kafka source");
 			char	   *ts = lh_option_text(start, "timestamp");
 			Jsonb	   *offsets = NULL;
 			JsonbValue	ov;
 
 			if (lh_option_lookup(start, "offsets", &ov))
-				offsets = option_object(start, "offsets");
+				offsets = lh_option_object(start, "offsets", "a kafka source");
 			if ((ts == NULL) == (offsets == NULL) ||
 				JB_ROOT_COUNT(start) != 1)
 				ereport(ERROR,
@@ -374,8 +353,8 @@ kafka_parse_options(Jsonb *options, KafkaOptions *o)
 				 errmsg("option \"max_wait_ms\" must be between 0 and 60000")));
 	o->max_wait_ms = (int) n;
 
-	o->properties = option_object(options, "properties");
-	o->secret_properties = option_object(options, "secret_properties");
+	o->properties = lh_option_object(options, "properties", "a kafka source");
+	o->secret_properties = lh_option_object(options, "secret_properties", "a kafka source");
 	o->group_id = lh_option_text(options, "group_id");
 	if (o->group_id && o->group_id[0] == '\0')
 		ereport(ERROR,
@@ -1091,10 +1070,11 @@ kafka_consume(KafkaConn *c, rd_kafka_message_t **msgs, int max, int timeout_ms)
 static KafkaPart *
 kafka_part(KafkaConn *c, int32 partition)
 {
-	for (int i = 0; i < c->npart; i++)
-		if (c->parts[i].partition == partition)
-			return &c->parts[i];
-	return NULL;
+	KafkaPart	key;
+
+	/* parts are sorted by partition (kafka_discover) */
+	key.partition = partition;
+	return bsearch(&key, c->parts, c->npart, sizeof(KafkaPart), cmp_part);
 }
 
 /* A jsonb string value of a byte string: the text if UTF-8, else NULL. */
