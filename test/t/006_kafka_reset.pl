@@ -152,6 +152,26 @@ settled('batch C after reset to latest', $rows + 5);
 push @{ $want{1} }, (1) x 5;
 is(landings(), expect(\%want), 'reset to latest: nothing again, batch C once');
 
+# an offset beyond the log is clamped to its end (as Kafka's reset tool
+# does), so messages that arrive later are not skipped
+$node->safe_psql('postgres', q{SELECT lakehouse.lh_reset_source('replay_src', '500', 0)});
+settled('reset partition 0 to offset 500', $rows + 5);
+is( $node->safe_psql(
+		'postgres',
+		q{SELECT stored_offset FROM lakehouse.source_status WHERE source = 'replay_src' AND partition = 0}),
+	'20',
+	'reset to offset 500 of a partition that holds 0..19 stores 20');
+like(
+	$node->safe_psql(
+		'postgres',
+		q{SELECT last_error FROM lakehouse.source_status WHERE source = 'replay_src' AND partition = 0}),
+	qr/offset 500 is outside partition 0 of topic "replay" \(0 to 20\); starting at 20/,
+	'and says so in last_error');
+batch('D', 0, 20, 3);
+settled('batch D after the clamped reset', $rows + 8);
+push @{ $want{0} }, (1) x 3;
+is(landings(), expect(\%want), 'the clamped reset skipped nothing: batch D once');
+
 # refused requests
 my ($ret, $out, $err) =
   $node->psql('postgres', q{SELECT lakehouse.lh_reset_source('replay_src', 'bogus')});
@@ -176,7 +196,7 @@ lh_poll(
 	$node, q{
 SELECT _lh_partition || ':' || count(*) || ':' || min(_lh_offset) || '-' || max(_lh_offset)
   FROM bronze.replay_from GROUP BY _lh_partition ORDER BY 1},
-	"0:15:5-19\n1:17:8-24",
+	"0:18:5-22\n1:17:8-24",
 	'start {"offsets": {"0": 5, "1": 8}}: partition 0 from 5, partition 1 from 8');
 lh_poll(
 	$node, q{
