@@ -627,3 +627,9 @@ CREATE FUNCTION lakehouse.lh_scd2_merge(target text,
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'lh_scd2_merge'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+/* ==== schema evolution of silver tables (src/contract/evolution.c) ==== */
+
+/* ==== gold data contracts (src/contract/contract*.c) ==== */
+
+/* ==== data quality (src/quality/) ==== */

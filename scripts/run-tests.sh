@@ -33,6 +33,7 @@
 # Environment:
 #   LH_SUITES="regress isolation tap"  which suites to run
 #   LH_TAP_TESTS="test/t/010_http.pl"  only these TAP files
+#   LH_REGRESS="setup silver"          only these pg_regress tests
 #   LH_SUITE_TIMEOUT=600               seconds before one suite is killed
 #   LH_KEEP_TMP=1                      keep the temporary directory
 #   LH_SKIP_BUILD=1                    skip make / make install
@@ -230,7 +231,7 @@ if [ "${LH_SKIP_BUILD:-0}" != 1 ]; then
 	fi
 fi
 
-REGRESS_ALL=$(make_var REGRESS)
+REGRESS_ALL=${LH_REGRESS:-$(make_var REGRESS)}
 ISOLATION_ALL=$(make_var ISOLATION)
 
 # --- 2. copy the tree where postgres can work ---------------------------------

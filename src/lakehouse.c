@@ -42,6 +42,9 @@ LhRunState *lh_current_run = NULL;
 /* Called after each successful stage; see lakehouse.h. */
 lh_stage_hook_type lh_after_stage_hook = NULL;
 
+/* Called after each executed stage is recorded; see lakehouse.h. */
+lh_stage_done_hook_type lh_stage_done_hook = NULL;
+
 void		_PG_init(void);
 
 void

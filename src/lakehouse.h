@@ -105,6 +105,20 @@ typedef void (*lh_stage_hook_type) (const char *stage, const char *target,
 									int32 table_id, LhStageCounts *counts);
 extern PGDLLIMPORT lh_stage_hook_type lh_after_stage_hook;
 
+/*
+ * Called after a stage has been executed and recorded in run_stages, outside
+ * its subtransaction (whether it succeeded, failed or was skipped; not for
+ * stages that did not run).  What a hook writes here survives a rolled-back
+ * stage: results of checks that failed the stage belong here.  A hook must
+ * not raise errors for data reasons.  Hooks chain: save the previous value
+ * in _PG_init-time setup and call it.
+ */
+typedef void (*lh_stage_done_hook_type) (int64 run_id, int stage_no,
+										 const char *stage, const char *target,
+										 int32 table_id, const char *status,
+										 ErrorData *error);
+extern PGDLLIMPORT lh_stage_done_hook_type lh_stage_done_hook;
+
 /* src/catalog/catalog.c */
 extern void catalog_exec(const char *sql, int nargs, Oid *types, Datum *values,
 						 const char *nulls, int expected);

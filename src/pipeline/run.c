@@ -365,6 +365,11 @@ run_stages(List *stages, LhRunState *run, bool skip_all, LhStageCounts *total)
 				failed = st;
 		}
 		record_stage(run->run_id, foreach_current_index(lc) + 1, st);
+		if (lh_stage_done_hook && strcmp(st->status, "not run") != 0)
+			(*lh_stage_done_hook) (run->run_id, foreach_current_index(lc) + 1,
+								   stage_names[st->kind], st->target,
+								   st->table ? st->table->table_id : 0,
+								   st->status, st->error);
 		total->rows_read += st->counts.rows_read;
 		total->rows_written += st->counts.rows_written;
 		total->rows_quarantined += st->counts.rows_quarantined;
