@@ -16,6 +16,14 @@ OBJS = \
 	src/config/api.o \
 	src/config/yaml.o \
 	src/config/yaml_parse.o \
+	src/contract/contract.o \
+	src/contract/contract_odcs.o \
+	src/contract/contract_quarantine.o \
+	src/contract/contract_table.o \
+	src/contract/contract_trigger.o \
+	src/contract/evolution.o \
+	src/contract/evolution_drift.o \
+	src/contract/evolution_migrate.o \
 	src/ingest/bronze_writer.o \
 	src/ingest/csv.o \
 	src/ingest/files.o \
@@ -27,6 +35,10 @@ OBJS = \
 	src/pipeline/deps.o \
 	src/pipeline/run.o \
 	src/pipeline/schedule.o \
+	src/quality/check.o \
+	src/quality/define.o \
+	src/quality/expect.o \
+	src/quality/gate.o \
 	src/transform/gold.o \
 	src/transform/scd2.o \
 	src/transform/silver.o \
@@ -40,10 +52,10 @@ EXTENSION = lakehouse
 DATA = lakehouse--0.1.sql
 PGFILEDESC = "lakehouse - medallion lakehouse inside PostgreSQL"
 
-REGRESS = setup api yaml ingest_file ingest_table kafka http silver gold scd2 run deps errors hostile
+REGRESS = setup api yaml ingest_file ingest_table kafka http silver gold scd2 quality quality_gate contract evolution run deps errors hostile
 REGRESS_OPTS =
 
-ISOLATION = concurrent_runs scd2_concurrent bronze_vs_silver
+ISOLATION = concurrent_runs scd2_concurrent bronze_vs_silver contract_invalidation
 # Specs in test/isolation/specs, expected output in test/isolation/expected;
 # results and diffs go to test/isolation/output_iso.
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output_iso

@@ -157,17 +157,18 @@ CREATE TABLE lakehouse.quarantine (
     pipeline_id     integer,
     table_id        integer,
     target_table    text NOT NULL,
-    bronze_table    text NOT NULL,
-    bronze_id       bigint NOT NULL,
+    bronze_table    text,
+    bronze_id       bigint,
     source_position text,
     column_name     text,
     value           text,
     reason          text NOT NULL,
+    rule            text,
     payload         jsonb,
     quarantined_at  timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX quarantine_table_idx ON lakehouse.quarantine (table_id, quarantine_id);
-COMMENT ON TABLE lakehouse.quarantine IS 'Bronze rows that could not be projected into silver, with the column, value and reason.';
+COMMENT ON TABLE lakehouse.quarantine IS 'Bronze rows that could not be projected into silver, and rows diverted by a gold data contract, with the column, value and reason.';
 
 CREATE TABLE lakehouse.dead_letters (
     dead_letter_id  bigserial PRIMARY KEY,
@@ -295,7 +296,9 @@ CREATE FUNCTION lakehouse.lh_define_silver(pipeline text,
                                            columns jsonb,
                                            keys text[] DEFAULT NULL,
                                            order_by text DEFAULT NULL,
-                                           replace boolean DEFAULT false)
+                                           replace boolean DEFAULT false,
+                                           schema_policy text DEFAULT NULL,
+                                           allow_breaking boolean DEFAULT false)
 RETURNS integer
 AS 'MODULE_PATHNAME', 'lh_define_silver'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
@@ -630,6 +633,405 @@ LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 
 /* ==== schema evolution of silver tables (src/contract/evolution.c) ==== */
 
+/*
+ * Each registered silver table has a schema-evolution policy and a snapshot
+ * of its columns (taken by lh_define_silver, updated after each allowed
+ * change).  An event trigger compares a silver table with its snapshot
+ * after every ALTER TABLE and refuses what the policy does not allow;
+ * lh_evolve is the explicit migration.  See contrib-docs/evolution.md.
+ */
+CREATE TABLE lakehouse.silver_schemas (
+    table_id        integer PRIMARY KEY REFERENCES lakehouse.tables ON DELETE CASCADE,
+    policy          text NOT NULL DEFAULT 'additive',
+    snapshot_at     timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT silver_schemas_policy_check CHECK (policy IN ('strict', 'additive', 'permissive'))
+);
+COMMENT ON TABLE lakehouse.silver_schemas IS 'Schema-evolution policy of each silver table (strict, additive, permissive).';
+
+CREATE TABLE lakehouse.silver_schema_columns (
+    table_id        integer NOT NULL REFERENCES lakehouse.silver_schemas ON DELETE CASCADE,
+    attnum          smallint NOT NULL,
+    column_name     text NOT NULL,
+    type_oid        oid NOT NULL,
+    typmod          integer NOT NULL,
+    type_name       text NOT NULL,
+    not_null        boolean NOT NULL,
+    default_expr    text,
+    pk_position     smallint,
+    PRIMARY KEY (table_id, column_name)
+);
+COMMENT ON TABLE lakehouse.silver_schema_columns IS 'The registered schema of each silver table: what its schema-evolution policy compares DDL against.';
+
+CREATE TABLE lakehouse.schema_history (
+    change_id       bigserial PRIMARY KEY,
+    table_id        integer REFERENCES lakehouse.tables ON DELETE SET NULL,
+    table_name      text NOT NULL,
+    changed_at      timestamptz NOT NULL DEFAULT now(),
+    changed_by      name NOT NULL,
+    session_user_name name NOT NULL DEFAULT session_user,
+    via             text NOT NULL,
+    policy          text NOT NULL,
+    change_kind     text NOT NULL,
+    column_name     text,
+    old_definition  text,
+    new_definition  text,
+    breaking        boolean NOT NULL,
+    allow_breaking  boolean NOT NULL DEFAULT false,
+    reason          text,
+    statement       text,
+    CONSTRAINT schema_history_via_check CHECK (via IN ('ddl', 'lh_evolve', 'config', 'policy')),
+    CONSTRAINT schema_history_kind_check CHECK (change_kind IN (
+        'add_column', 'drop_column', 'rename_column', 'widen_type', 'change_type',
+        'drop_not_null', 'set_not_null', 'change_primary_key', 'set_policy'))
+);
+CREATE INDEX schema_history_table_idx ON lakehouse.schema_history (table_id, change_id);
+COMMENT ON TABLE lakehouse.schema_history IS 'Audit trail of schema changes to silver tables: who, when, how, what changed, under which policy, and why.';
+
+CREATE TABLE lakehouse.silver_drift (
+    table_id        integer NOT NULL REFERENCES lakehouse.tables ON DELETE CASCADE,
+    field_path      text NOT NULL,
+    first_seen      timestamptz NOT NULL,
+    last_seen       timestamptz NOT NULL,
+    seen_count      bigint NOT NULL,
+    example_value   text,
+    PRIMARY KEY (table_id, field_path)
+);
+COMMENT ON TABLE lakehouse.silver_drift IS 'Bronze payload fields a silver stage saw but no column maps (see the schema_drift view).';
+
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.silver_schemas', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.silver_schema_columns', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.schema_history', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.schema_history_change_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.silver_drift', '');
+
+CREATE FUNCTION lakehouse.lh_set_schema_policy(table_name text, policy text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'lh_set_schema_policy'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+CREATE FUNCTION lakehouse.lh_evolve(table_name text,
+                                    ddl text,
+                                    allow_breaking boolean DEFAULT false,
+                                    reason text DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'lh_evolve'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+CREATE FUNCTION lakehouse.lh_silver_schema_guard()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'lh_silver_schema_guard'
+LANGUAGE C;
+
+CREATE EVENT TRIGGER lh_silver_schema_guard ON ddl_command_end
+    WHEN TAG IN ('ALTER TABLE')
+    EXECUTE FUNCTION lakehouse.lh_silver_schema_guard();
+
+/*
+ * Fields seen in bronze payloads that no silver column maps.  A path that
+ * a mapping covers later (the field itself, or an object or array above it)
+ * disappears from the view.
+ */
+CREATE VIEW lakehouse.schema_drift AS
+SELECT p.name AS pipeline,
+       format('%I.%I', t.schema_name, t.table_name) AS silver_table,
+       d.field_path,
+       d.first_seen,
+       d.last_seen,
+       d.seen_count,
+       d.example_value
+  FROM lakehouse.silver_drift d
+  JOIN lakehouse.tables t USING (table_id)
+  JOIN lakehouse.pipelines p USING (pipeline_id)
+ WHERE NOT EXISTS (
+        SELECT 1
+          FROM lakehouse.silver_columns c,
+               LATERAL (SELECT regexp_replace(string_agg(
+                                   CASE WHEN e ~ '^[0-9]+$' THEN '[]' ELSE '.' || e END,
+                                   '' ORDER BY o), '^\.', '') AS path
+                          FROM unnest(c.json_path) WITH ORDINALITY AS u(e, o)) m
+         WHERE c.table_id = d.table_id
+           AND (d.field_path = m.path
+                OR starts_with(d.field_path, m.path || '.')
+                OR starts_with(d.field_path, m.path || '[]')));
+
 /* ==== gold data contracts (src/contract/contract*.c) ==== */
 
+/*
+ * One ODCS v3.1 data contract per table: the document as given, the rules
+ * compiled from it, and what to do with a row that breaks them.  Rows of
+ * lakehouse.quarantine diverted by a contract have bronze_table NULL, the
+ * rule in "rule" and the row as jsonb in "payload".
+ */
+CREATE TABLE lakehouse.contracts (
+    schema_name      text NOT NULL,
+    table_name       text NOT NULL,
+    contract_id      text NOT NULL,
+    contract_name    text NOT NULL,
+    contract_version text NOT NULL,
+    document         jsonb NOT NULL,
+    compiled         jsonb NOT NULL,
+    on_violation     text NOT NULL DEFAULT 'fail',
+    attached_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (schema_name, table_name),
+    CONSTRAINT contracts_on_violation_check CHECK (on_violation IN ('fail', 'quarantine'))
+);
+COMMENT ON TABLE lakehouse.contracts IS 'Data contracts (ODCS v3.1) attached to gold tables: document, compiled rules, violation mode.';
+
+CREATE TABLE lakehouse.contract_columns (
+    schema_name          text NOT NULL,
+    table_name           text NOT NULL,
+    ordinal              integer NOT NULL,
+    column_name          text NOT NULL,
+    logical_type         text,
+    required             boolean NOT NULL,
+    primary_key_position integer,
+    classification       text,
+    PRIMARY KEY (schema_name, table_name, column_name),
+    FOREIGN KEY (schema_name, table_name) REFERENCES lakehouse.contracts ON DELETE CASCADE
+);
+COMMENT ON TABLE lakehouse.contract_columns IS 'The columns a data contract describes, with their classification.';
+
+CREATE TABLE lakehouse.contract_violations (
+    violation_id    bigserial PRIMARY KEY,
+    run_id          bigint NOT NULL,
+    table_id        integer,
+    target_table    text NOT NULL,
+    contract_name   text,
+    rule            text NOT NULL,
+    column_name     text,
+    violations      bigint NOT NULL,
+    sample          text,
+    action          text NOT NULL,
+    recorded_at     timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT contract_violations_action_check CHECK (action IN ('failed', 'quarantined'))
+);
+CREATE INDEX contract_violations_run_idx ON lakehouse.contract_violations (run_id);
+COMMENT ON TABLE lakehouse.contract_violations IS 'Data contract violations of each pipeline run, per table, rule and column.';
+
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.contracts', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.contract_columns', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.contract_violations', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.contract_violations_violation_id_seq', '');
+
+CREATE FUNCTION lakehouse.lh_attach_contract(table_name text,
+                                             contract text,
+                                             on_violation text DEFAULT 'fail')
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'lh_attach_contract'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+CREATE FUNCTION lakehouse.lh_detach_contract(table_name text,
+                                             missing_ok boolean DEFAULT false)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'lh_detach_contract'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+CREATE FUNCTION lakehouse.lh_contract_diff(table_name text)
+RETURNS TABLE(column_name text, issue text, contract text, actual text)
+AS 'MODULE_PATHNAME', 'lh_contract_diff'
+LANGUAGE C CALLED ON NULL INPUT STABLE;
+
+CREATE FUNCTION lakehouse.lh_contract_row_check()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'lh_contract_row_check'
+LANGUAGE C;
+
+CREATE FUNCTION lakehouse.lh_contract_statement_end()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'lh_contract_statement_end'
+LANGUAGE C;
+
+CREATE FUNCTION lakehouse.lh_contract_ddl_guard()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'lh_contract_ddl_guard'
+LANGUAGE C;
+
+CREATE FUNCTION lakehouse.lh_contract_sql_drop()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'lh_contract_sql_drop'
+LANGUAGE C;
+
+CREATE EVENT TRIGGER lh_contract_ddl_guard ON ddl_command_end
+    WHEN TAG IN ('ALTER TABLE')
+    EXECUTE FUNCTION lakehouse.lh_contract_ddl_guard();
+
+CREATE EVENT TRIGGER lh_contract_sql_drop ON sql_drop
+    WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED')
+    EXECUTE FUNCTION lakehouse.lh_contract_sql_drop();
+
 /* ==== data quality (src/quality/) ==== */
+
+/*
+ * Expectations declared on silver and gold tables (lh_add_expectation, or
+ * the expectations list of a table in YAML).  kind and args are checked by
+ * the functions that write them; origin says who owns the row, so that
+ * applying YAML replaces only what YAML declared.
+ */
+CREATE TABLE lakehouse.dq_expectations (
+    expectation_id  serial PRIMARY KEY,
+    table_id        integer NOT NULL REFERENCES lakehouse.tables ON DELETE CASCADE,
+    name            text NOT NULL,
+    kind            text NOT NULL,
+    args            jsonb NOT NULL DEFAULT '{}',
+    severity        text NOT NULL DEFAULT 'warn',
+    mostly          numeric NOT NULL DEFAULT 1,
+    row_filter      text,
+    origin          text NOT NULL DEFAULT 'sql',
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (table_id, name),
+    CONSTRAINT dq_expectations_name_check CHECK (name <> '' AND length(name) <= 200),
+    CONSTRAINT dq_expectations_severity_check CHECK (severity IN ('warn', 'drop', 'fail')),
+    CONSTRAINT dq_expectations_mostly_check CHECK (mostly >= 0 AND mostly <= 1),
+    CONSTRAINT dq_expectations_origin_check CHECK (origin IN ('sql', 'yaml'))
+);
+COMMENT ON TABLE lakehouse.dq_expectations IS 'Data-quality expectations of silver and gold tables, evaluated by lh_check and by pipeline runs.';
+
+/*
+ * One row per expectation per check.  check_id groups the rows of one
+ * evaluation of one table (a pipeline stage's gate or one lh_check call);
+ * run_id is the run, NULL for lh_check outside a run.
+ */
+CREATE SEQUENCE lakehouse.dq_check_id_seq;
+CREATE TABLE lakehouse.dq_results (
+    result_id       bigserial PRIMARY KEY,
+    check_id        bigint NOT NULL,
+    run_id          bigint,
+    table_id        integer,
+    table_name      text NOT NULL,
+    expectation     text NOT NULL,
+    kind            text NOT NULL,
+    mode            text NOT NULL,
+    severity        text NOT NULL,
+    success         boolean NOT NULL,
+    element_count   bigint,
+    unexpected_count bigint,
+    unexpected_percent double precision,
+    missing_count   bigint,
+    mostly          numeric,
+    observed_value  jsonb,
+    partial_unexpected_list jsonb,
+    duration        interval,
+    checked_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    CONSTRAINT dq_results_mode_check CHECK (mode IN ('full', 'incremental'))
+);
+CREATE INDEX dq_results_table_idx ON lakehouse.dq_results (table_name, check_id);
+CREATE INDEX dq_results_run_idx ON lakehouse.dq_results (run_id);
+COMMENT ON TABLE lakehouse.dq_results IS 'Data-quality results: one row per expectation per check (run gate or lh_check), with counts, observed value and up to 20 unexpected values.';
+
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.dq_expectations', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.dq_expectations_expectation_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.dq_results', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.dq_results_result_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.dq_check_id_seq', '');
+
+CREATE FUNCTION lakehouse.lh_add_expectation(table_name text,
+                                             expectation text,
+                                             args jsonb DEFAULT '{}',
+                                             severity text DEFAULT 'warn',
+                                             mostly numeric DEFAULT 1,
+                                             "where" text DEFAULT NULL,
+                                             name text DEFAULT NULL,
+                                             replace boolean DEFAULT false)
+RETURNS text
+AS 'MODULE_PATHNAME', 'lh_add_expectation'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+CREATE FUNCTION lakehouse.lh_drop_expectation(table_name text,
+                                              name text,
+                                              missing_ok boolean DEFAULT false)
+RETURNS void
+AS 'MODULE_PATHNAME', 'lh_drop_expectation'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+/* Replace a table's YAML-declared expectations (lh_apply_config uses it). */
+CREATE FUNCTION lakehouse.lh_set_expectations(table_name text,
+                                              expectations jsonb)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'lh_set_expectations'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+CREATE FUNCTION lakehouse.lh_check(table_name text,
+                                   mode text DEFAULT 'full',
+                                   run_id bigint DEFAULT NULL,
+                                   OUT expectation text,
+                                   OUT kind text,
+                                   OUT severity text,
+                                   OUT success boolean,
+                                   OUT element_count bigint,
+                                   OUT unexpected_count bigint,
+                                   OUT unexpected_percent double precision,
+                                   OUT missing_count bigint,
+                                   OUT observed_value jsonb,
+                                   OUT partial_unexpected_list jsonb,
+                                   OUT duration interval)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'lh_check'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+/* Internal: keeps the first 20 values it sees (partial_unexpected_list). */
+CREATE FUNCTION lakehouse.lh_dq_sample_trans(internal, jsonb)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'lh_dq_sample_trans'
+LANGUAGE C CALLED ON NULL INPUT IMMUTABLE;
+CREATE FUNCTION lakehouse.lh_dq_sample_final(internal)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'lh_dq_sample_final'
+LANGUAGE C CALLED ON NULL INPUT IMMUTABLE;
+CREATE AGGREGATE lakehouse.lh_dq_sample(jsonb) (
+    SFUNC = lakehouse.lh_dq_sample_trans,
+    STYPE = internal,
+    FINALFUNC = lakehouse.lh_dq_sample_final
+);
+/* Internal: how many values lh_dq_sample saw (shares its state in a query). */
+CREATE FUNCTION lakehouse.lh_dq_count_final(internal)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'lh_dq_count_final'
+LANGUAGE C CALLED ON NULL INPUT IMMUTABLE;
+CREATE AGGREGATE lakehouse.lh_dq_count(jsonb) (
+    SFUNC = lakehouse.lh_dq_sample_trans,
+    STYPE = internal,
+    FINALFUNC = lakehouse.lh_dq_count_final
+);
+
+/*
+ * Quality score per table: the weighted share of passed expectations of
+ * its latest check (weights: fail 3, drop 2, warn 1), the score of the
+ * check before it, and the trend.
+ */
+CREATE VIEW lakehouse.dq_summary AS
+WITH checks AS (
+    SELECT r.table_name,
+           r.check_id,
+           max(r.run_id) AS run_id,
+           max(r.mode) AS mode,
+           min(r.checked_at) AS checked_at,
+           count(*) AS expectations,
+           count(*) FILTER (WHERE r.success) AS passed,
+           count(*) FILTER (WHERE NOT r.success) AS failed,
+           count(*) FILTER (WHERE NOT r.success AND r.severity = 'fail') AS failed_fail,
+           round(100.0 * sum(w.weight) FILTER (WHERE r.success) / sum(w.weight), 1) AS score,
+           row_number() OVER (PARTITION BY r.table_name ORDER BY r.check_id DESC) AS age
+      FROM lakehouse.dq_results r
+      CROSS JOIN LATERAL (SELECT CASE r.severity WHEN 'fail' THEN 3
+                                                 WHEN 'drop' THEN 2 ELSE 1 END AS weight) w
+     GROUP BY r.table_name, r.check_id
+)
+SELECT l.table_name,
+       l.check_id AS last_check_id,
+       l.run_id AS last_run_id,
+       l.mode AS last_mode,
+       l.checked_at AS last_checked_at,
+       l.expectations,
+       l.passed,
+       l.failed,
+       l.failed_fail,
+       coalesce(l.score, 0) AS score,
+       p.score AS previous_score,
+       coalesce(l.score, 0) - p.score AS score_change,
+       CASE WHEN p.check_id IS NULL THEN 'new'
+            WHEN coalesce(l.score, 0) > coalesce(p.score, 0) THEN 'improving'
+            WHEN coalesce(l.score, 0) < coalesce(p.score, 0) THEN 'degrading'
+            ELSE 'stable' END AS trend
+  FROM checks l
+  LEFT JOIN checks p ON p.table_name = l.table_name AND p.age = 2
+ WHERE l.age = 1;

@@ -23,6 +23,8 @@
 #include "utils/memutils.h"
 
 #include "lakehouse.h"
+#include "contract/contract.h"
+#include "quality/quality.h"
 #include "worker/worker.h"
 
 PG_MODULE_MAGIC;
@@ -123,5 +125,11 @@ _PG_init(void)
 	}
 
 	MarkGUCPrefixReserved("lakehouse");
+
+	/* gold data contracts: stage hooks, rule cache and quarantine callbacks */
+	contract_init();
+
+	/* data-quality gates: stage hooks */
+	quality_init();
 
 }

@@ -134,6 +134,7 @@ extern char *catalog_get_stage_mark(int32 table_id, const char *key);
 extern void catalog_set_stage_mark(int32 table_id, const char *key,
 								   const char *value);
 extern char *catalog_secret(const char *name, MemoryContext mcxt);
+extern Oid	catalog_owner(void);
 extern void catalog_add_dead_letter(LhSource *src, const char *position,
 									const char *raw, int rawlen,
 									const char *reason, int sqlerrcode,
@@ -149,6 +150,8 @@ extern void lh_check_name(const char *what, const char *name);
 extern bool lh_unique_index_on(Oid relid, List *columns);
 extern bool lh_name_is_qualified(const char *name);
 extern bool lh_name_in_list(List *list, const char *name);
+extern Datum lh_text_array(List *items);
+extern char *lh_trim_sql(const char *sql);
 
 /* src/common/options.c: source options held as jsonb objects */
 extern void lh_check_option_keys(Jsonb *options, const char *const *allowed,
@@ -158,6 +161,7 @@ extern char *lh_option_text(Jsonb *options, const char *key);
 extern Jsonb *lh_option_object(Jsonb *options, const char *key, const char *what);
 extern bool lh_option_bool(Jsonb *options, const char *key, bool defval);
 extern int64 lh_option_int(Jsonb *options, const char *key, int64 defval);
+extern char *lh_jsonb_scalar_text(JsonbValue *v);
 
 /* src/common/safeinput.c: type input that turns data errors into values */
 typedef struct LhTypeInput
@@ -263,6 +267,7 @@ extern void silver_run_stage(LhTable *table, LhStageCounts *counts);
 
 /* src/transform/gold.c */
 extern void gold_check_sql(const char *sql);
+extern void lh_check_select_sql(const char *sql, const char *what);
 extern void gold_prepare_table(const char *schema, const char *table,
 							   const char *sql, const char *kind, List *keys);
 extern bool gold_run_stage(LhTable *table, LhStageCounts *counts);

@@ -13,12 +13,15 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 
 #include "lakehouse.h"
 
@@ -378,4 +381,24 @@ catalog_secret(const char *name, MemoryContext mcxt)
 				 errhint("Create it with lakehouse.lh_set_secret(name, value).")));
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	return MemoryContextStrdup(mcxt, isnull ? "" : TextDatumGetCString(d));
+}
+
+/*
+ * catalog_owner
+ *		The role that owns the catalog (the one that created the extension).
+ *		Triggers and event triggers that fire for users who cannot read the
+ *		catalog switch to it for their fixed, parameterized catalog SQL.
+ */
+Oid
+catalog_owner(void)
+{
+	Oid			relid = lh_table_oid(LH_SCHEMA, "pipelines", false);
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
 }

@@ -13,9 +13,12 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
+
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
 #include "commands/schemacmds.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -244,6 +247,46 @@ lh_unique_index_on(Oid relid, List *columns)
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read indexes: SPI error %d", rc);
 	return SPI_processed > 0;
+}
+
+/*
+ * A one-dimensional text[] Datum from a list of C strings; NULL entries
+ * become NULL elements.  An empty list gives an empty array.
+ */
+Datum
+lh_text_array(List *items)
+{
+	int			n = list_length(items);
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	ListCell   *lc;
+
+	if (n == 0)
+		return PointerGetDatum(construct_empty_array(TEXTOID));
+	foreach(lc, items)
+	{
+		int			i = foreach_current_index(lc);
+
+		nulls[i] = lfirst(lc) == NULL;
+		elems[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum((char *) lfirst(lc));
+	}
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs,
+											  TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* SQL text without trailing semicolons and white space (palloc'd). */
+char *
+lh_trim_sql(const char *sql)
+{
+	char	   *q = pstrdup(sql);
+	char	   *end = q + strlen(q);
+
+	while (end > q && (isspace((unsigned char) end[-1]) || end[-1] == ';'))
+		end--;
+	*end = '\0';
+	return q;
 }
 
 /* Is name one of the strings in list? */

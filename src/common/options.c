@@ -175,3 +175,24 @@ lh_option_object(Jsonb *options, const char *key, const char *what)
 				 errmsg("option \"%s\" of %s must be a JSON object", key, what)));
 	return jb;
 }
+
+/*
+ * A JSON scalar as text: strings unquoted, numbers as written, booleans as
+ * true/false; NULL for null, arrays and objects.
+ */
+char *
+lh_jsonb_scalar_text(JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvString:
+			return pnstrdup(v->val.string.val, v->val.string.len);
+		case jbvNumeric:
+			return DatumGetCString(DirectFunctionCall1(numeric_out,
+													   NumericGetDatum(v->val.numeric)));
+		case jbvBool:
+			return pstrdup(v->val.boolean ? "true" : "false");
+		default:
+			return NULL;
+	}
+}

@@ -28,6 +28,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 
+#include "contract/evolution.h"
 #include "lakehouse.h"
 #include "transform/scd2.h"
 #include "worker/worker.h"
@@ -98,20 +99,6 @@ text_array_arg(FunctionCallInfo fcinfo, int argno, const char *what)
 	return result;
 }
 
-/* Build a text[] Datum from a List of strings. */
-static Datum
-list_to_text_array(List *list)
-{
-	Datum	   *elems = palloc(sizeof(Datum) * Max(list_length(list), 1));
-	int			i = 0;
-	ListCell   *lc;
-
-	foreach(lc, list)
-		elems[i++] = CStringGetTextDatum((char *) lfirst(lc));
-	return PointerGetDatum(construct_array(elems, i, TEXTOID, -1, false,
-										   TYPALIGN_INT));
-}
-
 static void
 check_entity_name(const char *what, const char *name)
 {
@@ -171,7 +158,7 @@ set_dependencies(int32 pipeline_id, List *upstreams)
 
 	/* remove dependencies no longer listed */
 	values[0] = Int32GetDatum(pipeline_id);
-	values[1] = list_to_text_array(upstreams);
+	values[1] = lh_text_array(upstreams);
 	{
 		Oid			dtypes[2] = {INT4OID, TEXTARRAYOID};
 
@@ -650,7 +637,7 @@ store_table(int32 table_id, int32 pipeline_id, const char *layer,
 	else
 		nulls[5] = 'n';
 	if (keys != NIL)
-		values[6] = list_to_text_array(keys);
+		values[6] = lh_text_array(keys);
 	else
 		nulls[6] = 'n';
 	if (order_by)
@@ -720,10 +707,10 @@ store_silver_columns(int32 table_id, List *columns)
 		values[0] = Int32GetDatum(table_id);
 		values[1] = Int32GetDatum(++ordinal);
 		values[2] = CStringGetTextDatum(col->name);
-		values[3] = list_to_text_array(col->path);
+		values[3] = lh_text_array(col->path);
 		values[4] = CStringGetTextDatum(col->type_name);
 		values[5] = BoolGetDatum(col->required);
-		values[6] = list_to_text_array(col->transform_names);
+		values[6] = lh_text_array(col->transform_names);
 		if (col->default_value)
 			values[7] = CStringGetTextDatum(col->default_value);
 		else
@@ -760,7 +747,7 @@ store_silver_columns(int32 table_id, List *columns)
 		Datum		dvalues[2];
 
 		dvalues[0] = Int32GetDatum(table_id);
-		dvalues[1] = list_to_text_array(names);
+		dvalues[1] = lh_text_array(names);
 		catalog_exec("DELETE FROM lakehouse.silver_columns"
 					  " WHERE table_id = $1 AND column_name <> ALL ($2)",
 					  2, dtypes, dvalues, NULL, SPI_OK_DELETE);
@@ -769,7 +756,11 @@ store_silver_columns(int32 table_id, List *columns)
 
 /*
  * lh_define_silver(pipeline, table_name, source, columns, keys, order_by,
- *					replace) returns integer
+ *					replace, schema_policy, allow_breaking) returns integer
+ *
+ * A table already defined whose mapping gained columns or changed types is
+ * altered as its schema policy allows (src/contract/evolution.c);
+ * allow_breaking lets a breaking change through under "additive".
  */
 Datum
 lh_define_silver(PG_FUNCTION_ARGS)
@@ -781,6 +772,8 @@ lh_define_silver(PG_FUNCTION_ARGS)
 	List	   *keys = text_array_arg(fcinfo, 4, "keys");
 	char	   *order_by = optional_text_arg(fcinfo, 5);
 	bool		replace = bool_arg(fcinfo, 6);
+	char	   *policy = PG_NARGS() > 7 ? optional_text_arg(fcinfo, 7) : NULL;
+	bool		allow_breaking = PG_NARGS() > 8 && bool_arg(fcinfo, 8);
 	char	   *schema;
 	char	   *table;
 	int32		pipeline_id;
@@ -793,6 +786,8 @@ lh_define_silver(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("columns must not be null")));
 	columns_json = PG_GETARG_JSONB_P(3);
+	if (policy)
+		evolution_check_policy(policy);
 	lh_parse_table_name(tname, "silver", &schema, &table);
 	columns = silver_parse_columns(columns_json, keys, order_by,
 								   lh_qualified_name(schema, table));
@@ -819,6 +814,9 @@ lh_define_silver(PG_FUNCTION_ARGS)
 	}
 	table_id = check_table_slot(schema, table, pipeline_id, "silver", replace);
 
+	if (table_id != 0)
+		evolution_apply_mapping(table_id, schema, table, columns, policy,
+								allow_breaking);
 	silver_prepare_table(schema, table, columns, keys);
 
 	/* reading another source: its bronze ids mean nothing to the old mark */
@@ -843,6 +841,7 @@ lh_define_silver(PG_FUNCTION_ARGS)
 	table_id = store_table(table_id, pipeline_id, "silver", schema, table,
 						   src->source_id, keys, order_by, NULL, NULL, NULL);
 	store_silver_columns(table_id, columns);
+	evolution_register(table_id, schema, table, policy);
 	SPI_finish();
 	PG_RETURN_INT32(table_id);
 }

@@ -175,12 +175,20 @@ cfg_fingerprint(const char *pipeline)
 		"    FROM lakehouse.sources s WHERE s.pipeline_id = p.pipeline_id)::text, ''),"
 		" coalesce((SELECT array_agg(row(t.layer, t.schema_name, t.table_name, s.name,"
 		"                       t.keys, t.order_by, t.gold_kind, t.sql, t.options,"
+		"          (SELECT row(k.document, k.on_violation)::text FROM lakehouse.contracts k"
+		"            WHERE k.schema_name = t.schema_name AND k.table_name = t.table_name),"
+		"          (SELECT ss.policy FROM lakehouse.silver_schemas ss"
+		"            WHERE ss.table_id = t.table_id),"
 		"          (SELECT array_agg(row(c.ordinal, c.column_name, c.json_path,"
 		"                                c.type_name, c.required, c.transforms,"
 		"                                c.default_value, c.min_value,"
 		"                                c.max_value)::text ORDER BY c.ordinal)"
 		"             FROM lakehouse.silver_columns c"
-		"            WHERE c.table_id = t.table_id))::text"
+		"            WHERE c.table_id = t.table_id),"
+		"          (SELECT array_agg(row(e.name, e.kind, e.args, e.severity, e.mostly,"
+		"                                e.row_filter, e.origin)::text ORDER BY e.name)"
+		"             FROM lakehouse.dq_expectations e"
+		"            WHERE e.table_id = t.table_id))::text"
 		"                   ORDER BY t.layer, t.schema_name, t.table_name)"
 		"    FROM lakehouse.tables t"
 		"    LEFT JOIN lakehouse.sources s ON s.source_id = t.source_id"
@@ -381,13 +389,30 @@ cfg_prune_sources(LhCfgPipeline *pl, bool unreferenced_only)
 	}
 }
 
+/*
+ * Make a table's YAML-declared expectations (src/quality/) the given JSON
+ * list; none given drops the ones an earlier YAML declared.
+ */
+static void
+cfg_set_expectations(const char *table, const char *json)
+{
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+
+	values[0] = CStringGetTextDatum(table);
+	values[1] = CStringGetTextDatum(json ? json : "[]");
+	cfg_exec("SELECT lakehouse.lh_set_expectations($1, $2::jsonb)", 2, types, values, NULL);
+}
+
 /* Define the sources, silver and gold tables and schedule of a pipeline. */
+static char *cfg_read_file(const char *path, const char *shown, size_t *len);
+
 static void
 cfg_define(LhCfgPipeline *pl, CfgApplyContext *ctx)
 {
-	Oid			types[6];
-	Datum		values[6];
-	char		nulls[7] = "      ";
+	Oid			types[8];
+	Datum		values[8];
+	char		nulls[9] = "        ";
 	char	   *current;
 	int			j;
 
@@ -423,9 +448,14 @@ cfg_define(LhCfgPipeline *pl, CfgApplyContext *ctx)
 		values[4] = tab->keys.n > 0 ? cfg_text_array(&tab->keys) : (Datum) 0;
 		nulls[4] = tab->keys.n > 0 ? ' ' : 'n';
 		values[5] = cfg_text_or_null(tab->order_by, &nulls[5]);
-		cfg_exec("SELECT lakehouse.lh_define_silver($1, $2, $3, $4::jsonb, $5, $6, true)",
-				 6, types, values, nulls);
-		nulls[4] = nulls[5] = ' ';
+		types[6] = TEXTOID;
+		values[6] = cfg_text_or_null(tab->schema_policy, &nulls[6]);
+		types[7] = BOOLOID;
+		values[7] = BoolGetDatum(tab->allow_breaking);
+		cfg_exec("SELECT lakehouse.lh_define_silver($1, $2, $3, $4::jsonb, $5, $6, true, $7, $8)",
+				 8, types, values, nulls);
+		nulls[4] = nulls[5] = nulls[6] = ' ';
+		cfg_set_expectations(tab->table, tab->expectations);
 	}
 
 	for (j = 0; j < pl->ngold; j++)
@@ -447,6 +477,20 @@ cfg_define(LhCfgPipeline *pl, CfgApplyContext *ctx)
 		cfg_exec("SELECT lakehouse.lh_define_gold($1, $2, $3, $4, $5, true, $6::jsonb)",
 				 6, types, values, nulls);
 		nulls[4] = ' ';
+		cfg_set_expectations(tab->table, tab->expectations);
+
+		/* its data contract (src/contract/contract.c) */
+		if (tab->contract || tab->contract_file)
+		{
+			size_t		len;
+			char	   *doc = tab->contract ? tab->contract :
+				cfg_read_file(tab->contract_file, tab->contract_file, &len);
+
+			values[2] = CStringGetTextDatum(doc);
+			values[3] = CStringGetTextDatum(tab->on_violation ? tab->on_violation : "fail");
+			cfg_exec("SELECT lakehouse.lh_attach_contract($2, $3, $4)",
+					 4, types, values, nulls);
+		}
 	}
 
 	/* (un)schedule only when the schedule changes: pg_cron jobs stay put */

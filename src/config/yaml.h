@@ -64,6 +64,9 @@ typedef struct LhCfgSilver
 	char	   *columns;		/* JSON array text */
 	LhCfgNames	keys;
 	char	   *order_by;		/* NULL if absent */
+	char	   *schema_policy;	/* NULL if absent */
+	bool		allow_breaking;
+	char	   *expectations;	/* JSON array text, or NULL */
 } LhCfgSilver;
 
 typedef struct LhCfgGold
@@ -74,6 +77,10 @@ typedef struct LhCfgGold
 	char	   *sql;
 	LhCfgNames	keys;
 	char	   *options;		/* JSON object text (scd2 options) */
+	char	   *contract;		/* data contract as JSON text, or NULL */
+	char	   *contract_file;	/* or an absolute path to read it from */
+	char	   *on_violation;	/* NULL if absent */
+	char	   *expectations;	/* JSON array text, or NULL */
 } LhCfgGold;
 
 typedef struct LhCfgPipeline
@@ -128,6 +135,7 @@ typedef struct LhCfgParser
 /* yaml_parse.c */
 extern void lh_cfg_parse(LhCfgParser *parser);
 extern void lh_cfg_release(LhCfgParser *parser);
+extern char *lh_yaml_to_json(LhCfgParser *parser);
 extern void lh_cfg_check_unique(LhCfgParser *parser, LhCfgNameRef *refs,
 								int n, const char *what, const char *where);
 extern int	lh_cfg_nameref_cmp(const void *a, const void *b);

@@ -86,19 +86,23 @@ enum
 };
 
 static const char *const silver_keys[] = {
-	"table", "source", "keys", "order_by", "columns", NULL
+	"table", "source", "keys", "order_by", "columns", "schema_policy",
+	"allow_breaking", "expectations", NULL
 };
 enum
 {
-	VK_TABLE, VK_SOURCE, VK_KEYS, VK_ORDER_BY, VK_COLUMNS
+	VK_TABLE, VK_SOURCE, VK_KEYS, VK_ORDER_BY, VK_COLUMNS, VK_SCHEMA_POLICY,
+	VK_ALLOW_BREAKING, VK_EXPECTATIONS
 };
 
 static const char *const gold_keys[] = {
-	"table", "kind", "keys", "sql", "options", NULL
+	"table", "kind", "keys", "sql", "options", "contract", "on_violation",
+	"expectations", NULL
 };
 enum
 {
-	GK_TABLE, GK_KIND, GK_KEYS, GK_SQL, GK_OPTIONS
+	GK_TABLE, GK_KIND, GK_KEYS, GK_SQL, GK_OPTIONS, GK_CONTRACT, GK_ON_VIOLATION,
+	GK_EXPECTATIONS
 };
 
 static const char *const column_keys[] = {
@@ -126,8 +130,18 @@ typedef enum CfgScalarClass
 	CFG_TRUE,
 	CFG_FALSE,
 	CFG_INTEGER,
+	CFG_DECIMAL,				/* only while reading a data contract */
 	CFG_STRING
 } CfgScalarClass;
+
+/*
+ * Set by lh_yaml_to_json (data contracts, where bounds such as 0.5 are
+ * numbers), cleared by lh_cfg_parse (pipeline options keep them strings).
+ */
+static bool cfg_decimal_numbers = false;
+
+/* What is being read, for syntax errors (set like cfg_decimal_numbers). */
+static const char *cfg_what = "pipeline configuration";
 
 /* The values (and keys) of one mapping, indexed like its key array. */
 typedef struct CfgFields
@@ -237,6 +251,45 @@ cfg_scalar_is(const yaml_node_t *node, const char *const *words)
 }
 
 /*
+ * A JSON number with a fraction or an exponent (digits, '.', digits, and
+ * an optional exponent), without leading zeros.
+ */
+static bool
+cfg_is_decimal(const char *s, size_t len)
+{
+	size_t		i = 0;
+	size_t		start;
+	bool		frac = false;
+
+	while (i < len && s[i] >= '0' && s[i] <= '9')
+		i++;
+	if (i == 0 || (i > 1 && s[0] == '0'))
+		return false;
+	if (i < len && s[i] == '.')
+	{
+		start = ++i;
+		while (i < len && s[i] >= '0' && s[i] <= '9')
+			i++;
+		if (i == start)
+			return false;
+		frac = true;
+	}
+	if (i < len && (s[i] == 'e' || s[i] == 'E'))
+	{
+		i++;
+		if (i < len && (s[i] == '+' || s[i] == '-'))
+			i++;
+		start = i;
+		while (i < len && s[i] >= '0' && s[i] <= '9')
+			i++;
+		if (i == start)
+			return false;
+		frac = true;
+	}
+	return frac && i == len && len <= 64;
+}
+
+/*
  * What a scalar means: only plain (unquoted) scalars can be anything but a
  * string.  Integers are optionally signed decimal digits without leading
  * zeros ("007" stays a string), short enough for bigint.
@@ -262,6 +315,8 @@ cfg_scalar_class(const yaml_node_t *node)
 
 	if (len > 0 && (s[0] == '-' || s[0] == '+'))
 		i = 1;
+	if (cfg_decimal_numbers && cfg_is_decimal(s + i, len - i))
+		return CFG_DECIMAL;
 	if (len - i < 1 || len - i > 18 || (len - i > 1 && s[i] == '0'))
 		return CFG_STRING;
 	for (; i < len; i++)
@@ -297,6 +352,7 @@ cfg_kind_name(const yaml_node_t *node)
 				case CFG_FALSE:
 					return "a boolean";
 				case CFG_INTEGER:
+				case CFG_DECIMAL:
 					return "a number";
 				case CFG_STRING:
 					return "a string";
@@ -700,10 +756,9 @@ cfg_syntax_error(LhCfgParser *p)
 	appendStringInfoChar(&detail, '.');
 
 	if (p->filename)
-		message = psprintf("could not parse pipeline configuration file \"%s\"",
-						   p->filename);
+		message = psprintf("could not parse %s file \"%s\"", cfg_what, p->filename);
 	else
-		message = "could not parse pipeline configuration";
+		message = psprintf("could not parse %s", cfg_what);
 	lh_cfg_report(p, LH_CFG_ERROR_SYNTAX, message, detail.data,
 				  "Check the YAML syntax near the position given.");
 }
@@ -732,6 +787,7 @@ cfg_json_scalar(LhCfgParser *p, StringInfo buf, yaml_node_t *node,
 			appendStringInfoString(buf, "false");
 			break;
 		case CFG_INTEGER:
+		case CFG_DECIMAL:
 			if (s[0] == '+')
 				appendBinaryStringInfo(buf, s + 1, node->data.scalar.length - 1);
 			else
@@ -961,6 +1017,34 @@ cfg_source(LhCfgParser *p, LhCfgPipeline *pl, LhCfgSource *src, yaml_node_t *map
 	}
 }
 
+/*
+ * A table's data-quality expectations (src/quality/): a list of mappings,
+ * as a JSON array; lh_set_expectations checks their meaning.  NULL if absent.
+ */
+static char *
+cfg_expectations(LhCfgParser *p, yaml_node_t *seq, const char *where)
+{
+	StringInfoData buf;
+	int			n;
+
+	if (seq == NULL || cfg_is_null(seq))
+		return NULL;
+	if (seq->type != YAML_SEQUENCE_NODE)
+		cfg_wrong_kind(p, seq, "a list", "expectations", false, where);
+	n = cfg_list_length(seq);
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '[');
+	for (int j = 0; j < n; j++)
+	{
+		if (j > 0)
+			appendStringInfoChar(&buf, ',');
+		p->depth = 0;
+		cfg_json(p, &buf, cfg_list_mapping(p, seq, j, "expectations", where), where);
+	}
+	appendStringInfoChar(&buf, ']');
+	return buf.data;
+}
+
 static void
 cfg_silver(LhCfgParser *p, LhCfgPipeline *pl, LhCfgSilver *tab, yaml_node_t *map)
 {
@@ -982,6 +1066,10 @@ cfg_silver(LhCfgParser *p, LhCfgPipeline *pl, LhCfgSilver *tab, yaml_node_t *map
 	tab->source = cfg_string(p, &f, silver_keys, VK_SOURCE, map, where, true);
 	cfg_names(p, &f, silver_keys, VK_KEYS, map, where, &tab->keys);
 	tab->order_by = cfg_string(p, &f, silver_keys, VK_ORDER_BY, map, where, false);
+	tab->schema_policy = cfg_string(p, &f, silver_keys, VK_SCHEMA_POLICY, map,
+									where, false);
+	tab->allow_breaking = cfg_bool(p, &f, silver_keys, VK_ALLOW_BREAKING, where) == 1;
+	tab->expectations = cfg_expectations(p, f.value[VK_EXPECTATIONS], where);
 
 	columns = cfg_list(p, &f, silver_keys, VK_COLUMNS, map, where, true);
 	n = cfg_list_length(columns);
@@ -1020,6 +1108,7 @@ cfg_gold(LhCfgParser *p, LhCfgPipeline *pl, LhCfgGold *tab, yaml_node_t *map)
 	tab->kind = cfg_string(p, &f, gold_keys, GK_KIND, map, where, false);
 	cfg_names(p, &f, gold_keys, GK_KEYS, map, where, &tab->keys);
 	tab->sql = cfg_string(p, &f, gold_keys, GK_SQL, map, where, true);
+	tab->expectations = cfg_expectations(p, f.value[GK_EXPECTATIONS], where);
 
 	/* options of the scd2 kind; the SQL API checks their meaning */
 	options = f.value[GK_OPTIONS];
@@ -1033,6 +1122,56 @@ cfg_gold(LhCfgParser *p, LhCfgPipeline *pl, LhCfgGold *tab, yaml_node_t *map)
 		p->depth = 0;
 		cfg_json_object(p, &buf, options, where, NULL);
 		tab->options = buf.data;
+	}
+
+	/*
+	 * A data contract (src/contract/): an inline mapping, or the path of a
+	 * YAML or JSON file relative to the configuration file (only
+	 * lh_apply_config_file reads files).
+	 */
+	tab->on_violation = cfg_string(p, &f, gold_keys, GK_ON_VIOLATION, map, where, false);
+	options = f.value[GK_CONTRACT];
+	if (options != NULL && !cfg_is_null(options))
+	{
+		if (options->type == YAML_MAPPING_NODE)
+		{
+			initStringInfo(&buf);
+			p->depth = 0;
+			cfg_decimal_numbers = true;
+			cfg_json_object(p, &buf, options, where, NULL);
+			cfg_decimal_numbers = false;
+			tab->contract = buf.data;
+		}
+		else if (options->type == YAML_SCALAR_NODE &&
+				 cfg_scalar_class(options) == CFG_STRING)
+		{
+			char	   *path = cfg_cstring(p, options, where);
+
+			if (!is_absolute_path(path))
+			{
+				LhCfgLoc	loc = cfg_loc(options);
+
+				if (p->base_dir == NULL)
+					cfg_fail(p, LH_CFG_ERROR_INVALID, "invalid data contract reference",
+							 "Give the contract inline as a mapping, or use lh_apply_config_file so that the path is relative to the file.",
+							 "The contract of %s at line %d, column %d is a relative file path, but the configuration was not read from a file.",
+							 where, loc.line, loc.column);
+				path = psprintf("%s/%s", p->base_dir, path);
+				canonicalize_path(path);
+			}
+			tab->contract_file = path;
+		}
+		else
+			cfg_wrong_kind(p, options, "a mapping or a file path", "contract", false, where);
+	}
+	else if (tab->on_violation != NULL)
+	{
+		LhCfgLoc	loc = cfg_loc(map);
+
+		cfg_fail(p, LH_CFG_ERROR_INVALID, "on_violation needs a contract",
+				 "Add a \"contract\" key, or remove \"on_violation\".",
+				 "The %s at line %d, column %d has on_violation but no contract.",
+				 where, loc.line, loc.column);
 	}
 }
 
@@ -1187,6 +1326,8 @@ lh_cfg_parse(LhCfgParser *p)
 	int			i;
 	int			j;
 
+	cfg_decimal_numbers = false;
+	cfg_what = "pipeline configuration";
 	if (!yaml_parser_initialize(&p->parser))
 		lh_cfg_report(p, LH_CFG_ERROR_NOMEM, "out of memory",
 					  "Failed while initializing the YAML parser.", NULL);
@@ -1251,6 +1392,57 @@ lh_cfg_parse(LhCfgParser *p)
 	}
 	lh_cfg_check_unique(p, refs, nrefs, "source", NULL);
 	pfree(refs);
+}
+
+/*
+ * lh_yaml_to_json
+ *		The one YAML document of p->input as JSON text (a data contract,
+ *		src/contract/contract_odcs.c).  Scalars are read as in pipeline
+ *		options, except that plain decimal numbers (0.5, 1e3) are numbers
+ *		too.  Errors go through lh_cfg_report(); the caller must call
+ *		lh_cfg_release() afterwards, after an error too.
+ */
+char *
+lh_yaml_to_json(LhCfgParser *p)
+{
+	StringInfoData buf;
+	yaml_node_t *root;
+	long		nodes;
+
+	cfg_what = "data contract";
+	if (!yaml_parser_initialize(&p->parser))
+		lh_cfg_report(p, LH_CFG_ERROR_NOMEM, "out of memory",
+					  "Failed while initializing the YAML parser.", NULL);
+	p->parser_live = true;
+	yaml_parser_set_input_string(&p->parser, p->input, p->input_len);
+	if (!yaml_parser_load(&p->parser, &p->document))
+		cfg_syntax_error(p);
+	p->document_live = true;
+	root = yaml_document_get_root_node(&p->document);
+	if (root == NULL)
+		lh_cfg_report(p, LH_CFG_ERROR_INVALID, "document is empty",
+					  "The text holds no YAML or JSON document.", NULL);
+	nodes = (long) (p->document.nodes.top - p->document.nodes.start);
+	p->visits_left = Max(CFG_MIN_VISITS, nodes * CFG_VISITS_PER_NODE);
+	p->bytes_left = Max(CFG_MIN_BYTES, (long) p->input_len * CFG_BYTES_PER_INPUT);
+	p->depth = 0;
+	initStringInfo(&buf);
+	cfg_decimal_numbers = true;
+	cfg_json(p, &buf, root, "the document");
+	cfg_decimal_numbers = false;
+	yaml_document_delete(&p->document);
+	p->document_live = false;
+
+	/* exactly one document */
+	if (!yaml_parser_load(&p->parser, &p->document))
+		cfg_syntax_error(p);
+	p->document_live = true;
+	if (yaml_document_get_root_node(&p->document) != NULL)
+		lh_cfg_report(p, LH_CFG_ERROR_INVALID, "text holds more than one YAML document",
+					  "Only the first document can be read here.",
+					  "Remove the \"---\" separators and the documents after the first.");
+	lh_cfg_release(p);
+	return buf.data;
 }
 
 /* Free libyaml's memory; safe to call more than once, and after errors. */

@@ -552,24 +552,6 @@ path_text(List *path)
 	return b.data;
 }
 
-/* A scalar as text for a query parameter (strings unquoted). */
-static char *
-jbv_param_text(JsonbValue *v)
-{
-	switch (v->type)
-	{
-		case jbvString:
-			return pnstrdup(v->val.string.val, v->val.string.len);
-		case jbvNumeric:
-			return DatumGetCString(DirectFunctionCall1(numeric_out,
-													   NumericGetDatum(v->val.numeric)));
-		case jbvBool:
-			return pstrdup(v->val.boolean ? "true" : "false");
-		default:
-			return NULL;
-	}
-}
-
 /* A scalar as JSON text (for marks). */
 static char *
 jbv_json_text(JsonbValue *v)
@@ -590,8 +572,8 @@ jbv_compare(JsonbValue *a, JsonbValue *b)
 		return DatumGetInt32(DirectFunctionCall2(numeric_cmp,
 												 NumericGetDatum(a->val.numeric),
 												 NumericGetDatum(b->val.numeric)));
-	ta = jbv_param_text(a);
-	tb = jbv_param_text(b);
+	ta = lh_jsonb_scalar_text(a);
+	tb = lh_jsonb_scalar_text(b);
 	if (ta == NULL || tb == NULL)
 		return (ta != NULL) - (tb != NULL);
 	return strcmp(ta, tb);
@@ -818,7 +800,7 @@ add_object_params(char **url, Jsonb *obj)
 			key = pnstrdup(v.val.string.val, v.val.string.len);
 		else if (tok == WJB_VALUE)
 		{
-			char	   *val = jbv_param_text(&v);
+			char	   *val = lh_jsonb_scalar_text(&v);
 
 			if (val)
 				*url = url_add_param(*url, key, val);
@@ -1223,8 +1205,8 @@ http_fetch(HttpIngest *h, const char *url, HttpResponse *r)
 			{
 				if (tok == WJB_KEY)
 					key = pnstrdup(v.val.string.val, v.val.string.len);
-				else if (tok == WJB_VALUE && jbv_param_text(&v))
-					hdrs = curl_slist_append(hdrs, psprintf("%s: %s", key, jbv_param_text(&v)));
+				else if (tok == WJB_VALUE && lh_jsonb_scalar_text(&v))
+					hdrs = curl_slist_append(hdrs, psprintf("%s: %s", key, lh_jsonb_scalar_text(&v)));
 			}
 		}
 		if (h->o.auth == AUTH_OAUTH2 && h->access_token == NULL)
@@ -1432,7 +1414,7 @@ page_url(HttpIngest *h, HttpCursor *c)
 			JsonbValue	v;
 
 			if (json_scalar(c->since, &v))
-				url = url_add_param(url, o->inc_param, jbv_param_text(&v));
+				url = url_add_param(url, o->inc_param, lh_jsonb_scalar_text(&v));
 		}
 		if (o->size_param)
 			url = url_add_param(url, o->size_param, psprintf(INT64_FORMAT, o->page_size));
@@ -1512,7 +1494,7 @@ land_page(HttpIngest *h, Jsonb *body, int page_no, char **wm, char **last_id,
 			continue;
 		}
 		if (h->o.id_path && last_id)
-			*last_id = jbv_param_text(&idv);
+			*last_id = lh_jsonb_scalar_text(&idv);
 		if (h->o.inc_path && jb_path(v.val.binary.data, h->o.inc_path, &incv) &&
 			incv.type != jbvBinary)
 		{
@@ -1566,9 +1548,9 @@ next_page(HttpIngest *h, HttpCursor *c, Jsonb *body, HttpResponse *r,
 				c->cursor = pstrdup(last_id);
 				return true;
 			}
-			if (!jb_path(&body->root, o->cursor_path, &v) || jbv_param_text(&v) == NULL)
+			if (!jb_path(&body->root, o->cursor_path, &v) || lh_jsonb_scalar_text(&v) == NULL)
 				return false;
-			c->cursor = jbv_param_text(&v);
+			c->cursor = lh_jsonb_scalar_text(&v);
 			return c->cursor[0] != '\0';
 		case PAGING_NEXT_URL:
 			if (!jb_path(&body->root, o->next_url_path, &v) || v.type != jbvString ||

@@ -415,6 +415,7 @@ run_one(int32 pipeline_id, const char *name, bool wait, bool full_refresh,
 	StringInfoData json;
 	char	   *failed_stage = NULL;
 	char	   *error_message = NULL;
+	char	   *error_detail = NULL;
 	char	   *error_sqlstate = NULL;
 
 	initStringInfo(&json);
@@ -460,6 +461,7 @@ run_one(int32 pipeline_id, const char *name, bool wait, bool full_refresh,
 	{
 		failed_stage = psprintf("%s %s", stage_names[failed->kind], failed->target);
 		error_message = failed->error->message;
+		error_detail = failed->error->detail;
 		error_sqlstate = unpack_sql_state(failed->error->sqlerrcode);
 	}
 	else if (upstream_failed)
@@ -481,6 +483,11 @@ run_one(int32 pipeline_id, const char *name, bool wait, bool full_refresh,
 	json_key_str(&json, "failed_stage", failed_stage);
 	appendStringInfoChar(&json, ',');
 	json_key_str(&json, "error", error_message);
+	if (error_detail)
+	{
+		appendStringInfoChar(&json, ',');
+		json_key_str(&json, "error_detail", error_detail);
+	}
 	appendStringInfoString(&json, ",\"stages\":[");
 	foreach(lc, stages)
 	{

@@ -56,29 +56,57 @@
  * Report a syntax error's position within the gold SQL, not within the
  * statement that passed it to us.
  */
+typedef struct GoldSqlErrorArg
+{
+	const char *sql;
+	const char *what;
+} GoldSqlErrorArg;
+
 static void
 gold_sql_error_callback(void *arg)
 {
+	GoldSqlErrorArg *a = (GoldSqlErrorArg *) arg;
 	int			pos = geterrposition();
 
 	if (pos > 0)
 	{
 		errposition(0);
 		internalerrposition(pos);
-		internalerrquery((const char *) arg);
+		internalerrquery(a->sql);
 	}
-	errcontext("gold SQL");
+	errcontext("%s", a->what);
 }
+
+static void check_select_sql(const char *sql, const char *what, const char *hint);
 
 void
 gold_check_sql(const char *sql)
 {
+	check_select_sql(sql, "gold SQL",
+					 "The stage writes the query's rows itself; write only the SELECT.");
+}
+
+/*
+ * lh_check_select_sql
+ *		gold_check_sql for any user query; "what" names it in messages
+ *		(also used for the custom queries of data-quality expectations).
+ */
+void
+lh_check_select_sql(const char *sql, const char *what)
+{
+	check_select_sql(sql, what, "Write one SELECT query.");
+}
+
+static void
+check_select_sql(const char *sql, const char *what, const char *hint)
+{
 	List	   *stmts;
 	RawStmt    *raw;
 	ErrorContextCallback errcb;
+	GoldSqlErrorArg arg = {sql, what};
 
 	errcb.callback = gold_sql_error_callback;
-	errcb.arg = (void *) sql;
+	errcb.arg = (void *) &arg;
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
 	stmts = raw_parser(sql, RAW_PARSE_DEFAULT);
@@ -87,18 +115,18 @@ gold_check_sql(const char *sql)
 	if (list_length(stmts) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("gold SQL must be a single query"),
+				 errmsg("%s must be a single query", what),
 				 errdetail("It contains %d statements.", list_length(stmts))));
 	raw = linitial_node(RawStmt, stmts);
 	if (!IsA(raw->stmt, SelectStmt))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("gold SQL must be a SELECT query"),
-				 errhint("The stage writes the query's rows itself; write only the SELECT.")));
+				 errmsg("%s must be a SELECT query", what),
+				 errhint("%s", hint)));
 	if (((SelectStmt *) raw->stmt)->intoClause != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("gold SQL must not use SELECT INTO")));
+				 errmsg("%s must not use SELECT INTO", what)));
 }
 
 /* The query without trailing semicolons and white space. */

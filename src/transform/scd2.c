@@ -134,7 +134,6 @@ static const char *const internal_names[] = {
 	"_hk", "_last", "_jk", "_n", "_nvf", "_nupd", "_a", "_oh", "_ndel", "_nh",
 	"_hctid", "_hvf", "_hvt", "_hcur", "_sk", "_nk", "_next", "_dup", NULL
 };
-static char *trim_query(const char *sql);
 
 typedef struct Scd2Options
 {
@@ -1184,7 +1183,7 @@ scd2_prepare_table(const char *schema, const char *table,
 	Scd2Source *src;
 
 	scd2_parse_options(options, keys, &o);
-	src = describe_source(trim_query(source_sql), keys, &o);
+	src = describe_source(lh_trim_sql(source_sql), keys, &o);
 	prepare_target(schema, table, src, keys, &o);
 }
 
@@ -1212,19 +1211,6 @@ looks_like_query(const char *s)
 			return true;
 	}
 	return false;
-}
-
-/* The query without trailing semicolons and white space. */
-static char *
-trim_query(const char *sql)
-{
-	char	   *q = pstrdup(sql);
-	char	   *end = q + strlen(q);
-
-	while (end > q && (isspace((unsigned char) end[-1]) || end[-1] == ';'))
-		end--;
-	*end = '\0';
-	return q;
 }
 
 /*
@@ -1287,7 +1273,7 @@ lh_scd2_merge(PG_FUNCTION_ARGS)
 	if (looks_like_query(source))
 	{
 		gold_check_sql(source);
-		source_sql = trim_query(source);
+		source_sql = lh_trim_sql(source);
 	}
 	else
 	{

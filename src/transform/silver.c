@@ -60,7 +60,9 @@
 #include "utils/syscache.h"
 #include "utils/typcache.h"
 
+#include "contract/evolution.h"
 #include "lakehouse.h"
+#include "quality/quality.h"
 
 PG_FUNCTION_INFO_V1(lh_silver_project);
 
@@ -96,6 +98,8 @@ typedef struct SilverStage
 	int			att_bronze_id;
 	int			att_run_id;
 	int64		run_id;
+	DqRowCheck *dq;				/* drop expectations, or NULL */
+	EvolutionDrift *drift;		/* unmapped payload fields seen */
 
 	/* progress */
 	int64		rows_read;
@@ -482,6 +486,18 @@ project_row(SilverStage *st, Jsonb *payload, int64 bronze_id, text *position,
 	nulls[st->att_bronze_id] = false;
 	values[st->att_run_id] = Int64GetDatum(st->run_id);
 	nulls[st->att_run_id] = false;
+	if (st->dq != NULL)
+	{
+		const char *column = NULL;
+		char	   *value = NULL;
+		char	   *reason = NULL;
+
+		if (!quality_silver_row(st->dq, values, nulls, &column, &value, &reason))
+		{
+			quarantine_row(st, bronze_id, position, payload, column, value, reason);
+			return false;
+		}
+	}
 	return true;
 }
 
@@ -541,6 +557,7 @@ lh_silver_project(PG_FUNCTION_ARGS)
 	st->rows_read++;
 	if (bronze_id > st->max_bronze_id)
 		st->max_bronze_id = bronze_id;
+	evolution_drift_collect(st->drift, payload, st->rows_read);
 
 	values = palloc(sizeof(Datum) * st->tupdesc->natts);
 	nulls = palloc(sizeof(bool) * st->tupdesc->natts);
@@ -788,6 +805,8 @@ silver_run_stage(LhTable *table, LhStageCounts *counts)
 		st->bronze = lh_qualified_name(src->bronze_schema, src->bronze_table);
 		columns = silver_load_columns(table->table_id);
 		compile_stage(st, relid, columns);
+		st->dq = quality_silver_begin(table->table_id, relid, st->tupdesc);
+		st->drift = evolution_drift_begin(columns);
 		st->maxbuf = lh_max_quarantine_buffer;
 		st->q_bronze_id = palloc(sizeof(Datum) * st->maxbuf);
 		st->q_position = palloc(sizeof(Datum) * st->maxbuf);
@@ -803,6 +822,7 @@ silver_run_stage(LhTable *table, LhStageCounts *counts)
 	stage_sql = build_stage_sql(table, st, src, get_rel_type_id(relid));
 
 	counts->rows_written = execute_stage(st, stage_sql, old_mark);
+	evolution_drift_finish(st->drift, table->table_id);
 
 	counts->rows_read = st->rows_read;
 	counts->rows_quarantined = st->rows_quarantined;
