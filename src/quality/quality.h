@@ -1,0 +1,163 @@
+/*-------------------------------------------------------------------------
+ *
+ * quality.h
+ *	  Data-quality expectations, their evaluation and the pipeline gates
+ *	  (src/quality/).
+ *
+ * expect.c owns the definitions: parsing and checking an expectation,
+ * loading a table's suite, and the SQL text of each row-level check;
+ * define.c is the SQL API that stores them (lakehouse.dq_expectations).  check.c evaluates a suite (one scan for every
+ * row-level and aggregate expectation, a few extra queries for the rest)
+ * and records results in lakehouse.dq_results.  gate.c plugs the suite
+ * into pipeline runs (stage hooks) and into the silver stage (drop
+ * expectations evaluated on each projected row before it is written).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef LH_QUALITY_H
+#define LH_QUALITY_H
+
+#include "access/tupdesc.h"
+#include "nodes/pg_list.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+
+#include "lakehouse.h"
+
+typedef enum DqKind
+{
+	DQ_NOT_NULL,
+	DQ_UNIQUE,
+	DQ_ACCEPTED_VALUES,
+	DQ_NOT_IN_SET,
+	DQ_BETWEEN,
+	DQ_MATCH_REGEX,
+	DQ_NOT_MATCH_REGEX,
+	DQ_LENGTH_BETWEEN,
+	DQ_RELATIONSHIPS,
+	DQ_ROW_CONDITION,
+	DQ_ROW_COUNT_BETWEEN,
+	DQ_FRESHNESS,
+	DQ_COLUMN_SUM_BETWEEN,
+	DQ_COLUMN_MEAN_BETWEEN,
+	DQ_COLUMN_MIN_BETWEEN,
+	DQ_COLUMN_MAX_BETWEEN,
+	DQ_CONTROL_TOTAL,
+	DQ_COLUMNS_MATCH_SET,
+	DQ_CUSTOM_QUERY
+} DqKind;
+
+/* How an expectation is evaluated. */
+typedef enum DqClass
+{
+	DQ_CLASS_ROW,				/* per row, in the shared scan; mostly applies */
+	DQ_CLASS_AGGREGATE,			/* one aggregate, in the shared scan */
+	DQ_CLASS_QUERY				/* a query of its own */
+} DqClass;
+
+/* One expectation, parsed and checked. */
+typedef struct DqExpectation
+{
+	int32		expectation_id; /* 0 until stored */
+	char	   *name;
+	DqKind		kind;
+	const char *kind_name;
+	char	   *severity;		/* warn, drop, fail */
+	Numeric		mostly;
+	char	   *mostly_text;
+	char	   *row_filter;		/* "where": SQL expression or NULL */
+	Jsonb	   *args;			/* normalized arguments, as stored */
+
+	/* the arguments, decoded */
+	List	   *columns;		/* char *: column, or the columns of unique */
+	List	   *values;			/* char *: accepted_values / not_in_set */
+	char	   *min;
+	char	   *max;
+	bool		strict_min;
+	bool		strict_max;
+	char	   *regex;
+	char	   *ref_table;		/* relationships: qualified, quoted */
+	char	   *ref_field;
+	char	   *max_age;		/* freshness: interval text */
+	char	   *condition;		/* row_condition */
+	char	   *query;			/* custom_query, trailing ';' removed */
+	List	   *path;			/* control_total: JSON path in payloads */
+	char	   *tolerance;		/* control_total */
+	bool		exact;			/* columns_match_set */
+} DqExpectation;
+
+/* A silver or gold table and its suite. */
+typedef struct DqTable
+{
+	int32		table_id;
+	int32		pipeline_id;
+	char	   *layer;
+	char	   *schema_name;
+	char	   *table_name;
+	char	   *qname;			/* quoted, qualified */
+	char	   *display;		/* schema.table for messages and results */
+	Oid			relid;
+	bool		has_run_id;		/* table has _lh_run_id */
+	int32		source_id;		/* silver: its source */
+	bool		has_bronze_range;	/* the gate knows the bronze ids read: */
+	int64		bronze_from;	/* exclusive */
+	int64		bronze_to;		/* inclusive */
+	List	   *expectations;	/* DqExpectation *, by name */
+} DqTable;
+
+/* The outcome of one expectation. */
+typedef struct DqResult
+{
+	DqExpectation *e;
+	bool		success;
+	bool		has_element;
+	int64		element_count;
+	bool		has_unexpected;
+	int64		unexpected_count;
+	bool		has_missing;
+	int64		missing_count;
+	char	   *observed;		/* jsonb text or NULL */
+	char	   *samples;		/* jsonb array text or NULL */
+	double		duration_ms;
+} DqResult;
+
+/* expect.c */
+extern DqClass dq_class(DqKind kind);
+extern DqKind dq_kind_parse(const char *name, const char **kind_name);
+extern void dq_decode(DqTable *t, DqExpectation *e);
+extern void dq_validate_sql(DqTable *t, DqExpectation *e);
+extern void dq_append_bounds(StringInfo buf, const char *expr, DqExpectation *e,
+							 bool quote);
+extern char *dq_arg_text(DqExpectation *e, const char *key, bool required);
+extern List *dq_arg_list(DqExpectation *e, const char *key, bool scalars);
+extern bool dq_expression_has_subquery(const char *expr);
+extern DqTable *dq_lookup_table(const char *name, bool with_suite);
+extern DqTable *dq_load_table(int32 table_id, bool with_suite);
+extern char *dq_column_expr(DqExpectation *e);
+extern char *dq_scope_sql(DqExpectation *e);
+extern char *dq_unexpected_sql(DqExpectation *e);
+extern char *dq_missing_sql(DqExpectation *e);
+extern bool dq_counts_missing(DqExpectation *e);
+
+/* check.c */
+extern List *dq_evaluate(DqTable *t, bool incremental, int64 run_id,
+						 bool skip_drop);
+extern void dq_decide(DqResult *r);
+extern int64 dq_record(DqTable *t, List *results, int64 run_id,
+					   bool incremental);
+extern char *dq_result_summary(DqResult *r);
+extern char *dq_results_json(DqTable *t, List *results);
+extern int64 dq_record_json(int32 table_id, const char *table_name,
+							int64 run_id, bool incremental, const char *json);
+
+/* gate.c */
+typedef struct DqRowCheck DqRowCheck;
+
+extern void quality_init(void);
+extern DqRowCheck *quality_silver_begin(int32 table_id, Oid relid,
+										TupleDesc tupdesc);
+extern bool quality_silver_row(DqRowCheck *rc, Datum *values, bool *nulls,
+							   const char **column, char **value,
+							   char **reason);
+
+#endif							/* LH_QUALITY_H */
