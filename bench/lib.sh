@@ -1,4 +1,4 @@
-# bench/lib.sh: what bench/run.sh and bench/scd2.sh share (sourced, not run).
+# bench/lib.sh: what the benchmark scripts in bench/ share (sourced, not run).
 #
 # The caller sets ROOT, PGBIN, PGUSER_OS, PORT, DB, and defines say and die;
 # WORK, DATA and CHILD start empty.  bench_cluster creates WORK (a
@@ -115,3 +115,38 @@ CONF
 	as_pg "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$WORK/socket" -p "$PORT" -U postgres \
 		-d postgres -c "CREATE DATABASE $DB" || die "could not create database $DB"
 }
+
+# bench_init NAME VAR DEFAULT_PORT MIN_ROWS: the common start of a benchmark
+# of one table size (bench/scd2.sh, contract.sh, quality.sh).  Defines say
+# and die ("bench NAME: ..."), reads LH_BENCH_<VAR>_ROWS (default 1000000),
+# LH_BENCH_REPS (default 5) and LH_BENCH_<VAR>_PORT into ROWS, REPS and
+# PORT, checks them, and sets OUT, PG_CONFIG, PGUSER_OS, DB and PGBIN.  The
+# caller has set ROOT and BENCH.
+bench_init()
+{
+	BENCH_NAME=$1
+	local var=$2 default_port=$3 min_rows=$4
+	local rows_var="LH_BENCH_${var}_ROWS" port_var="LH_BENCH_${var}_PORT"
+
+	say() { printf 'bench %s: %s\n' "$BENCH_NAME" "$*"; }
+	die() { printf 'bench %s: ERROR: %s\n' "$BENCH_NAME" "$*" >&2; exit 1; }
+
+	OUT=$BENCH/out
+	ROWS=${!rows_var:-1000000}
+	REPS=${LH_BENCH_REPS:-5}
+	PORT=${!port_var:-$default_port}
+	PG_CONFIG=${PG_CONFIG:-pg_config}
+	PGUSER_OS=postgres
+	DB=lakehouse_bench
+	case "$ROWS$REPS$PORT" in
+		*[!0-9]*) die "$rows_var, LH_BENCH_REPS and $port_var must be integers" ;;
+	esac
+	[ "$ROWS" -ge "$min_rows" ] || die "$rows_var must be at least $min_rows"
+	[ "$REPS" -ge 1 ] || die "LH_BENCH_REPS must be positive"
+	[ "$(id -u)" -eq 0 ] || die "run as root (the server runs as '$PGUSER_OS' through runuser)"
+	PGBIN=$("$PG_CONFIG" --bindir)
+	WORK=
+	DATA=
+	CHILD=
+}
+

@@ -21,6 +21,14 @@
 # 6. http       an HTTP source pulling 100,000 records in 1,000 pages from the
 #               local test API vs a curl loop | psql COPY (bench/http.sh, its
 #               own cluster and API server; LH_BENCH_HTTP=0 skips)
+# 7. contract   1,000,000 inserted rows checked by a data contract of eight
+#               column rules (C trigger) vs no trigger and vs the same checks
+#               in PL/pgSQL (bench/contract.sh, its own cluster;
+#               LH_BENCH_CONTRACT=0 skips)
+# 8. quality    a data-quality suite of ten expectations on a 1,000,000-row
+#               silver table (lh_check) vs the ten queries dbt generates, and
+#               an incremental check of a 10,000-row run (bench/quality.sh,
+#               its own cluster; LH_BENCH_QUALITY=0 skips)
 # Benchmarks 1 and 2 also time a reference (information, no goal): the
 # silver statement with the dirty rows known in advance (no validation), and
 # COPY into a table of the bronze shape.
@@ -337,4 +345,20 @@ if [ "${LH_BENCH_HTTP:-1}" = 1 ]; then
 	bench_stop_cluster
 	say "6. HTTP pulls (bench/http.sh)"
 	LH_SKIP_BUILD=1 bash "$BENCH/http.sh" || die "HTTP benchmark failed"
+fi
+
+# 7. data contract enforcement: its own script and cluster (bench/contract.sh,
+# bench/README.md)
+if [ "${LH_BENCH_CONTRACT:-1}" = 1 ]; then
+	bench_stop_cluster
+	say "7. data contract enforcement (bench/contract.sh)"
+	LH_SKIP_BUILD=1 bash "$BENCH/contract.sh" || die "contract benchmark failed"
+fi
+
+# 8. Data-quality suite: its own script and cluster (bench/quality.sh,
+# bench/README.md)
+if [ "${LH_BENCH_QUALITY:-1}" = 1 ]; then
+	bench_stop_cluster
+	say "8. data-quality suite (bench/quality.sh)"
+	LH_SKIP_BUILD=1 bash "$BENCH/quality.sh" || die "quality benchmark failed"
 fi

@@ -29,31 +29,10 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH=$ROOT/bench
-OUT=$BENCH/out
-ROWS=${LH_BENCH_SCD2_ROWS:-1000000}
-REPS=${LH_BENCH_REPS:-5}
-PORT=${LH_BENCH_SCD2_PORT:-54396}
-PG_CONFIG=${PG_CONFIG:-pg_config}
-PGUSER_OS=postgres
-DB=lakehouse_bench
-
-say() { printf 'bench scd2: %s\n' "$*"; }
-die() { printf 'bench scd2: ERROR: %s\n' "$*" >&2; exit 1; }
-
-case "$ROWS$REPS$PORT" in
-	*[!0-9]*) die "LH_BENCH_SCD2_ROWS, LH_BENCH_REPS and LH_BENCH_SCD2_PORT must be integers" ;;
-esac
-[ "$ROWS" -ge 10000 ] || die "LH_BENCH_SCD2_ROWS must be at least 10000"
-[ "$REPS" -ge 1 ] || die "LH_BENCH_REPS must be positive"
-[ "$(id -u)" -eq 0 ] || die "run as root (the server runs as '$PGUSER_OS' through runuser)"
-PGBIN=$("$PG_CONFIG" --bindir)
-
-WORK=
-DATA=
-CHILD=
 
 # shellcheck source=bench/lib.sh
 . "$BENCH/lib.sh"
+bench_init scd2 SCD2 54396 10000
 bench_traps
 bench_build
 bench_cluster bench-scd2 "$BENCH"/sql/scd2_*.sql
