@@ -50,6 +50,7 @@
 #include "miscadmin.h"
 #include "storage/latch.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
@@ -145,6 +146,8 @@ typedef struct HttpResponse
 } HttpResponse;
 
 /* What an ingest keeps while it runs. */
+#define HTTP_MAX_STATUS_KINDS 32
+
 typedef struct HttpIngest
 {
 	LhSource   *src;
@@ -159,6 +162,10 @@ typedef struct HttpIngest
 	int			pages;
 	int64		records;
 	int			retries;
+	/* requests per HTTP status (0: no answer), for lakehouse_http_requests_total */
+	int			nstatus;
+	int32		status_code[HTTP_MAX_STATUS_KINDS];
+	int64		status_requests[HTTP_MAX_STATUS_KINDS];
 } HttpIngest;
 
 /* Pagination state: what the "resume" mark holds. */
@@ -938,17 +945,21 @@ progress_cb(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
 static void
 http_sleep(long ms)
 {
-	while (ms > 0)
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+
+	/* a latch set by someone else ends WaitLatch early: wait again */
+	for (;;)
 	{
-		long		step = Min(ms, 1000L);
+		long		left;
 
 		CHECK_FOR_INTERRUPTS();
+		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+		if (left <= 0)
+			break;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 step, PG_WAIT_EXTENSION);
+						 Min(left, 1000L), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
-		ms -= step;
 	}
-	CHECK_FOR_INTERRUPTS();
 }
 
 /* Backoff before retry number attempt (1, 2, ...), with jitter. */
@@ -1026,6 +1037,21 @@ http_perform(HttpIngest *h, const char *url, bool post, const char *body,
 	pgstat_report_wait_end();
 	CHECK_FOR_INTERRUPTS();
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	{
+		int			i;
+
+		for (i = 0; i < h->nstatus; i++)
+			if (h->status_code[i] == (int32) r->status)
+				break;
+		if (i == h->nstatus && i < HTTP_MAX_STATUS_KINDS)
+		{
+			h->status_code[i] = (int32) r->status;
+			h->status_requests[i] = 0;
+			h->nstatus++;
+		}
+		if (i < HTTP_MAX_STATUS_KINDS)
+			h->status_requests[i]++;
+	}
 	return rc;
 }
 
@@ -1389,6 +1415,33 @@ write_status(HttpIngest *h, const char *error)
 				 " last_error = excluded.last_error,"
 				 " last_request_at = excluded.last_request_at",
 				 8, types, values, nulls, SPI_OK_INSERT);
+
+	/* request counters (metrics), one statement for all statuses */
+	if (h->nstatus > 0)
+	{
+		Oid			ctypes[3] = {INT4OID, INT4ARRAYOID, INT8ARRAYOID};
+		Datum		cvalues[3];
+		Datum	   *codes = palloc(sizeof(Datum) * h->nstatus);
+		Datum	   *reqs = palloc(sizeof(Datum) * h->nstatus);
+
+		for (int i = 0; i < h->nstatus; i++)
+		{
+			codes[i] = Int32GetDatum(h->status_code[i]);
+			reqs[i] = Int64GetDatum(h->status_requests[i]);
+		}
+		cvalues[0] = Int32GetDatum(h->src->source_id);
+		cvalues[1] = PointerGetDatum(construct_array(codes, h->nstatus, INT4OID, 4,
+													 true, TYPALIGN_INT));
+		cvalues[2] = PointerGetDatum(construct_array(reqs, h->nstatus, INT8OID, 8,
+													 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		catalog_exec("INSERT INTO lakehouse.http_request_counts AS c"
+					 " (source_id, http_status, requests)"
+					 " SELECT $1, u.code, u.n FROM unnest($2, $3) AS u(code, n)"
+					 " ON CONFLICT (source_id, http_status)"
+					 " DO UPDATE SET requests = c.requests + excluded.requests",
+					 3, ctypes, cvalues, NULL, SPI_OK_INSERT);
+		h->nstatus = 0;
+	}
 }
 
 /* ----------------------------------------------------------------
