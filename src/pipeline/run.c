@@ -18,10 +18,13 @@
  *	   WARNING.  Query cancel and shutdown are re-thrown, never recorded;
  *	4. one lakehouse.run_stages row per stage, and the run row updated
  *	   with totals, status and the error (SQLSTATE, message);
- *	5. a START event when the run begins and a COMPLETE or FAIL event (with
- *	   the summary) when it ends, written to lakehouse.event_outbox in the
- *	   same transaction: no network call ever happens inside the user's
- *	   transaction, a deliverer sends committed events later.
+ *	5. OpenLineage START and COMPLETE/FAIL events of the run and of each
+ *	   stage (src/observe/lineage.c), written to lakehouse.event_outbox in
+ *	   the same transaction: no network call ever happens inside the user's
+ *	   transaction, the lineage worker sends committed events later.
+ *
+ * While a stage runs, an error context callback names the pipeline, stage
+ * and run in every message logged (log correlation).
  *
  * lh_current_run points at the running run while stages execute so that
  * every stage (and lakehouse.lh_current_run_id() in user SQL) can see the
@@ -47,6 +50,7 @@
 #include "utils/timestamp.h"
 
 #include "lakehouse.h"
+#include "observe/observe.h"
 
 PG_FUNCTION_INFO_V1(lh_run_pipeline);
 PG_FUNCTION_INFO_V1(lh_ingest);
@@ -89,26 +93,24 @@ spi_check(int rc, int expected, const char *what)
 }
 
 /*
- * Queue a run event in the outbox (same transaction as the run).
+ * Error context of a running stage: every message logged while it runs
+ * names the pipeline, stage and run (log correlation, jsonlog).
  */
-static void
-emit_event(int64 run_id, const char *pipeline, const char *type,
-		   const char *payload)
+typedef struct StageContext
 {
-	Oid			types[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[4];
+	const char *pipeline;
+	const char *stage;
+	const char *target;
+	int64		run_id;
+} StageContext;
 
-	if (!lh_emit_events)
-		return;
-	values[0] = Int64GetDatum(run_id);
-	values[1] = CStringGetTextDatum(pipeline);
-	values[2] = CStringGetTextDatum(type);
-	values[3] = CStringGetTextDatum(payload);
-	spi_check(SPI_execute_with_args("INSERT INTO lakehouse.event_outbox"
-									" (run_id, pipeline_name, event_type, event_time, payload)"
-									" VALUES ($1, $2, $3, clock_timestamp(), $4::jsonb)",
-									4, types, values, NULL, false, 0),
-			  SPI_OK_INSERT, "queueing run event");
+static void
+stage_error_context(void *arg)
+{
+	StageContext *sc = (StageContext *) arg;
+
+	errcontext("pipeline \"%s\", stage %s %s, run " INT64_FORMAT,
+			   sc->pipeline, sc->stage, sc->target, sc->run_id);
 }
 
 /* Take the pipeline's run lock; false if busy and not waiting. */
@@ -360,7 +362,19 @@ run_stages(List *stages, LhRunState *run, bool skip_all, LhStageCounts *total)
 		}
 		else
 		{
+			StageContext sc;
+			ErrorContextCallback errcb;
+
+			sc.pipeline = run->pipeline_name;
+			sc.stage = stage_names[st->kind];
+			sc.target = st->target;
+			sc.run_id = run->run_id;
+			errcb.callback = stage_error_context;
+			errcb.arg = &sc;
+			errcb.previous = error_context_stack;
+			error_context_stack = &errcb;
 			execute_stage(st, run);
+			error_context_stack = errcb.previous;
 			if (st->error)
 				failed = st;
 		}
@@ -443,15 +457,7 @@ run_one(int32 pipeline_id, const char *name, bool wait, bool full_refresh,
 	run.pipeline_id = pipeline_id;
 	run.pipeline_name = name;
 	run.full_refresh = full_refresh;
-	{
-		StringInfoData ev;
-
-		initStringInfo(&ev);
-		appendStringInfo(&ev, "{\"run_id\":" INT64_FORMAT ",", run.run_id);
-		json_key_str(&ev, "pipeline", name);
-		appendStringInfo(&ev, ",\"full_refresh\":%s}", full_refresh ? "true" : "false");
-		emit_event(run.run_id, name, "START", ev.data);
-	}
+	lineage_run_start(run.run_id, name, full_refresh);
 
 	stages = build_stages(pipeline_id, only_source);
 
@@ -550,8 +556,9 @@ run_one(int32 pipeline_id, const char *name, bool wait, bool full_refresh,
 				  SPI_OK_UPDATE, "recording run");
 	}
 
-	emit_event(run.run_id, name, (failed || upstream_failed) ? "FAIL" : "COMPLETE",
-			   json.data);
+	lineage_run_end(run.run_id, name, failed || upstream_failed,
+					failed ? psprintf("stage %s failed: %s", failed_stage, error_message) :
+					error_message);
 
 	if (failed)
 		ereport(WARNING,

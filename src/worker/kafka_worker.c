@@ -55,6 +55,7 @@
 
 #include "ingest/kafka.h"
 #include "lakehouse.h"
+#include "observe/observe.h"
 #include "worker/worker.h"
 
 /* how often the topic's partitions are listed again (ms) */
@@ -385,11 +386,14 @@ worker_land(KafkaConn *c, rd_kafka_message_t **msgs, int n,
 		else
 		{
 			LhStageCounts counts = {0};
+			TimestampTz started = GetCurrentTimestamp();
 			BronzeWriter *w = bronze_writer_open(c->src, 0);
 
 			kafka_land(c, w, msgs, n, 0, &counts);
 			(void) bronze_writer_close(w);
 			kafka_store_marks(c);
+			/* OpenLineage: this batch is a STREAMING run of its own */
+			lineage_stream_batch(c->src, started, counts.rows_read, counts.rows_written);
 		}
 	}
 	worker_commit();
@@ -436,6 +440,7 @@ worker_run(int32 source_id)
 		return;
 	}
 	src = catalog_source_by_id(source_id);
+	observe_worker_context(src, "Kafka");
 	c = kafka_connect(src, true);
 	worker_commit();
 

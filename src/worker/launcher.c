@@ -22,6 +22,11 @@
  *	- a worker whose source definition changed (sources.updated_at) or
  *	  whose restart was asked for (lh_restart_source) is terminated and
  *	  started again at once.
+ * The observability workers are started the same way, as pseudo sources
+ * (launcher_observe_workers): the lineage worker while
+ * lakehouse.openlineage_url is set, the metrics worker in the database
+ * named by lakehouse.metrics_database while lakehouse.metrics_port is set;
+ * they are stopped when the setting is cleared.
  * It re-reads the sources when woken (a definition changed, a worker
  * started or stopped, SIGHUP) and every naptime, and exits when the
  * database has no enabled Kafka source and no worker left.
@@ -53,6 +58,7 @@
 #include "utils/timestamp.h"
 
 #include "lakehouse.h"
+#include "observe/observe.h"
 #include "worker/worker.h"
 
 #define LH_BACKOFF_MAX_SECS	60
@@ -75,11 +81,15 @@ typedef struct WorkerHandle
 	bool		terminating;
 } WorkerHandle;
 
-/* A Kafka source as the database launcher reads it. */
+/*
+ * A Kafka source as the database launcher reads it, or an observability
+ * worker (lineage, metrics) with its pseudo source id.
+ */
 typedef struct LauncherSource
 {
 	int32		source_id;
 	char	   *name;
+	const char *worker;			/* kafka, http, lineage or metrics */
 	bool		kafka;			/* else http */
 	bool		enabled;
 	TimestampTz updated_at;
@@ -316,6 +326,41 @@ lh_launcher_main(Datum arg)
 /* name of the database of this database launcher, for worker names */
 static char launcher_dbname[NAMEDATALEN];
 
+/*
+ * The observability workers this database wants: the lineage worker while
+ * lakehouse.openlineage_url is set, the metrics worker in the database
+ * named by lakehouse.metrics_database while lakehouse.metrics_port is set.
+ */
+static List *
+launcher_observe_workers(List *result, MemoryContext resultcxt)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(resultcxt);
+
+	if (lh_openlineage_url && lh_openlineage_url[0] != '\0')
+	{
+		LauncherSource *s = palloc0(sizeof(LauncherSource));
+
+		s->source_id = LH_LINEAGE_WORKER_ID;
+		s->name = "lineage";
+		s->worker = "lineage";
+		s->enabled = true;
+		result = lappend(result, s);
+	}
+	if (lh_metrics_port > 0 && lh_metrics_database &&
+		strcmp(lh_metrics_database, launcher_dbname) == 0)
+	{
+		LauncherSource *s = palloc0(sizeof(LauncherSource));
+
+		s->source_id = LH_METRICS_WORKER_ID;
+		s->name = "metrics";
+		s->worker = "metrics";
+		s->enabled = true;
+		result = lappend(result, s);
+	}
+	MemoryContextSwitchTo(oldcxt);
+	return result;
+}
+
 /* Read the Kafka sources of this database; NIL without the extension. */
 static List *
 launcher_sources(bool *have_extension)
@@ -353,10 +398,12 @@ launcher_sources(bool *have_extension)
 			s->enabled = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
 			s->updated_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 4, &isnull));
 			s->kafka = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
+			s->worker = s->kafka ? "kafka" : "http";
 			result = lappend(result, s);
 			MemoryContextSwitchTo(oldcxt);
 		}
 		SPI_finish();
+		result = launcher_observe_workers(result, resultcxt);
 	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
@@ -375,11 +422,10 @@ start_source_worker(LhWorkerSlot *slot, LauncherSource *s,
 	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
 	bgw.bgw_restart_time = BGW_NEVER_RESTART;
 	strlcpy(bgw.bgw_library_name, "lakehouse", BGW_MAXLEN);
-	strlcpy(bgw.bgw_function_name,
-			s->kafka ? "lh_kafka_worker_main" : "lh_http_worker_main", BGW_MAXLEN);
+	snprintf(bgw.bgw_function_name, BGW_MAXLEN, "lh_%s_worker_main", s->worker);
 	snprintf(bgw.bgw_name, BGW_MAXLEN, "lakehouse %s %s %s",
-			 s->kafka ? "kafka" : "http", launcher_dbname, s->name);
-	strlcpy(bgw.bgw_type, s->kafka ? "lakehouse kafka" : "lakehouse http", BGW_MAXLEN);
+			 s->worker, launcher_dbname, s->name);
+	snprintf(bgw.bgw_type, BGW_MAXLEN, "lakehouse %s", s->worker);
 	bgw.bgw_main_arg = Int32GetDatum(slot - lh_shared->slots);
 	memcpy(bgw.bgw_extra, &dbid, sizeof(Oid));
 	memcpy(bgw.bgw_extra + sizeof(Oid), &s->source_id, sizeof(int32));
@@ -539,6 +585,7 @@ db_launcher_pass(List *sources, List **handles)
 			if (now >= slot->next_start)
 			{
 				start = true;
+				slot->starts++;
 				slot->clean_exit = false;
 				slot->restart_requested = false;
 			}

@@ -18,7 +18,14 @@
  *	  It exits when its database has nothing to run.
  *	- "lakehouse kafka": one per Kafka source (src/worker/kafka_worker.c);
  *	- "lakehouse http": one per HTTP source with a poll_interval
- *	  (src/worker/http_worker.c).
+ *	  (src/worker/http_worker.c);
+ *	- "lakehouse lineage": one per database with the extension while
+ *	  lakehouse.openlineage_url is set (src/observe/lineage_worker.c), and
+ *	  "lakehouse metrics": the /metrics endpoint, in the database named by
+ *	  lakehouse.metrics_database while lakehouse.metrics_port is not 0
+ *	  (src/observe/metrics_worker.c).  They use worker slots like the
+ *	  source workers, with the pseudo source ids LH_LINEAGE_WORKER_ID and
+ *	  LH_METRICS_WORKER_ID (src/observe/observe.h).
  *
  * Shared memory holds one slot per possible source worker (max_workers):
  * its pid, state, last error and per-partition statistics, which the
@@ -66,6 +73,7 @@ typedef struct LhWorkerSlot
 	int			failures;		/* consecutive failed starts */
 	bool		clean_exit;		/* the worker exited on purpose */
 	bool		restart_requested;
+	int64		starts;			/* times the launcher started a worker here */
 	int			nparts;
 	LhPartStat	parts[LH_MAX_PART_STATS];
 } LhWorkerSlot;

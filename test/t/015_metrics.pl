@@ -1,0 +1,257 @@
+# Copyright (c) lakehouse authors
+
+# The Prometheus endpoint ("lakehouse metrics <db> metrics" worker on
+# lakehouse.metrics_port, 127.0.0.1):
+# - lh_metrics() and GET /metrics pass `promtool check metrics`;
+# - a real Prometheus server (Debian package), started here on its own
+#   port and data directory, scrapes the endpoint, and its HTTP API
+#   (/api/v1/query) returns the expected series and values;
+# - malformed requests (garbage, half a request then silence, a huge
+#   header, many connections) are answered 400 or dropped, never disturb
+#   the worker, and a slow client does not hold up another one; 404 for
+#   other paths, 405 for other methods.
+# Every wait is bounded.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::RealBin/../http";
+
+use HTTP::Tiny;
+use IO::Socket::INET;
+use JSON::PP;
+use LakehouseHttp;
+use LakehouseProc;
+use POSIX qw(WNOHANG);
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(time usleep);
+
+my $promtool = '/usr/bin/promtool';
+my $prometheus = '/usr/bin/prometheus';
+plan skip_all => 'prometheus is not installed (scripts/install-deps.sh)'
+  unless -x $promtool && -x $prometheus;
+
+my $dir = PostgreSQL::Test::Utils::tempdir();
+my $mport = PostgreSQL::Test::Cluster::get_free_port();
+my $srv = http_server_start(name => '015', records => 20);
+my $node = lh_http_node('metrics', conf => <<"EOC");
+lakehouse.metrics_port = $mport
+lakehouse.metrics_database = 'postgres'
+EOC
+my $ua = HTTP::Tiny->new(timeout => 10, proxy => undef, http_proxy => undef, keep_alive => 0);
+my $base = "http://127.0.0.1:$mport";
+
+my $B = $srv->{base};
+lh_sql($node, <<"EOS");
+CREATE SCHEMA src;
+CREATE TABLE src.t (id bigint, v text, ts timestamptz);
+INSERT INTO src.t SELECT g, 'v' || g, '2024-01-01'::timestamptz + g * interval '1 s'
+  FROM generate_series(1, 25) g;
+SELECT lakehouse.lh_create_pipeline('shop');
+SELECT lakehouse.lh_add_source('shop', 't', 'table', '{"table": "src.t", "watermark": "ts"}');
+SELECT lakehouse.lh_define_silver('shop', 'silver.t', 't',
+       '[{"name": "id", "type": "bigint"}, {"name": "v", "type": "text"}]', '{id}');
+SELECT lakehouse.lh_add_expectation('silver.t', 'not_null', '"v"');
+SELECT lakehouse.lh_run_pipeline('shop');
+SELECT lakehouse.lh_create_pipeline('api');
+SELECT lakehouse.lh_add_source('api', 'items', 'http',
+       '{"url": "$B/pages/items", "id_field": "id", "retries": 0,
+         "pagination": {"style": "page", "param": "page", "page_size_param": "per_page", "page_size": 10}}');
+SELECT lakehouse.lh_run_pipeline('api');
+SELECT lakehouse.lh_define_gold('shop', 'gold.bad', 'SELECT 1 / 0 AS x');
+SELECT lakehouse.lh_run_pipeline('shop');
+EOS
+
+# --- the endpoint comes up
+my $deadline = time() + 60;
+my $r;
+while (time() < $deadline)
+{
+	$r = $ua->get("$base/metrics");
+	last if $r->{status} == 200;
+	usleep(200_000);
+}
+is($r->{status}, 200, 'GET /metrics answers 200');
+like($r->{headers}{'content-type'}, qr{^text/plain; version=0\.0\.4}, 'exposition content type');
+like($r->{content}, qr/^lakehouse_pipeline_runs_total\{pipeline="shop",status="succeeded"\} 1$/m,
+	'the runs counter is served');
+like($r->{content}, qr/^lakehouse_http_requests_total\{source="items",status="200"\} [1-9]/m,
+	'HTTP requests are counted by source and status');
+like($r->{content}, qr/^lakehouse_worker_up\{worker="metrics",source="metrics"\} 1$/m,
+	'the metrics worker reports itself up');
+
+# --- promtool on both outputs
+sub promtool_ok
+{
+	my ($text, $name) = @_;
+	my $file = "$dir/metrics.txt";
+	open(my $fh, '>', $file) or die;
+	print $fh $text;
+	close $fh;
+	my $out = `$promtool check metrics < $file 2>&1`;
+	is($? >> 8, 0, $name) or diag($out);
+	return;
+}
+promtool_ok($r->{content}, 'promtool check metrics passes on GET /metrics');
+# (psql drops the value's final newline, which the format requires)
+promtool_ok(lh_sql($node, q{SELECT lakehouse.lh_metrics()}) =~ s/\n*\z/\n/r,
+	'promtool check metrics passes on lh_metrics()');
+
+# --- the Grafana dashboard uses only metric names the endpoint exports
+{
+	my $dash = slurp_file("$FindBin::RealBin/../../contrib-docs/grafana-dashboard.json");
+	JSON::PP->new->decode($dash);    # valid JSON, or the test dies
+	my %families = map { $_ => 1 } ($r->{content} =~ /^# TYPE (\S+)/mg);
+	my %used = map { s/_(bucket|sum|count)$//r => 1 } ($dash =~ /\b(lakehouse_\w+)/g);
+	my @unknown = grep { !$families{$_} } sort keys %used;
+	is("@unknown", '', 'every metric of the Grafana dashboard is exported');
+	ok(keys(%used) >= 10, 'the dashboard uses the metrics');
+}
+
+# --- status codes
+is($ua->get("$base/")->{status}, 404, 'GET / answers 404');
+is($ua->get("$base/metrics/x")->{status}, 404, 'another path answers 404');
+is($ua->request('POST', "$base/metrics")->{status}, 405, 'POST answers 405');
+is($ua->get("$base/metrics?x=1")->{status}, 200, 'a query string is ignored');
+
+sub raw
+{
+	my ($payload) = @_;
+	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $mport,
+		Proto => 'tcp', Timeout => 5) or die "connect: $!";
+	$s->send($payload) if defined $payload;
+	return $s;
+}
+
+sub answer
+{
+	my ($s) = @_;
+	my $buf = '';
+	$s->recv($buf, 100);
+	return $buf;
+}
+
+like(answer(raw("\x01\x02garbage\r\n\r\n")), qr{^HTTP/1\.1 400}, 'garbage answers 400');
+like(answer(raw("GET /metrics\r\n\r\n")), qr{^HTTP/1\.1 400}, 'a request line without version answers 400');
+like(answer(raw("GET /metrics HTTP/1.1\r\nX: " . ('a' x 20000) . "\r\n\r\n")),
+	qr{^HTTP/1\.1 400}, 'a huge header answers 400');
+
+# --- a slow client (half a request, then silence) does not block another
+my $slow = raw("GET /metrics HTTP/1.1\r\nHost: x\r\n");
+my $t0 = time();
+$r = $ua->get("$base/metrics");
+is($r->{status}, 200, 'another client is served while a slow one waits');
+ok(time() - $t0 < 4, 'without waiting for the slow client');
+# the slow client is dropped at its deadline
+my $buf;
+$slow->recv($buf, 100);
+is($buf, '', 'the slow client is disconnected at its deadline');
+
+# --- many connections at once, then a normal request
+my @many = map { raw(undef) } 1 .. 60;
+$r = $ua->get("$base/metrics");
+ok($r->{status} == 200 || $r->{status} == 503, 'with many idle connections open a request gets an answer');
+close($_) for @many;
+$deadline = time() + 30;
+do { $r = $ua->get("$base/metrics"); usleep(100_000) if $r->{status} != 200 }
+  while ($r->{status} != 200 && time() < $deadline);
+is($r->{status}, 200, 'the worker answers normally after many connections');
+is(lh_sql($node, q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'lakehouse metrics'}),
+	"1", 'the same single metrics worker runs');
+is(lh_sql($node, q{SELECT starts FROM lakehouse.lh_observe_workers() WHERE worker = 'metrics'}),
+	"1", 'it was never restarted');
+
+# --- a real Prometheus scrapes the endpoint
+my $pport = PostgreSQL::Test::Cluster::get_free_port();
+open(my $cf, '>', "$dir/prometheus.yml") or die;
+print $cf <<"EOC";
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: lakehouse
+    static_configs:
+      - targets: ['127.0.0.1:$mport']
+EOC
+close $cf;
+my $ppid = fork();
+die "fork failed: $!" unless defined $ppid;
+if ($ppid == 0)
+{
+	open(STDIN, '<', '/dev/null') or POSIX::_exit(126);
+	open(STDOUT, '>>', "$PostgreSQL::Test::Utils::log_path/prometheus.log") or POSIX::_exit(126);
+	open(STDERR, '>&', \*STDOUT) or POSIX::_exit(126);
+	exec($prometheus, "--config.file=$dir/prometheus.yml", "--storage.tsdb.path=$dir/prometheus-data",
+		"--web.listen-address=127.0.0.1:$pport") or POSIX::_exit(127);
+}
+END
+{
+	my $rc = $?;
+	stop_child($ppid) if $ppid;
+	$? = $rc;
+}
+
+my $json = JSON::PP->new;
+
+sub prom_query
+{
+	my ($q) = @_;
+	my $res = $ua->get("http://127.0.0.1:$pport/api/v1/query?query=" . uri_escape($q));
+	return undef unless $res->{success};
+	my $d = $json->decode($res->{content});
+	return $d->{data}{result};
+}
+
+sub uri_escape
+{
+	my ($s) = @_;
+	$s =~ s/([^A-Za-z0-9\-_.~])/sprintf('%%%02X', ord($1))/ge;
+	return $s;
+}
+
+sub prom_value
+{
+	my ($q) = @_;
+	my $deadline = time() + 60;
+	while (time() < $deadline)
+	{
+		my $res = prom_query($q);
+		return $res->[0]{value}[1] if $res && @$res;
+		usleep(250_000);
+	}
+	return undef;
+}
+
+is(prom_value('up{job="lakehouse"}'), '1', 'Prometheus scrapes the endpoint (up = 1)');
+is(prom_value('lakehouse_pipeline_runs_total{pipeline="shop",status="succeeded"}'), '1',
+	'Prometheus has the succeeded runs of shop');
+is(prom_value('lakehouse_pipeline_runs_total{pipeline="shop",status="failed"}'), '1',
+	'Prometheus has the failed runs of shop');
+is(prom_value('lakehouse_rows_written_total{pipeline="shop",layer="silver"}'), '25',
+	'rows written by the silver stage');
+is(prom_value('lakehouse_rows_read_total{pipeline="api",layer="bronze",source="items"}'), '20',
+	'rows read by the HTTP source');
+is(prom_value('lakehouse_pipeline_run_duration_seconds_count{pipeline="shop"}'), '2',
+	'the run duration histogram counts both runs');
+is(prom_value('histogram_quantile(1, sum by (le) (rate(lakehouse_stage_duration_seconds_bucket[1m]))) >= 0 or vector(0)') // '', '0',
+	'the stage histogram is usable by histogram_quantile');
+is(prom_value('lakehouse_dq_score_ratio{table="silver.t"}'), '1', 'the quality score of silver.t');
+my $pending = lh_sql($node, q{SELECT count(*) FROM lakehouse.event_outbox WHERE delivered_at IS NULL});
+chomp $pending;
+is(prom_value('lakehouse_lineage_outbox_pending_events'), $pending, 'the lineage backlog');
+
+stop_child($ppid);
+$ppid = undef;
+
+# --- metrics_port = 0 stops the endpoint
+$node->append_conf('postgresql.conf', "lakehouse.metrics_port = 0\n");
+$node->reload;
+ok($node->poll_query_until('postgres',
+	q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'lakehouse metrics'}, '0'),
+	'the metrics worker stops when the port is set to 0');
+
+$node->stop;
+done_testing();
