@@ -239,6 +239,38 @@ SELECT r.tableoid::regclass AS partition, count(*) AS returns,
  ORDER BY 1;
 
 \echo
+\echo '━━━ 7b. Data quality, the data contract and the schema policy ━━━'
+\echo 'expectations of silver.orders, checked after its silver stage (latest results)'
+SELECT r.expectation, r.severity, r.success, r.element_count AS checked,
+       r.unexpected_count AS unexpected, r.partial_unexpected_list AS samples
+  FROM lakehouse.dq_results r
+ WHERE r.check_id = (SELECT max(check_id) FROM lakehouse.dq_results
+                      WHERE table_name = 'silver.orders')
+ ORDER BY r.expectation;
+SELECT table_name, expectations, passed, failed, score, trend
+  FROM lakehouse.dq_summary
+ WHERE table_name LIKE 'silver.%' OR table_name LIKE 'gold.%'
+ ORDER BY table_name;
+
+\echo 'contract of gold.daily_revenue vs the table: the table declares no NOT NULL and no primary'
+\echo 'key (gold tables are created from their query); the contract enforces both anyway:'
+SELECT * FROM lakehouse.lh_contract_diff('gold.daily_revenue');
+\echo 'a row that breaks it is refused:'
+\set ON_ERROR_STOP off
+INSERT INTO gold.daily_revenue (day, orders, revenue, units)
+VALUES (DATE '2024-07-01', 0, -5, 1);
+\echo 'and so is DDL that breaks the schema policy of silver.orders (additive):'
+ALTER TABLE silver.orders DROP COLUMN status;
+\set ON_ERROR_STOP on
+
+\echo 'payload fields that no silver mapping reads yet (schema drift):'
+SELECT silver_table, field_path, seen_count, example_value
+  FROM lakehouse.schema_drift
+ WHERE pipeline IN ('orders', 'returns')
+ ORDER BY silver_table, field_path
+ LIMIT 10;
+
+\echo
 \echo '━━━ 8. Pipeline status and run ledger ━━━'
 SELECT pipeline, schedule, coalesce(array_to_string(depends_on, ', '), '') AS depends_on,
        sources, silver_tables AS silver, gold_tables AS gold,

@@ -26,11 +26,13 @@ APT_PACKAGES=(
 	librdkafka-dev
 	libcurl4-openssl-dev
 	libyaml-dev
+	libssl-dev	# OpenSSL EVP: secrets encrypted at rest (src/security/secrets.c)
+	libpq-dev	# libpq: the contract fuzz driver (test/fuzz/contract_fuzz.c)
 	postgresql-15-cron
 	postgresql-15-pgtap
 	kcat
 	libipc-run-perl
-	prometheus
+	prometheus	# prometheus and promtool: the metrics tests (test/t/015_metrics.pl)
 	clang-14
 	llvm-14
 	make

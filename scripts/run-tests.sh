@@ -14,9 +14,11 @@
 #      b. pg_isolation_regress: ISOLATION (test/isolation/specs, expected) on
 #         another throwaway instance with the same configuration;
 #      c. TAP: prove test/t/*.pl (PostgreSQL::Test::Cluster starts its own
-#         nodes under tmp_check/).
-#    Each suite is its own `make installcheck` with the other two switched
-#    off, so one failing suite does not hide the others.
+#         nodes under tmp_check/);
+#      d. fuzz: `make fuzz-short`, a few seconds of each fuzz target
+#         (test/fuzz/run.sh short), printing executions and crashes.
+#    Each suite is its own make run with the others switched off, so one
+#    failing suite does not hide the others.
 # 3. Results, diffs and TAP logs are copied back into the work tree
 #    (results/, regression.diffs, test/isolation/output_iso/, tmp_check/log/);
 #    on failure their heads/tails are printed.  The last line is
@@ -31,19 +33,20 @@
 # keeps postmaster.pid "in use" and the restart fails.
 #
 # Environment:
-#   LH_SUITES="regress isolation tap"  which suites to run
+#   LH_SUITES="regress isolation tap fuzz"  which suites to run
 #   LH_TAP_TESTS="test/t/010_http.pl"  only these TAP files
 #   LH_REGRESS="setup silver"          only these pg_regress tests
 #   LH_SUITE_TIMEOUT=600               seconds before one suite is killed
 #   LH_KEEP_TMP=1                      keep the temporary directory
 #   LH_SKIP_BUILD=1                    skip make / make install
+#   LH_FUZZ_SECONDS=5                  seconds per fuzz target
 #
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 1
 
-SUITES=${LH_SUITES:-regress isolation tap}
+SUITES=${LH_SUITES:-regress isolation tap fuzz}
 SUITE_TIMEOUT=${LH_SUITE_TIMEOUT:-600}
 PG_CONFIG=${PG_CONFIG:-pg_config}
 PGUSER_OS=postgres
@@ -397,6 +400,32 @@ if [[ " $SUITES " == *" tap "* ]]; then
 	fi
 fi
 
+# --- 3d. fuzz --------------------------------------------------------------------
+# A short run of every fuzz target (test/fuzz/run.sh short; LH_FUZZ_SECONDS
+# each, default 5): executions and crashes per target.
+
+FUZZ_RC=0
+if [[ " $SUITES " == *" fuzz "* ]]; then
+	say "fuzz: test/fuzz/run.sh short ${LH_FUZZ_SECONDS:-5}"
+	run_suite "$WORK/logs/fuzz.log" fuzz-short FUZZ_SECONDS="${LH_FUZZ_SECONDS:-5}"
+	FUZZ_RC=$?
+	fok=$(grep -c '^fuzz: .* 0 crashes$' "$WORK/logs/fuzz.log" || true)
+	ffail=$(grep -c '^fuzz: .* 1 crash ' "$WORK/logs/fuzz.log" || true)
+	fok=${fok:-0}
+	ffail=${ffail:-0}
+	note=""
+	if [ "$FUZZ_RC" -ne 0 ] && [ "$ffail" -eq 0 ]; then
+		ffail=1
+		note=" (exit status $FUZZ_RC without a crash: see the log above)"
+	fi
+	TOTAL_PASS=$((TOTAL_PASS + fok))
+	TOTAL_FAIL=$((TOTAL_FAIL + ffail))
+	SUMMARY+=("$(printf '%-11s %3d ok, %3d failing (targets)%s' "fuzz" "$fok" "$ffail" "$note")")
+	while IFS= read -r line; do
+		SUMMARY+=("  $line")
+	done < <(grep '^fuzz: ' "$WORK/logs/fuzz.log")
+fi
+
 # --- summary ---------------------------------------------------------------------
 
 say "summary"
@@ -406,6 +435,8 @@ done
 [ "$REGRESS_RC" -ne 0 ] && echo "  pg_regress output: $ROOT/results/, diffs: $ROOT/regression.diffs"
 [ "$ISO_RC" -ne 0 ] && echo "  isolation output: $ROOT/test/isolation/output_iso/"
 [ "$TAP_RC" -ne 0 ] && echo "  TAP logs: $ROOT/tmp_check/log/"
+[ "$FUZZ_RC" -ne 0 ] && echo "  fuzz log: see the fuzz section above"
 echo "$TOTAL_PASS passed, $TOTAL_FAIL failed"
 
-[ "$TOTAL_FAIL" -eq 0 ] && [ "$REGRESS_RC" -eq 0 ] && [ "$ISO_RC" -eq 0 ] && [ "$TAP_RC" -eq 0 ]
+[ "$TOTAL_FAIL" -eq 0 ] && [ "$REGRESS_RC" -eq 0 ] && [ "$ISO_RC" -eq 0 ] && [ "$TAP_RC" -eq 0 ] \
+	&& [ "$FUZZ_RC" -eq 0 ]

@@ -61,8 +61,10 @@ SELECT stage, target, status, error_sqlstate, error_message
  ORDER BY stage_no;
 SELECT status, failed_stage, error_sqlstate, error_message FROM lakehouse.runs
  WHERE run_id = (SELECT max(run_id) FROM lakehouse.runs WHERE pipeline_name = 'gd');
-SELECT event_type, payload->>'failed_stage' AS failed_stage FROM lakehouse.event_outbox
+SELECT event_type, job_name, payload->'run'->'facets'->'errorMessage'->>'message' AS error
+  FROM lakehouse.event_outbox
  WHERE run_id = (SELECT max(run_id) FROM lakehouse.runs WHERE pipeline_name = 'gd')
+   AND event_type <> 'START' AND job_name NOT LIKE '%.ingest.%'
  ORDER BY event_id;
 -- the silver stage of the failed run committed
 SELECT count(*) AS silver_rows FROM silver.gd_sales;

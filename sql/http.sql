@@ -73,12 +73,14 @@ CREATE ROLE ht_user;
 GRANT USAGE ON SCHEMA lakehouse TO ht_user;
 GRANT ALL ON ALL TABLES IN SCHEMA lakehouse TO ht_user;
 GRANT ALL ON ALL SEQUENCES IN SCHEMA lakehouse TO ht_user;
+GRANT EXECUTE ON FUNCTION lakehouse.lh_add_source(text, text, text, jsonb, text, boolean) TO ht_user;
 SET ROLE ht_user;
 SELECT lakehouse.lh_add_source('ht', 'ht_bad', 'http', '{"url": "https://x", "ca_bundle": "/etc/ssl/certs/ca-certificates.crt"}');
 RESET ROLE;
 REVOKE ALL ON ALL TABLES IN SCHEMA lakehouse FROM ht_user;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA lakehouse FROM ht_user;
 REVOKE ALL ON SCHEMA lakehouse FROM ht_user;
+REVOKE ALL ON FUNCTION lakehouse.lh_add_source(text, text, text, jsonb, text, boolean) FROM ht_user;
 DROP ROLE ht_user;
 
 -- a missing secret fails the ingest stage, naming the secret only

@@ -57,6 +57,7 @@ SELECT count(*) AS sources FROM lakehouse.sources WHERE name = 'if_bad';
 CREATE ROLE regress_lh_ingest_file;
 GRANT USAGE ON SCHEMA lakehouse TO regress_lh_ingest_file;
 GRANT SELECT ON lakehouse.pipelines, lakehouse.sources TO regress_lh_ingest_file;
+GRANT EXECUTE ON FUNCTION lakehouse.lh_add_source(text, text, text, jsonb, text, boolean) TO regress_lh_ingest_file;
 SET ROLE regress_lh_ingest_file;
 SELECT lakehouse.lh_add_source('if_p', 'if_bad', 'file', '{"path": "/tmp/x.csv", "format": "csv"}');
 RESET ROLE;

@@ -61,6 +61,7 @@ SELECT count(*) AS sources FROM lakehouse.sources WHERE name = 'it_bad';
 CREATE ROLE regress_lh_ingest_table;
 GRANT USAGE ON SCHEMA lakehouse, it_src TO regress_lh_ingest_table;
 GRANT SELECT ON lakehouse.pipelines, lakehouse.sources TO regress_lh_ingest_table;
+GRANT EXECUTE ON FUNCTION lakehouse.lh_add_source(text, text, text, jsonb, text, boolean) TO regress_lh_ingest_table;
 SET ROLE regress_lh_ingest_table;
 SELECT lakehouse.lh_add_source('it_p', 'it_bad', 'table', '{"table": "it_src.orders", "watermark": "updated_at"}');
 RESET ROLE;

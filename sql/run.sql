@@ -27,9 +27,11 @@ SELECT s.stage_no, s.stage, s.target, s.status, s.rows_read, s.rows_written
  WHERE r.pipeline_name = 'rn' ORDER BY run_id, stage_no;
 SELECT pipeline, status, rows_read, rows_written FROM lakehouse.recent_runs WHERE pipeline = 'rn';
 
--- the run queued a START and a COMPLETE event in the outbox, in its own transaction
-SELECT e.event_type, e.pipeline_name, e.payload->>'status' AS status,
-       e.payload->>'rows_written' AS written, e.delivered_at IS NULL AS pending
+-- the run queued OpenLineage START and COMPLETE events (the run and each
+-- stage) in the outbox, in its own transaction
+SELECT e.event_type, e.pipeline_name, e.job_name,
+       e.payload->'outputs'->0->'outputFacets'->'outputStatistics'->>'rowCount' AS written,
+       e.delivered_at IS NULL AS pending
   FROM lakehouse.event_outbox e
  WHERE e.run_id = (SELECT min(run_id) FROM lakehouse.runs WHERE pipeline_name = 'rn')
  ORDER BY e.event_id;

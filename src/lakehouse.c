@@ -23,7 +23,9 @@
 #include "utils/memutils.h"
 
 #include "lakehouse.h"
+#include "security/security.h"
 #include "contract/contract.h"
+#include "observe/observe.h"
 #include "quality/quality.h"
 #include "worker/worker.h"
 
@@ -109,6 +111,9 @@ _PG_init(void)
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
+	/* security: lakehouse.secret_key_file */
+	security_define_gucs();
+
 	if (process_shared_preload_libraries_in_progress)
 	{
 		DefineCustomIntVariable("lakehouse.max_workers",
@@ -124,6 +129,9 @@ _PG_init(void)
 		lh_register_launcher();
 	}
 
+	/* observability: lineage and metrics settings */
+	observe_init();
+
 	MarkGUCPrefixReserved("lakehouse");
 
 	/* gold data contracts: stage hooks, rule cache and quarantine callbacks */
@@ -131,5 +139,8 @@ _PG_init(void)
 
 	/* data-quality gates: stage hooks */
 	quality_init();
+
+	/* observability: OpenLineage events (last: they read what the hooks above wrote) */
+	observe_hooks_init();
 
 }

@@ -24,6 +24,7 @@
 #include "utils/syscache.h"
 
 #include "lakehouse.h"
+#include "security/security.h"
 
 /*
  * catalog_exec
@@ -363,24 +364,12 @@ catalog_add_dead_letter(LhSource *src, const char *position,
  * catalog_secret
  *		The value of a secret (lakehouse.secrets), allocated in mcxt; an
  *		error naming the secret (never a value) if it does not exist.
+ *		Decryption and env:/file: references: src/security/secrets.c.
  */
 char *
 catalog_secret(const char *name, MemoryContext mcxt)
 {
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(name)};
-	bool		isnull;
-	Datum		d;
-
-	catalog_exec("SELECT value FROM lakehouse.secrets WHERE name = $1",
-				 1, types, values, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("secret \"%s\" does not exist", name),
-				 errhint("Create it with lakehouse.lh_set_secret(name, value).")));
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return MemoryContextStrdup(mcxt, isnull ? "" : TextDatumGetCString(d));
+	return security_secret_value(name, mcxt);
 }
 
 /*

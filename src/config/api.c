@@ -30,6 +30,7 @@
 
 #include "contract/evolution.h"
 #include "lakehouse.h"
+#include "security/security.h"
 #include "transform/scd2.h"
 #include "worker/worker.h"
 
@@ -841,6 +842,7 @@ lh_define_silver(PG_FUNCTION_ARGS)
 	table_id = store_table(table_id, pipeline_id, "silver", schema, table,
 						   src->source_id, keys, order_by, NULL, NULL, NULL);
 	store_silver_columns(table_id, columns);
+	security_store_mapping_classification(schema, table, columns_json);
 	evolution_register(table_id, schema, table, policy);
 	SPI_finish();
 	PG_RETURN_INT32(table_id);

@@ -107,12 +107,12 @@ enum
 
 static const char *const column_keys[] = {
 	"name", "path", "type", "required", "transforms", "default", "min", "max",
-	"non_negative", NULL
+	"non_negative", "classification", "masking", NULL
 };
 enum
 {
 	CK_NAME, CK_PATH, CK_TYPE, CK_REQUIRED, CK_TRANSFORMS, CK_DEFAULT, CK_MIN,
-	CK_MAX, CK_NON_NEGATIVE
+	CK_MAX, CK_NON_NEGATIVE, CK_CLASSIFICATION, CK_MASKING
 };
 
 /* Plain scalars that mean something other than a string. */
@@ -973,6 +973,16 @@ cfg_column(LhCfgParser *p, StringInfo buf, yaml_node_t *map,
 
 	if ((flag = cfg_bool(p, &f, column_keys, CK_NON_NEGATIVE, where)) >= 0)
 		appendStringInfo(buf, ",\"non_negative\":%s", flag ? "true" : "false");
+
+	/* PII classification and masking (checked by lh_define_silver) */
+	for (i = CK_CLASSIFICATION; i <= CK_MASKING; i++)
+	{
+		if ((value = cfg_string(p, &f, column_keys, i, map, where, false)))
+		{
+			appendStringInfo(buf, ",\"%s\":", column_keys[i]);
+			escape_json(buf, value);
+		}
+	}
 
 	appendStringInfoChar(buf, '}');
 }

@@ -39,7 +39,7 @@
 
 static const char *const column_keys[] = {
 	"name", "path", "type", "required", "transforms", "default", "min", "max",
-	"non_negative", NULL
+	"non_negative", "classification", "masking", NULL
 };
 
 /*
