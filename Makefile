@@ -13,6 +13,7 @@ OBJS = \
 	src/common/options.o \
 	src/common/payload.o \
 	src/common/safeinput.o \
+	src/common/subxact.o \
 	src/config/api.o \
 	src/config/yaml.o \
 	src/config/yaml_parse.o \

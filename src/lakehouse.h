@@ -140,6 +140,9 @@ extern void catalog_add_dead_letter(LhSource *src, const char *position,
 									const char *reason, int sqlerrcode,
 									Jsonb *metadata);
 
+/* src/common/subxact.c */
+extern ErrorData *lh_try_subxact(void (*fn) (void *arg), void *arg);
+
 /* src/common/names.c */
 extern void lh_parse_table_name(const char *name, const char *default_schema,
 								char **schema, char **table);

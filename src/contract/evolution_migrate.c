@@ -143,39 +143,6 @@ evo_contract_diff(void *arg)
 }
 
 /*
- * Run fn in a subtransaction; returns its error (NULL: none).  The outer
- * SPI connection stays usable, as for PL/pgSQL exception blocks.
- */
-static ErrorData *
-evo_try(void (*fn) (void *), void *arg)
-{
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	ErrorData  *volatile edata = NULL;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		fn(arg);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_END_TRY();
-	return edata;
-}
-
-/*
  * Re-validate the gold tables whose SQL names the silver table: each query
  * must still plan, and a gold table with a data contract must still agree
  * with it (lakehouse.lh_contract_diff, when installed).  Returns the gold
@@ -212,7 +179,7 @@ evo_check_downstream(EvoTable *t, List **checked)
 	forboth(lg, golds, ls, sqls)
 	{
 		char	   *gold = lfirst(lg);
-		ErrorData  *err = evo_try(evo_plan_gold, lfirst(ls));
+		ErrorData  *err = lh_try_subxact(evo_plan_gold, lfirst(ls));
 
 		if (err)
 			problems = lappend(problems,
@@ -223,7 +190,7 @@ evo_check_downstream(EvoTable *t, List **checked)
 			EvoDiffArg	d = {gold, NIL};
 			ListCell   *lr;
 
-			err = evo_try(evo_contract_diff, &d);
+			err = lh_try_subxact(evo_contract_diff, &d);
 			/* undefined_object: the gold table has no contract */
 			if (err && err->sqlerrcode != ERRCODE_UNDEFINED_OBJECT)
 				problems = lappend(problems,

@@ -278,33 +278,14 @@ outbox_insert(int64 run_id, const char *pipeline, const char *uuid,
 				 7, types, values, nulls, SPI_OK_INSERT);
 }
 
-/* Queue the START and the COMPLETE/FAIL of one run in one statement. */
+/* Queue the START and the COMPLETE/FAIL of one run, in that order. */
 static void
 outbox_insert_pair(int64 run_id, const char *pipeline, const char *uuid,
 				   const char *job, TimestampTz started, const char *start_payload,
 				   const char *end_type, TimestampTz finished, const char *end_payload)
 {
-	Oid			types[9] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID,
-	TEXTOID, TIMESTAMPTZOID, TEXTOID};
-	Datum		values[9];
-	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
-
-	values[0] = Int64GetDatum(run_id);
-	if (run_id == 0)
-		nulls[0] = 'n';
-	values[1] = CStringGetTextDatum(pipeline);
-	values[2] = CStringGetTextDatum(uuid);
-	values[3] = CStringGetTextDatum(job);
-	values[4] = TimestampTzGetDatum(started);
-	values[5] = CStringGetTextDatum(start_payload);
-	values[6] = CStringGetTextDatum(end_type);
-	values[7] = TimestampTzGetDatum(finished);
-	values[8] = CStringGetTextDatum(end_payload);
-	catalog_exec("INSERT INTO lakehouse.event_outbox"
-				 " (run_id, pipeline_name, run_uuid, job_name, event_type, event_time,"
-				 " payload) VALUES ($1, $2, $3::uuid, $4, 'START', $5, $6::jsonb),"
-				 " ($1, $2, $3::uuid, $4, $7, $8, $9::jsonb)",
-				 9, types, values, nulls, SPI_OK_INSERT);
+	outbox_insert(run_id, pipeline, uuid, job, "START", started, start_payload);
+	outbox_insert(run_id, pipeline, uuid, job, end_type, finished, end_payload);
 }
 
 /* ---------- pipeline runs ---------- */

@@ -260,6 +260,45 @@ build_facet(StringInfo buf, Query *q, const char *ns)
 	appendStringInfoString(buf, "]}");
 }
 
+/* What lineage_gold_work reads and fills. */
+typedef struct GoldLineageWork
+{
+	const char *sql;
+	const char *ns;
+	StringInfo	out;
+	List	   *names;
+} GoldLineageWork;
+
+/* Analyse the query (inside a subtransaction: it may not analyse). */
+static void
+lineage_gold_work(void *arg)
+{
+	GoldLineageWork *a = (GoldLineageWork *) arg;
+	const char *sql = a->sql;
+	List	   *raw = pg_parse_query(sql);
+	Query	   *q;
+	List	   *rels = NIL;
+	ListCell   *lc;
+
+	if (list_length(raw) == 1)
+	{
+		q = parse_analyze_fixedparams(linitial_node(RawStmt, raw), sql, NULL, 0, NULL);
+		if (q->commandType == CMD_SELECT)
+		{
+			(void) rel_walker((Node *) q, &rels);
+			foreach(lc, rels)
+			{
+				Oid			relid = lfirst_oid(lc);
+
+				a->names = lappend(a->names,
+								   lh_qualified_name(get_namespace_name(get_rel_namespace(relid)),
+													 get_rel_name(relid)));
+			}
+			build_facet(a->out, q, a->ns);
+		}
+	}
+}
+
 /*
  * lineage_gold_columns
  *		Append ",<columnLineage facet>" to buf (nothing if there is no
@@ -270,61 +309,22 @@ build_facet(StringInfo buf, Query *q, const char *ns)
 void
 lineage_gold_columns(StringInfo buf, const char *sql, const char *ns, List **inputs)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
 	StringInfoData out;
-	List	   *names = NIL;
+	GoldLineageWork work;
+	ErrorData  *edata;
 
 	initStringInfo(&out);
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
+	work.sql = sql;
+	work.ns = ns;
+	work.out = &out;
+	work.names = NIL;
+	edata = lh_try_subxact(lineage_gold_work, &work);
+	if (edata)
 	{
-		List	   *raw = pg_parse_query(sql);
-		Query	   *q;
-		List	   *rels = NIL;
-		ListCell   *lc;
-
-		if (list_length(raw) == 1)
-		{
-			q = parse_analyze_fixedparams(linitial_node(RawStmt, raw), sql, NULL, 0, NULL);
-			if (q->commandType == CMD_SELECT)
-			{
-				(void) rel_walker((Node *) q, &rels);
-				foreach(lc, rels)
-				{
-					Oid			relid = lfirst_oid(lc);
-
-					names = lappend(names,
-									lh_qualified_name(get_namespace_name(get_rel_namespace(relid)),
-													  get_rel_name(relid)));
-				}
-				build_facet(&out, q, ns);
-			}
-		}
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN ||
-			edata->sqlerrcode == ERRCODE_OUT_OF_MEMORY)
-			ReThrowError(edata);
 		FreeErrorData(edata);
-		names = NIL;
+		work.names = NIL;
 		resetStringInfo(&out);
 	}
-	PG_END_TRY();
 	appendStringInfoString(buf, out.data);
-	*inputs = names;
+	*inputs = work.names;
 }

@@ -293,21 +293,11 @@ lineage_record(List *events, bool prune)
 void
 lh_lineage_worker_main(Datum arg)
 {
-	int			slotno = DatumGetInt32(arg);
-	Oid			dbid;
 	int32		source_id;
 	LhWorkerSlot *slot;
 	MemoryContext passcxt;
 
-	memcpy(&dbid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
-	memcpy(&source_id, MyBgworkerEntry->bgw_extra + sizeof(Oid), sizeof(int32));
-
-	pqsignal(SIGTERM, die);
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	BackgroundWorkerUnblockSignals();
-	slot = lh_worker_attach(slotno, dbid, source_id);
-	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
-	pgstat_report_appname(MyBgworkerEntry->bgw_name);
+	slot = lh_worker_start(arg, &source_id);
 	before_shmem_exit(lineage_curl_cleanup, (Datum) 0);
 
 	passcxt = AllocSetContextCreate(TopMemoryContext, "lakehouse lineage pass",

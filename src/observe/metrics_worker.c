@@ -386,22 +386,12 @@ accept_clients(void)
 void
 lh_metrics_worker_main(Datum arg)
 {
-	int			slotno = DatumGetInt32(arg);
-	Oid			dbid;
 	int32		source_id;
 	LhWorkerSlot *slot;
 	int			port;
 	char	   *address;
 
-	memcpy(&dbid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
-	memcpy(&source_id, MyBgworkerEntry->bgw_extra + sizeof(Oid), sizeof(int32));
-
-	pqsignal(SIGTERM, die);
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	BackgroundWorkerUnblockSignals();
-	slot = lh_worker_attach(slotno, dbid, source_id);
-	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
-	pgstat_report_appname(MyBgworkerEntry->bgw_name);
+	slot = lh_worker_start(arg, &source_id);
 	for (int i = 0; i < LH_MAX_CLIENTS; i++)
 	{
 		clients[i].fd = PGINVALID_SOCKET;

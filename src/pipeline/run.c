@@ -214,81 +214,74 @@ record_stage(int64 run_id, int stage_no, Stage *st)
 			  SPI_OK_INSERT, "recording stage");
 }
 
+/* A stage and its run, for execute_stage_work. */
+typedef struct StageWork
+{
+	Stage	   *st;
+	LhRunState *run;
+} StageWork;
+
+/* The work of one stage (inside its subtransaction). */
+static void
+execute_stage_work(void *arg)
+{
+	Stage	   *st = ((StageWork *) arg)->st;
+	LhRunState *run = ((StageWork *) arg)->run;
+	bool		ran = true;
+	int32		table_id = 0;
+
+	switch (st->kind)
+	{
+		case STAGE_INGEST:
+			ingest_source(st->source, run->run_id, &st->counts);
+			break;
+		case STAGE_SILVER:
+			silver_run_stage(st->table, &st->counts);
+			table_id = st->table->table_id;
+			break;
+		case STAGE_GOLD:
+			ran = gold_run_stage(st->table, &st->counts);
+			table_id = st->table->table_id;
+			break;
+	}
+	if (st->counts.rows_written > 0)
+	{
+		run->data_changed = true;
+		if (table_id != 0)
+			catalog_set_stage_mark(table_id, "changed_run",
+								   psprintf(INT64_FORMAT, run->run_id));
+	}
+	if (ran && lh_after_stage_hook)
+		(*lh_after_stage_hook) (stage_names[st->kind], st->target, table_id,
+								&st->counts);
+	st->status = ran ? "succeeded" : "skipped";
+	if (st->counts.partial_error)
+	{
+		st->status = "failed";
+		st->error = st->counts.partial_error;
+	}
+}
+
 /*
  * Execute one stage in a subtransaction; fills st->status, counts, error.
+ * A cancel or shutdown is never recorded as a stage failure: it is thrown
+ * on (lh_try_subxact).
  */
 static void
 execute_stage(Stage *st, LhRunState *run)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
+	StageWork	work = {st, run};
+	ErrorData  *edata;
 
 	st->started = GetCurrentTimestamp();
 	memset(&st->counts, 0, sizeof(LhStageCounts));
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
+	edata = lh_try_subxact(execute_stage_work, &work);
+	if (edata)
 	{
-		bool		ran = true;
-		int32		table_id = 0;
-
-		switch (st->kind)
-		{
-			case STAGE_INGEST:
-				ingest_source(st->source, run->run_id, &st->counts);
-				break;
-			case STAGE_SILVER:
-				silver_run_stage(st->table, &st->counts);
-				table_id = st->table->table_id;
-				break;
-			case STAGE_GOLD:
-				ran = gold_run_stage(st->table, &st->counts);
-				table_id = st->table->table_id;
-				break;
-		}
-		if (st->counts.rows_written > 0)
-		{
-			run->data_changed = true;
-			if (table_id != 0)
-				catalog_set_stage_mark(table_id, "changed_run",
-									   psprintf(INT64_FORMAT, run->run_id));
-		}
-		if (ran && lh_after_stage_hook)
-			(*lh_after_stage_hook) (stage_names[st->kind], st->target, table_id,
-									&st->counts);
-		st->status = ran ? "succeeded" : "skipped";
-		if (st->counts.partial_error)
-		{
-			st->status = "failed";
-			st->error = st->counts.partial_error;
-		}
-
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-
-		/* never record a cancel or shutdown as a stage failure */
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN ||
-			edata->sqlerrcode == ERRCODE_OUT_OF_MEMORY)
-			ReThrowError(edata);
 		st->status = "failed";
 		st->error = edata;
 		memset(&st->counts, 0, sizeof(LhStageCounts));
 	}
-	PG_END_TRY();
 	st->finished = GetCurrentTimestamp();
 }
 

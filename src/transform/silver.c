@@ -372,12 +372,9 @@ json_value_text(JsonbValue *v)
 		case jbvNull:
 			return NULL;
 		case jbvString:
-			return pnstrdup(v->val.string.val, v->val.string.len);
 		case jbvNumeric:
-			return DatumGetCString(DirectFunctionCall1(numeric_out,
-													   NumericGetDatum(v->val.numeric)));
 		case jbvBool:
-			return pstrdup(v->val.boolean ? "true" : "false");
+			return lh_jsonb_scalar_text(v);
 		case jbvBinary:
 			return JsonbToCString(NULL, v->val.binary.data, v->val.binary.len);
 		default:

@@ -122,20 +122,10 @@ http_poll(LhWorkerSlot *slot, int32 source_id, TimestampTz *updated_at,
 void
 lh_http_worker_main(Datum arg)
 {
-	int			slotno = DatumGetInt32(arg);
-	Oid			dbid;
 	int32		source_id;
 	LhWorkerSlot *slot;
 
-	memcpy(&dbid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
-	memcpy(&source_id, MyBgworkerEntry->bgw_extra + sizeof(Oid), sizeof(int32));
-
-	pqsignal(SIGTERM, die);
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	BackgroundWorkerUnblockSignals();
-	slot = lh_worker_attach(slotno, dbid, source_id);
-	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
-	pgstat_report_appname(MyBgworkerEntry->bgw_name);
+	slot = lh_worker_start(arg, &source_id);
 
 	PG_TRY();
 	{

@@ -538,22 +538,10 @@ worker_run(int32 source_id)
 void
 lh_kafka_worker_main(Datum arg)
 {
-	int			slotno = DatumGetInt32(arg);
-	Oid			dbid;
 	int32		source_id;
 
-	memcpy(&dbid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
-	memcpy(&source_id, MyBgworkerEntry->bgw_extra + sizeof(Oid), sizeof(int32));
-
-	pqsignal(SIGTERM, die);
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	BackgroundWorkerUnblockSignals();
-
-	my_slot = lh_worker_attach(slotno, dbid, source_id);
 	strlcpy(my_state, "connecting", sizeof(my_state));
-
-	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
-	pgstat_report_appname(MyBgworkerEntry->bgw_name);
+	my_slot = lh_worker_start(arg, &source_id);
 
 	PG_TRY();
 	{

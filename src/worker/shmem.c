@@ -19,9 +19,13 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
+#include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 
 #include "ingest/http.h"
@@ -176,6 +180,33 @@ lh_worker_detach(int code, Datum arg)
 		slot->latch = NULL;
 	}
 	LWLockRelease(lh_shared->lock);
+}
+
+/*
+ * lh_worker_start
+ *		The start of every worker's main function: read the database and
+ *		source ids from bgw_extra, install the signal handlers (SIGTERM ends
+ *		the worker, SIGHUP rereads the configuration), take the slot
+ *		(lh_worker_attach) and connect to the database.  Returns the slot;
+ *		*source_id gets the source id (a pseudo source for the lineage and
+ *		metrics workers).
+ */
+LhWorkerSlot *
+lh_worker_start(Datum arg, int32 *source_id)
+{
+	Oid			dbid;
+	LhWorkerSlot *slot;
+
+	memcpy(&dbid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
+	memcpy(source_id, MyBgworkerEntry->bgw_extra + sizeof(Oid), sizeof(int32));
+
+	pqsignal(SIGTERM, die);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	BackgroundWorkerUnblockSignals();
+	slot = lh_worker_attach(DatumGetInt32(arg), dbid, *source_id);
+	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
+	pgstat_report_appname(MyBgworkerEntry->bgw_name);
+	return slot;
 }
 
 /*

@@ -119,6 +119,7 @@ extern void lh_workers_notify(int32 source_id);
 extern void lh_slot_set_state(LhWorkerSlot *slot, const char *state,
 							  const char *error);
 extern LhWorkerSlot *lh_worker_attach(int slotno, Oid dbid, int32 source_id);
+extern LhWorkerSlot *lh_worker_start(Datum arg, int32 *source_id);
 extern void lh_worker_failed(LhWorkerSlot *slot) pg_attribute_noreturn();
 extern void lh_worker_exit_clean(LhWorkerSlot *slot) pg_attribute_noreturn();
 
