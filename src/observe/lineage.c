@@ -62,6 +62,7 @@ char	   *lh_openlineage_namespace = NULL;
 char	   *lh_openlineage_dataset_namespace = NULL;
 int			lh_openlineage_timeout = 5000;
 int			lh_openlineage_retention = 7 * 86400;
+int			lh_openlineage_stream_interval = 10000;
 int			lh_openlineage_max_backoff = 300;
 int			lh_metrics_port = 0;
 char	   *lh_metrics_listen_address = NULL;
@@ -796,15 +797,15 @@ lineage_stage_done(int64 run_id, int stage_no, const char *stage,
 }
 
 /*
- * lineage_stream_batch
- *		A Kafka worker landed a batch (in its transaction, SPI connected):
- *		one STREAMING OpenLineage run, START and COMPLETE, with the topic as
- *		input and the bronze table as output.  It has no parent: a
- *		worker's batches belong to no pipeline run.
+ * stream_emit
+ *		One STREAMING OpenLineage run of a Kafka worker, START and COMPLETE,
+ *		covering the batches landed since started, with the topic as input
+ *		and the bronze table as output.  It has no parent: a worker's batches
+ *		belong to no pipeline run.  Caller is in a transaction, SPI connected.
  */
-void
-lineage_stream_batch(LhSource *src, TimestampTz started, int64 rows_read,
-					 int64 rows_written)
+static void
+stream_emit(LhSource *src, TimestampTz started, int64 rows_read,
+			int64 rows_written)
 {
 	StageRecord rec;
 	char		uuid[37];
@@ -816,8 +817,6 @@ lineage_stream_batch(LhSource *src, TimestampTz started, int64 rows_read,
 	Oid			types[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(src->pipeline_id)};
 
-	if (!lh_emit_events)
-		return;
 	catalog_exec("SELECT name FROM lakehouse.pipelines WHERE pipeline_id = $1",
 				 1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed != 1)
@@ -840,6 +839,113 @@ lineage_stream_batch(LhSource *src, TimestampTz started, int64 rows_read,
 					   "COMPLETE", rec.finished,
 					   stage_event("COMPLETE", rec.finished, uuid, job, NULL, NULL, inputs,
 								   output, NULL, &rec, true, 0, 0, false));
+}
+
+/*
+ * A Kafka worker's batches are grouped into windows of at least
+ * lakehouse.openlineage_stream_interval, one OpenLineage run each: a busy
+ * topic lands a batch every few milliseconds, and an event pair per batch
+ * would flood the outbox and the lineage server.  The open window (its
+ * start and row counts) is the source mark "lineage_window", written in the
+ * transaction of each batch like the offsets, so a window survives a crash
+ * or a restart of the worker and no landed row is left out of the lineage.
+ */
+typedef struct StreamWindow
+{
+	TimestampTz started;
+	int64		rows_read;
+	int64		rows_written;
+} StreamWindow;
+
+/* Forget the source's open window (after emitting it, or unemitted). */
+static void
+stream_window_forget(int32 source_id)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(source_id)};
+
+	catalog_exec("DELETE FROM lakehouse.source_marks"
+				 " WHERE source_id = $1 AND mark_key = 'lineage_window'",
+				 1, types, values, NULL, SPI_OK_DELETE);
+}
+
+static bool
+stream_window_read(int32 source_id, StreamWindow *w)
+{
+	char	   *mark = catalog_get_source_mark(source_id, "lineage_window");
+
+	if (mark == NULL ||
+		sscanf(mark, INT64_FORMAT " " INT64_FORMAT " " INT64_FORMAT,
+			   &w->started, &w->rows_read, &w->rows_written) != 3)
+		return false;
+	return true;
+}
+
+/* Emit the window if it is due (or force), else keep it; returns its start, or 0. */
+static TimestampTz
+stream_window_settle(LhSource *src, StreamWindow *w, bool force)
+{
+	if (force || lh_openlineage_stream_interval == 0 ||
+		TimestampDifferenceExceeds(w->started, GetCurrentTimestamp(),
+											lh_openlineage_stream_interval))
+	{
+		stream_emit(src, w->started, w->rows_read, w->rows_written);
+		stream_window_forget(src->source_id);
+		return 0;
+	}
+	catalog_set_source_mark(src->source_id, "lineage_window",
+							psprintf(INT64_FORMAT " " INT64_FORMAT " " INT64_FORMAT,
+									 w->started, w->rows_read, w->rows_written));
+	return w->started;
+}
+
+/*
+ * lineage_stream_batch
+ *		A Kafka worker landed a batch that started at started (in the
+ *		batch's transaction, SPI connected): add it to the open window, and
+ *		emit the window when it is due.  Returns the start of the window
+ *		still open, or 0.
+ */
+TimestampTz
+lineage_stream_batch(LhSource *src, TimestampTz started, int64 rows_read,
+					 int64 rows_written)
+{
+	StreamWindow w;
+
+	if (!lh_emit_events)
+		return 0;
+	if (!stream_window_read(src->source_id, &w))
+	{
+		w.started = started;
+		w.rows_read = 0;
+		w.rows_written = 0;
+	}
+	w.rows_read += rows_read;
+	w.rows_written += rows_written;
+	return stream_window_settle(src, &w, false);
+}
+
+/*
+ * lineage_stream_flush
+ *		Emit the source's open window if it is due (in a transaction, SPI
+ *		connected): an idle worker calls it so that a quiet topic's last
+ *		batches do not wait for the next message.  Returns the start of the
+ *		window still open, or 0.
+ */
+TimestampTz
+lineage_stream_flush(LhSource *src)
+{
+	StreamWindow w;
+
+	if (!stream_window_read(src->source_id, &w))
+		return 0;
+	if (!lh_emit_events)
+	{
+		/* events were switched off meanwhile: forget the window */
+		stream_window_forget(src->source_id);
+		return 0;
+	}
+	return stream_window_settle(src, &w, false);
 }
 
 /* ---------- log correlation in workers ---------- */
@@ -919,9 +1025,16 @@ observe_init(void)
 							NULL,
 							&lh_openlineage_timeout, 5000, 100, 600000,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("lakehouse.openlineage_stream_interval",
+							"Shortest span of Kafka batches reported as one OpenLineage run.",
+							"A Kafka worker's batches are grouped: one STREAMING run per "
+							"window of at least this long.  0: one run per batch.",
+							&lh_openlineage_stream_interval, 10000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("lakehouse.openlineage_retention",
 							"How long delivered OpenLineage events are kept in the outbox.",
-							"Undelivered events are never pruned.",
+							"Undelivered events are kept while lakehouse.openlineage_url is set; "
+							"without a URL, all events older than this are pruned.",
 							&lh_openlineage_retention, 7 * 86400, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("lakehouse.openlineage_max_backoff",

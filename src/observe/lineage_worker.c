@@ -265,24 +265,38 @@ lineage_record(List *events, bool prune)
 		}
 	}
 	if (prune)
-	{
-		Oid			types[1] = {INT4OID};
-		Datum		values[1] = {Int32GetDatum(lh_openlineage_retention)};
-
-		catalog_exec("DELETE FROM lakehouse.event_outbox e"
-					 " WHERE e.delivered_at < pg_catalog.now()"
-					 "       - pg_catalog.make_interval(secs => $1)"
-					 "   AND e.event_id NOT IN (SELECT max(k.event_id)"
-					 "         FROM lakehouse.event_outbox k"
-					 "        WHERE k.event_type IN ('COMPLETE', 'FAIL')"
-					 "        GROUP BY k.job_name)",
-					 1, types, values, NULL, SPI_OK_DELETE);
-	}
+		lineage_prune(false);
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+/*
+ * lineage_prune
+ *		Delete the events older than lakehouse.openlineage_retention: the
+ *		delivered ones, and with undelivered (no endpoint is configured, so
+ *		nobody will deliver them) the undelivered ones too; the last
+ *		COMPLETE or FAIL of each job stays, so lineage_graph stays complete.
+ *		Caller is in a transaction, SPI connected.
+ */
+void
+lineage_prune(bool undelivered)
+{
+	Oid			types[2] = {INT4OID, BOOLOID};
+	Datum		values[2];
+
+	values[0] = Int32GetDatum(lh_openlineage_retention);
+	values[1] = BoolGetDatum(undelivered);
+	catalog_exec("DELETE FROM lakehouse.event_outbox e"
+				 " WHERE coalesce(e.delivered_at, CASE WHEN $2 THEN e.created_at END)"
+				 "       < pg_catalog.now() - pg_catalog.make_interval(secs => $1)"
+				 "   AND e.event_id NOT IN (SELECT max(k.event_id)"
+				 "         FROM lakehouse.event_outbox k"
+				 "        WHERE k.event_type IN ('COMPLETE', 'FAIL')"
+				 "        GROUP BY k.job_name)",
+				 2, types, values, NULL, SPI_OK_DELETE);
 }
 
 /*

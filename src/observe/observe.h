@@ -25,6 +25,7 @@ extern char *lh_openlineage_namespace;
 extern char *lh_openlineage_dataset_namespace;
 extern int	lh_openlineage_timeout;
 extern int	lh_openlineage_retention;
+extern int	lh_openlineage_stream_interval;
 extern int	lh_openlineage_max_backoff;
 extern int	lh_metrics_port;
 extern char *lh_metrics_listen_address;
@@ -40,8 +41,10 @@ extern void observe_hooks_init(void);
 extern void lineage_run_start(int64 run_id, const char *pipeline, bool full_refresh);
 extern void lineage_run_end(int64 run_id, const char *pipeline, bool failed,
 							const char *error_message);
-extern void lineage_stream_batch(LhSource *src, TimestampTz started,
-								 int64 rows_read, int64 rows_written);
+extern TimestampTz lineage_stream_batch(LhSource *src, TimestampTz started,
+										int64 rows_read, int64 rows_written);
+extern TimestampTz lineage_stream_flush(LhSource *src);
+extern void lineage_prune(bool undelivered);
 extern void observe_worker_context(LhSource *src, const char *worker);
 extern void lineage_json_str(StringInfo buf, const char *s);
 extern void lineage_facet_head(StringInfo buf, const char *key,

@@ -68,6 +68,9 @@
 #define WORKER_REQUEST_MS	2000
 
 static LhWorkerSlot *my_slot = NULL;
+/* start of the open window of batches for OpenLineage (0: none) */
+static TimestampTz lineage_window = 0;
+
 static char my_state[LH_STATE_LEN];
 
 typedef enum WorkerStep
@@ -392,8 +395,9 @@ worker_land(KafkaConn *c, rd_kafka_message_t **msgs, int n,
 			kafka_land(c, w, msgs, n, 0, &counts);
 			(void) bronze_writer_close(w);
 			kafka_store_marks(c);
-			/* OpenLineage: this batch is a STREAMING run of its own */
-			lineage_stream_batch(c->src, started, counts.rows_read, counts.rows_written);
+			/* OpenLineage: batches are grouped into STREAMING runs */
+			lineage_window = lineage_stream_batch(c->src, started, counts.rows_read,
+												  counts.rows_written);
 		}
 	}
 	worker_commit();
@@ -442,6 +446,8 @@ worker_run(int32 source_id)
 	src = catalog_source_by_id(source_id);
 	observe_worker_context(src, "Kafka");
 	c = kafka_connect(src, true);
+	/* a window of batches left open by an earlier run of the worker */
+	lineage_window = lineage_stream_flush(src);
 	worker_commit();
 
 	msgs = MemoryContextAlloc(TopMemoryContext,
@@ -509,6 +515,14 @@ worker_run(int32 source_id)
 				if (step == STEP_RETRY)
 					need_plan = true;
 				last_marks = now;
+			}
+			/* a quiet topic: report the last batches without waiting for more */
+			if (lineage_window != 0 &&
+				TimestampDifferenceExceeds(lineage_window, now, lh_openlineage_stream_interval))
+			{
+				worker_begin();
+				lineage_window = lineage_stream_flush(c->src);
+				worker_commit();
 			}
 			worker_publish(c, false);
 			continue;

@@ -361,6 +361,10 @@ launcher_observe_workers(List *result, MemoryContext resultcxt)
 	return result;
 }
 
+/* How often a database launcher prunes the outbox when no worker delivers it. */
+#define LAUNCHER_PRUNE_MS 60000
+static TimestampTz last_prune = 0;
+
 /* Read the Kafka sources of this database; NIL without the extension. */
 static List *
 launcher_sources(bool *have_extension)
@@ -401,6 +405,14 @@ launcher_sources(bool *have_extension)
 			s->worker = s->kafka ? "kafka" : "http";
 			result = lappend(result, s);
 			MemoryContextSwitchTo(oldcxt);
+		}
+		/* no endpoint: nobody delivers, so old events are pruned here */
+		if ((lh_openlineage_url == NULL || lh_openlineage_url[0] == '\0') &&
+			TimestampDifferenceExceeds(last_prune, GetCurrentTimestamp(),
+									   LAUNCHER_PRUNE_MS))
+		{
+			lineage_prune(true);
+			last_prune = GetCurrentTimestamp();
 		}
 		SPI_finish();
 		result = launcher_observe_workers(result, resultcxt);

@@ -114,6 +114,7 @@ my $node = lh_http_node('lineage', conf => <<"EOC");
 lakehouse.openlineage_url = '$url'
 lakehouse.openlineage_max_backoff = '1s'
 lakehouse.openlineage_timeout = '2s'
+lakehouse.openlineage_stream_interval = '2s'
 lakehouse.openlineage_dataset_namespace = 'postgres://127.0.0.1:5432'
 logging_collector = on
 log_destination = 'stderr,jsonlog'
@@ -170,6 +171,23 @@ is(lh_sql($node, qq{SELECT DISTINCT (payload->'inputs'->0->>'namespace') || ' ' 
                       || ' ' || (payload->'job'->'facets'->'jobType'->>'processingType')
                       FROM lakehouse.event_outbox WHERE job_name = 'stream.ingest.bronze.k_orders'}),
 	"kafka://$mock->{addr} orders STREAMING", 'the topic is a kafka:// dataset, the job STREAMING');
+# batches are grouped into windows of at least openlineage_stream_interval;
+# a quiet topic's window is reported without waiting for more messages
+kafka_produce($mock->{addr}, 'orders', 0, [ map { qq({"i": $_}) } 6 .. 8 ]);
+ok($node->poll_query_until('postgres', q{SELECT count(*) FROM bronze.k_orders}, '8'),
+	'the Kafka worker landed three more messages');
+poll_is($node, q{SELECT sum((payload->'outputs'->0->'outputFacets'->'outputStatistics'->>'rowCount')::int)
+                   FROM lakehouse.event_outbox
+                  WHERE job_name = 'stream.ingest.bronze.k_orders' AND event_type = 'COMPLETE'},
+	'8', 'the next window reports the three rows once the topic is quiet');
+is(lh_sql($node, q{SELECT count(*) FILTER (WHERE event_type = 'START') || ' '
+                          || count(*) FILTER (WHERE event_type = 'COMPLETE') || ' '
+                          || count(DISTINCT run_uuid)
+                     FROM lakehouse.event_outbox WHERE job_name = 'stream.ingest.bronze.k_orders'}),
+	'2 2 2', 'two windows: two STREAMING runs, each a START and a COMPLETE');
+is(lh_sql($node, q{SELECT count(*) FROM lakehouse.source_marks
+                    WHERE mark_key = 'lineage_window'}),
+	'0', 'no window is left open');
 lh_sql($node, q{SELECT lakehouse.lh_disable_source('k_orders')});
 
 # a failing run
@@ -304,6 +322,8 @@ poll_is($node, q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'lak
 lh_sql($node, q{SELECT lakehouse.lh_run_pipeline('shop')});
 is(lh_sql($node, q{SELECT count(*) > 0 FROM lakehouse.event_outbox WHERE delivered_at IS NULL}),
 	"t", 'without a URL events stay queryable and undelivered');
+poll_is($node, q{SELECT count(*) = count(DISTINCT job_name) FROM lakehouse.event_outbox},
+	't', 'without a URL the database launcher prunes events older than the retention');
 
 $node->stop;
 done_testing();
