@@ -96,6 +96,23 @@ take_data_error(MemoryContext cxt)
 	return edata;
 }
 
+/* One input function call, for lh_try_subxact. */
+typedef struct SafeInputCall
+{
+	LhTypeInput *tin;
+	char	   *str;
+	Datum	   *result;
+} SafeInputCall;
+
+static void
+safe_input_call(void *arg)
+{
+	SafeInputCall *c = (SafeInputCall *) arg;
+
+	*c->result = InputFunctionCall(&c->tin->inproc, c->str, c->tin->typioparam,
+								   c->tin->typmod);
+}
+
 /*
  * lh_type_input_safe
  *		Convert str with the type's input function.
@@ -128,35 +145,18 @@ lh_type_input_safe(LhTypeInput *tin, char *str, Datum *result,
 	}
 	else
 	{
-		ResourceOwner owner = CurrentResourceOwner;
+		SafeInputCall call = {tin, str, result};
+		ErrorData  *edata = lh_try_subxact(safe_input_call, &call);
 
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(cxt);
-		PG_TRY();
-		{
-			*result = InputFunctionCall(&tin->inproc, str, tin->typioparam,
-										tin->typmod);
-			ReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(cxt);
-			CurrentResourceOwner = owner;
+		if (edata == NULL)
 			ok = true;
-		}
-		PG_CATCH();
+		else
 		{
-			ErrorData  *edata;
-
-			MemoryContextSwitchTo(cxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(cxt);
-			CurrentResourceOwner = owner;
 			if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION &&
 				ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION)
 				ReThrowError(edata);
 			*error = edata;
 		}
-		PG_END_TRY();
 	}
 	return ok;
 }
