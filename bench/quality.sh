@@ -43,7 +43,9 @@ bench_traps
 bench_build
 
 SETUP=$(mktemp /tmp/lakehouse-quality-setup.XXXXXX.sql)
-trap 'rc=$?; rm -f "$SETUP"; (exit $rc); bench_cleanup' EXIT
+# set +e: under set -e, "(exit $rc)" with rc != 0 would end the trap before
+# bench_cleanup stops the cluster
+trap 'rc=$?; set +e; rm -f "$SETUP"; (exit $rc); bench_cleanup' EXIT
 cat >"$SETUP" <<'EOF'
 -- bench/quality.sh setup: the silver table, its suite, run 2's rows
 SET client_min_messages = warning;
