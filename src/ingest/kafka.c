@@ -549,6 +549,18 @@ kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 	c->error_new = true;
 }
 
+/* An integer property of a consumer's configuration; 0 if unreadable. */
+static int64
+kafka_conf_int(rd_kafka_t *rk, const char *name)
+{
+	char		buf[64];
+	size_t		size = sizeof(buf);
+
+	if (rd_kafka_conf_get(rd_kafka_conf(rk), name, buf, &size) != RD_KAFKA_CONF_OK)
+		return 0;
+	return strtoll(buf, NULL, 10);
+}
+
 /* Release what a connection holds in librdkafka and the kernel. */
 static void
 kafka_release(KafkaConn *c)
@@ -626,6 +638,8 @@ kafka_connect(LhSource *src, bool worker)
 					 errdetail("%s", errstr)));
 		}
 		rd_kafka_poll_set_consumer(c->rk);
+		c->queue_max_bytes = kafka_conf_int(c->rk, "queued.max.messages.kbytes") * 1024;
+		c->queue_min_msgs = kafka_conf_int(c->rk, "queued.min.messages");
 		c->rkt = rd_kafka_topic_new(c->rk, c->opts.topic, NULL);
 		if (c->rkt == NULL)
 			ereport(ERROR,
@@ -727,7 +741,10 @@ kafka_discover(KafkaConn *c, int timeout_ms)
 			continue;
 		for (int j = 0; j < c->npart; j++)
 			if (c->parts[j].partition == p)
+			{
+				c->parts[j].leader = t->partitions[i].leader;
 				known = true;
+			}
 		if (known)
 			continue;
 		c->parts = c->parts ? repalloc(c->parts, sizeof(KafkaPart) * (c->npart + 1))
@@ -736,6 +753,7 @@ kafka_discover(KafkaConn *c, int timeout_ms)
 		c->parts[c->npart].partition = p;
 		c->parts[c->npart].next = -1;
 		c->parts[c->npart].high = -1;
+		c->parts[c->npart].leader = t->partitions[i].leader;
 		c->npart++;
 	}
 	MemoryContextSwitchTo(oldcxt);
@@ -1039,6 +1057,7 @@ kafka_consume(KafkaConn *c, rd_kafka_message_t **msgs, int max, int timeout_ms)
 	ssize_t		n;
 	int			kept = 0;
 
+	kafka_nudge_fetchers(c);
 	n = rd_kafka_consume_batch_queue(c->queue, timeout_ms, msgs, max);
 	if (n < 0)
 	{
@@ -1062,8 +1081,10 @@ kafka_consume(KafkaConn *c, rd_kafka_message_t **msgs, int max, int timeout_ms)
 			rd_kafka_message_destroy(rkm);
 			continue;
 		}
+		c->seen_bytes += rkm->len;
 		msgs[kept++] = rkm;
 	}
+	c->seen_msgs += kept;
 	return kept;
 }
 
@@ -1474,6 +1495,71 @@ kafka_refresh_watermarks(KafkaConn *c)
 										   &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR &&
 			high >= 0)
 			c->parts[i].high = high;
+	}
+}
+
+/*
+ * kafka_nudge_fetchers
+ *		Make the brokers' threads look at the prefetch queue again when it
+ *		has run low while there is more to fetch.
+ *
+ * librdkafka 2.0 stops fetching a partition while the consumer queue holds
+ * more than queued.min.messages or queued.max.messages.kbytes, and a broker
+ * thread with nothing to do looks again only once a second (librdkafka 2.1
+ * made that interval fetch.queue.backoff.ms).  A worker that drains the
+ * queue faster than that would sit idle for the rest of each second.  Any
+ * request to a broker wakes its thread, which then decides afresh what to
+ * fetch: so when the queue is below half of both limits and a partition
+ * led by that broker still has messages we have not seen, we ask the
+ * broker for that partition's watermarks (which also refreshes the lag the
+ * status view shows).  At most one request per leader every 10 ms, each
+ * waiting at most 100 ms for its answer; after one goes unanswered the
+ * brokers are left alone for a second.  Needs no transaction.
+ */
+void
+kafka_nudge_fetchers(KafkaConn *c)
+{
+	int64		queued = (int64) rd_kafka_queue_length(c->queue);
+	int64		avg = c->seen_msgs > 0 ? c->seen_bytes / c->seen_msgs + 1 : 1;
+	TimestampTz now = GetCurrentTimestamp();
+	int32		asked[64];
+	int			nasked = 0;
+
+	if (queued * 2 >= c->queue_min_msgs ||
+		queued * avg * 2 >= c->queue_max_bytes ||
+		now < c->last_nudge ||
+		!TimestampDifferenceExceeds(c->last_nudge, now, 10))
+		return;
+	c->last_nudge = now;
+	for (int i = 0; i < c->npart; i++)
+	{
+		KafkaPart  *part = &c->parts[i];
+		bool		done = false;
+		int64		low;
+		int64		high;
+
+		/* only partitions with messages beyond what was consumed */
+		if (part->leader < 0 || part->next < 0 ||
+			(part->high >= 0 && part->high <= part->batch_next))
+			continue;
+		for (int j = 0; j < nasked; j++)
+			if (asked[j] == part->leader)
+				done = true;
+		if (done)
+			continue;
+		if (nasked == lengthof(asked))
+			break;
+		asked[nasked++] = part->leader;
+		if (rd_kafka_query_watermark_offsets(c->rk, c->opts.topic, part->partition,
+											 &low, &high, 100) !=
+			RD_KAFKA_RESP_ERR_NO_ERROR)
+		{
+			/* a broker that does not answer: leave it alone for a second */
+			c->last_nudge = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
+			break;
+		}
+		if (high >= 0)
+			part->high = high;
 	}
 }
 

@@ -56,6 +56,7 @@ typedef struct KafkaPart
 	int64		next;			/* next offset to land (= the stored mark) */
 	int64		batch_next;		/* next after the batch being landed */
 	int64		high;			/* broker high watermark; -1: unknown */
+	int32		leader;			/* broker id of the leader; -1: unknown */
 	int64		landed;			/* messages landed or dead-lettered */
 	int64		skipped;		/* offsets the broker no longer had */
 	TimestampTz last_message_at;	/* Kafka timestamp of the last one; 0 */
@@ -74,6 +75,11 @@ typedef struct KafkaConn
 	KafkaPart  *parts;
 	bool		assigned;
 	int			wakefd[2];		/* readable when the queue has messages */
+	int64		queue_max_bytes;	/* queued.max.messages.kbytes, in bytes */
+	int64		queue_min_msgs; /* queued.min.messages */
+	int64		seen_msgs;		/* messages and payload bytes consumed, */
+	int64		seen_bytes;		/* for the average message size */
+	TimestampTz last_nudge;		/* last kafka_nudge_fetchers request */
 	char		error[512];		/* last error librdkafka reported */
 	bool		error_new;		/* error set since last looked at */
 } KafkaConn;
@@ -110,6 +116,7 @@ extern void kafka_land(KafkaConn *c, BronzeWriter *w,
 extern void kafka_store_marks(KafkaConn *c);
 extern void kafka_batch_done(KafkaConn *c, bool committed);
 extern void kafka_refresh_watermarks(KafkaConn *c);
+extern void kafka_nudge_fetchers(KafkaConn *c);
 extern bool kafka_decode(KafkaOptions *o, LhTypeInput *jsonb_input,
 						 const char *buf, size_t len, Datum *out,
 						 char **reason, int *sqlstate);
