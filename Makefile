@@ -9,6 +9,7 @@ MODULE_big = lakehouse
 OBJS = \
 	src/lakehouse.o \
 	src/catalog/catalog.o \
+	src/common/jsonfast.o \
 	src/common/names.o \
 	src/common/options.o \
 	src/common/payload.o \
@@ -61,7 +62,7 @@ EXTENSION = lakehouse
 DATA = lakehouse--0.1.sql
 PGFILEDESC = "lakehouse - medallion lakehouse inside PostgreSQL"
 
-REGRESS = setup api yaml ingest_file ingest_table kafka http silver gold scd2 quality quality_gate contract evolution run lineage metrics deps errors hostile security
+REGRESS = setup api yaml jsonfast ingest_file ingest_table kafka http silver gold scd2 quality quality_gate contract evolution run lineage metrics deps errors hostile security
 REGRESS_OPTS =
 
 ISOLATION = concurrent_runs scd2_concurrent bronze_vs_silver contract_invalidation

@@ -1793,6 +1793,20 @@ REVOKE ALL ON TABLE lakehouse.http_request_counts, lakehouse.lineage_graph FROM 
 REVOKE ALL ON FUNCTION lakehouse.lh_metrics(), lakehouse.lh_observe_workers() FROM PUBLIC;
 
 /*
+ * How a record's bytes become a jsonb payload (src/common/jsonfast.c):
+ * 'fast' when the one-pass converter made it and its bytes equal
+ * jsonb_in's, 'full' when the converter declined and jsonb_in accepted,
+ * 'full: <reason>' when the record would be dead-lettered.  An ERROR
+ * (XX000) if the converter ever disagreed with jsonb_in.  A diagnostic
+ * for a payload that lands slower than expected, and the regression
+ * tests' oracle.
+ */
+CREATE FUNCTION lakehouse.lh_json_fastpath_check(record bytea)
+RETURNS text
+AS 'MODULE_PATHNAME', 'lh_json_fastpath_check'
+LANGUAGE C STRICT VOLATILE;
+
+/*
  * Nothing in schema lakehouse is for PUBLIC: no table or view grants
  * (PostgreSQL gives none by default), and no EXECUTE on any function.
  * lh_create_roles grants what each role needs.  Keep this block last.

@@ -33,6 +33,7 @@ extern int	lh_max_quarantine_buffer;
 extern bool lh_log_runs;
 extern bool lh_emit_events;
 extern int	lh_max_message_bytes;
+extern bool lh_kafka_synchronous_commit;
 
 /*
  * Row counts of one stage.  Every stage must account for every row it read:
@@ -179,6 +180,11 @@ typedef struct LhTypeInput
 extern void lh_type_input_init(LhTypeInput *tin, Oid typid, int32 typmod);
 extern bool lh_type_input_safe(LhTypeInput *tin, char *str, Datum *result,
 							   ErrorData **error);
+
+/* src/common/jsonfast.c: JSON records to jsonb */
+extern bool lh_jsonb_parse_fast(const char *s, int len, Jsonb **out);
+extern bool lh_json_record(const char *buf, int len, LhTypeInput *jsonb_input,
+						   Datum *out, char **reason, int *sqlstate);
 
 /* src/ingest/bronze_writer.c */
 typedef struct BronzeWriter BronzeWriter;

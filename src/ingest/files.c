@@ -557,9 +557,8 @@ files_read_jsonl(FilesIngest *st, CsvReader *r, const char *base,
 		MemoryContext oldcxt;
 		char	   *position;
 		char	   *reason;
-		char	   *line;
+		int			sqlstate;
 		Datum		value;
-		ErrorData  *edata;
 
 		CHECK_FOR_INTERRUPTS();
 		MemoryContextReset(st->rowcxt);
@@ -578,32 +577,17 @@ files_read_jsonl(FilesIngest *st, CsvReader *r, const char *base,
 		st->counts->rows_read++;
 		position = files_position(&pos, r->record_line);
 
-		if (!lh_check_utf8(r->raw.data, r->raw.len, &reason))
+		if (!lh_json_record(r->raw.data, r->raw.len, &st->jsonb_input,
+							&value, &reason, &sqlstate))
 			files_dead_letter(st, position, r->raw.data, r->raw.len, reason,
-							  ERRCODE_CHARACTER_NOT_IN_REPERTOIRE);
-		else if (r->raw.len > LH_MAX_JSON_DEPTH &&
-				 lh_json_too_deep(r->raw.data, r->raw.len))
+							  sqlstate);
+		else if (!JB_ROOT_IS_OBJECT(DatumGetJsonbP(value)) ||
+				 JB_ROOT_IS_SCALAR(DatumGetJsonbP(value)))
 			files_dead_letter(st, position, r->raw.data, r->raw.len,
-							  psprintf("JSON value is nested more than %d levels deep",
-									   LH_MAX_JSON_DEPTH),
-							  ERRCODE_PROGRAM_LIMIT_EXCEEDED);
+							  files_not_object_reason(DatumGetJsonbP(value)),
+							  ERRCODE_INVALID_JSON_TEXT);
 		else
-		{
-			line = files_to_server(st, r->raw.data, r->raw.len);
-			if (!lh_type_input_safe(&st->jsonb_input, line, &value, &edata))
-				files_dead_letter(st, position, r->raw.data, r->raw.len,
-								  edata->detail ?
-								  psprintf("%s: %s", edata->message, edata->detail) :
-								  edata->message,
-								  edata->sqlerrcode);
-			else if (!JB_ROOT_IS_OBJECT(DatumGetJsonbP(value)) ||
-					 JB_ROOT_IS_SCALAR(DatumGetJsonbP(value)))
-				files_dead_letter(st, position, r->raw.data, r->raw.len,
-								  files_not_object_reason(DatumGetJsonbP(value)),
-								  ERRCODE_INVALID_JSON_TEXT);
-			else
-				files_land(st, position, DatumGetJsonbP(value));
-		}
+			files_land(st, position, DatumGetJsonbP(value));
 
 		MemoryContextSwitchTo(oldcxt);
 	}

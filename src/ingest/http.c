@@ -1317,7 +1317,10 @@ http_fetch(HttpIngest *h, const char *url, HttpResponse *r)
 		Datum		d;
 		ErrorData  *edata;
 		char	   *reason;
+		Jsonb	   *jb;
 
+		if (lh_jsonb_parse_fast(r->body.data, r->body.len, &jb))
+			return jb;
 		if (r->body.len == 0 ||
 			!lh_check_utf8(r->body.data, r->body.len, &reason) ||
 			lh_json_too_deep(r->body.data, r->body.len))
