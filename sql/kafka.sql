@@ -10,6 +10,7 @@ SELECT lakehouse.lh_create_pipeline('kf') > 0 AS ok;
 SHOW lakehouse.max_message_bytes;
 SHOW lakehouse.max_workers;
 SHOW lakehouse.launcher_naptime;
+SHOW lakehouse.kafka_synchronous_commit;
 SET lakehouse.max_message_bytes = 0;
 SET lakehouse.max_message_bytes = '64kB';
 SHOW lakehouse.max_message_bytes;

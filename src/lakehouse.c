@@ -37,6 +37,7 @@ int			lh_max_quarantine_buffer = 10000;
 bool		lh_log_runs = true;
 bool		lh_emit_events = true;
 int			lh_max_message_bytes = 1024 * 1024;
+bool		lh_kafka_synchronous_commit = false;
 int			lh_max_workers = 8;
 int			lh_launcher_naptime = 10;
 
@@ -89,6 +90,19 @@ _PG_init(void)
 							 &lh_emit_events,
 							 true,
 							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("lakehouse.kafka_synchronous_commit",
+							 "Makes each batch a Kafka worker lands wait for its WAL to be flushed.",
+							 "Off: a batch's rows and its offsets commit together without waiting "
+							 "for the flush; a server crash can lose the last batches, offsets "
+							 "included, and the worker then reads them again from the broker, so "
+							 "nothing is lost or landed twice.  On: the server's synchronous_commit "
+							 "applies.",
+							 &lh_kafka_synchronous_commit,
+							 false,
+							 PGC_SIGHUP,
 							 0,
 							 NULL, NULL, NULL);
 

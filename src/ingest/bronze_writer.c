@@ -168,6 +168,10 @@ struct BronzeWriter
 	bool		has_generated;
 
 	TupleTableSlot **slots;
+	TupleDesc	slot_desc;		/* the slots' descriptor: a copy of the
+								 * table's that is not reference-counted,
+								 * so that making a slot costs no resource
+								 * owner work */
 	int			nslots;			/* slots created so far */
 	int			slots_alloc;	/* length of the slots array */
 	int			nused;			/* slots holding buffered rows */
@@ -570,7 +574,10 @@ bronze_writer_begin_row(BronzeWriter *w)
 								sizeof(TupleTableSlot *) * w->slots_alloc);
 		}
 		oldcxt = MemoryContextSwitchTo(w->cxt);
-		w->slots[w->nslots++] = table_slot_create(w->rel, NULL);
+		if (w->slot_desc == NULL)
+			w->slot_desc = CreateTupleDescCopy(tupdesc);
+		w->slots[w->nslots++] = MakeSingleTupleTableSlot(w->slot_desc,
+														 table_slot_callbacks(w->rel));
 		MemoryContextSwitchTo(oldcxt);
 	}
 	slot = w->slots[w->nused];
@@ -680,7 +687,7 @@ void
 bronze_writer_add_kafka(BronzeWriter *w, const BronzeKafkaRecord *rec)
 {
 	TupleTableSlot *slot;
-	char		position[32];
+	char		position[48];
 	bytea	   *key = NULL;
 
 	if (!w->shape.kafka)
@@ -688,8 +695,12 @@ bronze_writer_add_kafka(BronzeWriter *w, const BronzeKafkaRecord *rec)
 			 w->relname);
 
 	slot = bronze_writer_begin_row(w);
-	snprintf(position, sizeof(position), "%d:" INT64_FORMAT,
-			 rec->partition, rec->offset);
+	{
+		int			l = pg_ltoa(rec->partition, position);
+
+		position[l++] = ':';
+		(void) pg_lltoa(rec->offset, position + l);
+	}
 	bronze_set(w, slot, BC_POSITION, CStringGetTextDatum(position), false);
 	bronze_set(w, slot, BC_TOPIC, w->topic, false);
 	bronze_set(w, slot, BC_PARTITION, Int32GetDatum(rec->partition), false);
@@ -767,6 +778,8 @@ bronze_writer_close(BronzeWriter *w)
 	table_finish_bulk_insert(w->rel, 0);
 	for (int i = 0; i < w->nslots; i++)
 		ExecDropSingleTupleTableSlot(w->slots[i]);
+	if (w->slot_desc)
+		FreeTupleDesc(w->slot_desc);
 	ExecCloseResultRelations(w->estate);
 	ExecCloseRangeTableRelations(w->estate);
 	FreeExecutorState(w->estate);

@@ -98,6 +98,9 @@ static const char *const kafka_forbidden_properties[] = {
 	"interceptors", NULL
 };
 
+/* librdkafka 2.1.0, the first with fetch.queue.backoff.ms */
+#define KAFKA_VERSION_QUEUE_BACKOFF 0x020100ff
+
 /*
  * Defaults for a responsive, bounded consumer; properties may override.
  * fetch.wait.max.ms bounds how long a broker holds a fetch that found
@@ -475,6 +478,12 @@ kafka_build_conf(KafkaOptions *o, const char *source_name, bool check_only)
 								  errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
 				elog(ERROR, "could not set librdkafka default \"%s\": %s",
 					 kafka_default_properties[i][0], errstr);
+		/* see kafka_nudge_fetchers */
+		if (rd_kafka_version() >= KAFKA_VERSION_QUEUE_BACKOFF &&
+			rd_kafka_conf_set(b.conf, "fetch.queue.backoff.ms", "10",
+							  errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
+			elog(ERROR, "could not set librdkafka default \"fetch.queue.backoff.ms\": %s",
+				 errstr);
 		for_each_pair(o->properties, "properties", conf_user_property, &b);
 		for_each_pair(o->secret_properties, "secret_properties",
 					  conf_secret_property, &b);
@@ -640,6 +649,7 @@ kafka_connect(LhSource *src, bool worker)
 		rd_kafka_poll_set_consumer(c->rk);
 		c->queue_max_bytes = kafka_conf_int(c->rk, "queued.max.messages.kbytes") * 1024;
 		c->queue_min_msgs = kafka_conf_int(c->rk, "queued.min.messages");
+		c->nudge = rd_kafka_version() < KAFKA_VERSION_QUEUE_BACKOFF;
 		c->rkt = rd_kafka_topic_new(c->rk, c->opts.topic, NULL);
 		if (c->rkt == NULL)
 			ereport(ERROR,
@@ -741,10 +751,7 @@ kafka_discover(KafkaConn *c, int timeout_ms)
 			continue;
 		for (int j = 0; j < c->npart; j++)
 			if (c->parts[j].partition == p)
-			{
-				c->parts[j].leader = t->partitions[i].leader;
 				known = true;
-			}
 		if (known)
 			continue;
 		c->parts = c->parts ? repalloc(c->parts, sizeof(KafkaPart) * (c->npart + 1))
@@ -753,7 +760,6 @@ kafka_discover(KafkaConn *c, int timeout_ms)
 		c->parts[c->npart].partition = p;
 		c->parts[c->npart].next = -1;
 		c->parts[c->npart].high = -1;
-		c->parts[c->npart].leader = t->partitions[i].leader;
 		c->npart++;
 	}
 	MemoryContextSwitchTo(oldcxt);
@@ -1034,8 +1040,12 @@ kafka_assign(KafkaConn *c)
 
 	list = rd_kafka_topic_partition_list_new(Max(c->npart, 1));
 	for (int i = 0; i < c->npart; i++)
+	{
 		rd_kafka_topic_partition_list_add(list, c->opts.topic,
 										  c->parts[i].partition)->offset = c->parts[i].next;
+		c->parts[i].taken = c->parts[i].next;
+	}
+	c->queue_was_full = false;
 	err = rd_kafka_assign(c->rk, list);
 	rd_kafka_topic_partition_list_destroy(list);
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -1044,6 +1054,17 @@ kafka_assign(KafkaConn *c)
 				 errmsg("could not assign partitions of topic \"%s\"", c->opts.topic),
 				 errdetail("%s", rd_kafka_err2str(err))));
 	c->assigned = true;
+}
+
+/* The partition's entry, or NULL if the source does not consume it. */
+static KafkaPart *
+kafka_part(KafkaConn *c, int32 partition)
+{
+	KafkaPart	key;
+
+	/* parts are sorted by partition (kafka_discover) */
+	key.partition = partition;
+	return bsearch(&key, c->parts, c->npart, sizeof(KafkaPart), cmp_part);
 }
 
 /*
@@ -1056,6 +1077,7 @@ kafka_consume(KafkaConn *c, rd_kafka_message_t **msgs, int max, int timeout_ms)
 {
 	ssize_t		n;
 	int			kept = 0;
+	KafkaPart  *part;
 
 	kafka_nudge_fetchers(c);
 	n = rd_kafka_consume_batch_queue(c->queue, timeout_ms, msgs, max);
@@ -1082,20 +1104,15 @@ kafka_consume(KafkaConn *c, rd_kafka_message_t **msgs, int max, int timeout_ms)
 			continue;
 		}
 		c->seen_bytes += rkm->len;
+		part = kafka_part(c, rkm->partition);
+		if (part && rkm->offset >= part->taken)
+			part->taken = rkm->offset + 1;
 		msgs[kept++] = rkm;
 	}
 	c->seen_msgs += kept;
+	/* the queue may be dry now: then the fetcher must not wait */
+	kafka_nudge_fetchers(c);
 	return kept;
-}
-
-static KafkaPart *
-kafka_part(KafkaConn *c, int32 partition)
-{
-	KafkaPart	key;
-
-	/* parts are sorted by partition (kafka_discover) */
-	key.partition = partition;
-	return bsearch(&key, c->parts, c->npart, sizeof(KafkaPart), cmp_part);
 }
 
 /* A jsonb string value of a byte string: the text if UTF-8, else NULL. */
@@ -1224,42 +1241,19 @@ kafka_decode(KafkaOptions *o, LhTypeInput *jsonb_input,
 		*out = PointerGetDatum(b);
 		return true;
 	}
+	if (o->format == KAFKA_JSON)
+		return lh_json_record(buf, (int) len, jsonb_input, out, reason, sqlstate);
 	if (!lh_check_utf8(buf, (int) len, reason))
 	{
 		*sqlstate = ERRCODE_CHARACTER_NOT_IN_REPERTOIRE;
 		return false;
 	}
-	if (o->format == KAFKA_TEXT)
 	{
 		char	   *s = pg_any_to_server(buf, (int) len, PG_UTF8);
 
 		*out = PointerGetDatum(cstring_to_text_with_len(s, s == buf ? (int) len : strlen(s)));
 		return true;
 	}
-	if (lh_json_too_deep(buf, (int) len))
-	{
-		*reason = psprintf("JSON value is nested more than %d levels deep",
-						   LH_MAX_JSON_DEPTH);
-		*sqlstate = ERRCODE_PROGRAM_LIMIT_EXCEEDED;
-		return false;
-	}
-	{
-		char	   *s = pg_any_to_server(buf, (int) len, PG_UTF8);
-		ErrorData  *edata;
-
-		if (s == buf)
-			s = pnstrdup(buf, len);
-		if (!lh_type_input_safe(jsonb_input, s, out, &edata))
-		{
-			*reason = edata->detail ?
-				psprintf("%s: %s", edata->message, edata->detail) :
-				pstrdup(edata->message);
-			*sqlstate = edata->sqlerrcode;
-			FreeErrorData(edata);
-			return false;
-		}
-	}
-	return true;
 }
 
 /* Metadata of a message for its dead letter. */
@@ -1500,66 +1494,62 @@ kafka_refresh_watermarks(KafkaConn *c)
 
 /*
  * kafka_nudge_fetchers
- *		Make the brokers' threads look at the prefetch queue again when it
- *		has run low while there is more to fetch.
+ *		Make librdkafka fetch again when its prefetch queue has run dry
+ *		after reaching its limits.
  *
- * librdkafka 2.0 stops fetching a partition while the consumer queue holds
- * more than queued.min.messages or queued.max.messages.kbytes, and a broker
- * thread with nothing to do looks again only once a second (librdkafka 2.1
- * made that interval fetch.queue.backoff.ms).  A worker that drains the
- * queue faster than that would sit idle for the rest of each second.  Any
- * request to a broker wakes its thread, which then decides afresh what to
- * fetch: so when the queue is below half of both limits and a partition
- * led by that broker still has messages we have not seen, we ask the
- * broker for that partition's watermarks (which also refreshes the lag the
- * status view shows).  At most one request per leader every 10 ms, each
- * waiting at most 100 ms for its answer; after one goes unanswered the
- * brokers are left alone for a second.  Needs no transaction.
+ * librdkafka stops fetching while the consumer queue holds more than
+ * queued.min.messages or queued.max.messages.kbytes, and before 2.1 a broker
+ * thread with nothing to do looks at the queue again only once a second
+ * (2.1 made that interval fetch.queue.backoff.ms, which kafka_build_conf
+ * sets to 10 ms there).  A worker that drains the queue faster than that
+ * sat idle for the rest of each second.  So with an older librdkafka:
+ * once the queue has been at half its limits or more (the fetcher has
+ * probably stopped) and is now empty, every partition with messages
+ * beyond the ones handed to us is sought, asynchronously, to the offset
+ * librdkafka would fetch next anyway.  A seek is an operation for the
+ * partition's broker thread, which wakes up and fetches at once; the queue
+ * being empty, nothing fetched is thrown away but an answer in flight.
+ * Costs no network round trip and never blocks.
  */
 void
 kafka_nudge_fetchers(KafkaConn *c)
 {
-	int64		queued = (int64) rd_kafka_queue_length(c->queue);
-	int64		avg = c->seen_msgs > 0 ? c->seen_bytes / c->seen_msgs + 1 : 1;
-	TimestampTz now = GetCurrentTimestamp();
-	int32		asked[64];
-	int			nasked = 0;
+	int64		queued;
+	int64		avg;
+	rd_kafka_topic_partition_list_t *list = NULL;
 
-	if (queued * 2 >= c->queue_min_msgs ||
-		queued * avg * 2 >= c->queue_max_bytes ||
-		now < c->last_nudge ||
-		!TimestampDifferenceExceeds(c->last_nudge, now, 10))
+	if (!c->nudge || !c->assigned)
 		return;
-	c->last_nudge = now;
+	queued = (int64) rd_kafka_queue_length(c->queue);
+	avg = c->seen_msgs > 0 ? c->seen_bytes / c->seen_msgs + 1 : 1;
+	if (queued * 2 >= c->queue_min_msgs || queued * avg * 2 >= c->queue_max_bytes)
+	{
+		c->queue_was_full = true;
+		return;
+	}
+	if (queued > 0 || !c->queue_was_full)
+		return;
+	c->queue_was_full = false;
+
+	kafka_refresh_watermarks(c);
 	for (int i = 0; i < c->npart; i++)
 	{
 		KafkaPart  *part = &c->parts[i];
-		bool		done = false;
-		int64		low;
-		int64		high;
 
-		/* only partitions with messages beyond what was consumed */
-		if (part->leader < 0 || part->next < 0 ||
-			(part->high >= 0 && part->high <= part->batch_next))
+		if (part->taken < 0 || (part->high >= 0 && part->high <= part->taken))
 			continue;
-		for (int j = 0; j < nasked; j++)
-			if (asked[j] == part->leader)
-				done = true;
-		if (done)
-			continue;
-		if (nasked == lengthof(asked))
-			break;
-		asked[nasked++] = part->leader;
-		if (rd_kafka_query_watermark_offsets(c->rk, c->opts.topic, part->partition,
-											 &low, &high, 100) !=
-			RD_KAFKA_RESP_ERR_NO_ERROR)
-		{
-			/* a broker that does not answer: leave it alone for a second */
-			c->last_nudge = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000);
-			break;
-		}
-		if (high >= 0)
-			part->high = high;
+		if (list == NULL)
+			list = rd_kafka_topic_partition_list_new(c->npart);
+		rd_kafka_topic_partition_list_add(list, c->opts.topic,
+										  part->partition)->offset = part->taken;
+	}
+	if (list)
+	{
+		rd_kafka_error_t *err = rd_kafka_seek_partitions(c->rk, list, 0);
+
+		if (err)
+			rd_kafka_error_destroy(err);
+		rd_kafka_topic_partition_list_destroy(list);
 	}
 }
 

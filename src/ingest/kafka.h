@@ -56,7 +56,7 @@ typedef struct KafkaPart
 	int64		next;			/* next offset to land (= the stored mark) */
 	int64		batch_next;		/* next after the batch being landed */
 	int64		high;			/* broker high watermark; -1: unknown */
-	int32		leader;			/* broker id of the leader; -1: unknown */
+	int64		taken;			/* next offset librdkafka will hand us */
 	int64		landed;			/* messages landed or dead-lettered */
 	int64		skipped;		/* offsets the broker no longer had */
 	TimestampTz last_message_at;	/* Kafka timestamp of the last one; 0 */
@@ -79,7 +79,8 @@ typedef struct KafkaConn
 	int64		queue_min_msgs; /* queued.min.messages */
 	int64		seen_msgs;		/* messages and payload bytes consumed, */
 	int64		seen_bytes;		/* for the average message size */
-	TimestampTz last_nudge;		/* last kafka_nudge_fetchers request */
+	bool		nudge;			/* librdkafka before 2.1: see kafka_nudge_fetchers */
+	bool		queue_was_full; /* the queue reached half its limits */
 	char		error[512];		/* last error librdkafka reported */
 	bool		error_new;		/* error set since last looked at */
 } KafkaConn;

@@ -49,6 +49,7 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -89,16 +90,20 @@ worker_state(const char *state, const char *error)
 	lh_slot_set_state(my_slot, state, error);
 }
 
-/* Show what librdkafka last complained about, once. */
-static void
+/*
+ * Show what librdkafka last complained about, once.  Returns whether there
+ * was something new to show.
+ */
+static bool
 worker_report(KafkaConn *c)
 {
 	if (!c->error_new)
-		return;
+		return false;
 	c->error_new = false;
 	worker_state("error", c->error);
 	ereport(LOG,
 			(errmsg("Kafka source \"%s\": %s", c->src->name, c->error)));
+	return true;
 }
 
 /*
@@ -368,6 +373,15 @@ worker_land(KafkaConn *c, rd_kafka_message_t **msgs, int n,
 	worker_begin();
 
 	/*
+	 * The rows and the offsets commit together, so a batch lost in a crash
+	 * is lost with its offsets and read again from the broker: the commit
+	 * need not wait for the WAL flush (lakehouse.kafka_synchronous_commit).
+	 */
+	if (!lh_kafka_synchronous_commit)
+		(void) set_config_option("synchronous_commit", "off", PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+
+	/*
 	 * Lock bronze before the source row: if someone holds bronze (a long
 	 * LOCK TABLE, say), the worker waits without holding the source row,
 	 * so lh_disable_source and friends are never stuck behind it.
@@ -458,6 +472,7 @@ worker_run(int32 source_id)
 	{
 		TimestampTz now;
 		bool		woken;
+		bool		reported;
 		int			n;
 		WorkerStep	step;
 
@@ -503,7 +518,7 @@ worker_run(int32 source_id)
 		}
 
 		n = worker_collect(c, msgs, c->opts.batch_size, &woken);
-		worker_report(c);
+		reported = worker_report(c);
 		if (n == 0)
 		{
 			now = GetCurrentTimestamp();
@@ -536,7 +551,13 @@ worker_run(int32 source_id)
 			break;
 		if (step == STEP_RETRY)
 			need_plan = true;
-		else if (strcmp(my_state, "running") != 0)
+
+		/*
+		 * A batch landed: the worker is running again, unless the error
+		 * came with this very batch (librdkafka queues a broker's failure
+		 * behind the messages it had already fetched, and says it once).
+		 */
+		else if (!reported && strcmp(my_state, "running") != 0)
 			worker_state("running", NULL);
 		worker_publish(c, false);
 	}
