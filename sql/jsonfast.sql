@@ -93,6 +93,18 @@ SELECT n, d FROM doc;
 SELECT lakehouse.lh_json_fastpath_check(convert_to(d, 'UTF8')) AS path, count(*)
   FROM gen GROUP BY 1 ORDER BY 1;
 
+-- and on the same documents with one byte changed at random: whatever the
+-- fast path accepts, jsonb_in accepts with the same bytes (the check raises
+-- an ERROR otherwise); most of these take the full path and its reasons
+SELECT setseed(0.17);
+SELECT split_part(lakehouse.lh_json_fastpath_check(
+           overlay(convert_to(d, 'UTF8')
+                   PLACING set_byte('\x00'::bytea, 0, (random() * 255)::int)
+                   FROM 1 + (random() * (octet_length(d) - 1))::int FOR 1)), ':', 1) AS path,
+       count(*)
+  FROM gen, generate_series(1, 3)
+ GROUP BY 1 ORDER BY 1;
+
 -- the same through a source: a JSON-lines file lands every good line as
 -- jsonb_in would, and the bad ones in dead letters with jsonb_in's reasons
 CREATE FUNCTION pg_temp.write_text(path text, content text) RETURNS void
