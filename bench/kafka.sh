@@ -187,7 +187,7 @@ EOF
 # repetition, and the memory sampler, find no worker left over.
 ours()
 {
-	local rep=$1 warm=$2
+	local rep=$1 warm=$2 name=${3:-ours}
 	cat <<EOF
 TRUNCATE bronze.bench_kafka;
 DELETE FROM lakehouse.source_marks WHERE source_id = $SID;
@@ -211,7 +211,7 @@ SELECT count(*) AS n, extract(epoch FROM min(_lh_ingested_at) - :'t0'::timestamp
        count(DISTINCT _lh_ingested_at) AS batches
   FROM bronze.bench_kafka \\gset
 SELECT bench.check(:n = $MSGS, 'bronze.bench_kafka has ' || :n || ' rows') \\gset chk_
-INSERT INTO bench.timings VALUES ('ours', $rep, $warm, :secs, $MSGS,
+INSERT INTO bench.timings VALUES ('$name', $rep, $warm, :secs, $MSGS,
     format('worker: first batch began %s s after lh_enable_source; %s batches; into bronze (metadata columns, identity, BRIN)',
            round(:first::numeric, 2), :batches));
 EOF
@@ -278,16 +278,20 @@ side()
 {
 	local name=$1 rep=$2 warm=$3
 	case "$name" in
-		ours)
-			: >"$WORK/mem.$rep"
-			sample_worker "$WORK/mem.$rep" &
+		ours | ours_sync)
+			local mem=$WORK/mem.$rep
+			[ "$name" = ours ] || mem=$WORK/mem_sync.$rep
+			: >"$mem"
+			sample_worker "$mem" &
 			SAMPLER_PID=$!
-			ours "$rep" "$warm" >"$WORK/ours.sql"
+			ours "$rep" "$warm" "$name" >"$WORK/ours.sql"
 			chown "$PGUSER_OS": "$WORK/ours.sql"
 			local m0
 			m0=$(cpu_ticks "$MOCK_PID")
 			psql_bench -f ours.sql || die "ours (repetition $rep) failed"
-			echo $(( $(cpu_ticks "$MOCK_PID") - m0 )) >"$WORK/mockcpu.$rep"
+			if [ "$name" = ours ]; then
+				echo $(( $(cpu_ticks "$MOCK_PID") - m0 )) >"$WORK/mockcpu.$rep"
+			fi
 			kill "$SAMPLER_PID" 2>/dev/null || true
 			wait "$SAMPLER_PID" 2>/dev/null || true
 			SAMPLER_PID=
@@ -323,6 +327,18 @@ for rep in $(seq 0 "$REPS"); do
 		side "${sides[$(( (rep + i) % 3 ))]}" "$rep" "$warm"
 	done
 done
+# Information: the same with lakehouse.kafka_synchronous_commit = on, every
+# batch waiting for its WAL flush (the default, off, is safe because the
+# broker keeps the messages: see contrib-docs/kafka.md#exactly-once).
+say "ours with lakehouse.kafka_synchronous_commit = on ($REPS repetitions, information)"
+psql_bench -c 'ALTER SYSTEM SET lakehouse.kafka_synchronous_commit = on' \
+	-c 'SELECT pg_reload_conf()' >/dev/null || die "ALTER SYSTEM failed"
+for rep in $(seq 1 "$REPS"); do
+	side ours_sync "$rep" false
+done
+psql_bench -c 'ALTER SYSTEM RESET lakehouse.kafka_synchronous_commit' \
+	-c 'SELECT pg_reload_conf()' >/dev/null || die "ALTER SYSTEM failed"
+
 # peak memory over the timed repetitions (kB); CPU seconds of the worker
 # and of the mock cluster in the best timed repetition
 cat "$WORK"/mem.[1-9]* 2>/dev/null | awk '
@@ -371,12 +387,12 @@ cat >"$WORK/report.sql" <<EOF
 \\pset null ''
 SELECT string_agg(name || '=' || current_setting(name), ' ' ORDER BY name) AS settings
   FROM unnest(ARRAY['shared_buffers', 'max_wal_size', 'fsync', 'synchronous_commit',
-                    'lakehouse.max_message_bytes']) AS name \\gset
+                    'lakehouse.max_message_bytes', 'lakehouse.kafka_synchronous_commit']) AS name \\gset
 \\echo 'settings (every side):' :settings
 \\echo
 WITH best AS (
     SELECT side, min(seconds) AS secs, max(rows) AS rows
-      FROM bench.timings WHERE NOT warmup GROUP BY side
+      FROM bench.timings WHERE NOT warmup AND side <> 'ours_sync' GROUP BY side
 ), o AS (SELECT * FROM best WHERE side = 'ours')
 SELECT CASE x.side WHEN 'ours' THEN '(a) lakehouse worker -> bronze'
                    WHEN 'kcat' THEN '(b) kcat -C | psql COPY'
@@ -389,6 +405,18 @@ SELECT CASE x.side WHEN 'ours' THEN '(a) lakehouse worker -> bronze'
             ELSE CASE WHEN (o.rows / o.secs) / (x.rows / x.secs) >= 0.8 THEN 'yes' ELSE 'NO' END END AS met
   FROM best x, o
  ORDER BY x.side = 'ours' DESC, x.side DESC;
+
+WITH best AS (
+    SELECT side, min(seconds) AS secs, max(rows) AS rows
+      FROM bench.timings WHERE NOT warmup GROUP BY side
+)
+SELECT '(a'') worker, lakehouse.kafka_synchronous_commit = on (information): '
+       || to_char(s.rows / s.secs, 'FM9,999,999') || ' msg/s ('
+       || to_char(s.secs, 'FM990.00') || ' s), '
+       || to_char(k.secs / s.secs, 'FM0.00') || 'x kcat, '
+       || to_char(c.secs / s.secs, 'FM0.00') || 'x COPY' AS " "
+  FROM best s, best k, best c
+ WHERE s.side = 'ours_sync' AND k.side = 'kcat' AND c.side = 'copy';
 
 WITH l AS (
     SELECT extract(epoch FROM pg_xact_commit_timestamp(xmin)
