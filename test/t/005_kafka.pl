@@ -65,6 +65,20 @@ for my $p (0 .. 3)
 my $t1 = time();
 my $total = scalar @rows;
 
+# Per partition, the landing order (_lh_id) is the offset order, without gaps.
+sub in_offset_order
+{
+	my ($table, $what) = @_;
+	is( $node->safe_psql(
+			'postgres', qq{
+SELECT count(*) FROM (
+  SELECT _lh_offset - lag(_lh_offset) OVER (PARTITION BY _lh_partition ORDER BY _lh_id) AS step
+    FROM $table) s
+ WHERE step <> 1}),
+		'0', $what);
+	return;
+}
+
 $node->safe_psql('postgres',
 	'CREATE TABLE expected (part int, off bigint, line text, key text)');
 copy_rows($node, 'expected', \@rows);
@@ -89,13 +103,7 @@ SELECT _lh_partition, count(*), count(DISTINCT _lh_offset), min(_lh_offset), max
 		map { "$_|$count{$_}|$count{$_}|0|" . ($count{$_} - 1) } 0 .. 3),
 	'per partition: offsets 0..n-1, each once (no gap, no duplicate)');
 
-is( $node->safe_psql(
-		'postgres', q{
-SELECT count(*) FROM (
-  SELECT _lh_offset - lag(_lh_offset) OVER (PARTITION BY _lh_partition ORDER BY _lh_id) AS step
-    FROM bronze.clicks_src) s
- WHERE step <> 1}),
-	'0',
+in_offset_order('bronze.clicks_src',
 	'per partition, landing order (_lh_id) is offset order');
 
 is( $node->safe_psql(
@@ -459,13 +467,7 @@ SELECT count(*) FROM bronze.tiny_src t
  WHERE t.payload IS DISTINCT FROM c.payload}),
 	'0',
 	'a 10-message prefetch queue: the same messages, each once');
-is( $node->safe_psql(
-		'postgres', q{
-SELECT count(*) FROM (
-  SELECT _lh_offset - lag(_lh_offset) OVER (PARTITION BY _lh_partition ORDER BY _lh_id) AS step
-    FROM bronze.tiny_src) s
- WHERE step <> 1}),
-	'0',
+in_offset_order('bronze.tiny_src',
 	'a 10-message prefetch queue: per partition in offset order, no gap');
 $node->safe_psql('postgres',
 	q{ALTER SYSTEM RESET log_min_messages; SELECT pg_reload_conf();});
