@@ -761,6 +761,7 @@ kafka_discover(KafkaConn *c, int timeout_ms)
 		c->parts[c->npart].partition = p;
 		c->parts[c->npart].next = -1;
 		c->parts[c->npart].high = -1;
+		c->parts[c->npart].taken = -1;	/* not assigned yet */
 		c->npart++;
 	}
 	MemoryContextSwitchTo(oldcxt);
