@@ -72,6 +72,8 @@
 /* the one-shot ingest gives up waiting for more messages after this (ms) */
 #define KAFKA_ONESHOT_IDLE		2000
 
+static void kafka_nudge_fetchers(KafkaConn *c);
+
 static const char *const kafka_option_keys[] = {
 	"brokers", "topic", "partitions", "format", "start", "batch_size",
 	"max_wait_ms", "properties", "secret_properties", "group_id",
@@ -1513,7 +1515,7 @@ kafka_refresh_watermarks(KafkaConn *c)
  * being empty, nothing fetched is thrown away but an answer in flight.
  * Costs no network round trip and never blocks.
  */
-void
+static void
 kafka_nudge_fetchers(KafkaConn *c)
 {
 	int64		queued;

@@ -117,7 +117,6 @@ extern void kafka_land(KafkaConn *c, BronzeWriter *w,
 extern void kafka_store_marks(KafkaConn *c);
 extern void kafka_batch_done(KafkaConn *c, bool committed);
 extern void kafka_refresh_watermarks(KafkaConn *c);
-extern void kafka_nudge_fetchers(KafkaConn *c);
 extern bool kafka_decode(KafkaOptions *o, LhTypeInput *jsonb_input,
 						 const char *buf, size_t len, Datum *out,
 						 char **reason, int *sqlstate);
