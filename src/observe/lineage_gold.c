@@ -110,6 +110,13 @@ add_colrefs(Query *q, Node *expr, List **refs, int depth)
 
 	if (expr == NULL)
 		return;
+
+	/*
+	 * The columns an expression reads, looking inside aggregates, window
+	 * functions and PlaceHolderVars (the planner's wrappers for outer-join
+	 * outputs): each flag makes pull_var_clause descend into that node kind
+	 * instead of returning it or failing on it.
+	 */
 	vars = pull_var_clause(expr, PVC_RECURSE_AGGREGATES | PVC_RECURSE_WINDOWFUNCS |
 						   PVC_RECURSE_PLACEHOLDERS);
 	foreach(lc, vars)
