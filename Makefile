@@ -15,30 +15,20 @@ OBJS = \
 	src/common/payload.o \
 	src/common/safeinput.o \
 	src/common/subxact.o \
-	src/config/api.o \
-	src/config/yaml.o \
-	src/config/yaml_parse.o \
 	src/contract/contract.o \
 	src/contract/contract_odcs.o \
 	src/contract/contract_quarantine.o \
 	src/contract/contract_table.o \
 	src/contract/contract_trigger.o \
-	src/contract/evolution.o \
-	src/contract/evolution_drift.o \
-	src/contract/evolution_migrate.o \
-	src/ingest/bronze_writer.o \
-	src/ingest/csv.o \
-	src/ingest/files.o \
-	src/ingest/http.o \
-	src/ingest/ingest.o \
-	src/ingest/kafka.o \
-	src/ingest/kafka_api.o \
-	src/ingest/tables.o \
+	src/declare/declare.o \
+	src/declare/yaml.o \
+	src/declare/yaml_parse.o \
+	src/evolution/evolution.o \
+	src/evolution/evolution_drift.o \
+	src/evolution/evolution_migrate.o \
 	src/observe/lineage.o \
 	src/observe/lineage_gold.o \
-	src/observe/lineage_worker.o \
 	src/observe/metrics.o \
-	src/observe/metrics_worker.o \
 	src/pipeline/deps.o \
 	src/pipeline/run.o \
 	src/pipeline/schedule.o \
@@ -49,6 +39,14 @@ OBJS = \
 	src/security/audit.o \
 	src/security/classify.o \
 	src/security/secrets.o \
+	src/sources/bronze_writer.o \
+	src/sources/csv.o \
+	src/sources/files.o \
+	src/sources/http.o \
+	src/sources/ingest.o \
+	src/sources/kafka.o \
+	src/sources/kafka_api.o \
+	src/sources/tables.o \
 	src/transform/gold.o \
 	src/transform/scd2.o \
 	src/transform/silver.o \
@@ -56,14 +54,38 @@ OBJS = \
 	src/worker/http_worker.o \
 	src/worker/kafka_worker.o \
 	src/worker/launcher.o \
+	src/worker/lineage_worker.o \
+	src/worker/metrics_worker.o \
 	src/worker/shmem.o
 
 EXTENSION = lakehouse
-DATA = lakehouse--0.1.sql
+EXTVERSION = 0.2
+
+# The install script of the current version is assembled from the parts
+# that live beside the C code they declare (src/<folder>/<folder>.sql), in
+# this order (later parts use what earlier ones create); the scripts of
+# released versions and the upgrade scripts are kept as released, in sql/.
+SQL_PARTS = \
+	src/lakehouse.sql \
+	src/catalog/catalog.sql \
+	src/declare/declare.sql \
+	src/worker/worker.sql \
+	src/sources/sources.sql \
+	src/pipeline/pipeline.sql \
+	src/transform/transform.sql \
+	src/evolution/evolution.sql \
+	src/contract/contract.sql \
+	src/quality/quality.sql \
+	src/observe/observe.sql \
+	src/security/security.sql
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
+DATA = sql/$(EXTENSION)--0.1.sql $(wildcard sql/$(EXTENSION)--*--*.sql)
 PGFILEDESC = "lakehouse - medallion lakehouse inside PostgreSQL"
 
 REGRESS = setup api yaml jsonfast ingest_file ingest_table kafka http silver gold scd2 quality quality_gate contract evolution run lineage metrics deps errors hostile security
-REGRESS_OPTS =
+# `make installcheck` against a server started with test/regress.conf
+# (or a temporary instance: EXTRA_REGRESS_OPTS=--temp-instance=...)
+REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf
 
 ISOLATION = concurrent_runs scd2_concurrent bronze_vs_silver contract_invalidation
 # Specs in test/isolation/specs, expected output in test/isolation/expected;
@@ -124,6 +146,9 @@ bench:
 
 ifneq ($(HAVE_PGXS),)
 include $(PGXS)
+
+$(DATA_built): $(SQL_PARTS) Makefile
+	cat $(SQL_PARTS) > $@
 else
 all install installcheck clean:
 	@echo "PGXS not found (postgresql-server-dev-15 is missing): run 'make deps' (or 'make test' / 'make demo', which install it) first" >&2

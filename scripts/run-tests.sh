@@ -287,7 +287,7 @@ if [[ " $SUITES " == *" regress "* ]] && [ -n "$REGRESS_ALL" ]; then
 	if [ "${#run_list[@]}" -gt 0 ]; then
 		run_suite "$WORK/logs/regress.log" installcheck ISOLATION= TAP_TESTS= \
 			REGRESS="${run_list[*]}" \
-			EXTRA_REGRESS_OPTS="--temp-instance=$TREE/tmp_inst --temp-config=$TREE/test/regress.conf --port=$(free_port)"
+			EXTRA_REGRESS_OPTS="--temp-instance=$TREE/tmp_inst --port=$(free_port)"
 		REGRESS_RC=$?
 	else
 		: >"$WORK/logs/regress.log"
@@ -340,7 +340,7 @@ if [[ " $SUITES " == *" isolation "* ]] && [ -n "$ISOLATION_ALL" ]; then
 	if [ "${#run_list[@]}" -gt 0 ]; then
 		run_suite "$WORK/logs/isolation.log" installcheck REGRESS= TAP_TESTS= \
 			ISOLATION="${run_list[*]}" \
-			EXTRA_REGRESS_OPTS="--temp-instance=$TREE/tmp_inst_iso --temp-config=$TREE/test/regress.conf --port=$(free_port)"
+			EXTRA_REGRESS_OPTS="--temp-instance=$TREE/tmp_inst_iso --port=$(free_port)"
 		ISO_RC=$?
 	else
 		: >"$WORK/logs/isolation.log"

@@ -186,7 +186,7 @@ extern bool lh_jsonb_parse_fast(const char *s, int len, Jsonb **out);
 extern bool lh_json_record(const char *buf, int len, LhTypeInput *jsonb_input,
 						   Datum *out, char **reason, int *sqlstate);
 
-/* src/ingest/bronze_writer.c */
+/* src/sources/bronze_writer.c */
 typedef struct BronzeWriter BronzeWriter;
 
 /*
@@ -224,7 +224,7 @@ extern void bronze_writer_add_kafka(BronzeWriter *writer,
 									const BronzeKafkaRecord *rec);
 extern int64 bronze_writer_close(BronzeWriter *writer);
 
-/* src/ingest/ingest.c: dispatch by source kind */
+/* src/sources/ingest.c: dispatch by source kind */
 extern void ingest_validate_options(const char *kind, Jsonb *options);
 extern void ingest_bronze_shape(const char *kind, Jsonb *options,
 								BronzeShape *shape);
@@ -236,7 +236,7 @@ extern void ingest_source(LhSource *src, int64 run_id, LhStageCounts *counts);
 extern bool lh_check_utf8(const char *s, int len, char **reason);
 extern bool lh_json_too_deep(const char *s, int len);
 
-/* src/ingest/files.c and src/ingest/tables.c */
+/* src/sources/files.c and src/sources/tables.c */
 extern void files_validate_options(Jsonb *options);
 extern void files_ingest(LhSource *src, int64 run_id, LhStageCounts *counts);
 extern void tables_validate_options(Jsonb *options);

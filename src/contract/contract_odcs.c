@@ -18,7 +18,7 @@
  * says.  Descriptive parts (team, support, servers, descriptions, tags,
  * "text" quality rules, ...) are accepted and kept in the stored document.
  *
- * YAML goes through the pipeline YAML reader (src/config/yaml_parse.c,
+ * YAML goes through the pipeline YAML reader (src/declare/yaml_parse.c,
  * lh_yaml_to_json): one converter for the whole extension.
  *
  * Nothing here touches the catalog or takes locks; everything is palloc'd
@@ -36,7 +36,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 
-#include "config/yaml.h"
+#include "declare/yaml.h"
 #include "contract/contract.h"
 #include "lakehouse.h"
 

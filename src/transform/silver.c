@@ -60,7 +60,7 @@
 #include "utils/syscache.h"
 #include "utils/typcache.h"
 
-#include "contract/evolution.h"
+#include "evolution/evolution.h"
 #include "lakehouse.h"
 #include "quality/quality.h"
 

@@ -34,7 +34,7 @@
 #include "utils/syscache.h"
 #include "utils/typcache.h"
 
-#include "contract/evolution.h"
+#include "evolution/evolution.h"
 #include "lakehouse.h"
 
 static const char *const column_keys[] = {

@@ -33,7 +33,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "ingest/http.h"
+#include "sources/http.h"
 #include "lakehouse.h"
 #include "worker/worker.h"
 

@@ -54,7 +54,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "ingest/kafka.h"
+#include "sources/kafka.h"
 #include "lakehouse.h"
 #include "observe/observe.h"
 #include "worker/worker.h"

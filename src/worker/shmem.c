@@ -28,7 +28,7 @@
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 
-#include "ingest/http.h"
+#include "sources/http.h"
 #include "lakehouse.h"
 #include "worker/worker.h"
 

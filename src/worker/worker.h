@@ -20,10 +20,10 @@
  *	- "lakehouse http": one per HTTP source with a poll_interval
  *	  (src/worker/http_worker.c);
  *	- "lakehouse lineage": one per database with the extension while
- *	  lakehouse.openlineage_url is set (src/observe/lineage_worker.c), and
+ *	  lakehouse.openlineage_url is set (src/worker/lineage_worker.c), and
  *	  "lakehouse metrics": the /metrics endpoint, in the database named by
  *	  lakehouse.metrics_database while lakehouse.metrics_port is not 0
- *	  (src/observe/metrics_worker.c).  They use worker slots like the
+ *	  (src/worker/metrics_worker.c).  They use worker slots like the
  *	  source workers, with the pseudo source ids LH_LINEAGE_WORKER_ID and
  *	  LH_METRICS_WORKER_ID (src/observe/observe.h).
  *

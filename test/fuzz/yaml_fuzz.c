@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * yaml_fuzz.c
- *	  libFuzzer target for the parse step, src/config/yaml_parse.c.
+ *	  libFuzzer target for the parse step, src/declare/yaml_parse.c.
  *
- * src/config/yaml_parse.c holds only the YAML walk (lh_cfg_parse /
+ * src/declare/yaml_parse.c holds only the YAML walk (lh_cfg_parse /
  * lh_cfg_release): no SPI, no catalog.  run.sh compiles it unchanged, with
  * the server's headers, and links it with this harness, which gives it what
  * the server would:
@@ -36,7 +36,7 @@
 #include <stdlib.h>
 
 #include "common/jsonapi.h"
-#include "config/yaml.h"
+#include "declare/yaml.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 

@@ -28,7 +28,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 
-#include "contract/evolution.h"
+#include "evolution/evolution.h"
 #include "lakehouse.h"
 #include "security/security.h"
 #include "transform/scd2.h"
@@ -760,7 +760,7 @@ store_silver_columns(int32 table_id, List *columns)
  *					replace, schema_policy, allow_breaking) returns integer
  *
  * A table already defined whose mapping gained columns or changed types is
- * altered as its schema policy allows (src/contract/evolution.c);
+ * altered as its schema policy allows (src/evolution/evolution.c);
  * allow_breaking lets a breaking change through under "additive".
  */
 Datum

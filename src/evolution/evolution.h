@@ -13,7 +13,7 @@
 #include "lakehouse.h"
 #include "utils/jsonb.h"
 
-/* Internal to src/contract/evolution*.c */
+/* Internal to src/evolution/evolution*.c */
 /* How a change reached the table (schema_history.via). */
 typedef enum EvoVia
 {

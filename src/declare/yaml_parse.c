@@ -51,7 +51,7 @@
 #include "miscadmin.h"
 #include "utils/json.h"
 
-#include "config/yaml.h"
+#include "declare/yaml.h"
 
 /* Deepest nesting of option values. */
 #define CFG_MAX_DEPTH			64

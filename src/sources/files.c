@@ -77,7 +77,7 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
-#include "ingest/csv.h"
+#include "sources/csv.h"
 #include "lakehouse.h"
 
 typedef enum FilesFormat

@@ -65,7 +65,7 @@
 #include "utils/jsonb.h"
 
 #include "lakehouse.h"
-#include "config/yaml.h"
+#include "declare/yaml.h"
 
 PG_FUNCTION_INFO_V1(lh_apply_config);
 PG_FUNCTION_INFO_V1(lh_apply_config_file);

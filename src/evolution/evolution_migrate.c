@@ -38,7 +38,7 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
-#include "contract/evolution.h"
+#include "evolution/evolution.h"
 
 PG_FUNCTION_INFO_V1(lh_evolve);
 

@@ -64,7 +64,7 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
-#include "ingest/kafka.h"
+#include "sources/kafka.h"
 #include "lakehouse.h"
 
 /* timeouts of broker requests made by the one-shot ingest (ms) */

@@ -41,7 +41,7 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 
-#include "contract/evolution.h"
+#include "evolution/evolution.h"
 
 #define DRIFT_MAX_DEPTH		8
 #define DRIFT_MAX_ELEMS		16

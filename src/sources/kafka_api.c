@@ -24,7 +24,7 @@
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
-#include "ingest/kafka.h"
+#include "sources/kafka.h"
 #include "lakehouse.h"
 #include "worker/worker.h"
 

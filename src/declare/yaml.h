@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * yaml.h
- *	  Pipeline definitions read from YAML (src/config/yaml_parse.c and
- *	  src/config/yaml.c).
+ *	  Pipeline definitions read from YAML (src/declare/yaml_parse.c and
+ *	  src/declare/yaml.c).
  *
  * Declaring pipelines from YAML works in two steps.  yaml_parse.c's
  * lh_cfg_parse() turns the YAML stream into the plain structs below and
@@ -15,7 +15,7 @@
  * longjmps.  Either way the caller must call lh_cfg_release() afterwards
  * (from PG_FINALLY in the server) to free what libyaml allocated.
  *
- * This header is included as "config/yaml.h"; <yaml.h> is libyaml's.
+ * This header is included as "declare/yaml.h"; <yaml.h> is libyaml's.
  *
  *-------------------------------------------------------------------------
  */

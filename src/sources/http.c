@@ -60,7 +60,7 @@
 #include "utils/timestamp.h"
 #include "pgstat.h"
 
-#include "ingest/http.h"
+#include "sources/http.h"
 #include "lakehouse.h"
 
 /* first bytes of a bad body quoted in errors */

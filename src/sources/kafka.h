@@ -2,7 +2,7 @@
  *
  * kafka.h
  *	  Kafka sources: options, the consumer connection, and landing batches
- *	  of messages in bronze with their offsets (src/ingest/kafka.c).  The
+ *	  of messages in bronze with their offsets (src/sources/kafka.c).  The
  *	  background worker (src/worker/kafka_worker.c) and the one-shot
  *	  lh_ingest path are both built from these pieces.
  *

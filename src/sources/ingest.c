@@ -29,8 +29,8 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 
-#include "ingest/http.h"
-#include "ingest/kafka.h"
+#include "sources/http.h"
+#include "sources/kafka.h"
 #include "lakehouse.h"
 #include "worker/worker.h"
 

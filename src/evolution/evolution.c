@@ -62,7 +62,7 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 
-#include "contract/evolution.h"
+#include "evolution/evolution.h"
 
 PG_FUNCTION_INFO_V1(lh_set_schema_policy);
 PG_FUNCTION_INFO_V1(lh_silver_schema_guard);
@@ -772,7 +772,7 @@ evo_set_policy(EvoTable *t, const char *policy)
 }
 
 /* ----------------------------------------------------------------
- * Entry points for lh_define_silver (src/config/api.c)
+ * Entry points for lh_define_silver (src/declare/declare.c)
  * ----------------------------------------------------------------
  */
 

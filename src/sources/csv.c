@@ -47,7 +47,7 @@
 
 #include "miscadmin.h"
 
-#include "ingest/csv.h"
+#include "sources/csv.h"
 
 typedef enum CsvState
 {

@@ -1,0 +1,282 @@
+/*
+ * src/catalog/catalog.sql
+ *	  The catalog: pipelines, sources, tables, marks, runs, quarantine, dead letters.
+ *
+ * Part of the install script: the Makefile joins the parts in the order
+ * of SQL_PARTS into sql/lakehouse--$(EXTVERSION).sql.
+ */
+
+/*
+ * Catalog.  Every table below holds user definitions or history and is
+ * registered with pg_extension_config_dump so that pg_dump keeps it.
+ * The data tables themselves (bronze.*, silver.*, gold.*) belong to the
+ * user, not to the extension: DROP EXTENSION never drops user data.
+ */
+
+CREATE TABLE lakehouse.pipelines (
+    pipeline_id     serial PRIMARY KEY,
+    name            text NOT NULL UNIQUE,
+    description     text,
+    schedule        text,
+    cron_job_id     bigint,
+    created_by      name NOT NULL DEFAULT current_user,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT pipelines_name_check CHECK (name <> '' AND length(name) <= 200)
+);
+COMMENT ON TABLE lakehouse.pipelines IS 'Declared pipelines: sources, silver and gold tables hang off one of these.';
+
+CREATE TABLE lakehouse.pipeline_deps (
+    pipeline_id     integer NOT NULL REFERENCES lakehouse.pipelines ON DELETE CASCADE,
+    upstream_id     integer NOT NULL REFERENCES lakehouse.pipelines ON DELETE CASCADE,
+    PRIMARY KEY (pipeline_id, upstream_id),
+    CONSTRAINT pipeline_deps_self_check CHECK (pipeline_id <> upstream_id)
+);
+COMMENT ON TABLE lakehouse.pipeline_deps IS 'Pipeline dependencies: upstream pipelines run first.';
+
+CREATE TABLE lakehouse.sources (
+    source_id       serial PRIMARY KEY,
+    pipeline_id     integer NOT NULL REFERENCES lakehouse.pipelines ON DELETE CASCADE,
+    name            text NOT NULL UNIQUE,
+    kind            text NOT NULL,
+    options         jsonb NOT NULL DEFAULT '{}',
+    bronze_schema   text NOT NULL,
+    bronze_table    text NOT NULL,
+    enabled         boolean NOT NULL DEFAULT true,
+    position        integer NOT NULL DEFAULT 0,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (bronze_schema, bronze_table),
+    CONSTRAINT sources_kind_check CHECK (kind IN ('table', 'file', 'kafka', 'http')),
+    CONSTRAINT sources_name_check CHECK (name <> '' AND length(name) <= 200)
+);
+COMMENT ON TABLE lakehouse.sources IS 'Sources: each lands in one bronze table.';
+
+CREATE TABLE lakehouse.source_marks (
+    source_id       integer NOT NULL REFERENCES lakehouse.sources ON DELETE CASCADE,
+    mark_key        text NOT NULL,
+    mark_value      text,
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (source_id, mark_key)
+);
+COMMENT ON TABLE lakehouse.source_marks IS 'Per-source positions (watermark, file offset, Kafka offset, HTTP cursor), written in the transaction that lands the rows.';
+
+CREATE TABLE lakehouse.tables (
+    table_id        serial PRIMARY KEY,
+    pipeline_id     integer NOT NULL REFERENCES lakehouse.pipelines ON DELETE CASCADE,
+    layer           text NOT NULL,
+    schema_name     text NOT NULL,
+    table_name      text NOT NULL,
+    source_id       integer REFERENCES lakehouse.sources ON DELETE SET NULL,
+    keys            text[],
+    order_by        text,
+    gold_kind       text,
+    sql             text,
+    options         jsonb NOT NULL DEFAULT '{}',
+    position        integer NOT NULL DEFAULT 0,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (schema_name, table_name),
+    CONSTRAINT tables_layer_check CHECK (layer IN ('silver', 'gold')),
+    CONSTRAINT tables_gold_kind_check CHECK (
+        (layer = 'gold' AND gold_kind IN ('rebuild', 'append', 'merge', 'scd2') AND sql IS NOT NULL)
+        OR (layer = 'silver' AND gold_kind IS NULL))
+);
+COMMENT ON TABLE lakehouse.tables IS 'Silver and gold tables managed by a pipeline.';
+
+CREATE TABLE lakehouse.silver_columns (
+    table_id        integer NOT NULL REFERENCES lakehouse.tables ON DELETE CASCADE,
+    ordinal         integer NOT NULL,
+    column_name     text NOT NULL,
+    json_path       text[] NOT NULL,
+    type_name       text NOT NULL,
+    required        boolean NOT NULL DEFAULT false,
+    transforms      text[] NOT NULL DEFAULT '{}',
+    default_value   text,
+    min_value       text,
+    max_value       text,
+    PRIMARY KEY (table_id, column_name)
+);
+COMMENT ON TABLE lakehouse.silver_columns IS 'Silver column mappings: JSON path in the bronze payload to a typed column.';
+
+CREATE TABLE lakehouse.stage_marks (
+    table_id        integer NOT NULL REFERENCES lakehouse.tables ON DELETE CASCADE,
+    mark_key        text NOT NULL,
+    mark_value      text,
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (table_id, mark_key)
+);
+COMMENT ON TABLE lakehouse.stage_marks IS 'Stage watermarks (last bronze row id projected into silver, definition built into gold).';
+
+CREATE TABLE lakehouse.runs (
+    run_id          bigserial PRIMARY KEY,
+    pipeline_id     integer REFERENCES lakehouse.pipelines ON DELETE SET NULL,
+    pipeline_name   text NOT NULL,
+    status          text NOT NULL,
+    run_by          name NOT NULL DEFAULT current_user,
+    application     text,
+    parent_run_id   bigint,
+    full_refresh    boolean NOT NULL DEFAULT false,
+    started_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    finished_at     timestamptz,
+    rows_read       bigint NOT NULL DEFAULT 0,
+    rows_written    bigint NOT NULL DEFAULT 0,
+    rows_quarantined bigint NOT NULL DEFAULT 0,
+    failed_stage    text,
+    error_sqlstate  text,
+    error_message   text,
+    summary         jsonb,
+    CONSTRAINT runs_status_check CHECK (status IN ('running', 'succeeded', 'failed', 'skipped'))
+);
+CREATE INDEX runs_pipeline_idx ON lakehouse.runs (pipeline_id, run_id DESC);
+COMMENT ON TABLE lakehouse.runs IS 'Run ledger: one row per pipeline run, kept even when a stage fails.';
+
+CREATE TABLE lakehouse.run_stages (
+    run_id          bigint NOT NULL REFERENCES lakehouse.runs ON DELETE CASCADE,
+    stage_no        integer NOT NULL,
+    stage           text NOT NULL,
+    target          text NOT NULL,
+    status          text NOT NULL,
+    started_at      timestamptz NOT NULL,
+    finished_at     timestamptz,
+    rows_read       bigint NOT NULL DEFAULT 0,
+    rows_written    bigint NOT NULL DEFAULT 0,
+    rows_quarantined bigint NOT NULL DEFAULT 0,
+    rows_skipped    bigint NOT NULL DEFAULT 0,
+    error_sqlstate  text,
+    error_message   text,
+    error_detail    text,
+    error_hint      text,
+    error_context   text,
+    PRIMARY KEY (run_id, stage_no),
+    CONSTRAINT run_stages_stage_check CHECK (stage IN ('ingest', 'silver', 'gold')),
+    CONSTRAINT run_stages_status_check CHECK (status IN ('succeeded', 'failed', 'skipped', 'not run'))
+);
+COMMENT ON TABLE lakehouse.run_stages IS 'One row per stage of a run: timings, row counts, error with SQLSTATE.';
+
+CREATE TABLE lakehouse.quarantine (
+    quarantine_id   bigserial PRIMARY KEY,
+    run_id          bigint,
+    pipeline_id     integer,
+    table_id        integer,
+    target_table    text NOT NULL,
+    bronze_table    text,
+    bronze_id       bigint,
+    source_position text,
+    column_name     text,
+    value           text,
+    reason          text NOT NULL,
+    rule            text,
+    payload         jsonb,
+    quarantined_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX quarantine_table_idx ON lakehouse.quarantine (table_id, quarantine_id);
+COMMENT ON TABLE lakehouse.quarantine IS 'Bronze rows that could not be projected into silver, and rows diverted by a gold data contract, with the column, value and reason.';
+
+CREATE TABLE lakehouse.dead_letters (
+    dead_letter_id  bigserial PRIMARY KEY,
+    run_id          bigint,
+    source_id       integer,
+    source_name     text NOT NULL,
+    source_position text,
+    raw             bytea,
+    reason          text NOT NULL,
+    error_sqlstate  text,
+    metadata        jsonb,
+    created_at      timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX dead_letters_source_idx ON lakehouse.dead_letters (source_id, dead_letter_id);
+COMMENT ON TABLE lakehouse.dead_letters IS 'Source records that could not land in bronze (invalid JSON or UTF-8, oversize, malformed CSV), with the raw bytes, reason and (Kafka) topic, partition, offset, key, headers and timestamp.';
+
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.pipelines', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.pipelines_pipeline_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.pipeline_deps', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.sources', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.sources_source_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.source_marks', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.tables', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.tables_table_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.silver_columns', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.stage_marks', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.runs', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.runs_run_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.run_stages', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.quarantine', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.quarantine_quarantine_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.dead_letters', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.dead_letters_dead_letter_id_seq', '');
+
+/*
+ * Views for people in psql.
+ */
+
+CREATE VIEW lakehouse.pipeline_status AS
+SELECT p.name AS pipeline,
+       p.description,
+       p.schedule,
+       (SELECT array_agg(u.name ORDER BY u.name)
+          FROM lakehouse.pipeline_deps d
+          JOIN lakehouse.pipelines u ON u.pipeline_id = d.upstream_id
+         WHERE d.pipeline_id = p.pipeline_id) AS depends_on,
+       (SELECT count(*) FROM lakehouse.sources s WHERE s.pipeline_id = p.pipeline_id) AS sources,
+       (SELECT count(*) FROM lakehouse.tables t WHERE t.pipeline_id = p.pipeline_id AND t.layer = 'silver') AS silver_tables,
+       (SELECT count(*) FROM lakehouse.tables t WHERE t.pipeline_id = p.pipeline_id AND t.layer = 'gold') AS gold_tables,
+       r.run_id AS last_run_id,
+       r.status AS last_status,
+       r.started_at AS last_started_at,
+       r.finished_at - r.started_at AS last_duration,
+       r.failed_stage AS last_failed_stage,
+       r.error_message AS last_error,
+       (SELECT max(ok.finished_at) FROM lakehouse.runs ok
+         WHERE ok.pipeline_id = p.pipeline_id AND ok.status = 'succeeded') AS last_success_at
+  FROM lakehouse.pipelines p
+  LEFT JOIN LATERAL (SELECT * FROM lakehouse.runs x
+                      WHERE x.pipeline_id = p.pipeline_id AND x.status <> 'skipped'
+                      ORDER BY x.run_id DESC LIMIT 1) r ON true;
+
+CREATE VIEW lakehouse.recent_runs AS
+SELECT r.run_id,
+       r.pipeline_name AS pipeline,
+       r.status,
+       r.run_by,
+       r.started_at,
+       r.finished_at - r.started_at AS duration,
+       r.rows_read,
+       r.rows_written,
+       r.rows_quarantined,
+       r.failed_stage,
+       r.error_sqlstate,
+       r.error_message
+  FROM lakehouse.runs r
+ ORDER BY r.run_id DESC
+ LIMIT 100;
+
+CREATE VIEW lakehouse.run_stage_details AS
+SELECT s.run_id,
+       r.pipeline_name AS pipeline,
+       s.stage_no,
+       s.stage,
+       s.target,
+       s.status,
+       s.finished_at - s.started_at AS duration,
+       s.rows_read,
+       s.rows_written,
+       s.rows_quarantined,
+       s.rows_skipped,
+       s.error_sqlstate,
+       s.error_message
+  FROM lakehouse.run_stages s
+  JOIN lakehouse.runs r USING (run_id);
+
+CREATE VIEW lakehouse.quarantine_summary AS
+SELECT p.name AS pipeline,
+       q.target_table,
+       q.column_name,
+       q.reason,
+       count(*) AS rows,
+       min(q.quarantined_at) AS first_seen,
+       max(q.quarantined_at) AS last_seen,
+       (array_agg(q.value ORDER BY q.quarantine_id))[1] AS example_value
+  FROM lakehouse.quarantine q
+  LEFT JOIN lakehouse.pipelines p ON p.pipeline_id = q.pipeline_id
+ GROUP BY p.name, q.target_table, q.column_name, q.reason;

@@ -1,0 +1,86 @@
+/*
+ * src/observe/observe.sql
+ *	  Observability: OpenLineage outbox, lineage graph, metrics.
+ *
+ * Part of the install script: the Makefile joins the parts in the order
+ * of SQL_PARTS into sql/lakehouse--$(EXTVERSION).sql.
+ */
+
+CREATE TABLE lakehouse.event_outbox (
+    event_id        bigserial PRIMARY KEY,
+    run_id          bigint,
+    pipeline_name   text,
+    run_uuid        uuid NOT NULL,
+    job_name        text NOT NULL,
+    event_type      text NOT NULL,
+    event_time      timestamptz NOT NULL,
+    payload         jsonb NOT NULL,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    delivered_at    timestamptz,
+    attempts        integer NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    last_error      text,
+    CONSTRAINT event_outbox_type_check CHECK (event_type IN ('START', 'COMPLETE', 'FAIL'))
+);
+CREATE INDEX event_outbox_pending_idx ON lakehouse.event_outbox (run_uuid, event_id)
+    WHERE delivered_at IS NULL;
+CREATE INDEX event_outbox_run_idx ON lakehouse.event_outbox (run_id);
+COMMENT ON TABLE lakehouse.event_outbox IS 'OpenLineage RunEvents of pipeline runs and stages, written in the run''s own transaction; the lineage worker delivers them (src/observe/).';
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.event_outbox', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.event_outbox_event_id_seq', '');
+
+/* ==== observability (src/observe/) ==== */
+
+/*
+ * Dataset -> job -> dataset edges seen in the OpenLineage events of the
+ * outbox (the last completed or failed event of each stage job is kept
+ * when delivered events are pruned, so the graph outlives the retention).
+ */
+CREATE VIEW lakehouse.lineage_graph AS
+SELECT e.pipeline_name AS pipeline,
+       i.value->>'namespace' AS input_namespace,
+       i.value->>'name' AS input_name,
+       e.payload->'job'->>'namespace' AS job_namespace,
+       e.job_name,
+       o.value->>'namespace' AS output_namespace,
+       o.value->>'name' AS output_name,
+       count(*) AS runs,
+       count(*) FILTER (WHERE e.event_type = 'FAIL') AS failed_runs,
+       max(e.event_time) AS last_run_at
+  FROM lakehouse.event_outbox e
+ CROSS JOIN LATERAL jsonb_array_elements(e.payload->'inputs') i
+ CROSS JOIN LATERAL jsonb_array_elements(e.payload->'outputs') o
+ WHERE e.event_type IN ('COMPLETE', 'FAIL')
+ GROUP BY 1, 2, 3, 4, 5, 6, 7;
+COMMENT ON VIEW lakehouse.lineage_graph IS 'Lineage edges (input dataset, job, output dataset) from the OpenLineage events in lakehouse.event_outbox.';
+
+/* Prometheus text exposition of this database's lakehouse metrics. */
+CREATE FUNCTION lakehouse.lh_metrics()
+RETURNS text
+AS 'MODULE_PATHNAME', 'lh_metrics'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION lakehouse.lh_metrics() IS 'Lakehouse metrics in the Prometheus text exposition format (what GET /metrics on lakehouse.metrics_port serves).';
+
+/* The observability workers in shared memory (src/observe/metrics.c). */
+CREATE FUNCTION lakehouse.lh_observe_workers(OUT worker text,
+                                             OUT worker_pid integer,
+                                             OUT worker_state text,
+                                             OUT last_error text,
+                                             OUT starts bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'lh_observe_workers'
+LANGUAGE C VOLATILE;
+
+/* HTTP requests made by each HTTP source, by status (0: no answer), for lh_metrics. */
+CREATE TABLE lakehouse.http_request_counts (
+    source_id       integer NOT NULL REFERENCES lakehouse.sources ON DELETE CASCADE,
+    http_status     integer NOT NULL,
+    requests        bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (source_id, http_status)
+);
+COMMENT ON TABLE lakehouse.http_request_counts IS 'HTTP requests made by HTTP sources, by HTTP status (0: no answer); lakehouse_http_requests_total.';
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.http_request_counts', '');
+
+/* like their neighbours: nothing for PUBLIC (the security roles grant them) */
+REVOKE ALL ON TABLE lakehouse.http_request_counts, lakehouse.lineage_graph FROM PUBLIC;
+REVOKE ALL ON FUNCTION lakehouse.lh_metrics(), lakehouse.lh_observe_workers() FROM PUBLIC;
