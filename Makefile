@@ -9,6 +9,11 @@ MODULE_big = lakehouse
 OBJS = \
 	src/lakehouse.o \
 	src/catalog/catalog.o \
+	src/catalog/pipelines.o \
+	src/catalog/quarantine.o \
+	src/catalog/runs.o \
+	src/catalog/sources.o \
+	src/catalog/tables.o \
 	src/common/jsonfast.o \
 	src/common/names.o \
 	src/common/options.o \
@@ -38,19 +43,29 @@ OBJS = \
 	src/quality/gate.o \
 	src/security/audit.o \
 	src/security/classify.o \
+	src/security/erase.o \
+	src/security/identity.o \
+	src/security/redact.o \
+	src/security/retention.o \
 	src/security/secrets.o \
 	src/sources/bronze_writer.o \
 	src/sources/csv.o \
 	src/sources/files.o \
+	src/sources/generate.o \
 	src/sources/http.o \
-	src/sources/ingest.o \
+	src/sources/http_options.o \
+	src/sources/http_transport.o \
 	src/sources/kafka.o \
-	src/sources/kafka_api.o \
+	src/sources/kafka_land.o \
+	src/sources/kafka_options.o \
+	src/sources/registry.o \
+	src/sources/source_ops.o \
 	src/sources/tables.o \
 	src/transform/gold.o \
 	src/transform/scd2.o \
 	src/transform/silver.o \
 	src/transform/silver_mapping.o \
+	src/worker/crashes.o \
 	src/worker/http_worker.o \
 	src/worker/kafka_worker.o \
 	src/worker/launcher.o \

@@ -4,6 +4,8 @@
 --
 CREATE EXTENSION IF NOT EXISTS lakehouse;
 SELECT lakehouse.lh_create_pipeline('ht') > 0 AS ok;
+-- the secrets the sources name must exist (and be usable by the pipeline's owner)
+SELECT lakehouse.lh_set_secret(n, 'v-' || n) FROM unnest(ARRAY['ht_key', 'sf_secret', 'k', 'p']) n;
 
 -- a source with every option
 SELECT lakehouse.lh_add_source('ht', 'ht_charges', 'http', $${
@@ -68,22 +70,35 @@ SELECT lakehouse.lh_add_source('ht', 'ht_bad', 'http', '{"url": "http://x", "pol
 SELECT lakehouse.lh_add_source('ht', 'ht_bad', 'http', '{"url": "http://x", "poll_interval": "soon"}');
 SELECT count(*) AS sources FROM lakehouse.sources WHERE name = 'ht_bad';
 
--- a CA bundle is a server file
+-- a CA bundle is a server file; header injection; another role's secret
 CREATE ROLE ht_user;
 GRANT USAGE ON SCHEMA lakehouse TO ht_user;
-GRANT ALL ON ALL TABLES IN SCHEMA lakehouse TO ht_user;
-GRANT ALL ON ALL SEQUENCES IN SCHEMA lakehouse TO ht_user;
-GRANT EXECUTE ON FUNCTION lakehouse.lh_add_source(text, text, text, jsonb, text, boolean) TO ht_user;
+GRANT CREATE ON SCHEMA bronze TO ht_user;
+GRANT EXECUTE ON FUNCTION lakehouse.lh_add_source(text, text, text, jsonb, text, boolean),
+    lakehouse.lh_create_pipeline(text, text, text[], boolean),
+    lakehouse.lh_drop_pipeline(text, boolean) TO ht_user;
 SET ROLE ht_user;
-SELECT lakehouse.lh_add_source('ht', 'ht_bad', 'http', '{"url": "https://x", "ca_bundle": "/etc/ssl/certs/ca-certificates.crt"}');
+SELECT lakehouse.lh_create_pipeline('ht_u') > 0 AS ok;
+SELECT lakehouse.lh_add_source('ht_u', 'ht_bad', 'http', '{"url": "https://x", "ca_bundle": "/etc/ssl/certs/ca-certificates.crt"}');
+SELECT lakehouse.lh_add_source('ht_u', 'ht_bad', 'http', '{"url": "https://x", "auth": {"type": "bearer", "token_secret": "ht_key"}}');
+SELECT lakehouse.lh_add_source('ht_u', 'ht_bad', 'http', '{"url": "https://x", "auth": {"type": "basic", "username": "u", "password_secret": "nope"}}');
+SELECT lakehouse.lh_drop_pipeline('ht_u');
 RESET ROLE;
-REVOKE ALL ON ALL TABLES IN SCHEMA lakehouse FROM ht_user;
-REVOKE ALL ON ALL SEQUENCES IN SCHEMA lakehouse FROM ht_user;
-REVOKE ALL ON SCHEMA lakehouse FROM ht_user;
-REVOKE ALL ON FUNCTION lakehouse.lh_add_source(text, text, text, jsonb, text, boolean) FROM ht_user;
+SELECT lakehouse.lh_add_source('ht', 'ht_bad', 'http', E'{"url": "https://x", "headers": {"X-A": "1\\r\\nX-Injected: yes"}}');
+SELECT lakehouse.lh_add_source('ht', 'ht_bad', 'http', '{"url": "https://x", "headers": {"Bad Name": "1"}}');
+SELECT lakehouse.lh_add_source('ht', 'ht_bad', 'http', '{"url": "https://x", "headers": {"Authorization": "Bearer abc"}}');
+SELECT lakehouse.lh_add_source('ht', 'ht_bad', 'http', '{"url": "https://x", "headers": {"Host": "evil"}}');
+SELECT lakehouse.lh_add_source('ht', 'ht_bad', 'http', E'{"url": "https://x/a\\nb"}');
+SELECT lakehouse.lh_add_source('ht', 'ht_bad', 'http', '{"url": "https://x/a b"}');
+SELECT lakehouse.lh_add_source('ht', 'ht_bad', 'http', '{"url": "https://x", "auth": {"type": "basic", "username": "a:b", "password_secret": "p"}}');
+SELECT lakehouse.lh_add_source('ht', 'ht_bad', 'http', '{"url": "https://x", "auth": {"type": "api_key", "in": "header", "name": "X Key", "secret": "k"}}');
+SELECT count(*) AS sources FROM lakehouse.sources WHERE name = 'ht_bad';
+DROP OWNED BY ht_user;
 DROP ROLE ht_user;
 
--- a missing secret fails the ingest stage, naming the secret only
+-- a secret dropped since the source was declared fails the ingest stage,
+-- naming the secret only
+SELECT lakehouse.lh_drop_secret('ht_key');
 SELECT s->>'status' AS status, s->>'error' AS error
   FROM lakehouse.lh_ingest('ht_charges') AS s;
 SELECT error_sqlstate, error_message FROM lakehouse.run_stages
@@ -113,3 +128,4 @@ SELECT options FROM lakehouse.sources WHERE name = 'ht_yaml_items';
 
 SELECT lakehouse.lh_drop_pipeline('ht_yaml', drop_tables => true);
 SELECT lakehouse.lh_drop_pipeline('ht', drop_tables => true);
+SELECT bool_and(lakehouse.lh_drop_secret(n)) AS dropped FROM unnest(ARRAY['sf_secret', 'k', 'p']) n;

@@ -57,9 +57,14 @@ SELECT count(*) AS sources FROM lakehouse.sources WHERE name = 'if_bad';
 CREATE ROLE regress_lh_ingest_file;
 GRANT USAGE ON SCHEMA lakehouse TO regress_lh_ingest_file;
 GRANT SELECT ON lakehouse.pipelines, lakehouse.sources TO regress_lh_ingest_file;
-GRANT EXECUTE ON FUNCTION lakehouse.lh_add_source(text, text, text, jsonb, text, boolean) TO regress_lh_ingest_file;
+GRANT EXECUTE ON FUNCTION lakehouse.lh_add_source(text, text, text, jsonb, text, boolean),
+    lakehouse.lh_create_pipeline(text, text, text[], boolean),
+    lakehouse.lh_drop_pipeline(text, boolean) TO regress_lh_ingest_file;
 SET ROLE regress_lh_ingest_file;
-SELECT lakehouse.lh_add_source('if_p', 'if_bad', 'file', '{"path": "/tmp/x.csv", "format": "csv"}');
+-- a pipeline of one's own: its options need the owner's rights
+SELECT lakehouse.lh_create_pipeline('if_p_role') > 0 AS created;
+SELECT lakehouse.lh_add_source('if_p_role', 'if_bad', 'file', '{"path": "/tmp/x.csv", "format": "csv"}');
+SELECT lakehouse.lh_drop_pipeline('if_p_role');
 RESET ROLE;
 DROP OWNED BY regress_lh_ingest_file;
 DROP ROLE regress_lh_ingest_file;

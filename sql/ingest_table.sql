@@ -61,9 +61,14 @@ SELECT count(*) AS sources FROM lakehouse.sources WHERE name = 'it_bad';
 CREATE ROLE regress_lh_ingest_table;
 GRANT USAGE ON SCHEMA lakehouse, it_src TO regress_lh_ingest_table;
 GRANT SELECT ON lakehouse.pipelines, lakehouse.sources TO regress_lh_ingest_table;
-GRANT EXECUTE ON FUNCTION lakehouse.lh_add_source(text, text, text, jsonb, text, boolean) TO regress_lh_ingest_table;
+GRANT EXECUTE ON FUNCTION lakehouse.lh_add_source(text, text, text, jsonb, text, boolean),
+    lakehouse.lh_create_pipeline(text, text, text[], boolean),
+    lakehouse.lh_drop_pipeline(text, boolean) TO regress_lh_ingest_table;
 SET ROLE regress_lh_ingest_table;
-SELECT lakehouse.lh_add_source('it_p', 'it_bad', 'table', '{"table": "it_src.orders", "watermark": "updated_at"}');
+-- a pipeline of one's own: its options need the owner's rights
+SELECT lakehouse.lh_create_pipeline('it_p_role') > 0 AS created;
+SELECT lakehouse.lh_add_source('it_p_role', 'it_bad', 'table', '{"table": "it_src.orders", "watermark": "updated_at"}');
+SELECT lakehouse.lh_drop_pipeline('it_p_role');
 RESET ROLE;
 DROP OWNED BY regress_lh_ingest_table;
 DROP ROLE regress_lh_ingest_table;

@@ -8,3 +8,353 @@
  * an updated database has the catalog of a fresh 0.2 install (the upgrade
  * test, test/t/017_upgrade.pl, compares the two).
  */
+
+/* ---- ownership: a pipeline (with its sources and tables) has an owner ---- */
+ALTER TABLE lakehouse.pipelines ADD COLUMN owner name;
+UPDATE lakehouse.pipelines p
+   SET owner = CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_roles r WHERE r.rolname = p.created_by)
+                    THEN p.created_by
+                    ELSE (SELECT r.rolname FROM pg_catalog.pg_extension e
+                            JOIN pg_catalog.pg_roles r ON r.oid = e.extowner
+                           WHERE e.extname = 'lakehouse') END;
+ALTER TABLE lakehouse.pipelines ALTER COLUMN owner SET NOT NULL;
+COMMENT ON COLUMN lakehouse.pipelines.owner IS 'The role that owns the pipeline, its sources and tables: their code runs as this role.';
+
+/* ---- sources: kinds come from the registry; why lakehouse disabled one ---- */
+ALTER TABLE lakehouse.sources ADD COLUMN disabled_reason text;
+ALTER TABLE lakehouse.sources DROP CONSTRAINT sources_kind_check;
+COMMENT ON COLUMN lakehouse.sources.kind IS 'The source kind (src/sources/registry.c lists them; the SQL API checks it).';
+COMMENT ON COLUMN lakehouse.sources.disabled_reason IS 'Why lakehouse disabled the source itself (its worker kept crashing, the database is a restored copy); NULL when a user did.';
+
+/* ---- gold kinds come from the registry too ---- */
+ALTER TABLE lakehouse.tables DROP CONSTRAINT tables_gold_kind_check;
+ALTER TABLE lakehouse.tables ADD CONSTRAINT tables_gold_kind_check CHECK (
+        (layer = 'gold' AND gold_kind IS NOT NULL AND sql IS NOT NULL)
+        OR (layer = 'silver' AND gold_kind IS NULL));
+COMMENT ON COLUMN lakehouse.tables.gold_kind IS 'How a gold table is written (src/transform/gold_kinds.c lists the kinds; the SQL API checks it).';
+
+/* ---- secrets have owners and grants ---- */
+ALTER TABLE lakehouse.secrets ADD COLUMN owner name;
+UPDATE lakehouse.secrets
+   SET owner = (SELECT r.rolname FROM pg_catalog.pg_extension e
+                  JOIN pg_catalog.pg_roles r ON r.oid = e.extowner
+                 WHERE e.extname = 'lakehouse');
+ALTER TABLE lakehouse.secrets ALTER COLUMN owner SET NOT NULL;
+
+/*
+ * Who may use a secret besides its owner (lh_grant_secret): the pipelines
+ * owned by the grantee and by roles with its privileges.  Not dumped, like
+ * the secrets themselves.
+ */
+CREATE TABLE lakehouse.secret_grants (
+    secret_name     text NOT NULL REFERENCES lakehouse.secrets ON DELETE CASCADE ON UPDATE CASCADE,
+    grantee         name NOT NULL,
+    granted_by      name NOT NULL,
+    granted_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (secret_name, grantee)
+);
+REVOKE ALL ON TABLE lakehouse.secret_grants FROM PUBLIC;
+COMMENT ON TABLE lakehouse.secret_grants IS 'Roles that may use a secret besides its owner (lh_grant_secret).';
+
+CREATE FUNCTION lakehouse.lh_grant_secret(secret text, role text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'lh_grant_secret'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+CREATE FUNCTION lakehouse.lh_revoke_secret(secret text, role text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'lh_revoke_secret'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+/*
+ * The sources of 0.1 used secrets that administrators set: their pipelines'
+ * owners keep that use.
+ */
+INSERT INTO lakehouse.secret_grants (secret_name, grantee, granted_by)
+SELECT DISTINCT v.secret, p.owner, s.owner
+  FROM lakehouse.sources src
+  JOIN lakehouse.pipelines p USING (pipeline_id)
+ CROSS JOIN LATERAL (
+        SELECT src.options #>> '{auth,token_secret}' UNION ALL
+        SELECT src.options #>> '{auth,password_secret}' UNION ALL
+        SELECT src.options #>> '{auth,secret}' UNION ALL
+        SELECT src.options #>> '{auth,client_secret_secret}' UNION ALL
+        SELECT e.value FROM jsonb_each_text(CASE WHEN jsonb_typeof(src.options->'secret_properties') = 'object'
+                                                 THEN src.options->'secret_properties' ELSE '{}' END) e
+       ) AS v(secret)
+  JOIN lakehouse.secrets s ON s.name = v.secret
+ WHERE v.secret IS NOT NULL AND p.owner <> s.owner
+ON CONFLICT DO NOTHING;
+
+/* ---- the declaration API ---- */
+/* Give a pipeline (its sources and tables) to another role: its code runs as that role. */
+CREATE FUNCTION lakehouse.lh_set_pipeline_owner(pipeline text, owner text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'lh_set_pipeline_owner'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+/* ---- security functions now in C: they run user-table statements as the owner ---- */
+CREATE OR REPLACE FUNCTION lakehouse.lh_classify(table_name text, column_name text,
+                                      classification text, masking text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'lh_classify'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+CREATE OR REPLACE FUNCTION lakehouse.lh_forget(subject_key_column text, value text,
+                                    pipeline text DEFAULT NULL)
+RETURNS TABLE(layer text, table_name text, rows_deleted bigint)
+AS 'MODULE_PATHNAME', 'lh_forget'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+CREATE OR REPLACE FUNCTION lakehouse.lh_set_retention(source text, keep interval)
+RETURNS void
+AS 'MODULE_PATHNAME', 'lh_set_retention'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+CREATE OR REPLACE FUNCTION lakehouse.lh_apply_retention()
+RETURNS TABLE(source text, bronze_table text, rows_deleted bigint)
+AS 'MODULE_PATHNAME', 'lh_apply_retention'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+/*
+ * lh_create_roles(): the lakehouse roles (NOLOGIN; grant them to login
+ * roles) and their privileges.  Not run by CREATE EXTENSION: an
+ * administrator calls it (needs CREATEROLE and ownership of the catalog,
+ * in practice a superuser), and again after upgrades.  Nobody but the
+ * catalog owner may write a catalog table: the roles read them, and change
+ * them through the SQL API, which checks ownership.  See
+ * contrib-docs/security.md for the model.
+ */
+CREATE OR REPLACE FUNCTION lakehouse.lh_create_roles()
+RETURNS text[]
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r text;
+    created text[] := '{}';
+    sch text;
+    define_fns text[] := ARRAY[
+        'lh_create_pipeline(text,text,text[],boolean)', 'lh_drop_pipeline(text,boolean)',
+        'lh_add_dependency(text,text)',
+        'lh_add_source(text,text,text,jsonb,text,boolean)', 'lh_drop_source(text)',
+        'lh_define_silver(text,text,text,jsonb,text[],text,boolean,text,boolean)',
+        'lh_define_gold(text,text,text,text,text[],boolean,jsonb)',
+        'lh_drop_table(text,boolean)', 'lh_apply_config(text)',
+        'lh_set_pipeline_owner(text,text)',
+        'lh_set_schema_policy(text,text)', 'lh_evolve(text,text,boolean,text)',
+        'lh_attach_contract(text,text,text)', 'lh_detach_contract(text,boolean)',
+        'lh_add_expectation(text,text,jsonb,text,numeric,text,text,boolean)',
+        'lh_drop_expectation(text,text,boolean)', 'lh_set_expectations(text,jsonb)',
+        'lh_schedule(text,text)', 'lh_unschedule(text)',
+        'lh_classify(text,text,text,text)', 'lh_apply_masking(text)',
+        'lh_reset_source(text,text,integer)', 'lh_replay_dead_letters(text,bigint[])',
+        'lh_discard_dead_letters(text,bigint[])', 'lh_set_retention(text,interval)',
+        'lh_set_secret(text,text)', 'lh_drop_secret(text)', 'lh_check_secret(text)',
+        'lh_grant_secret(text,text)', 'lh_revoke_secret(text,text)'];
+    run_fns text[] := ARRAY[
+        'lh_run_pipeline(text,boolean,boolean,boolean)', 'lh_ingest(text)',
+        'lh_current_run_id()', 'lh_check(text,text,bigint)', 'lh_contract_diff(text)',
+        'lh_enable_source(text)', 'lh_disable_source(text)', 'lh_restart_source(text)',
+        'lh_silver_project(jsonb,bigint,text,anyelement,integer)',
+        'lh_dq_sample_trans(internal,jsonb)', 'lh_dq_sample_final(internal)',
+        'lh_dq_count_final(internal)', 'lh_dq_sample(jsonb)', 'lh_dq_count(jsonb)',
+        'lh_scd2_merge(text,text,text[],jsonb)'];
+    read_fns text[] := ARRAY['lh_worker_status()', 'lh_partition_stats()',
+                             'lh_mask_hash(text)', 'lh_mask_partial(text)',
+                             'lh_metrics()', 'lh_observe_workers()'];
+    admin_fns text[] := ARRAY[
+        'lh_set_secret_from_file(text,text)', 'lh_set_secret_reference(text,text)',
+        'lh_audit(text,text,text,jsonb)', 'lh_forget(text,text,text)',
+        'lh_apply_retention()'];
+    definition_tables text := 'lakehouse.pipelines, lakehouse.pipeline_deps, lakehouse.sources, '
+        'lakehouse.tables, lakehouse.silver_columns, lakehouse.silver_schemas, '
+        'lakehouse.silver_schema_columns, lakehouse.contracts, lakehouse.contract_columns, '
+        'lakehouse.dq_expectations, lakehouse.column_classifications, lakehouse.retention';
+    runtime_tables text := 'lakehouse.source_marks, lakehouse.stage_marks, lakehouse.runs, '
+        'lakehouse.run_stages, lakehouse.quarantine, lakehouse.dead_letters, lakehouse.http_state, '
+        'lakehouse.event_outbox, lakehouse.dq_results, lakehouse.contract_violations, '
+        'lakehouse.silver_drift, lakehouse.schema_history, lakehouse.http_request_counts';
+    views text := 'lakehouse.pipeline_status, lakehouse.recent_runs, lakehouse.run_stage_details, '
+        'lakehouse.source_status, lakehouse.http_status, lakehouse.dq_summary, '
+        'lakehouse.lineage_graph';
+    f text;
+BEGIN
+    -- as at the end of the install script, for objects added since
+    REVOKE ALL ON ALL TABLES IN SCHEMA lakehouse FROM PUBLIC;
+    REVOKE ALL ON ALL SEQUENCES IN SCHEMA lakehouse FROM PUBLIC;
+    REVOKE ALL ON ALL FUNCTIONS IN SCHEMA lakehouse FROM PUBLIC;
+    FOREACH r IN ARRAY ARRAY['lakehouse_admin', 'lakehouse_engineer', 'lakehouse_operator',
+                             'lakehouse_analyst', 'lakehouse_pii_reader'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+            EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+            created := created || r;
+        END IF;
+        -- nobody but the catalog owner writes the catalog (also after 0.1)
+        EXECUTE format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER'
+                       ' ON ALL TABLES IN SCHEMA lakehouse FROM %I', r);
+        EXECUTE format('REVOKE USAGE, UPDATE ON ALL SEQUENCES IN SCHEMA lakehouse FROM %I', r);
+        EXECUTE format('GRANT USAGE ON SCHEMA lakehouse TO %I', r);
+    END LOOP;
+    GRANT lakehouse_analyst TO lakehouse_operator;
+    GRANT lakehouse_operator TO lakehouse_engineer;
+    GRANT lakehouse_engineer, lakehouse_pii_reader TO lakehouse_admin;
+
+    FOREACH sch IN ARRAY ARRAY['bronze', 'silver', 'gold'] LOOP
+        EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I', sch);
+        EXECUTE format('GRANT USAGE, CREATE ON SCHEMA %I TO lakehouse_engineer', sch);
+        EXECUTE format('GRANT USAGE ON SCHEMA %I TO lakehouse_operator, lakehouse_pii_reader', sch);
+        EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA %I TO lakehouse_pii_reader', sch);
+        -- runs write the data tables as their pipeline's owner: operators need no write
+        EXECUTE format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA %I'
+                       ' FROM lakehouse_operator', sch);
+        EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE lakehouse_engineer IN SCHEMA %I'
+                       ' REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON TABLES FROM lakehouse_operator', sch);
+        EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE lakehouse_engineer IN SCHEMA %I'
+                       ' REVOKE USAGE, SELECT, UPDATE ON SEQUENCES FROM lakehouse_operator', sch);
+        EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE lakehouse_engineer IN SCHEMA %I'
+                       ' GRANT SELECT ON TABLES TO lakehouse_pii_reader', sch);
+    END LOOP;
+    GRANT USAGE ON SCHEMA gold TO lakehouse_analyst;
+    GRANT SELECT ON ALL TABLES IN SCHEMA gold TO lakehouse_analyst;
+    -- masked views (lh_apply_masking, run by a table's owner)
+    CREATE SCHEMA IF NOT EXISTS lakehouse_masked;
+    GRANT USAGE, CREATE ON SCHEMA lakehouse_masked TO lakehouse_engineer;
+    GRANT USAGE ON SCHEMA lakehouse_masked TO lakehouse_analyst, lakehouse_pii_reader;
+    ALTER DEFAULT PRIVILEGES FOR ROLE lakehouse_engineer IN SCHEMA gold
+        GRANT SELECT ON TABLES TO lakehouse_analyst;
+
+    -- functions the 0.1 roles had that they no longer need
+    REVOKE EXECUTE ON FUNCTION lakehouse.lh_reset_source(text,text,integer),
+        lakehouse.lh_replay_dead_letters(text,bigint[]),
+        lakehouse.lh_discard_dead_letters(text,bigint[]) FROM lakehouse_operator;
+    FOREACH f IN ARRAY define_fns LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION lakehouse.%s TO lakehouse_engineer', f);
+    END LOOP;
+    FOREACH f IN ARRAY run_fns LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION lakehouse.%s TO lakehouse_operator', f);
+    END LOOP;
+    FOREACH f IN ARRAY read_fns LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION lakehouse.%s TO lakehouse_analyst', f);
+    END LOOP;
+    FOREACH f IN ARRAY admin_fns LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION lakehouse.%s TO lakehouse_admin', f);
+    END LOOP;
+
+    EXECUTE format('GRANT SELECT ON %s TO lakehouse_operator', definition_tables);
+    EXECUTE format('GRANT SELECT ON %s TO lakehouse_operator', runtime_tables);
+    EXECUTE format('GRANT SELECT ON %s TO lakehouse_analyst', views);
+    GRANT SELECT ON lakehouse.quarantine_summary, lakehouse.schema_drift, lakehouse.column_masking
+        TO lakehouse_pii_reader, lakehouse_operator;
+    GRANT SELECT ON lakehouse.secret_list TO lakehouse_engineer;
+    GRANT SELECT ON lakehouse.audit_log TO lakehouse_admin;
+    PERFORM lakehouse.lh_audit('create_roles', 'role', NULL, jsonb_build_object('created', to_jsonb(created)));
+    RETURN created;
+END
+$$;
+
+/* ---- views ---- */
+CREATE OR REPLACE VIEW lakehouse.pipeline_status AS
+SELECT p.name AS pipeline,
+       p.description,
+       p.schedule,
+       (SELECT array_agg(u.name ORDER BY u.name)
+          FROM lakehouse.pipeline_deps d
+          JOIN lakehouse.pipelines u ON u.pipeline_id = d.upstream_id
+         WHERE d.pipeline_id = p.pipeline_id) AS depends_on,
+       (SELECT count(*) FROM lakehouse.sources s WHERE s.pipeline_id = p.pipeline_id) AS sources,
+       (SELECT count(*) FROM lakehouse.tables t WHERE t.pipeline_id = p.pipeline_id AND t.layer = 'silver') AS silver_tables,
+       (SELECT count(*) FROM lakehouse.tables t WHERE t.pipeline_id = p.pipeline_id AND t.layer = 'gold') AS gold_tables,
+       r.run_id AS last_run_id,
+       r.status AS last_status,
+       r.started_at AS last_started_at,
+       r.finished_at - r.started_at AS last_duration,
+       r.failed_stage AS last_failed_stage,
+       r.error_message AS last_error,
+       (SELECT max(ok.finished_at) FROM lakehouse.runs ok
+         WHERE ok.pipeline_id = p.pipeline_id AND ok.status = 'succeeded') AS last_success_at,
+       p.owner
+  FROM lakehouse.pipelines p
+  LEFT JOIN LATERAL (SELECT * FROM lakehouse.runs x
+                      WHERE x.pipeline_id = p.pipeline_id AND x.status <> 'skipped'
+                      ORDER BY x.run_id DESC LIMIT 1) r ON true;
+CREATE OR REPLACE VIEW lakehouse.source_status AS
+WITH w AS (SELECT * FROM lakehouse.lh_worker_status()),
+     ps AS (SELECT * FROM lakehouse.lh_partition_stats()),
+     stored AS (
+        SELECT m.source_id,
+               substr(m.mark_key, 11)::integer AS "partition",
+               m.mark_value::bigint AS stored_offset
+          FROM lakehouse.source_marks m
+          JOIN lakehouse.sources s USING (source_id)
+         WHERE s.kind = 'kafka' AND m.mark_key ~ '^partition:[0-9]+$'
+           AND m.mark_value ~ '^[0-9]+$'),
+     parts AS (
+        SELECT source_id, "partition" FROM stored
+        UNION
+        SELECT source_id, "partition" FROM ps)
+SELECT s.name AS source,
+       p.name AS pipeline,
+       s.kind,
+       format('%I.%I', s.bronze_schema, s.bronze_table) AS bronze_table,
+       s.enabled,
+       pt."partition",
+       st.stored_offset,
+       ps.high_watermark,
+       greatest(ps.high_watermark - coalesce(st.stored_offset, 0), 0) AS lag,
+       ps.last_message_at,
+       round(ps.messages_per_sec::numeric, 1) AS messages_per_sec,
+       (SELECT jsonb_object_agg(m.mark_key, m.mark_value) FROM lakehouse.source_marks m
+         WHERE m.source_id = s.source_id) AS marks,
+       (SELECT max(m.updated_at) FROM lakehouse.source_marks m
+         WHERE m.source_id = s.source_id) AS last_landed_at,
+       (SELECT count(*) FROM lakehouse.dead_letters d WHERE d.source_id = s.source_id) AS dead_letters,
+       w.worker_pid,
+       w.worker_state,
+       w.last_error,
+       s.disabled_reason,
+       p.owner
+  FROM lakehouse.sources s
+  JOIN lakehouse.pipelines p USING (pipeline_id)
+  LEFT JOIN parts pt ON pt.source_id = s.source_id
+  LEFT JOIN stored st ON st.source_id = pt.source_id AND st."partition" = pt."partition"
+  LEFT JOIN ps ON ps.source_id = pt.source_id AND ps."partition" = pt."partition"
+  LEFT JOIN w ON w.source_id = s.source_id;
+CREATE OR REPLACE VIEW lakehouse.secret_list WITH (security_barrier) AS
+SELECT s.name,
+       CASE WHEN s.value IS NOT NULL THEN 'encrypted'
+            WHEN s.reference LIKE 'env:%' THEN 'env' ELSE 'file' END AS kind,
+       s.reference,
+       s.created_at,
+       s.updated_at,
+       s.owner,
+       (SELECT array_agg(g.grantee ORDER BY g.grantee) FROM lakehouse.secret_grants g
+         WHERE g.secret_name = s.name) AS granted_to
+  FROM lakehouse.secrets s
+ WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+                WHERE r.rolname IN ('lakehouse_admin', s.owner)
+                  AND pg_catalog.pg_has_role(r.oid, 'USAGE'))
+    OR EXISTS (SELECT 1 FROM lakehouse.secret_grants g JOIN pg_catalog.pg_roles r
+                 ON r.rolname = g.grantee
+                WHERE g.secret_name = s.name AND pg_catalog.pg_has_role(r.oid, 'USAGE'));
+
+/* ---- the catalog guard ---- */
+CREATE FUNCTION lakehouse.lh_catalog_guard()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'lh_catalog_guard'
+LANGUAGE C;
+
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOR t IN SELECT c.relname FROM pg_catalog.pg_class c
+              WHERE c.relnamespace = 'lakehouse'::regnamespace AND c.relkind = 'r'
+              ORDER BY c.relname LOOP
+        EXECUTE format('CREATE TRIGGER lh_catalog_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE'
+                       ' ON lakehouse.%I FOR EACH STATEMENT EXECUTE FUNCTION lakehouse.lh_catalog_guard()', t);
+    END LOOP;
+END
+$$;
+
+/* nothing new for PUBLIC */
+REVOKE ALL ON ALL TABLES IN SCHEMA lakehouse FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA lakehouse FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA lakehouse FROM PUBLIC;

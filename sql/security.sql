@@ -97,8 +97,11 @@ SELECT lakehouse.lh_classify('gold.sec_customers', 'ssn', 'pii', 'scramble');
 SELECT lakehouse.lh_classify('gold.no_such', 'ssn', 'pii');
 SELECT lakehouse.lh_apply_masking('gold.sec_customers');
 SELECT lakehouse.lh_apply_masking('silver.sec_customers');
--- an engineer cannot touch secrets, the audit log or erase
-SELECT lakehouse.lh_set_secret('sec_pw', 'x');
+-- an engineer may keep secrets of its own, but not read the secrets table
+-- or the audit log, or erase
+SELECT lakehouse.lh_set_secret('sec_eng', 'x');
+SELECT name, owner FROM lakehouse.secret_list WHERE name = 'sec_eng';
+SELECT lakehouse.lh_drop_secret('sec_eng');
 SELECT count(*) FROM lakehouse.secrets;
 SELECT count(*) FROM lakehouse.audit_log;
 SELECT * FROM lakehouse.lh_forget('email', 'ann@example.com');

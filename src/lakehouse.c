@@ -125,8 +125,9 @@ _PG_init(void)
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
 
-	/* security: lakehouse.secret_key_file */
+	/* security: lakehouse.secret_key_file, lakehouse.user_search_path */
 	security_define_gucs();
+	security_identity_gucs();
 
 	if (process_shared_preload_libraries_in_progress)
 	{

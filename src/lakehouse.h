@@ -21,6 +21,8 @@
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
+#include "catalog/catalog.h"
+
 /* Schema that holds the catalog (lakehouse.control pins it). */
 #define LH_SCHEMA "lakehouse"
 
@@ -54,34 +56,6 @@ typedef struct LhStageCounts
 	ErrorData  *partial_error;
 } LhStageCounts;
 
-/* A source as stored in lakehouse.sources. */
-typedef struct LhSource
-{
-	int32		source_id;
-	int32		pipeline_id;
-	char	   *name;
-	char	   *kind;
-	Jsonb	   *options;
-	char	   *bronze_schema;
-	char	   *bronze_table;
-} LhSource;
-
-/* A silver or gold table as stored in lakehouse.tables. */
-typedef struct LhTable
-{
-	int32		table_id;
-	int32		pipeline_id;
-	char	   *layer;
-	char	   *schema_name;
-	char	   *table_name;
-	int32		source_id;		/* silver: its bronze input, else 0 */
-	List	   *keys;			/* list of column names (char *) */
-	char	   *order_by;		/* silver: latest-wins column, or NULL */
-	char	   *gold_kind;		/* gold: rebuild / append / merge / scd2 */
-	char	   *sql;			/* gold: the transform */
-	Jsonb	   *options;
-} LhTable;
-
 /*
  * The run being executed by this backend, if any (src/pipeline/run.c).
  * Every stage can read it; lakehouse.lh_current_run_id() exposes it to SQL.
@@ -91,6 +65,7 @@ typedef struct LhRunState
 	int64		run_id;
 	int32		pipeline_id;
 	const char *pipeline_name;
+	Oid			owner;			/* the pipeline's owner: its code runs as this */
 	bool		full_refresh;
 	bool		data_changed;	/* has any stage of this run written rows? */
 } LhRunState;
@@ -120,27 +95,6 @@ typedef void (*lh_stage_done_hook_type) (int64 run_id, int stage_no,
 										 ErrorData *error);
 extern PGDLLIMPORT lh_stage_done_hook_type lh_stage_done_hook;
 
-/* src/catalog/catalog.c */
-extern void catalog_exec(const char *sql, int nargs, Oid *types, Datum *values,
-						 const char *nulls, int expected);
-extern int32 catalog_pipeline_id(const char *name, bool missing_ok);
-extern LhSource *catalog_source_by_name(const char *name, bool missing_ok);
-extern LhSource *catalog_source_by_id(int32 source_id);
-extern List *catalog_pipeline_sources(int32 pipeline_id);
-extern List *catalog_pipeline_tables(int32 pipeline_id, const char *layer);
-extern char *catalog_get_source_mark(int32 source_id, const char *key);
-extern void catalog_set_source_mark(int32 source_id, const char *key,
-									const char *value);
-extern char *catalog_get_stage_mark(int32 table_id, const char *key);
-extern void catalog_set_stage_mark(int32 table_id, const char *key,
-								   const char *value);
-extern char *catalog_secret(const char *name, MemoryContext mcxt);
-extern Oid	catalog_owner(void);
-extern void catalog_add_dead_letter(LhSource *src, const char *position,
-									const char *raw, int rawlen,
-									const char *reason, int sqlerrcode,
-									Jsonb *metadata);
-
 /* src/common/subxact.c */
 extern ErrorData *lh_try_subxact(void (*fn) (void *arg), void *arg);
 
@@ -166,6 +120,7 @@ extern Jsonb *lh_option_object(Jsonb *options, const char *key, const char *what
 extern bool lh_option_bool(Jsonb *options, const char *key, bool defval);
 extern int64 lh_option_int(Jsonb *options, const char *key, int64 defval);
 extern char *lh_jsonb_scalar_text(JsonbValue *v);
+extern bool lh_option_differs(Jsonb *a, Jsonb *b, const char *key);
 
 /* src/common/safeinput.c: type input that turns data errors into values */
 typedef struct LhTypeInput
@@ -186,61 +141,10 @@ extern bool lh_jsonb_parse_fast(const char *s, int len, Jsonb **out);
 extern bool lh_json_record(const char *buf, int len, LhTypeInput *jsonb_input,
 						   Datum *out, char **reason, int *sqlstate);
 
-/* src/sources/bronze_writer.c */
-typedef struct BronzeWriter BronzeWriter;
-
-/*
- * What a source's bronze table looks like: the common columns, the Kafka
- * provenance columns if kafka, and a payload of payload_type (jsonb for
- * every source but Kafka sources of format text or bytes).
- */
-typedef struct BronzeShape
-{
-	bool		kafka;
-	Oid			payload_type;
-} BronzeShape;
-
-/* One Kafka message for bronze_writer_add_kafka. */
-typedef struct BronzeKafkaRecord
-{
-	int32		partition;
-	int64		offset;
-	const char *key;			/* NULL: no key */
-	size_t		keylen;
-	Jsonb	   *headers;		/* NULL: no headers */
-	TimestampTz timestamp;
-	bool		has_timestamp;
-	Datum		payload;		/* of the table's payload type, not null */
-} BronzeKafkaRecord;
-
-extern void bronze_create_table(const char *schema, const char *table,
-								const BronzeShape *shape);
-extern Oid	bronze_check_table(const char *schema, const char *table,
-							   int lockmode, const BronzeShape *shape);
-extern BronzeWriter *bronze_writer_open(LhSource *src, int64 run_id);
-extern void bronze_writer_add(BronzeWriter *writer, const char *position,
-							  Jsonb *payload);
-extern void bronze_writer_add_kafka(BronzeWriter *writer,
-									const BronzeKafkaRecord *rec);
-extern int64 bronze_writer_close(BronzeWriter *writer);
-
-/* src/sources/ingest.c: dispatch by source kind */
-extern void ingest_validate_options(const char *kind, Jsonb *options);
-extern void ingest_bronze_shape(const char *kind, Jsonb *options,
-								BronzeShape *shape);
-extern void ingest_lock_source(LhSource *src);
-extern void ingest_source(LhSource *src, int64 run_id, LhStageCounts *counts);
-
 /* src/common/payload.c: checks of raw records shared by the sources */
 #define LH_MAX_JSON_DEPTH 1000
 extern bool lh_check_utf8(const char *s, int len, char **reason);
 extern bool lh_json_too_deep(const char *s, int len);
-
-/* src/sources/files.c and src/sources/tables.c */
-extern void files_validate_options(Jsonb *options);
-extern void files_ingest(LhSource *src, int64 run_id, LhStageCounts *counts);
-extern void tables_validate_options(Jsonb *options);
-extern void tables_ingest(LhSource *src, int64 run_id, LhStageCounts *counts);
 
 /* Transforms a silver column mapping applies to text, in this order. */
 #define LH_XFORM_TRIM			0x01
@@ -248,21 +152,6 @@ extern void tables_ingest(LhSource *src, int64 run_id, LhStageCounts *counts);
 #define LH_XFORM_UPPER			0x04
 #define LH_XFORM_NULLIF_EMPTY	0x08
 
-/* One silver column mapping (lakehouse.silver_columns). */
-typedef struct LhSilverColumn
-{
-	char	   *name;
-	List	   *path;			/* JSON path: list of char * keys */
-	char	   *type_name;		/* as the user wrote it */
-	Oid			typid;
-	int32		typmod;
-	bool		required;
-	int			transforms;		/* LH_XFORM_* bits */
-	List	   *transform_names;	/* as written, for the catalog */
-	char	   *default_value;
-	char	   *min_value;
-	char	   *max_value;
-} LhSilverColumn;
 
 /* src/transform/silver_mapping.c and src/transform/silver.c */
 extern int	silver_transform_flag(const char *name, const char *column);
@@ -283,6 +172,9 @@ extern bool gold_run_stage(LhTable *table, LhStageCounts *counts);
 
 /* src/pipeline/deps.c */
 extern List *deps_run_order(int32 pipeline_id);
+
+/* src/pipeline/run.c (also called by the HTTP polling worker) */
+extern Datum lh_ingest(PG_FUNCTION_ARGS);
 extern void deps_check_acyclic(int32 pipeline_id, int32 upstream_id);
 
 #endif							/* LAKEHOUSE_H */

@@ -22,9 +22,11 @@ CREATE TABLE lakehouse.pipelines (
     created_by      name NOT NULL DEFAULT current_user,
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),
+    owner           name NOT NULL,
     CONSTRAINT pipelines_name_check CHECK (name <> '' AND length(name) <= 200)
 );
 COMMENT ON TABLE lakehouse.pipelines IS 'Declared pipelines: sources, silver and gold tables hang off one of these.';
+COMMENT ON COLUMN lakehouse.pipelines.owner IS 'The role that owns the pipeline, its sources and tables: their code runs as this role.';
 
 CREATE TABLE lakehouse.pipeline_deps (
     pipeline_id     integer NOT NULL REFERENCES lakehouse.pipelines ON DELETE CASCADE,
@@ -46,11 +48,13 @@ CREATE TABLE lakehouse.sources (
     position        integer NOT NULL DEFAULT 0,
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),
+    disabled_reason text,
     UNIQUE (bronze_schema, bronze_table),
-    CONSTRAINT sources_kind_check CHECK (kind IN ('table', 'file', 'kafka', 'http')),
     CONSTRAINT sources_name_check CHECK (name <> '' AND length(name) <= 200)
 );
 COMMENT ON TABLE lakehouse.sources IS 'Sources: each lands in one bronze table.';
+COMMENT ON COLUMN lakehouse.sources.kind IS 'The source kind (src/sources/registry.c lists them; the SQL API checks it).';
+COMMENT ON COLUMN lakehouse.sources.disabled_reason IS 'Why lakehouse disabled the source itself (its worker kept crashing, the database is a restored copy); NULL when a user did.';
 
 CREATE TABLE lakehouse.source_marks (
     source_id       integer NOT NULL REFERENCES lakehouse.sources ON DELETE CASCADE,
@@ -79,10 +83,11 @@ CREATE TABLE lakehouse.tables (
     UNIQUE (schema_name, table_name),
     CONSTRAINT tables_layer_check CHECK (layer IN ('silver', 'gold')),
     CONSTRAINT tables_gold_kind_check CHECK (
-        (layer = 'gold' AND gold_kind IN ('rebuild', 'append', 'merge', 'scd2') AND sql IS NOT NULL)
+        (layer = 'gold' AND gold_kind IS NOT NULL AND sql IS NOT NULL)
         OR (layer = 'silver' AND gold_kind IS NULL))
 );
 COMMENT ON TABLE lakehouse.tables IS 'Silver and gold tables managed by a pipeline.';
+COMMENT ON COLUMN lakehouse.tables.gold_kind IS 'How a gold table is written (src/transform/gold_kinds.c lists the kinds; the SQL API checks it).';
 
 CREATE TABLE lakehouse.silver_columns (
     table_id        integer NOT NULL REFERENCES lakehouse.tables ON DELETE CASCADE,
@@ -228,7 +233,8 @@ SELECT p.name AS pipeline,
        r.failed_stage AS last_failed_stage,
        r.error_message AS last_error,
        (SELECT max(ok.finished_at) FROM lakehouse.runs ok
-         WHERE ok.pipeline_id = p.pipeline_id AND ok.status = 'succeeded') AS last_success_at
+         WHERE ok.pipeline_id = p.pipeline_id AND ok.status = 'succeeded') AS last_success_at,
+       p.owner
   FROM lakehouse.pipelines p
   LEFT JOIN LATERAL (SELECT * FROM lakehouse.runs x
                       WHERE x.pipeline_id = p.pipeline_id AND x.status <> 'skipped'

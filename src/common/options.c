@@ -196,3 +196,19 @@ lh_jsonb_scalar_text(JsonbValue *v)
 			return NULL;
 	}
 }
+
+/*
+ * lh_option_differs
+ *		Whether the text of option key differs between two option objects
+ *		(absent on one side only counts as different).
+ */
+bool
+lh_option_differs(Jsonb *a, Jsonb *b, const char *key)
+{
+	char	   *x = lh_option_text(a, key);
+	char	   *y = lh_option_text(b, key);
+
+	if (x == NULL || y == NULL)
+		return (x == NULL) != (y == NULL);
+	return strcmp(x, y) != 0;
+}

@@ -52,6 +52,7 @@
 
 #include "lakehouse.h"
 #include "contract/contract.h"
+#include "security/security.h"
 
 PG_FUNCTION_INFO_V1(lh_attach_contract);
 PG_FUNCTION_INFO_V1(lh_detach_contract);
@@ -68,13 +69,6 @@ typedef struct DiffRow
 	char	   *actual;
 	bool		breaking;		/* refused by the DDL guard */
 } DiffRow;
-
-static void
-spi_check(int rc, int expected, const char *what)
-{
-	if (rc != expected)
-		elog(ERROR, "could not %s: SPI error %d", what, rc);
-}
 
 static char *
 text_arg(FunctionCallInfo fcinfo, int n, const char *what)
@@ -98,28 +92,22 @@ contract_load(const char *schema, const char *table, char **on_violation,
 {
 	Oid			types[2] = {TEXTOID, TEXTOID};
 	Datum		values[2];
-	bool		isnull;
 	Jsonb	   *doc;
-	Datum		d;
-	int			rc;
 
 	values[0] = CStringGetTextDatum(schema);
 	values[1] = CStringGetTextDatum(table);
-	rc = SPI_execute_with_args("SELECT c.document, c.on_violation,"
-							   " (SELECT t.table_id FROM lakehouse.tables t"
-							   "   WHERE t.schema_name = c.schema_name"
-							   "     AND t.table_name = c.table_name)"
-							   " FROM lakehouse.contracts c"
-							   " WHERE c.schema_name = $1 AND c.table_name = $2",
-							   2, types, values, NULL, false, 1);
-	spi_check(rc, SPI_OK_SELECT, "read data contract");
+	catalog_exec("SELECT c.document, c.on_violation,"
+				 " (SELECT t.table_id FROM lakehouse.tables t"
+				 "   WHERE t.schema_name = c.schema_name"
+				 "     AND t.table_name = c.table_name)"
+				 " FROM lakehouse.contracts c"
+				 " WHERE c.schema_name = $1 AND c.table_name = $2",
+				 2, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return NULL;
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	doc = DatumGetJsonbPCopy(d);
-	*on_violation = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
-	*table_id = isnull ? 0 : DatumGetInt32(d);
+	doc = catalog_jsonb(0, 1);
+	*on_violation = catalog_text(0, 2);
+	*table_id = catalog_int32(0, 3, 0);
 	return contract_parse(doc, table);
 }
 
@@ -245,22 +233,6 @@ contract_compiled_jsonb(ContractDef *def)
 	}
 	appendStringInfoChar(&buf, '}');
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
-}
-
-/*
- * contract_as_owner
- *		Act as the owner of the lakehouse catalog until the caller restores
- *		*save_userid and *save_sec with SetUserIdAndSecContext (an error
- *		restores them too).  The triggers and event triggers fire for users
- *		who cannot read the catalog: they read lakehouse.contracts and write
- *		lakehouse.quarantine with fixed, parameterized SQL only.
- */
-void
-contract_as_owner(Oid *save_userid, int *save_sec)
-{
-	GetUserIdAndSecContext(save_userid, save_sec);
-	SetUserIdAndSecContext(catalog_owner(), *save_sec | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
 }
 
 static void
@@ -575,11 +547,13 @@ create_triggers(const char *qualname)
 	sql = psprintf("CREATE OR REPLACE TRIGGER lh_contract_check"
 				   " BEFORE INSERT OR UPDATE ON %s FOR EACH ROW"
 				   " EXECUTE FUNCTION lakehouse.lh_contract_row_check()", qualname);
-	spi_check(SPI_execute(sql, false, 0), SPI_OK_UTILITY, "create contract trigger");
+	(void) lh_spi_exec(sql, 0, NULL, NULL, NULL, SPI_OK_UTILITY,
+					   "create the contract trigger");
 	sql = psprintf("CREATE OR REPLACE TRIGGER lh_contract_flush"
 				   " AFTER INSERT OR UPDATE ON %s FOR EACH STATEMENT"
 				   " EXECUTE FUNCTION lakehouse.lh_contract_statement_end()", qualname);
-	spi_check(SPI_execute(sql, false, 0), SPI_OK_UTILITY, "create contract trigger");
+	(void) lh_spi_exec(sql, 0, NULL, NULL, NULL, SPI_OK_UTILITY,
+					   "create the contract trigger");
 }
 
 /*
@@ -602,6 +576,7 @@ lh_attach_contract(PG_FUNCTION_ARGS)
 	Jsonb	   *doc;
 	ContractDef *def;
 	ErrorContextCallback errcb;
+	LhIdentity	id;
 
 	if (strcmp(on_violation, "fail") != 0 && strcmp(on_violation, "quarantine") != 0)
 		ereport(ERROR,
@@ -629,10 +604,13 @@ lh_attach_contract(PG_FUNCTION_ARGS)
 	table_close(rel, NoLock);
 
 	SPI_connect();
+	security_table_begin(schema, table, LH_RIGHT_ALTER,
+						 "attach a data contract to table %s", &id);
 	check_relationships(def, schema, qualname);
 	error_context_stack = errcb.previous;
 	store_contract(schema, table, def, doc, on_violation);
 	create_triggers(qualname);
+	security_table_end(&id);
 	SPI_finish();
 	CacheInvalidateRelcacheByRelid(relid);
 	PG_RETURN_JSONB_P(contract_compiled_jsonb(def));
@@ -654,12 +632,16 @@ lh_detach_contract(PG_FUNCTION_ARGS)
 	Oid			types[2] = {TEXTOID, TEXTOID};
 	Datum		values[2];
 	bool		found;
+	LhIdentity	id = {0};
 
 	lh_parse_table_name(tname, "gold", &schema, &table);
 	qualname = lh_qualified_name(schema, table);
 	values[0] = CStringGetTextDatum(schema);
 	values[1] = CStringGetTextDatum(table);
 	SPI_connect();
+	if (OidIsValid(lh_table_oid(schema, table, true)))
+		security_table_begin(schema, table, LH_RIGHT_ALTER,
+							 "detach the data contract of table %s", &id);
 	catalog_exec("DELETE FROM lakehouse.contracts WHERE schema_name = $1 AND table_name = $2",
 				 2, types, values, NULL, SPI_OK_DELETE);
 	found = SPI_processed > 0;
@@ -670,14 +652,15 @@ lh_detach_contract(PG_FUNCTION_ARGS)
 	relid = lh_table_oid(schema, table, true);
 	if (OidIsValid(relid))
 	{
-		spi_check(SPI_execute(psprintf("DROP TRIGGER IF EXISTS lh_contract_check ON %s",
-									   qualname), false, 0),
-				  SPI_OK_UTILITY, "drop contract trigger");
-		spi_check(SPI_execute(psprintf("DROP TRIGGER IF EXISTS lh_contract_flush ON %s",
-									   qualname), false, 0),
-				  SPI_OK_UTILITY, "drop contract trigger");
+		(void) lh_spi_exec(psprintf("DROP TRIGGER IF EXISTS lh_contract_check ON %s",
+									qualname), 0, NULL, NULL, NULL, SPI_OK_UTILITY,
+						   "drop the contract trigger");
+		(void) lh_spi_exec(psprintf("DROP TRIGGER IF EXISTS lh_contract_flush ON %s",
+									qualname), 0, NULL, NULL, NULL, SPI_OK_UTILITY,
+						   "drop the contract trigger");
 		CacheInvalidateRelcacheByRelid(relid);
 	}
+	security_table_end(&id);
 	SPI_finish();
 	PG_RETURN_BOOL(found);
 }
@@ -734,19 +717,15 @@ lh_contract_diff(PG_FUNCTION_ARGS)
 Datum
 lh_contract_ddl_guard(PG_FUNCTION_ARGS)
 {
-	int			rc;
 	uint64		n;
 	SPITupleTable *tt;
-	Oid			save_userid;
-	int			save_sec;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("lh_contract_ddl_guard can only be called as an event trigger")));
-	contract_as_owner(&save_userid, &save_sec);
 	SPI_connect();
-	rc = SPI_execute("SELECT DISTINCT n.nspname::text, c.relname::text,"
+	catalog_exec("SELECT DISTINCT n.nspname::text, c.relname::text,"
 					 "   (SELECT k.contract_name FROM lakehouse.contracts k"
 					 "     JOIN pg_catalog.pg_class c2 ON c2.relname = k.table_name"
 					 "     JOIN pg_catalog.pg_namespace n2 ON n2.oid = c2.relnamespace"
@@ -758,8 +737,7 @@ lh_contract_ddl_guard(PG_FUNCTION_ARGS)
 					 " WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
 					 "   AND EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t"
 					 "     WHERE t.tgrelid = c.oid AND t.tgname = 'lh_contract_check')",
-					 false, 0);
-	spi_check(rc, SPI_OK_SELECT, "read DDL commands");
+					 0, NULL, NULL, NULL, SPI_OK_SELECT);
 	n = SPI_processed;
 	tt = SPI_tuptable;
 	for (uint64 i = 0; i < n; i++)
@@ -801,7 +779,6 @@ lh_contract_ddl_guard(PG_FUNCTION_ARGS)
 		}
 	}
 	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec);
 	PG_RETURN_VOID();
 }
 
@@ -812,23 +789,17 @@ lh_contract_ddl_guard(PG_FUNCTION_ARGS)
 Datum
 lh_contract_sql_drop(PG_FUNCTION_ARGS)
 {
-	Oid			save_userid;
-	int			save_sec;
-
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("lh_contract_sql_drop can only be called as an event trigger")));
-	contract_as_owner(&save_userid, &save_sec);
 	SPI_connect();
-	spi_check(SPI_execute("DELETE FROM lakehouse.contracts c"
-						  " USING pg_catalog.pg_event_trigger_dropped_objects() d"
-						  " WHERE d.object_type = 'table'"
-						  "   AND c.schema_name = d.schema_name"
-						  "   AND c.table_name = d.object_name",
-						  false, 0),
-			  SPI_OK_DELETE, "forget contracts of dropped tables");
+	catalog_exec("DELETE FROM lakehouse.contracts c"
+				 " USING pg_catalog.pg_event_trigger_dropped_objects() d"
+				 " WHERE d.object_type = 'table'"
+				 "   AND c.schema_name = d.schema_name"
+				 "   AND c.table_name = d.object_name",
+				 0, NULL, NULL, NULL, SPI_OK_DELETE);
 	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec);
 	PG_RETURN_VOID();
 }

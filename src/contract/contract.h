@@ -79,7 +79,6 @@ extern bool contract_physical_type(const char *physical_type, Oid *typid,
 extern const char *contract_format_pattern(const char *format);
 
 /* contract.c */
-extern void contract_as_owner(Oid *save_userid, int *save_sec);
 extern ContractDef *contract_load(const char *schema, const char *table,
 								  char **on_violation, int32 *table_id);
 

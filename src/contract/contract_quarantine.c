@@ -119,21 +119,15 @@ contract_quarantine_init(void)
 void
 contract_flush_quarantine(void)
 {
-	Oid			types[9] = {INT8ARRAYOID, INT4ARRAYOID, INT4ARRAYOID, TEXTARRAYOID,
-		TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, JSONBARRAYOID};
-	Datum		values[9];
-	Datum	   *cols[9];
-	bool	   *nulls[9];
-	int			dims[1];
-	int			lbs[1] = {1};
-	Oid			elemtypes[9] = {INT8OID, INT4OID, INT4OID, TEXTOID, TEXTOID,
-		TEXTOID, TEXTOID, TEXTOID, JSONBOID};
+	static const LhQuarantineCol order[9] = {
+		LHQ_RUN_ID, LHQ_PIPELINE_ID, LHQ_TABLE_ID, LHQ_TARGET, LHQ_COLUMN,
+		LHQ_VALUE, LHQ_REASON, LHQ_RULE, LHQ_PAYLOAD
+	};
+	Datum	   *cols[LHQ_NCOLS] = {0};
+	bool	   *nulls[LHQ_NCOLS] = {0};
 	int			n = qbuf_n;
 	MemoryContext cxt;
 	MemoryContext old;
-	int			rc;
-	Oid			save_userid;
-	int			save_sec;
 
 	if (n == 0)
 		return;
@@ -142,53 +136,33 @@ contract_flush_quarantine(void)
 	old = MemoryContextSwitchTo(cxt);
 	for (int k = 0; k < 9; k++)
 	{
-		cols[k] = palloc(sizeof(Datum) * n);
-		nulls[k] = palloc0(sizeof(bool) * n);
+		cols[order[k]] = palloc(sizeof(Datum) * n);
+		nulls[order[k]] = palloc0(sizeof(bool) * n);
 	}
 	for (int i = 0; i < n; i++)
 	{
 		QuarantineEntry *e = &qbuf[i];
 
-		cols[0][i] = Int64GetDatum(e->run_id);
-		nulls[0][i] = e->run_id == 0;
-		cols[1][i] = Int32GetDatum(e->pipeline_id);
-		nulls[1][i] = e->pipeline_id == 0;
-		cols[2][i] = Int32GetDatum(e->table_id);
-		nulls[2][i] = e->table_id == 0;
-		cols[3][i] = CStringGetTextDatum(e->target);
-		cols[4][i] = CStringGetTextDatum(e->column);
-		cols[5][i] = e->value ? CStringGetTextDatum(e->value) : (Datum) 0;
-		nulls[5][i] = e->value == NULL;
-		cols[6][i] = CStringGetTextDatum(e->reason);
-		cols[7][i] = CStringGetTextDatum(e->rule);
-		cols[8][i] = e->payload;
-	}
-	dims[0] = n;
-	for (int k = 0; k < 9; k++)
-	{
-		int16		typlen;
-		bool		typbyval;
-		char		typalign;
-
-		get_typlenbyvalalign(elemtypes[k], &typlen, &typbyval, &typalign);
-		values[k] = PointerGetDatum(construct_md_array(cols[k], nulls[k], 1, dims, lbs,
-													   elemtypes[k], typlen, typbyval,
-													   typalign));
+		cols[LHQ_RUN_ID][i] = Int64GetDatum(e->run_id);
+		nulls[LHQ_RUN_ID][i] = e->run_id == 0;
+		cols[LHQ_PIPELINE_ID][i] = Int32GetDatum(e->pipeline_id);
+		nulls[LHQ_PIPELINE_ID][i] = e->pipeline_id == 0;
+		cols[LHQ_TABLE_ID][i] = Int32GetDatum(e->table_id);
+		nulls[LHQ_TABLE_ID][i] = e->table_id == 0;
+		cols[LHQ_TARGET][i] = CStringGetTextDatum(e->target);
+		cols[LHQ_COLUMN][i] = CStringGetTextDatum(e->column);
+		cols[LHQ_VALUE][i] = e->value ? CStringGetTextDatum(e->value) : (Datum) 0;
+		nulls[LHQ_VALUE][i] = e->value == NULL;
+		cols[LHQ_REASON][i] = CStringGetTextDatum(e->reason);
+		cols[LHQ_RULE][i] = CStringGetTextDatum(e->rule);
+		cols[LHQ_PAYLOAD][i] = e->payload;
 	}
 	/* the buffer is written: forget it before anything else can fail */
 	quarantine_reset();
-	contract_as_owner(&save_userid, &save_sec);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute_with_args("INSERT INTO lakehouse.quarantine"
-							   " (run_id, pipeline_id, table_id, target_table,"
-							   " column_name, value, reason, rule, payload)"
-							   " SELECT * FROM unnest($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-							   9, types, values, NULL, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "could not write quarantine rows: SPI error %d", rc);
+	catalog_quarantine_insert(n, cols, nulls);
 	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
 }

@@ -135,10 +135,10 @@ static bool
 count_query(const char *sql, int64 *count, char **sample)
 {
 	bool		isnull;
-	int			rc = SPI_execute(sql, false, 0);
 
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not check data contract: SPI error %d", rc);
+	if (lh_spi_exec(sql, 0, NULL, NULL, NULL, SPI_OK_SELECT,
+					"check a data contract") != 1)
+		elog(ERROR, "data contract check returned no row");
 	*count = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 										 1, &isnull));
 	*sample = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
@@ -369,18 +369,15 @@ contract_after_stage(const char *stage, const char *target, int32 table_id,
 	{
 		Oid			types[1] = {INT4OID};
 		Datum		values[1] = {Int32GetDatum(table_id)};
-		int			rc = SPI_execute_with_args("SELECT t.schema_name, t.table_name"
-											   " FROM lakehouse.tables t"
-											   " JOIN lakehouse.contracts c USING (schema_name, table_name)"
-											   " WHERE t.table_id = $1",
-											   1, types, values, NULL, true, 0);
-
-		if (rc != SPI_OK_SELECT)
-			elog(ERROR, "could not read data contract: SPI error %d", rc);
+		catalog_exec("SELECT t.schema_name, t.table_name"
+					 " FROM lakehouse.tables t"
+					 " JOIN lakehouse.contracts c USING (schema_name, table_name)"
+					 " WHERE t.table_id = $1",
+					 1, types, values, NULL, SPI_OK_SELECT);
 		if (SPI_processed == 1)
 		{
-			char	   *schema = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-			char	   *table = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+			char	   *schema = catalog_text(0, 1);
+			char	   *table = catalog_text(0, 2);
 
 			check_table_rules(schema, table, table_id);
 		}

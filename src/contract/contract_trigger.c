@@ -539,8 +539,6 @@ rules_build(ContractRules *r, Relation rel)
 	int32		table_id;
 	ContractDef *def;
 	MemoryContext old;
-	Oid			save_userid;
-	int			save_sec;
 
 	rules_release(r);
 	r->cxt = AllocSetContextCreate(CacheMemoryContext, "lakehouse contract rules",
@@ -549,7 +547,6 @@ rules_build(ContractRules *r, Relation rel)
 	r->qualname = lh_qualified_name(schema, table);
 	MemoryContextSwitchTo(old);
 
-	contract_as_owner(&save_userid, &save_sec);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	def = contract_load(schema, table, &on_violation, &table_id);
@@ -567,7 +564,6 @@ rules_build(ContractRules *r, Relation rel)
 	contract_compile(r, def, rel);
 	MemoryContextSwitchTo(old);
 	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec);
 	r->valid = true;
 }
 

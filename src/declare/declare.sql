@@ -87,3 +87,9 @@ AS 'MODULE_PATHNAME', 'lh_apply_config_file'
 LANGUAGE C STRICT VOLATILE;
 REVOKE ALL ON FUNCTION lakehouse.lh_apply_config_file(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lakehouse.lh_apply_config_file(text) TO pg_read_server_files;
+
+/* Give a pipeline (its sources and tables) to another role: its code runs as that role. */
+CREATE FUNCTION lakehouse.lh_set_pipeline_owner(pipeline text, owner text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'lh_set_pipeline_owner'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;

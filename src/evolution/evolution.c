@@ -63,6 +63,7 @@
 #include "utils/syscache.h"
 
 #include "evolution/evolution.h"
+#include "security/security.h"
 
 PG_FUNCTION_INFO_V1(lh_set_schema_policy);
 PG_FUNCTION_INFO_V1(lh_silver_schema_guard);
@@ -735,10 +736,8 @@ evolution_execute_ddl(Oid relid, const char *sql)
 	guard_relid = relid;
 	PG_TRY();
 	{
-		int			rc = SPI_execute(sql, false, 0);
-
-		if (rc != SPI_OK_UTILITY)
-			elog(ERROR, "could not execute \"%s\": SPI error %d", sql, rc);
+		(void) lh_spi_exec(sql, 0, NULL, NULL, NULL, SPI_OK_UTILITY,
+						   "change the table");
 	}
 	PG_FINALLY();
 	{
@@ -951,6 +950,7 @@ lh_set_schema_policy(PG_FUNCTION_ARGS)
 	char	   *tname;
 	char	   *policy;
 	EvoTable   *t;
+	LhIdentity	id;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -961,7 +961,10 @@ lh_set_schema_policy(PG_FUNCTION_ARGS)
 	evolution_check_policy(policy);
 	SPI_connect();
 	t = evolution_lookup_table(tname);
+	security_table_begin(t->schema, t->table, LH_RIGHT_ALTER,
+						 "set the schema policy of table %s", &id);
 	evo_set_policy(t, policy);
+	security_table_end(&id);
 	SPI_finish();
 	PG_RETURN_VOID();
 }
@@ -979,8 +982,6 @@ lh_silver_schema_guard(PG_FUNCTION_ARGS)
 	RangeVar   *rv = NULL;
 	Oid			relid;
 	Oid			user = GetUserId();
-	Oid			save_userid;
-	int			save_sec;
 	EvoTable   *t;
 
 	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
@@ -1002,16 +1003,13 @@ lh_silver_schema_guard(PG_FUNCTION_ARGS)
 		 get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE))
 		PG_RETURN_VOID();
 
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(catalog_owner(),
-						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	/* catalog statements switch to the catalog owner themselves */
 	SPI_connect();
 	t = evo_lookup(get_namespace_name(get_rel_namespace(relid)),
 				   get_rel_name(relid), 0);
 	if (t != NULL && t->relid == relid)
 		(void) evolution_reconcile(t, EVO_VIA_DDL, false, NULL, debug_query_string,
-							 user, NULL);
+								   user, NULL);
 	SPI_finish();
-	SetUserIdAndSecContext(save_userid, save_sec);
 	PG_RETURN_VOID();
 }

@@ -33,12 +33,14 @@
 #include "parser/parser.h"
 #include "tcop/cmdtag.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
 #include "evolution/evolution.h"
+#include "security/security.h"
 
 PG_FUNCTION_INFO_V1(lh_evolve);
 
@@ -108,17 +110,34 @@ evo_check_statement(const char *ddl, EvoTable *t)
 				 errhint("A migration changes the table it is given for.")));
 }
 
-/* Plan one gold query (for evo_try). */
-static void
-evo_plan_gold(void *arg)
+/* A gold query to plan again, and its owner (for evo_plan_gold). */
+typedef struct EvoGold
 {
-	char	   *sql = psprintf("SELECT * FROM (%s) q LIMIT 0", (char *) arg);
+	const char *sql;
+	Oid			owner;
+} EvoGold;
+
+/*
+ * Plan one gold query, as its pipeline's owner: the query is the owner's
+ * code, never to be analysed with the rights of whoever changed the silver
+ * table.
+ */
+static void
+evo_plan_gold_work(void *arg)
+{
+	char	   *sql = psprintf("SELECT * FROM (%s) q LIMIT 0", ((EvoGold *) arg)->sql);
 	SPIPlanPtr	plan = SPI_prepare(sql, 0, NULL);
 
 	if (plan == NULL)
 		elog(ERROR, "could not prepare gold query: %s",
 			 SPI_result_code_string(SPI_result));
 	SPI_freeplan(plan);
+}
+
+static void
+evo_plan_gold(void *arg)
+{
+	lh_as_owner(((EvoGold *) arg)->owner, evo_plan_gold_work, arg);
 }
 
 typedef struct EvoDiffArg
@@ -134,10 +153,11 @@ evo_contract_diff(void *arg)
 	EvoDiffArg *d = arg;
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(d->gold)};
+	uint64		n;
 
-	catalog_exec("SELECT d::text FROM lakehouse.lh_contract_diff($1) d",
-				 1, types, values, NULL, SPI_OK_SELECT);
-	for (uint64 i = 0; i < SPI_processed; i++)
+	n = lh_spi_exec("SELECT d::text FROM lakehouse.lh_contract_diff($1) d",
+					1, types, values, NULL, SPI_OK_SELECT, "compare a data contract");
+	for (uint64 i = 0; i < n; i++)
 		d->rows = lappend(d->rows, SPI_getvalue(SPI_tuptable->vals[i],
 												SPI_tuptable->tupdesc, 1));
 }
@@ -155,6 +175,7 @@ evo_check_downstream(EvoTable *t, List **checked)
 	Datum		values[1] = {CStringGetTextDatum(t->table)};
 	List	   *golds = NIL;
 	List	   *sqls = NIL;
+	List	   *owners = NIL;
 	List	   *problems = NIL;
 	bool		have_diff;
 	ListCell   *lg,
@@ -164,22 +185,22 @@ evo_check_downstream(EvoTable *t, List **checked)
 				 0, NULL, NULL, NULL, SPI_OK_SELECT);
 	have_diff = strcmp(SPI_getvalue(SPI_tuptable->vals[0],
 									SPI_tuptable->tupdesc, 1), "t") == 0;
-	catalog_exec("SELECT format('%I.%I', schema_name, table_name), sql"
-				 " FROM lakehouse.tables"
-				 " WHERE layer = 'gold' AND strpos(lower(sql), lower($1)) > 0"
+	catalog_exec("SELECT format('%I.%I', t.schema_name, t.table_name), t.sql, p.owner"
+				 " FROM lakehouse.tables t JOIN lakehouse.pipelines p USING (pipeline_id)"
+				 " WHERE t.layer = 'gold' AND strpos(lower(t.sql), lower($1)) > 0"
 				 " ORDER BY 1",
 				 1, types, values, NULL, SPI_OK_SELECT);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		golds = lappend(golds, SPI_getvalue(SPI_tuptable->vals[i],
-											SPI_tuptable->tupdesc, 1));
-		sqls = lappend(sqls, SPI_getvalue(SPI_tuptable->vals[i],
-										  SPI_tuptable->tupdesc, 2));
+		golds = lappend(golds, catalog_text(i, 1));
+		sqls = lappend(sqls, catalog_text(i, 2));
+		owners = lappend_oid(owners, get_role_oid(catalog_text(i, 3), true));
 	}
 	forboth(lg, golds, ls, sqls)
 	{
 		char	   *gold = lfirst(lg);
-		ErrorData  *err = lh_try_subxact(evo_plan_gold, lfirst(ls));
+		EvoGold		eg = {lfirst(ls), list_nth_oid(owners, foreach_current_index(lg))};
+		ErrorData  *err = lh_try_subxact(evo_plan_gold, &eg);
 
 		if (err)
 			problems = lappend(problems,
@@ -191,6 +212,7 @@ evo_check_downstream(EvoTable *t, List **checked)
 			ListCell   *lr;
 
 			err = lh_try_subxact(evo_contract_diff, &d);
+			(void) eg;
 			/* undefined_object: the gold table has no contract */
 			if (err && err->sqlerrcode != ERRCODE_UNDEFINED_OBJECT)
 				problems = lappend(problems,
@@ -250,6 +272,7 @@ lh_evolve(PG_FUNCTION_ARGS)
 	StringInfoData buf;
 	char	   *result;
 	ListCell   *lc;
+	LhIdentity	id;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -260,6 +283,7 @@ lh_evolve(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	t = evolution_lookup_table(tname);
+	security_table_begin(t->schema, t->table, LH_RIGHT_ALTER, "evolve table %s", &id);
 	evo_check_statement(ddl, t);
 	evolution_execute_ddl(t->relid, ddl);
 	changes = evolution_reconcile(t, EVO_VIA_EVOLVE, allow_breaking, reason, ddl,
@@ -313,6 +337,7 @@ lh_evolve(PG_FUNCTION_ARGS)
 	evo_json_strings(&buf, "gold_problems", problems);
 	appendStringInfoChar(&buf, '}');
 	result = MemoryContextStrdup(callercxt, buf.data);
+	security_table_end(&id);
 	SPI_finish();
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(result)));
 }

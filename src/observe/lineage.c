@@ -54,6 +54,7 @@
 #include "utils/timestamp.h"
 
 #include "lakehouse.h"
+#include "sources/sources.h"
 #include "observe/observe.h"
 
 /* GUCs */
@@ -352,84 +353,19 @@ pg_dataset(const char *ns, const char *schema, const char *table)
 	return d;
 }
 
-/* scheme://host:port and path of a URL (no user info, query or fragment) */
+/* The dataset a source reads, as its kind names it (src/sources/). */
 static OlDataset *
-url_dataset(const char *url)
+source_input_dataset(LhSource *src, const char *ns)
 {
-	OlDataset  *d = palloc0(sizeof(OlDataset));
-	const char *p = strstr(url, "://");
-	const char *hstart;
-	const char *hend;
-	const char *at;
-	char	   *scheme;
-	char	   *hostport;
-	size_t		plen;
-
-	if (p == NULL)
-	{
-		d->ns = pstrdup("http://unknown:80");
-		d->name = pstrdup(url);
-		return d;
-	}
-	scheme = pnstrdup(url, p - url);
-	hstart = p + 3;
-	hend = hstart + strcspn(hstart, "/?#");
-	at = memchr(hstart, '@', hend - hstart);
-	if (at)
-		hstart = at + 1;
-	hostport = pnstrdup(hstart, hend - hstart);
-	if (strchr(hostport, ':') == NULL || hostport[0] == '[')
-	{
-		if (hostport[0] != '[' || strstr(hostport, "]:") == NULL)
-			hostport = psprintf("%s:%d", hostport,
-								pg_strcasecmp(scheme, "https") == 0 ? 443 : 80);
-	}
-	d->ns = psprintf("%s://%s", scheme, hostport);
-	plen = strcspn(hend, "?#");
-	d->name = plen > 0 ? pnstrdup(hend, plen) : pstrdup("/");
-	return d;
-}
-
-static OlDataset *
-source_dataset(LhSource *src, const char *ns)
-{
+	SourceDataset ds;
 	OlDataset  *d;
 
-	if (strcmp(src->kind, "kafka") == 0)
-	{
-		char	   *brokers = lh_option_text(src->options, "brokers");
-		char	   *topic = lh_option_text(src->options, "topic");
-
-		d = palloc0(sizeof(OlDataset));
-		brokers = brokers ? brokers : "localhost:9092";
-		brokers = pnstrdup(brokers, strcspn(brokers, ", "));
-		if (strstr(brokers, "://"))
-			brokers = strstr(brokers, "://") + 3;
-		if (strchr(brokers, ':') == NULL)
-			brokers = psprintf("%s:9092", brokers);
-		d->ns = psprintf("kafka://%s", brokers);
-		d->name = pstrdup(topic ? topic : src->name);
-		return d;
-	}
-	if (strcmp(src->kind, "http") == 0)
-	{
-		char	   *url = lh_option_text(src->options, "url");
-
-		return url_dataset(url ? url : "");
-	}
-	if (strcmp(src->kind, "table") == 0)
-	{
-		char	   *schema;
-		char	   *table;
-
-		lh_parse_table_name(lh_option_text(src->options, "table"), "public",
-							&schema, &table);
-		return pg_dataset(ns, schema, table);
-	}
+	source_dataset(src, &ds);
+	if (ds.ns == NULL)
+		return pg_dataset(ns, ds.schema, ds.table);
 	d = palloc0(sizeof(OlDataset));
-	d->ns = pstrdup("file");
-	d->name = pstrdup(lh_option_text(src->options, "path") ?
-					  lh_option_text(src->options, "path") : src->name);
+	d->ns = ds.ns;
+	d->name = ds.name;
 	return d;
 }
 
@@ -625,7 +561,7 @@ find_source_by_target(int32 pipeline_id, const char *target)
 {
 	ListCell   *lc;
 
-	foreach(lc, catalog_pipeline_sources(pipeline_id))
+	foreach(lc, catalog_pipeline_sources(pipeline_id, true))
 	{
 		LhSource   *s = lfirst(lc);
 
@@ -740,7 +676,7 @@ lineage_stage_done(int64 run_id, int stage_no, const char *stage,
 
 		if (src == NULL)
 			return;
-		inputs = list_make1(source_dataset(src, ns));
+		inputs = list_make1(source_input_dataset(src, ns));
 		output = pg_dataset(ns, src->bronze_schema, src->bronze_table);
 	}
 	else
@@ -752,7 +688,7 @@ lineage_stage_done(int64 run_id, int stage_no, const char *stage,
 		output = pg_dataset(ns, t->schema_name, t->table_name);
 		if (strcmp(stage, "silver") == 0)
 		{
-			LhSource   *src = catalog_source_by_id(t->source_id);
+			LhSource   *src = catalog_source_by_id(t->source_id, false);
 			OlDataset  *bronze = pg_dataset(ns, src->bronze_schema, src->bronze_table);
 			StringInfoData cl;
 
@@ -825,7 +761,7 @@ stream_emit(LhSource *src, TimestampTz started, int64 rows_read,
 	ns = lineage_postgres_namespace();
 	job = psprintf("%s.ingest.%s", pipeline,
 				   lh_qualified_name(src->bronze_schema, src->bronze_table));
-	inputs = list_make1(source_dataset(src, ns));
+	inputs = list_make1(source_input_dataset(src, ns));
 	output = pg_dataset(ns, src->bronze_schema, src->bronze_table);
 	memset(&rec, 0, sizeof(rec));
 	rec.started = started;

@@ -36,19 +36,6 @@ typedef struct DepGraph
 } DepGraph;
 
 static char *
-pipeline_name(int32 pipeline_id)
-{
-	Oid			types[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(pipeline_id)};
-
-	if (SPI_execute_with_args("SELECT name FROM lakehouse.pipelines WHERE pipeline_id = $1",
-							  1, types, values, NULL, false, 1) != SPI_OK_SELECT ||
-		SPI_processed == 0)
-		return psprintf("#%d", pipeline_id);
-	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-}
-
-static char *
 describe_path(List *ids)
 {
 	StringInfoData buf;
@@ -57,8 +44,51 @@ describe_path(List *ids)
 	initStringInfo(&buf);
 	foreach(lc, ids)
 		appendStringInfo(&buf, "%s\"%s\"", foreach_current_index(lc) ? " -> " : "",
-						 pipeline_name(lfirst_int(lc)));
+						 catalog_pipeline_name(lfirst_int(lc)));
 	return buf.data;
+}
+
+/* Every dependency edge of the catalog. */
+static void
+load_graph(DepGraph *g)
+{
+	List	   *ups;
+	List	   *ids = catalog_pipeline_graph(&ups);
+	ListCell   *lc1;
+	ListCell   *lc2;
+	int			i = 0;
+
+	g->nedges = list_length(ids);
+	g->edges = palloc(sizeof(DepEdge) * Max(g->nedges, 1));
+	forboth(lc1, ids, lc2, ups)
+	{
+		g->edges[i].pipeline_id = lfirst_int(lc1);
+		g->edges[i].upstream_id = lfirst_int(lc2);
+		i++;
+	}
+}
+
+/*
+ * A path of dependencies from `from` to `to` (ids, both included), or NIL;
+ * depth-first, each pipeline visited once.
+ */
+static List *
+find_path(DepGraph *g, int32 from, int32 to, List **seen)
+{
+	if (from == to)
+		return list_make1_int(to);
+	if (list_member_int(*seen, from))
+		return NIL;
+	*seen = lappend_int(*seen, from);
+	for (int i = 0; i < g->nedges; i++)
+		if (g->edges[i].pipeline_id == from)
+		{
+			List	   *rest = find_path(g, g->edges[i].upstream_id, to, seen);
+
+			if (rest != NIL)
+				return lcons_int(from, rest);
+		}
+	return NIL;
 }
 
 /*
@@ -70,44 +100,20 @@ describe_path(List *ids)
 void
 deps_check_acyclic(int32 pipeline_id, int32 upstream_id)
 {
-	Oid			types[2] = {INT4OID, INT4OID};
-	Datum		values[2];
-	int			rc;
+	DepGraph	g = {0};
+	List	   *seen = NIL;
+	List	   *path;
 
-	values[0] = Int32GetDatum(pipeline_id);
-	values[1] = Int32GetDatum(upstream_id);
-	rc = SPI_execute_with_args("WITH RECURSIVE r(id, path) AS ("
-							   " SELECT $2, ARRAY[$1, $2]"
-							   " UNION ALL"
-							   " SELECT d.upstream_id, r.path || d.upstream_id"
-							   " FROM lakehouse.pipeline_deps d JOIN r ON d.pipeline_id = r.id"
-							   " WHERE d.upstream_id <> ALL (r.path[2:]))"
-							   " SELECT path FROM r WHERE id = $1 LIMIT 1",
-							   2, types, values, NULL, false, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read pipeline dependencies: SPI error %d", rc);
-	if (SPI_processed > 0)
-	{
-		bool		isnull;
-		ArrayType  *arr = DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0],
-														   SPI_tuptable->tupdesc,
-														   1, &isnull));
-		Datum	   *elems;
-		bool	   *nulls;
-		int			n;
-		List	   *path = NIL;
-		char	   *pname = pipeline_name(pipeline_id);
-		char	   *uname = pipeline_name(upstream_id);
-
-		deconstruct_array(arr, INT4OID, 4, true, TYPALIGN_INT, &elems, &nulls, &n);
-		for (int i = 0; i < n; i++)
-			path = lappend_int(path, DatumGetInt32(elems[i]));
+	load_graph(&g);
+	path = find_path(&g, upstream_id, pipeline_id, &seen);
+	if (path != NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
 				 errmsg("dependency of pipeline \"%s\" on \"%s\" would create a cycle",
-						pname, uname),
-				 errdetail("The cycle would be %s.", describe_path(path))));
-	}
+						catalog_pipeline_name(pipeline_id),
+						catalog_pipeline_name(upstream_id)),
+				 errdetail("The cycle would be %s.",
+						   describe_path(lcons_int(pipeline_id, path)))));
 }
 
 static void
@@ -154,23 +160,8 @@ List *
 deps_run_order(int32 pipeline_id)
 {
 	DepGraph	g = {0};
-	int			rc;
 
-	rc = SPI_execute("SELECT pipeline_id, upstream_id FROM lakehouse.pipeline_deps"
-					 " ORDER BY pipeline_id, upstream_id", false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read pipeline dependencies: SPI error %d", rc);
-	g.nedges = SPI_processed;
-	g.edges = palloc(sizeof(DepEdge) * Max(g.nedges, 1));
-	for (int i = 0; i < g.nedges; i++)
-	{
-		bool		isnull;
-
-		g.edges[i].pipeline_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
-															 SPI_tuptable->tupdesc, 1, &isnull));
-		g.edges[i].upstream_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
-															 SPI_tuptable->tupdesc, 2, &isnull));
-	}
+	load_graph(&g);
 	visit(&g, pipeline_id);
 	return g.order;
 }

@@ -43,14 +43,18 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
+#include "catalog/catalog.h"
 #include "lakehouse.h"
+#include "sources/sources.h"
 #include "observe/observe.h"
+#include "security/security.h"
 
 PG_FUNCTION_INFO_V1(lh_run_pipeline);
 PG_FUNCTION_INFO_V1(lh_ingest);
@@ -85,13 +89,6 @@ typedef struct RunResult
 	char	   *json;			/* summary as JSON text */
 } RunResult;
 
-static void
-spi_check(int rc, int expected, const char *what)
-{
-	if (rc != expected)
-		elog(ERROR, "%s failed: SPI result %d", what, rc);
-}
-
 /*
  * Error context of a running stage: every message logged while it runs
  * names the pipeline, stage and run (log correlation, jsonlog).
@@ -117,101 +114,25 @@ stage_error_context(void *arg)
 static bool
 lock_pipeline(int32 pipeline_id, bool wait)
 {
-	Oid			types[2] = {INT4OID, INT4OID};
-	Datum		values[2];
-	bool		isnull;
-
-	values[0] = Int32GetDatum(LH_LOCK_CLASS);
-	values[1] = Int32GetDatum(pipeline_id);
 	if (wait)
 	{
-		spi_check(SPI_execute_with_args("SELECT pg_catalog.pg_advisory_xact_lock($1, $2)",
-										2, types, values, NULL, false, 1),
-				  SPI_OK_SELECT, "locking pipeline");
+		DirectFunctionCall2(pg_advisory_xact_lock_int4,
+							Int32GetDatum(LH_LOCK_CLASS), Int32GetDatum(pipeline_id));
 		return true;
 	}
-	spi_check(SPI_execute_with_args("SELECT pg_catalog.pg_try_advisory_xact_lock($1, $2)",
-									2, types, values, NULL, false, 1),
-			  SPI_OK_SELECT, "locking pipeline");
-	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-									  1, &isnull));
-}
-
-static int64
-insert_run(int32 pipeline_id, const char *name, const char *status,
-		   bool full_refresh)
-{
-	Oid			types[4] = {INT4OID, TEXTOID, TEXTOID, BOOLOID};
-	Datum		values[4];
-	bool		isnull;
-
-	values[0] = Int32GetDatum(pipeline_id);
-	values[1] = CStringGetTextDatum(name);
-	values[2] = CStringGetTextDatum(status);
-	values[3] = BoolGetDatum(full_refresh);
-	spi_check(SPI_execute_with_args("INSERT INTO lakehouse.runs"
-									" (pipeline_id, pipeline_name, status, application,"
-									" full_refresh)"
-									" VALUES ($1, $2, $3,"
-									" nullif(current_setting('application_name'), ''), $4)"
-									" RETURNING run_id",
-									4, types, values, NULL, false, 1),
-			  SPI_OK_INSERT_RETURNING, "recording run");
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-									   1, &isnull));
-}
-
-static Datum
-text_or_null(const char *s, char *nullflag)
-{
-	if (s == NULL)
-	{
-		*nullflag = 'n';
-		return (Datum) 0;
-	}
-	*nullflag = ' ';
-	return CStringGetTextDatum(s);
+	return DatumGetBool(DirectFunctionCall2(pg_try_advisory_xact_lock_int4,
+											Int32GetDatum(LH_LOCK_CLASS),
+											Int32GetDatum(pipeline_id)));
 }
 
 static void
 record_stage(int64 run_id, int stage_no, Stage *st)
 {
-	Oid			types[15] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID,
-		TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID, INT8OID,
-	TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[16];
-	char		nulls[16];
-	Oid			alltypes[16];
-
-	memset(nulls, ' ', sizeof(nulls));
-	values[0] = Int64GetDatum(run_id);
-	values[1] = Int32GetDatum(stage_no);
-	values[2] = CStringGetTextDatum(stage_names[st->kind]);
-	values[3] = CStringGetTextDatum(st->target);
-	values[4] = CStringGetTextDatum(st->status);
-	values[5] = TimestampTzGetDatum(st->started);
-	values[6] = TimestampTzGetDatum(st->finished);
-	values[7] = Int64GetDatum(st->counts.rows_read);
-	values[8] = Int64GetDatum(st->counts.rows_written);
-	values[9] = Int64GetDatum(st->counts.rows_quarantined);
-	values[10] = Int64GetDatum(st->counts.rows_skipped);
-	values[11] = text_or_null(st->error ? unpack_sql_state(st->error->sqlerrcode) : NULL,
-							  &nulls[11]);
-	values[12] = text_or_null(st->error ? st->error->message : NULL, &nulls[12]);
-	values[13] = text_or_null(st->error ? st->error->detail : NULL, &nulls[13]);
-	values[14] = text_or_null(st->error ? st->error->hint : NULL, &nulls[14]);
-	values[15] = text_or_null(st->error ? st->error->context : NULL, &nulls[15]);
-	memcpy(alltypes, types, sizeof(types));
-	alltypes[15] = TEXTOID;
-	spi_check(SPI_execute_with_args("INSERT INTO lakehouse.run_stages"
-									" (run_id, stage_no, stage, target, status, started_at,"
-									" finished_at, rows_read, rows_written, rows_quarantined,"
-									" rows_skipped, error_sqlstate, error_message,"
-									" error_detail, error_hint, error_context)"
-									" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
-									" $12, $13, $14, $15, $16)",
-									16, alltypes, values, nulls, false, 0),
-			  SPI_OK_INSERT, "recording stage");
+	catalog_stage_insert(run_id, stage_no, stage_names[st->kind], st->target,
+						 st->status, st->started, st->finished,
+						 st->counts.rows_read, st->counts.rows_written,
+						 st->counts.rows_quarantined, st->counts.rows_skipped,
+						 st->error);
 }
 
 /* A stage and its run, for execute_stage_work. */
@@ -221,7 +142,12 @@ typedef struct StageWork
 	LhRunState *run;
 } StageWork;
 
-/* The work of one stage (inside its subtransaction). */
+/*
+ * The work of one stage, inside its subtransaction, as the pipeline's
+ * owner (src/security/identity.c): everything a stage runs, the checks
+ * after it included, may be code that owner controls.  The
+ * subtransaction's abort restores the caller's identity on error.
+ */
 static void
 execute_stage_work(void *arg)
 {
@@ -229,11 +155,13 @@ execute_stage_work(void *arg)
 	LhRunState *run = ((StageWork *) arg)->run;
 	bool		ran = true;
 	int32		table_id = 0;
+	LhIdentity	id;
 
+	lh_owner_begin(run->owner, &id);
 	switch (st->kind)
 	{
 		case STAGE_INGEST:
-			ingest_source(st->source, run->run_id, &st->counts);
+			source_ingest(st->source, run->run_id, &st->counts);
 			break;
 		case STAGE_SILVER:
 			silver_run_stage(st->table, &st->counts);
@@ -254,6 +182,7 @@ execute_stage_work(void *arg)
 	if (ran && lh_after_stage_hook)
 		(*lh_after_stage_hook) (stage_names[st->kind], st->target, table_id,
 								&st->counts);
+	lh_owner_end(&id);
 	st->status = ran ? "succeeded" : "skipped";
 	if (st->counts.partial_error)
 	{
@@ -303,7 +232,7 @@ build_stages(int32 pipeline_id, LhSource *only_source)
 	List	   *items;
 	ListCell   *lc;
 
-	items = only_source ? list_make1(only_source) : catalog_pipeline_sources(pipeline_id);
+	items = only_source ? list_make1(only_source) : catalog_pipeline_sources(pipeline_id, true);
 	foreach(lc, items)
 	{
 		Stage	   *st = palloc0(sizeof(Stage));
@@ -373,10 +302,17 @@ run_stages(List *stages, LhRunState *run, bool skip_all, LhStageCounts *total)
 		}
 		record_stage(run->run_id, foreach_current_index(lc) + 1, st);
 		if (lh_stage_done_hook && strcmp(st->status, "not run") != 0)
+		{
+			LhIdentity	id;
+
+			/* its checks read the owner's tables and analyse the owner's SQL */
+			lh_owner_begin(run->owner, &id);
 			(*lh_stage_done_hook) (run->run_id, foreach_current_index(lc) + 1,
 								   stage_names[st->kind], st->target,
 								   st->table ? st->table->table_id : 0,
 								   st->status, st->error);
+			lh_owner_end(&id);
+		}
 		total->rows_read += st->counts.rows_read;
 		total->rows_written += st->counts.rows_written;
 		total->rows_quarantined += st->counts.rows_quarantined;
@@ -409,10 +345,11 @@ run_stages_as(LhRunState *run, List *stages, bool skip_all, LhStageCounts *total
  * pipeline whose run failed: then no stage runs and the run fails.
  */
 static RunResult
-run_one(int32 pipeline_id, const char *name, bool wait, bool full_refresh,
-		LhSource *only_source, const char *upstream_failed,
-		List *upstream_results)
+run_one(LhPipeline *p, bool wait, bool full_refresh, LhSource *only_source,
+		const char *upstream_failed, List *upstream_results)
 {
+	int32		pipeline_id = p->pipeline_id;
+	const char *name = p->name;
 	RunResult	result = {0};
 	LhRunState	run = {0};
 	List	   *stages;
@@ -431,14 +368,9 @@ run_one(int32 pipeline_id, const char *name, bool wait, bool full_refresh,
 		ereport(NOTICE,
 				(errmsg("pipeline \"%s\" is already running, skipping this run", name),
 				 errhint("Pass wait => true to wait for the running one to finish.")));
-		result.run_id = insert_run(pipeline_id, name, "skipped", full_refresh);
+		result.run_id = catalog_run_insert(pipeline_id, name, "skipped", full_refresh);
 		result.status = "skipped";
-		spi_check(SPI_execute_with_args("UPDATE lakehouse.runs SET finished_at = clock_timestamp()"
-										" WHERE run_id = $1",
-										1, (Oid[]) {INT8OID},
-										(Datum[]) {Int64GetDatum(result.run_id)},
-										NULL, false, 0),
-				  SPI_OK_UPDATE, "recording run");
+		catalog_run_finish(result.run_id, "skipped", 0, 0, 0, NULL, NULL, NULL, NULL);
 		appendStringInfo(&json, "{\"run_id\":" INT64_FORMAT ",", result.run_id);
 		json_key_str(&json, "pipeline", name);
 		appendStringInfoString(&json, ",\"status\":\"skipped\"}");
@@ -446,9 +378,10 @@ run_one(int32 pipeline_id, const char *name, bool wait, bool full_refresh,
 		return result;
 	}
 
-	run.run_id = insert_run(pipeline_id, name, "running", full_refresh);
+	run.run_id = catalog_run_insert(pipeline_id, name, "running", full_refresh);
 	run.pipeline_id = pipeline_id;
 	run.pipeline_name = name;
+	run.owner = p->owner;
 	run.full_refresh = full_refresh;
 	lineage_run_start(run.run_id, name, full_refresh);
 
@@ -520,34 +453,9 @@ run_one(int32 pipeline_id, const char *name, bool wait, bool full_refresh,
 	appendStringInfoChar(&json, '}');
 	result.json = json.data;
 
-	{
-		Oid			types[8] = {INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID,
-		TEXTOID, TEXTOID, TEXTOID};
-		Datum		values[9];
-		char		nulls[9];
-		Oid			alltypes[9];
-
-		memset(nulls, ' ', sizeof(nulls));
-		values[0] = Int64GetDatum(run.run_id);
-		values[1] = CStringGetTextDatum(result.status);
-		values[2] = Int64GetDatum(total.rows_read);
-		values[3] = Int64GetDatum(total.rows_written);
-		values[4] = Int64GetDatum(total.rows_quarantined);
-		values[5] = text_or_null(failed_stage, &nulls[5]);
-		values[6] = text_or_null(error_sqlstate, &nulls[6]);
-		values[7] = text_or_null(error_message, &nulls[7]);
-		values[8] = CStringGetTextDatum(json.data);
-		memcpy(alltypes, types, sizeof(types));
-		alltypes[8] = TEXTOID;
-		spi_check(SPI_execute_with_args("UPDATE lakehouse.runs SET status = $2,"
-										" finished_at = clock_timestamp(),"
-										" rows_read = $3, rows_written = $4,"
-										" rows_quarantined = $5, failed_stage = $6,"
-										" error_sqlstate = $7, error_message = $8,"
-										" summary = $9::jsonb WHERE run_id = $1",
-										9, alltypes, values, nulls, false, 0),
-				  SPI_OK_UPDATE, "recording run");
-	}
+	catalog_run_finish(run.run_id, result.status, total.rows_read,
+					   total.rows_written, total.rows_quarantined, failed_stage,
+					   error_sqlstate, error_message, json.data);
 
 	lineage_run_end(run.run_id, name, failed || upstream_failed,
 					failed ? psprintf("stage %s failed: %s", failed_stage, error_message) :
@@ -595,24 +503,18 @@ json_result(const char *json, MemoryContext callcxt)
 static char *
 failed_upstream_name(int32 pipeline_id, List *failed_ids)
 {
-	Oid			types[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(pipeline_id)};
+	List	   *names;
+	List	   *ids;
+	ListCell   *lc1;
+	ListCell   *lc2;
 
 	if (failed_ids == NIL)
 		return NULL;
-	spi_check(SPI_execute_with_args("SELECT d.upstream_id, u.name FROM lakehouse.pipeline_deps d"
-									" JOIN lakehouse.pipelines u ON u.pipeline_id = d.upstream_id"
-									" WHERE d.pipeline_id = $1 ORDER BY u.name",
-									1, types, values, NULL, false, 0),
-			  SPI_OK_SELECT, "reading pipeline dependencies");
-	for (uint64 i = 0; i < SPI_processed; i++)
+	ids = catalog_pipeline_upstreams(pipeline_id, &names);
+	forboth(lc1, ids, lc2, names)
 	{
-		bool		isnull;
-		int32		up = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
-													 SPI_tuptable->tupdesc, 1, &isnull));
-
-		if (list_member_int(failed_ids, up))
-			return SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		if (list_member_int(failed_ids, lfirst_int(lc1)))
+			return lfirst(lc2);
 	}
 	return NULL;
 }
@@ -645,7 +547,7 @@ lh_run_pipeline(PG_FUNCTION_ARGS)
 	bool		wait = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
 	bool		upstream = PG_ARGISNULL(2) ? true : PG_GETARG_BOOL(2);
 	bool		full_refresh = PG_ARGISNULL(3) ? false : PG_GETARG_BOOL(3);
-	int32		pipeline_id;
+	LhPipeline *target;
 	List	   *order;
 	List	   *upstream_results = NIL;
 	List	   *failed_ids = NIL;
@@ -669,49 +571,40 @@ lh_run_pipeline(PG_FUNCTION_ARGS)
 				 errhint("Declare a dependency between the pipelines instead.")));
 
 	SPI_connect();
-	pipeline_id = catalog_pipeline_id(name, false);
-	order = upstream ? deps_run_order(pipeline_id) : list_make1_int(pipeline_id);
+	target = catalog_pipeline_by_name(name, false);
+	security_check_pipeline(target, LH_RIGHT_OPERATE,
+							psprintf("run pipeline \"%s\"", name));
+	order = upstream ? deps_run_order(target->pipeline_id) :
+		list_make1_int(target->pipeline_id);
 
 	foreach(lc, order)
 	{
 		int32		id = lfirst_int(lc);
-		char	   *upname;
+		LhPipeline *up;
 		char	   *blocked_by;
 		RunResult  *r;
 
 		/* a pipeline runs only if none of its upstreams failed */
 		blocked_by = failed_upstream_name(id, failed_ids);
-		if (id == pipeline_id)
+		if (id == target->pipeline_id)
 		{
 			upstream_failed = blocked_by;
 			continue;
 		}
-		spi_check(SPI_execute_with_args("SELECT name FROM lakehouse.pipelines WHERE pipeline_id = $1",
-										1, (Oid[]) {INT4OID},
-										(Datum[]) {Int32GetDatum(id)}, NULL, false, 1),
-				  SPI_OK_SELECT, "reading pipeline");
-		upname = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		up = security_check_pipeline_id(id, LH_RIGHT_OPERATE,
+										psprintf("run pipeline \"%s\", upstream of \"%s\"",
+												 catalog_pipeline_name(id), name));
 		r = palloc(sizeof(RunResult));
-		*r = run_one(id, upname, wait, full_refresh, NULL, blocked_by, NIL);
+		*r = run_one(up, wait, full_refresh, NULL, blocked_by, NIL);
 		if (strcmp(r->status, "failed") == 0)
 			failed_ids = lappend_int(failed_ids, id);
 		upstream_results = lappend(upstream_results, r);
 	}
 
-	result = run_one(pipeline_id, name, wait, full_refresh, NULL, upstream_failed,
+	result = run_one(target, wait, full_refresh, NULL, upstream_failed,
 					 upstream_results);
 	foreach(lc, upstream_results)
-	{
-		RunResult  *r = lfirst(lc);
-
-		spi_check(SPI_execute_with_args("UPDATE lakehouse.runs SET parent_run_id = $2"
-										" WHERE run_id = $1",
-										2, (Oid[]) {INT8OID, INT8OID},
-										(Datum[]) {Int64GetDatum(r->run_id),
-										Int64GetDatum(result.run_id)},
-										NULL, false, 0),
-				  SPI_OK_UPDATE, "recording run");
-	}
+		catalog_run_set_parent(((RunResult *) lfirst(lc))->run_id, result.run_id);
 	json = json_result(result.json, callcxt);
 	SPI_finish();
 	PG_RETURN_DATUM(json);
@@ -725,8 +618,8 @@ lh_ingest(PG_FUNCTION_ARGS)
 {
 	char	   *name;
 	LhSource   *src;
+	LhPipeline *p;
 	RunResult	result;
-	char	   *pname;
 	MemoryContext callcxt = CurrentMemoryContext;
 	Datum		json;
 
@@ -742,12 +635,9 @@ lh_ingest(PG_FUNCTION_ARGS)
 				 errmsg("cannot ingest source \"%s\" from inside a pipeline run", name)));
 	SPI_connect();
 	src = catalog_source_by_name(name, false);
-	spi_check(SPI_execute_with_args("SELECT name FROM lakehouse.pipelines WHERE pipeline_id = $1",
-									1, (Oid[]) {INT4OID},
-									(Datum[]) {Int32GetDatum(src->pipeline_id)}, NULL, false, 1),
-			  SPI_OK_SELECT, "reading pipeline");
-	pname = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	result = run_one(src->pipeline_id, pname, false, false, src, NULL, NIL);
+	p = security_check_pipeline_id(src->pipeline_id, LH_RIGHT_OPERATE,
+								   psprintf("ingest source \"%s\"", name));
+	result = run_one(p, false, false, src, NULL, NIL);
 	json = json_result(result.json, callcxt);
 	SPI_finish();
 	PG_RETURN_DATUM(json);

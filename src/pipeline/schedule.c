@@ -22,10 +22,13 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
 
+#include "catalog/catalog.h"
 #include "lakehouse.h"
+#include "security/security.h"
 
 PG_FUNCTION_INFO_V1(lh_schedule);
 PG_FUNCTION_INFO_V1(lh_unschedule);
@@ -33,10 +36,7 @@ PG_FUNCTION_INFO_V1(lh_unschedule);
 static bool
 pg_cron_installed(void)
 {
-	if (SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_cron'",
-					false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read pg_extension");
-	return SPI_processed > 0;
+	return OidIsValid(get_extension_oid("pg_cron", true));
 }
 
 static void
@@ -58,11 +58,10 @@ lh_schedule(PG_FUNCTION_ARGS)
 {
 	char	   *pipeline;
 	char	   *schedule;
-	int32		pipeline_id;
+	LhPipeline *p;
 	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
 	Datum		values[3];
 	int64		jobid;
-	bool		isnull;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -77,32 +76,24 @@ lh_schedule(PG_FUNCTION_ARGS)
 	schedule = text_to_cstring(PG_GETARG_TEXT_PP(1));
 
 	SPI_connect();
-	pipeline_id = catalog_pipeline_id(pipeline, false);
+	p = catalog_pipeline_by_name(pipeline, false);
+	security_check_pipeline(p, LH_RIGHT_ALTER,
+							psprintf("schedule pipeline \"%s\"", pipeline));
 	require_pg_cron();
 
+	/*
+	 * The job is pg_cron's, made as the caller (pg_cron runs it as its
+	 * maker); what the run executes runs as the pipeline's owner whoever
+	 * started it.
+	 */
 	values[0] = CStringGetTextDatum(psprintf("lakehouse: %s", pipeline));
 	values[1] = CStringGetTextDatum(schedule);
 	values[2] = CStringGetTextDatum(psprintf("SELECT lakehouse.lh_run_pipeline(%s)",
 											 quote_literal_cstr(pipeline)));
-	if (SPI_execute_with_args("SELECT cron.schedule($1, $2, $3)",
-							  3, types, values, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "cron.schedule failed");
-	jobid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-										1, &isnull));
-
-	{
-		Oid			utypes[3] = {INT4OID, TEXTOID, INT8OID};
-		Datum		uvalues[3];
-
-		uvalues[0] = Int32GetDatum(pipeline_id);
-		uvalues[1] = CStringGetTextDatum(schedule);
-		uvalues[2] = Int64GetDatum(jobid);
-		if (SPI_execute_with_args("UPDATE lakehouse.pipelines"
-								  " SET schedule = $2, cron_job_id = $3, updated_at = now()"
-								  " WHERE pipeline_id = $1",
-								  3, utypes, uvalues, NULL, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "could not record schedule");
-	}
+	(void) lh_spi_exec("SELECT cron.schedule($1, $2, $3)", 3, types, values, NULL,
+					   SPI_OK_SELECT, "schedule the pipeline with pg_cron");
+	jobid = catalog_int64(0, 1, 0);
+	catalog_pipeline_set_schedule(p->pipeline_id, schedule, jobid);
 	SPI_finish();
 	PG_RETURN_INT64(jobid);
 }
@@ -114,11 +105,7 @@ Datum
 lh_unschedule(PG_FUNCTION_ARGS)
 {
 	char	   *pipeline;
-	int32		pipeline_id;
-	Oid			types[1] = {INT4OID};
-	Datum		values[1];
-	bool		isnull;
-	Datum		jobid;
+	LhPipeline *p;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -127,14 +114,10 @@ lh_unschedule(PG_FUNCTION_ARGS)
 	pipeline = text_to_cstring(PG_GETARG_TEXT_PP(0));
 
 	SPI_connect();
-	pipeline_id = catalog_pipeline_id(pipeline, false);
-	values[0] = Int32GetDatum(pipeline_id);
-	if (SPI_execute_with_args("SELECT cron_job_id FROM lakehouse.pipelines"
-							  " WHERE pipeline_id = $1",
-							  1, types, values, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read pipeline");
-	jobid = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (isnull)
+	p = catalog_pipeline_by_name(pipeline, false);
+	security_check_pipeline(p, LH_RIGHT_ALTER,
+							psprintf("unschedule pipeline \"%s\"", pipeline));
+	if (p->cron_job_id == 0)
 	{
 		SPI_finish();
 		PG_RETURN_BOOL(false);
@@ -142,19 +125,14 @@ lh_unschedule(PG_FUNCTION_ARGS)
 	require_pg_cron();
 	{
 		Oid			jtypes[1] = {INT8OID};
-		Datum		jvalues[1] = {jobid};
+		Datum		jvalues[1] = {Int64GetDatum(p->cron_job_id)};
 
 		/* the job may have been removed with cron.unschedule already */
-		if (SPI_execute_with_args("SELECT cron.unschedule(jobid) FROM cron.job"
-								  " WHERE jobid = $1",
-								  1, jtypes, jvalues, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "cron.unschedule failed");
+		(void) lh_spi_exec("SELECT cron.unschedule(jobid) FROM cron.job WHERE jobid = $1",
+						   1, jtypes, jvalues, NULL, SPI_OK_SELECT,
+						   "remove the pipeline's pg_cron job");
 	}
-	if (SPI_execute_with_args("UPDATE lakehouse.pipelines"
-							  " SET schedule = NULL, cron_job_id = NULL, updated_at = now()"
-							  " WHERE pipeline_id = $1",
-							  1, types, values, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not record schedule");
+	catalog_pipeline_set_schedule(p->pipeline_id, NULL, 0);
 	SPI_finish();
 	PG_RETURN_BOOL(true);
 }

@@ -61,6 +61,7 @@
 #include "utils/timestamp.h"
 
 #include "quality/quality.h"
+#include "security/security.h"
 
 PG_FUNCTION_INFO_V1(lh_check);
 PG_FUNCTION_INFO_V1(lh_dq_sample_trans);
@@ -324,7 +325,7 @@ run_query(const char *sql, bool incremental, int64 run_id, int nextra,
 	Oid			types[4];
 	Datum		values[4];
 	int			n = 0;
-	int			rc;
+
 
 	if (incremental)
 	{
@@ -336,9 +337,8 @@ run_query(const char *sql, bool incremental, int64 run_id, int nextra,
 		types[n] = extra_types[i];
 		values[n++] = extra_values[i];
 	}
-	rc = SPI_execute_with_args(sql, n, types, values, NULL, false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "data-quality query failed: %s", SPI_result_code_string(rc));
+	(void) lh_spi_exec(sql, n, types, values, NULL, SPI_OK_SELECT,
+					   "run a data-quality query");
 }
 
 static char *
@@ -449,7 +449,7 @@ static void
 eval_control_total(DqTable *t, DqResult *r, bool incremental, int64 run_id)
 {
 	DqExpectation *e = r->e;
-	LhSource   *src = catalog_source_by_id(t->source_id);
+	LhSource   *src = catalog_source_by_id(t->source_id, false);
 	StringInfoData sql;
 	Oid			types[3] = {TEXTARRAYOID, INT4OID, NUMERICOID};
 	Datum		values[3];
@@ -755,12 +755,10 @@ dq_record_json(int32 table_id, const char *table_name, int64 run_id,
 	Datum		values[5];
 	char		nulls[5] = "     ";
 	int64		check_id;
-	bool		isnull;
 
-	if (SPI_execute("SELECT nextval('lakehouse.dq_check_id_seq')", false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not allocate a data-quality check id");
-	check_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-										   1, &isnull));
+	catalog_exec("SELECT nextval('lakehouse.dq_check_id_seq')", 0, NULL, NULL, NULL,
+				 SPI_OK_SELECT);
+	check_id = catalog_int64(0, 1, 0);
 	values[0] = Int64GetDatum(run_id);
 	nulls[0] = run_id ? ' ' : 'n';
 	values[1] = Int32GetDatum(table_id);
@@ -840,6 +838,7 @@ lh_check(PG_FUNCTION_ARGS)
 	int64		run_id = PG_ARGISNULL(2) ? 0 : PG_GETARG_INT64(2);
 	bool		incremental;
 	DqTable    *t;
+	LhIdentity	id;
 	List	   *results;
 	ListCell   *lc;
 	MemoryContext callcxt = CurrentMemoryContext;
@@ -862,6 +861,8 @@ lh_check(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	t = dq_lookup_table(tname, true);
+	security_table_begin(t->schema_name, t->table_name, LH_RIGHT_OPERATE,
+						 "check table %s", &id);
 	if (incremental && !t->has_run_id)
 	{
 		ereport(NOTICE,
@@ -882,6 +883,7 @@ lh_check(PG_FUNCTION_ARGS)
 	results = dq_evaluate(t, incremental, run_id, false);
 	(void) dq_record(t, results, incremental ? run_id :
 					 (lh_current_run ? lh_current_run->run_id : 0), incremental);
+	security_table_end(&id);
 
 	foreach(lc, results)
 	{

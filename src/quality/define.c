@@ -30,6 +30,7 @@
 #include "utils/numeric.h"
 
 #include "quality/quality.h"
+#include "security/security.h"
 
 PG_FUNCTION_INFO_V1(lh_add_expectation);
 PG_FUNCTION_INFO_V1(lh_drop_expectation);
@@ -95,9 +96,8 @@ ensure_run_index(DqTable *t)
 				 1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed > 0)
 		return;
-	if (SPI_execute(psprintf("CREATE INDEX ON %s (_lh_run_id)", t->qname), false, 0)
-		!= SPI_OK_UTILITY)
-		elog(ERROR, "could not create the run index of %s", t->display);
+	(void) lh_spi_exec(psprintf("CREATE INDEX ON %s (_lh_run_id)", t->qname),
+					   0, NULL, NULL, NULL, SPI_OK_UTILITY, "create the run index");
 }
 
 /*
@@ -304,11 +304,15 @@ lh_add_expectation(PG_FUNCTION_ARGS)
 	DqTable    *t;
 	char	   *result;
 	MemoryContext callcxt = CurrentMemoryContext;
+	LhIdentity	id;
 
 	SPI_connect();
 	t = dq_lookup_table(tname, false);
+	security_table_begin(t->schema_name, t->table_name, LH_RIGHT_ALTER,
+						 "add an expectation to table %s", &id);
 	result = store_expectation(t, kind, args, severity, mostly, where, name,
 							   replace, "sql");
+	security_table_end(&id);
 	{
 		MemoryContext old = MemoryContextSwitchTo(callcxt);
 		text	   *r = cstring_to_text(result);
@@ -331,9 +335,13 @@ lh_drop_expectation(PG_FUNCTION_ARGS)
 	DqTable    *t;
 	Oid			types[2] = {INT4OID, TEXTOID};
 	Datum		values[2];
+	LhIdentity	id;
 
 	SPI_connect();
 	t = dq_lookup_table(tname, false);
+	security_table_begin(t->schema_name, t->table_name, LH_RIGHT_ALTER,
+						 "drop an expectation of table %s", &id);
+	security_table_end(&id);
 	values[0] = Int32GetDatum(t->table_id);
 	values[1] = CStringGetTextDatum(name);
 	catalog_exec("DELETE FROM lakehouse.dq_expectations WHERE table_id = $1 AND name = $2",
@@ -377,6 +385,7 @@ lh_set_expectations(PG_FUNCTION_ARGS)
 	DqTable    *t;
 	List	   *names = NIL;
 	int			n = 0;
+	LhIdentity	id;
 
 	if (list != NULL && !JB_ROOT_IS_ARRAY(list))
 		ereport(ERROR,
@@ -384,6 +393,8 @@ lh_set_expectations(PG_FUNCTION_ARGS)
 				 errmsg("expectations must be a JSON array")));
 	SPI_connect();
 	t = dq_lookup_table(tname, false);
+	security_table_begin(t->schema_name, t->table_name, LH_RIGHT_ALTER,
+						 "set the expectations of table %s", &id);
 	if (list != NULL)
 	{
 		JsonbIterator *it = JsonbIteratorInit(&list->root);
@@ -457,6 +468,7 @@ lh_set_expectations(PG_FUNCTION_ARGS)
 					 " WHERE table_id = $1 AND origin = 'yaml' AND name <> ALL ($2)",
 					 2, types, values, NULL, SPI_OK_DELETE);
 	}
+	security_table_end(&id);
 	SPI_finish();
 	PG_RETURN_INT32(n);
 }

@@ -5,12 +5,13 @@
  *	  forced a breaking evolution, touched a secret or erased a subject.
  *
  * Definition tables, lakehouse.runs and lakehouse.schema_history carry
- * row triggers (lh_audit_trigger in lakehouse--0.1.sql, SECURITY DEFINER
- * with a pinned search_path) that write lakehouse.audit_log; they fire on
- * definition changes and once per run, never per data row.  C code that
- * acts without a catalog row to trigger on (secrets, erasure, retention)
- * calls security_audit, which inserts as the catalog owner (nobody else
- * may write the audit log) and records the real current_user.  Details
+ * row triggers (lh_audit_trigger, src/security/security.sql) that write
+ * lakehouse.audit_log; they fire on definition changes and once per run,
+ * never per data row.  Catalog rows are written by the catalog owner
+ * (catalog_exec), so the triggers record catalog_acting_user: the user the
+ * change was made for.  C code that acts without a catalog row to trigger
+ * on (secrets, erasure, retention) calls security_audit, which inserts
+ * through catalog_exec too.  Details
  * hold names and counts, never secret values or personal data.  The row
  * is written in the caller's transaction: a change that rolls back leaves
  * no audit record, as it left no change.
@@ -46,10 +47,7 @@ security_audit(const char *action, const char *kind, const char *name,
 	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, JSONBOID, NAMEOID};
 	Datum		values[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
-	Oid			save_userid;
-	int			save_sec;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec);
 	values[0] = CStringGetTextDatum(action);
 	values[1] = CStringGetTextDatum(kind);
 	if (name)
@@ -60,20 +58,12 @@ security_audit(const char *action, const char *kind, const char *name,
 		values[3] = JsonbPGetDatum(details);
 	else
 		nulls[3] = 'n';
-	values[4] = CStringGetDatum(GetUserNameFromId(save_userid, false));
-	SetUserIdAndSecContext(catalog_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	PG_TRY();
-	{
-		catalog_exec("INSERT INTO lakehouse.audit_log"
-					 " (action, object_kind, object_name, details, current_user_name)"
-					 " VALUES ($1, $2, $3, coalesce($4, '{}'), $5)",
-					 5, types, values, nulls, SPI_OK_INSERT);
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec);
-	}
-	PG_END_TRY();
+	/* who the change was made for, not the catalog owner that writes it */
+	values[4] = CStringGetDatum(catalog_acting_user_name());
+	catalog_exec("INSERT INTO lakehouse.audit_log"
+				 " (action, object_kind, object_name, details, current_user_name)"
+				 " VALUES ($1, $2, $3, coalesce($4, '{}'), $5)",
+				 5, types, values, nulls, SPI_OK_INSERT);
 }
 
 /*
@@ -92,11 +82,9 @@ lh_audit_trigger(PG_FUNCTION_ARGS)
 	Datum		values[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 	TupleDesc	tupdesc;
-	Oid			save_userid;
-	int			save_sec;
-	char	   *volatile objname = NULL;
-	Jsonb	   *volatile details = NULL;
-	volatile bool skip = false;
+	char	   *objname = NULL;
+	Jsonb	   *details = NULL;
+	bool		skip = false;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		elog(ERROR, "lh_audit_trigger: not called by trigger manager");
@@ -136,31 +124,15 @@ lh_audit_trigger(PG_FUNCTION_ARGS)
 	values[1] = CStringGetTextDatum(op);
 
 	SPI_connect();
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(catalog_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	PG_TRY();
+	catalog_exec("SELECT object_name, details FROM lakehouse.lh_audit_describe"
+				 "($1, $2, $3::jsonb, $4::jsonb)",
+				 4, types, values, nulls, SPI_OK_SELECT);
+	if (SPI_processed == 1)
 	{
-		catalog_exec("SELECT object_name, details FROM lakehouse.lh_audit_describe"
-					 "($1, $2, $3::jsonb, $4::jsonb)",
-					 4, types, values, nulls, SPI_OK_SELECT);
-		if (SPI_processed == 1)
-		{
-			bool		isnull;
-			Datum		d;
-
-			objname = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
-			if (isnull)
-				skip = true;
-			else
-				details = DatumGetJsonbPCopy(d);
-		}
+		objname = catalog_text(0, 1);
+		details = catalog_jsonb(0, 2);
+		skip = (details == NULL);
 	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec);
-	}
-	PG_END_TRY();
 	if (!skip)
 		security_audit(action, kind, objname, details);
 	SPI_finish();

@@ -1,33 +1,41 @@
 /*-------------------------------------------------------------------------
  *
  * classify.c
- *	  Column classifications declared in silver column mappings, and the
- *	  SQL-callable audit entry point.
+ *	  Column classifications (silver column mappings and lh_classify), and
+ *	  the SQL-callable audit entry point.
  *
  * A silver mapping column may carry "classification" (pii, sensitive,
  * confidential, restricted, internal, public) and "masking" (hash,
  * partial, full, none).  lh_define_silver hands the mapping here after it
  * stored the columns; the classifications of that table that came from a
- * mapping are replaced by the new ones in one set-based statement, with
- * the caller's rights like the rest of the definition (lakehouse_engineer
- * may write lakehouse.column_classifications).  Contract classifications live in
+ * mapping are replaced by the new ones in one set-based statement.
+ * lh_classify classifies a column of any table the caller owns.  Both
+ * write lakehouse.column_classifications through catalog_exec, after the
+ * caller's rights were checked.  Contract classifications live in
  * lakehouse.contract_columns; lh_apply_masking reads both.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/regproc.h"
+#include "utils/varlena.h"
 #include "utils/jsonb.h"
 
 #include "lakehouse.h"
 #include "security/security.h"
 
 PG_FUNCTION_INFO_V1(lh_audit);
+PG_FUNCTION_INFO_V1(lh_classify);
 
 static const char *const classifications[] = {
 	"pii", "sensitive", "confidential", "restricted", "internal", "public", NULL
@@ -131,6 +139,86 @@ lh_audit(PG_FUNCTION_ARGS)
 				   text_to_cstring(PG_GETARG_TEXT_PP(1)),
 				   PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2)),
 				   PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3));
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/* Is word one of the allowed values? */
+static bool
+word_in(const char *word, const char *const *allowed)
+{
+	for (int i = 0; allowed[i]; i++)
+		if (strcmp(word, allowed[i]) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * lh_classify(table_name, column_name, classification, masking)
+ *		Classify a column of a table one owns (classifying is part of
+ *		defining the table); classification NULL removes it.
+ */
+Datum
+lh_classify(PG_FUNCTION_ARGS)
+{
+	char	   *tname;
+	char	   *column;
+	char	   *cls = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	char	   *masking = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	Oid			relid;
+	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("table name and column name must not be null")));
+	tname = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	column = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(tname)),
+							 NoLock, true);
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"%s\" does not exist", tname)));
+	if (!pg_class_ownercheck(relid, GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table %s", tname)));
+	if (get_attnum(relid, column) <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist", column, tname)));
+	if (cls && !word_in(cls, classifications))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid classification \"%s\"", cls),
+				 errhint("Use pii, sensitive, confidential, restricted, internal or public.")));
+	if (cls && masking && !word_in(masking, maskings))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid masking \"%s\"", masking),
+				 errhint("Use hash, partial, full or none.")));
+
+	values[0] = CStringGetTextDatum(get_namespace_name(get_rel_namespace(relid)));
+	values[1] = CStringGetTextDatum(get_rel_name(relid));
+	values[2] = CStringGetTextDatum(column);
+	values[3] = catalog_text_or_null(cls, &nulls[3]);
+	values[4] = catalog_text_or_null(masking, &nulls[4]);
+	SPI_connect();
+	if (cls == NULL)
+		catalog_exec("DELETE FROM lakehouse.column_classifications"
+					 " WHERE schema_name = $1 AND table_name = $2 AND column_name = $3",
+					 3, types, values, nulls, SPI_OK_DELETE);
+	else
+		catalog_exec("INSERT INTO lakehouse.column_classifications AS k"
+					 " (schema_name, table_name, column_name, classification, masking, origin)"
+					 " VALUES ($1, $2, $3, $4, $5, 'sql')"
+					 " ON CONFLICT ON CONSTRAINT column_classifications_pkey"
+					 " DO UPDATE SET classification = excluded.classification,"
+					 " masking = excluded.masking, origin = 'sql'",
+					 5, types, values, nulls, SPI_OK_INSERT);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -18,11 +18,19 @@
  * copied to another name does not decrypt.  The fingerprint (the first 8
  * bytes of SHA-256 of the key) lets a wrong key be named as such.
  *
- * Nobody reads lakehouse.secrets through SQL except its owner: the setters
- * check that the caller is a lakehouse administrator (security_is_admin)
- * and then switch to the catalog owner for their fixed, parameterised SQL,
- * like the catalog triggers do; security_secret_value (called from
- * catalog_secret when a source connects) switches the same way to read.
+ * Permissions.  A secret belongs to the role that set it.  Only that
+ * owner (or a member of it) may replace it, grant or revoke its use
+ * (lh_grant_secret, lh_revoke_secret, kept in lakehouse.secret_grants); a
+ * superuser may do anything; lakehouse_admin may drop any secret but not
+ * grant itself another's.  A source may use a secret only if its
+ * pipeline's owner holds usage: it owns the secret, is a member of its
+ * owner, or has the privileges of a role it was granted to.  That is
+ * checked when the source is declared and again every time the secret is
+ * resolved (security_secret_value), so a revoked grant stops the source.
+ *
+ * Nobody reads lakehouse.secrets through SQL except the catalog owner; the
+ * functions here check the caller and then run their fixed, parameterised
+ * SQL through catalog_exec, as the catalog owner.
  * Values are never put in an error message, a log line, a view or the audit
  * log; errors name the secret only.  Every message raised here hides the
  * statement (errhidestmt): lh_set_secret's statement holds the value, and
@@ -62,6 +70,8 @@ PG_FUNCTION_INFO_V1(lh_set_secret_reference);
 PG_FUNCTION_INFO_V1(lh_drop_secret);
 PG_FUNCTION_INFO_V1(lh_rotate_secret_key);
 PG_FUNCTION_INFO_V1(lh_check_secret);
+PG_FUNCTION_INFO_V1(lh_grant_secret);
+PG_FUNCTION_INFO_V1(lh_revoke_secret);
 
 #define SECRET_KEY_LEN		32
 #define SECRET_FP_LEN		8
@@ -95,28 +105,47 @@ security_define_gucs(void)
 }
 
 /*
- * security_is_admin
- *		Whether roleid may manage secrets, erase data and read the audit log:
- *		a superuser, the catalog owner, or a member of lakehouse_admin.
+ * The owner of secret name (a role name), or NULL if there is none.  The
+ * caller is connected to SPI.
  */
-bool
-security_is_admin(Oid roleid)
+static char *
+secret_owner(const char *name)
 {
-	Oid			admin = get_role_oid("lakehouse_admin", true);
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(name)};
 
-	if (superuser_arg(roleid) || has_privs_of_role(roleid, catalog_owner()))
-		return true;
-	return OidIsValid(admin) && has_privs_of_role(roleid, admin);
+	catalog_exec("SELECT owner FROM lakehouse.secrets WHERE name = $1",
+				 1, types, values, NULL, SPI_OK_SELECT);
+	return SPI_processed > 0 ? catalog_text(0, 1) : NULL;
 }
 
-static void
-require_admin(const char *what)
+/* Has roleid the privileges of the role named owner? */
+static bool
+has_privs_of_name(Oid roleid, const char *owner)
 {
-	if (!security_is_admin(GetUserId()))
-		ereport(ERROR,
-				(errhidestmt(true), errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to %s", what),
-				 errdetail("Only superusers, the owner of the lakehouse catalog and members of lakehouse_admin can manage secrets.")));
+	Oid			o = get_role_oid(owner, true);
+
+	return OidIsValid(o) && has_privs_of_role(roleid, o);
+}
+
+/*
+ * May the current user replace, grant or revoke secret name (owned by
+ * owner)?  Its owner and superusers; with admin_ok, lakehouse_admin too.
+ */
+static void
+require_secret_owner(const char *name, const char *owner, const char *what,
+					 bool admin_ok)
+{
+	Oid			me = GetUserId();
+
+	if (superuser() || has_privs_of_name(me, owner) ||
+		(admin_ok && security_is_admin(me)))
+		return;
+	ereport(ERROR,
+			(errhidestmt(true), errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to %s secret \"%s\"", what, name),
+			 errdetail("Secret \"%s\" is owned by role \"%s\".", name, owner),
+			 errhint("Only its owner, members of its owner and superusers may do this.")));
 }
 
 static void
@@ -431,53 +460,35 @@ decrypt_value(const SecretKey *k, const char *name, const char *stored,
 	return plain;
 }
 
-/* Run catalog SQL as the catalog owner. */
-static void
-exec_as_owner(const char *sql, int nargs, Oid *types, Datum *values,
-			  const char *nulls, int expected)
-{
-	Oid			save_userid;
-	int			save_sec;
-
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(catalog_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	PG_TRY();
-	{
-		catalog_exec(sql, nargs, types, values, nulls, expected);
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(save_userid, save_sec);
-	}
-	PG_END_TRY();
-}
-
+/*
+ * Store a secret (value or reference) under name, owned by the current
+ * user; replacing an existing one needs its ownership (kept).
+ */
 static void
 store_secret(const char *name, const char *value, const char *reference,
 			 const char *how)
 {
-	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', ' '};
+	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, NAMEOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
 	JsonbParseState *st = NULL;
 	JsonbValue	k,
 				v;
+	char	   *owner;
 
-	values[0] = CStringGetTextDatum(name);
-	if (value)
-		values[1] = CStringGetTextDatum(value);
-	else
-		nulls[1] = 'n';
-	if (reference)
-		values[2] = CStringGetTextDatum(reference);
-	else
-		nulls[2] = 'n';
 	SPI_connect();
-	exec_as_owner("INSERT INTO lakehouse.secrets AS s (name, value, reference)"
-				  " VALUES ($1, $2, $3) ON CONFLICT ON CONSTRAINT secrets_pkey"
-				  " DO UPDATE SET value = excluded.value,"
-				  " reference = excluded.reference, updated_at = now()",
-				  3, types, values, nulls, SPI_OK_INSERT);
+	owner = secret_owner(name);
+	if (owner)
+		require_secret_owner(name, owner, "replace", false);
+	values[0] = CStringGetTextDatum(name);
+	values[1] = catalog_text_or_null(value, &nulls[1]);
+	values[2] = catalog_text_or_null(reference, &nulls[2]);
+	values[3] = CStringGetDatum(GetUserNameFromId(GetUserId(), false));
+	catalog_exec("INSERT INTO lakehouse.secrets AS s (name, value, reference, owner)"
+				 " VALUES ($1, $2, $3, $4) ON CONFLICT ON CONSTRAINT secrets_pkey"
+				 " DO UPDATE SET value = excluded.value,"
+				 " reference = excluded.reference, updated_at = now()",
+				 4, types, values, nulls, SPI_OK_INSERT);
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 	k.type = jbvString;
@@ -505,7 +516,6 @@ lh_set_secret(PG_FUNCTION_ARGS)
 	text	   *value;
 	SecretKey	k;
 
-	require_admin("set secrets");
 	if (PG_ARGISNULL(0))
 		check_secret_name("");
 	if (PG_ARGISNULL(1))
@@ -538,7 +548,6 @@ lh_set_secret_from_file(PG_FUNCTION_ARGS)
 	int			fd;
 	SecretKey	k;
 
-	require_admin("set secrets");
 	require_server_files("read a secret from a server file");
 	if (PG_ARGISNULL(0))
 		check_secret_name("");
@@ -604,7 +613,6 @@ lh_set_secret_reference(PG_FUNCTION_ARGS)
 	char	   *name;
 	char	   *ref;
 
-	require_admin("set secrets");
 	require_server_files("make a secret read the server's environment or files");
 	if (PG_ARGISNULL(0))
 		check_secret_name("");
@@ -622,26 +630,156 @@ lh_set_secret_reference(PG_FUNCTION_ARGS)
 
 /*
  * lh_drop_secret(name text) returns boolean
+ *		Its owner, a superuser or lakehouse_admin.  Its grants go with it.
  */
 Datum
 lh_drop_secret(PG_FUNCTION_ARGS)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1];
-	bool		found;
+	char	   *name;
+	char	   *owner;
+	bool		found = false;
 
-	require_admin("drop secrets");
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	values[0] = PG_GETARG_DATUM(0);
 	SPI_connect();
-	exec_as_owner("DELETE FROM lakehouse.secrets WHERE name = $1",
-				  1, types, values, NULL, SPI_OK_DELETE);
-	found = SPI_processed > 0;
-	if (found)
-		security_audit("drop", "secret", text_to_cstring(PG_GETARG_TEXT_PP(0)), NULL);
+	owner = secret_owner(name);
+	if (owner)
+	{
+		require_secret_owner(name, owner, "drop", true);
+		catalog_exec("DELETE FROM lakehouse.secrets WHERE name = $1",
+					 1, types, values, NULL, SPI_OK_DELETE);
+		found = SPI_processed > 0;
+		security_audit("drop", "secret", name, NULL);
+	}
 	SPI_finish();
 	PG_RETURN_BOOL(found);
+}
+
+/*
+ * lh_grant_secret(secret text, role text) / lh_revoke_secret(secret, role)
+ *		Let the pipelines owned by role (and by roles with its privileges)
+ *		use the secret, or no longer.  Only the secret's owner and
+ *		superusers.  Returns whether anything changed.
+ */
+static Datum
+grant_or_revoke(FunctionCallInfo fcinfo, bool grant)
+{
+	char	   *name;
+	char	   *role;
+	char	   *owner;
+	Oid			types[3] = {TEXTOID, NAMEOID, NAMEOID};
+	Datum		values[3];
+	bool		changed;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errhidestmt(true), errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("secret name and role must not be null")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	role = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (grant)
+		(void) get_role_oid(role, false);
+	SPI_connect();
+	owner = secret_owner(name);
+	if (owner == NULL)
+		ereport(ERROR,
+				(errhidestmt(true), errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("secret \"%s\" does not exist", name)));
+	require_secret_owner(name, owner, grant ? "grant" : "revoke", false);
+	values[0] = CStringGetTextDatum(name);
+	values[1] = CStringGetDatum(role);
+	values[2] = CStringGetDatum(GetUserNameFromId(GetUserId(), false));
+	if (grant)
+		catalog_exec("INSERT INTO lakehouse.secret_grants (secret_name, grantee, granted_by)"
+					 " VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+					 3, types, values, NULL, SPI_OK_INSERT);
+	else
+		catalog_exec("DELETE FROM lakehouse.secret_grants"
+					 " WHERE secret_name = $1 AND grantee = $2",
+					 2, types, values, NULL, SPI_OK_DELETE);
+	changed = SPI_processed > 0;
+	if (changed)
+	{
+		JsonbParseState *st = NULL;
+		JsonbValue	k,
+					v;
+
+		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+		k.type = jbvString;
+		k.val.string.val = "role";
+		k.val.string.len = 4;
+		pushJsonbValue(&st, WJB_KEY, &k);
+		v.type = jbvString;
+		v.val.string.val = role;
+		v.val.string.len = strlen(role);
+		pushJsonbValue(&st, WJB_VALUE, &v);
+		security_audit(grant ? "grant" : "revoke", "secret", name,
+					   JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL)));
+	}
+	SPI_finish();
+	PG_RETURN_BOOL(changed);
+}
+
+Datum
+lh_grant_secret(PG_FUNCTION_ARGS)
+{
+	return grant_or_revoke(fcinfo, true);
+}
+
+Datum
+lh_revoke_secret(PG_FUNCTION_ARGS)
+{
+	return grant_or_revoke(fcinfo, false);
+}
+
+/*
+ * secret_usable
+ *		Whether user holds usage on the secret named (owned by owner): a
+ *		superuser, its owner or a member of it, or a role with the
+ *		privileges of a grantee.  The caller is connected to SPI.
+ */
+static bool
+secret_usable(const char *name, const char *owner, Oid user)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(name)};
+
+	if (superuser_arg(user) || has_privs_of_name(user, owner))
+		return true;
+	catalog_exec("SELECT grantee FROM lakehouse.secret_grants WHERE secret_name = $1",
+				 1, types, values, NULL, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		if (has_privs_of_name(user, catalog_text(i, 1)))
+			return true;
+	return false;
+}
+
+/*
+ * security_check_secret_usage
+ *		Raise an error unless the secret exists and user may use it.  The
+ *		caller is connected to SPI.  Names only, never values.
+ */
+void
+security_check_secret_usage(const char *name, Oid user)
+{
+	char	   *owner = secret_owner(name);
+
+	if (owner == NULL)
+		ereport(ERROR,
+				(errhidestmt(true), errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("secret \"%s\" does not exist", name),
+				 errhint("Create it with lakehouse.lh_set_secret(name, value).")));
+	if (!secret_usable(name, owner, user))
+		ereport(ERROR,
+				(errhidestmt(true), errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for secret \"%s\"", name),
+				 errdetail("Role \"%s\" does not hold usage on it; it is owned by role \"%s\".",
+						   GetUserNameFromId(user, false), owner),
+				 errhint("Its owner can grant it with lakehouse.lh_grant_secret(secret, role).")));
 }
 
 /*
@@ -676,7 +814,7 @@ lh_rotate_secret_key(PG_FUNCTION_ARGS)
 	load_key(oldpath, false, &oldk);
 	load_key(lh_secret_key_file, true, &newk);
 	SPI_connect();
-	exec_as_owner("SELECT name, value FROM lakehouse.secrets"
+	catalog_exec("SELECT name, value FROM lakehouse.secrets"
 				  " WHERE value IS NOT NULL ORDER BY name FOR UPDATE",
 				  0, NULL, NULL, NULL, SPI_OK_SELECT);
 	nrows = SPI_processed;
@@ -697,7 +835,7 @@ lh_rotate_secret_key(PG_FUNCTION_ARGS)
 		values[1] = CStringGetTextDatum(encrypt_value(&newk, names[i], plain,
 													  strlen(plain)));
 		explicit_bzero(plain, strlen(plain));
-		exec_as_owner("UPDATE lakehouse.secrets SET value = $2, updated_at = now()"
+		catalog_exec("UPDATE lakehouse.secrets SET value = $2, updated_at = now()"
 					  " WHERE name = $1", 2, types, values, NULL, SPI_OK_UPDATE);
 		done++;
 	}
@@ -710,11 +848,12 @@ lh_rotate_secret_key(PG_FUNCTION_ARGS)
 
 /*
  * security_secret_value
- *		The plaintext of a secret, allocated in mcxt.  The caller is inside
- *		SPI (catalog_secret).  Errors name the secret, never a value.
+ *		The plaintext of a secret, allocated in mcxt, if user (a source's
+ *		pipeline owner) holds usage on it.  The caller is inside SPI.
+ *		Errors name the secret, never a value.
  */
 char *
-security_secret_value(const char *name, MemoryContext mcxt)
+security_secret_value(const char *name, Oid user, MemoryContext mcxt)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(name)};
@@ -722,7 +861,8 @@ security_secret_value(const char *name, MemoryContext mcxt)
 	char	   *ref;
 	char	   *plain;
 
-	exec_as_owner("SELECT value, reference FROM lakehouse.secrets WHERE name = $1",
+	security_check_secret_usage(name, user);
+	catalog_exec("SELECT value, reference FROM lakehouse.secrets WHERE name = $1",
 				  1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		ereport(ERROR,
@@ -781,12 +921,11 @@ lh_check_secret(PG_FUNCTION_ARGS)
 {
 	char	   *plain;
 
-	require_admin("check secrets");
 	if (PG_ARGISNULL(0))
 		check_secret_name("");
 	SPI_connect();
 	plain = security_secret_value(text_to_cstring(PG_GETARG_TEXT_PP(0)),
-								  CurrentMemoryContext);
+								  GetUserId(), CurrentMemoryContext);
 	explicit_bzero(plain, strlen(plain));
 	SPI_finish();
 	PG_RETURN_BOOL(true);

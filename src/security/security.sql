@@ -19,13 +19,39 @@ CREATE TABLE lakehouse.secrets (
     reference       text,
     created_at      timestamptz NOT NULL DEFAULT now(),
     updated_at      timestamptz NOT NULL DEFAULT now(),
+    owner           name NOT NULL,
     CONSTRAINT secrets_name_check CHECK (name <> '' AND length(name) <= 200),
     CONSTRAINT secrets_value_check CHECK ((value IS NULL) <> (reference IS NULL))
 );
 REVOKE ALL ON TABLE lakehouse.secrets FROM PUBLIC;
 COMMENT ON TABLE lakehouse.secrets IS 'Credentials referenced by name from source options: encrypted values or env:/file: references; readable only by the extension owner.';
 
-/* Secrets (src/security/secrets.c): callers must be lakehouse administrators. */
+/*
+ * Who may use a secret besides its owner (lh_grant_secret): the pipelines
+ * owned by the grantee and by roles with its privileges.  Not dumped, like
+ * the secrets themselves.
+ */
+CREATE TABLE lakehouse.secret_grants (
+    secret_name     text NOT NULL REFERENCES lakehouse.secrets ON DELETE CASCADE ON UPDATE CASCADE,
+    grantee         name NOT NULL,
+    granted_by      name NOT NULL,
+    granted_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (secret_name, grantee)
+);
+REVOKE ALL ON TABLE lakehouse.secret_grants FROM PUBLIC;
+COMMENT ON TABLE lakehouse.secret_grants IS 'Roles that may use a secret besides its owner (lh_grant_secret).';
+
+CREATE FUNCTION lakehouse.lh_grant_secret(secret text, role text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'lh_grant_secret'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+CREATE FUNCTION lakehouse.lh_revoke_secret(secret text, role text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'lh_revoke_secret'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+/* Secrets (src/security/secrets.c): a secret belongs to the role that set it. */
 CREATE FUNCTION lakehouse.lh_set_secret(name text, value text)
 RETURNS void
 AS 'MODULE_PATHNAME', 'lh_set_secret'
@@ -153,15 +179,27 @@ RETURNS void
 AS 'MODULE_PATHNAME', 'lh_audit'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 
-/* Secrets without their values: for administrators. */
-CREATE VIEW lakehouse.secret_list AS
+/*
+ * Secrets without their values: all of them for administrators, one's own
+ * and those granted to one's roles for everybody else.
+ */
+CREATE VIEW lakehouse.secret_list WITH (security_barrier) AS
 SELECT s.name,
        CASE WHEN s.value IS NOT NULL THEN 'encrypted'
             WHEN s.reference LIKE 'env:%' THEN 'env' ELSE 'file' END AS kind,
        s.reference,
        s.created_at,
-       s.updated_at
-  FROM lakehouse.secrets s;
+       s.updated_at,
+       s.owner,
+       (SELECT array_agg(g.grantee ORDER BY g.grantee) FROM lakehouse.secret_grants g
+         WHERE g.secret_name = s.name) AS granted_to
+  FROM lakehouse.secrets s
+ WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_roles r
+                WHERE r.rolname IN ('lakehouse_admin', s.owner)
+                  AND pg_catalog.pg_has_role(r.oid, 'USAGE'))
+    OR EXISTS (SELECT 1 FROM lakehouse.secret_grants g JOIN pg_catalog.pg_roles r
+                 ON r.rolname = g.grantee
+                WHERE g.secret_name = s.name AND pg_catalog.pg_has_role(r.oid, 'USAGE'));
 
 /*
  * Audit triggers (C, src/security/audit.c): the trigger records the real
@@ -281,62 +319,12 @@ AS $$
     SELECT repeat('*', greatest(length(value) - 4, 0)) || right(value, 4)
 $$;
 
-/* Classify a column of any table (silver mappings can also say it). */
+/* Classify a column of any table one owns (silver mappings can also say it). */
 CREATE FUNCTION lakehouse.lh_classify(table_name text, column_name text,
                                       classification text, masking text DEFAULT NULL)
 RETURNS void
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    rel regclass;
-    nsp text;
-    rname text;
-BEGIN
-    IF table_name IS NULL OR column_name IS NULL THEN
-        RAISE EXCEPTION 'table name and column name must not be null'
-              USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    rel := pg_catalog.to_regclass(table_name);
-    IF rel IS NULL THEN
-        RAISE EXCEPTION 'relation "%" does not exist', table_name
-              USING ERRCODE = 'undefined_table';
-    END IF;
-    -- classifying a column is part of defining the table: its owner does it
-    IF NOT pg_catalog.pg_has_role(current_user, (SELECT relowner FROM pg_catalog.pg_class WHERE oid = rel), 'USAGE') THEN
-        RAISE EXCEPTION 'must be owner of table %', table_name
-              USING ERRCODE = 'insufficient_privilege';
-    END IF;
-    SELECT n.nspname, c.relname INTO nsp, rname
-      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-     WHERE c.oid = rel;
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = rel
-                      AND a.attname = column_name AND a.attnum > 0 AND NOT a.attisdropped) THEN
-        RAISE EXCEPTION 'column "%" of relation "%" does not exist', column_name, table_name
-              USING ERRCODE = 'undefined_column';
-    END IF;
-    IF classification IS NULL THEN
-        DELETE FROM lakehouse.column_classifications k
-         WHERE k.schema_name = nsp AND k.table_name = rname AND k.column_name = lh_classify.column_name;
-        RETURN;
-    END IF;
-    IF classification NOT IN ('pii', 'sensitive', 'confidential', 'restricted', 'internal', 'public') THEN
-        RAISE EXCEPTION 'invalid classification "%"', classification
-              USING ERRCODE = 'invalid_parameter_value',
-                    HINT = 'Use pii, sensitive, confidential, restricted, internal or public.';
-    END IF;
-    IF masking IS NOT NULL AND masking NOT IN ('hash', 'partial', 'full', 'none') THEN
-        RAISE EXCEPTION 'invalid masking "%"', masking
-              USING ERRCODE = 'invalid_parameter_value',
-                    HINT = 'Use hash, partial, full or none.';
-    END IF;
-    INSERT INTO lakehouse.column_classifications AS k
-           (schema_name, table_name, column_name, classification, masking, origin)
-    VALUES (nsp, rname, column_name, classification, masking, 'sql')
-    ON CONFLICT ON CONSTRAINT column_classifications_pkey
-    DO UPDATE SET classification = excluded.classification, masking = excluded.masking, origin = 'sql';
-END
-$$;
+AS 'MODULE_PATHNAME', 'lh_classify'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 
 /*
  * Each column of a table with the masking its readers without unmask
@@ -445,135 +433,21 @@ $$;
  * Deletes the subject's rows from every bronze (payload key at top level
  * or at the path a silver column of that name maps), silver and gold table
  * of the pipeline (all pipelines when NULL) that has the column, and from
- * quarantine and dead letters; one set-based DELETE per table, with the
- * caller's privileges.  The audit record keeps a salted hash of the value,
- * never the value.  Returns the count per table.
+ * quarantine and dead letters; one set-based DELETE per table, each as
+ * its pipeline's owner (src/security/erase.c).  The audit record keeps a
+ * salted hash of the value, never the value.  Returns the count per table.
  */
 CREATE FUNCTION lakehouse.lh_forget(subject_key_column text, value text,
                                     pipeline text DEFAULT NULL)
 RETURNS TABLE(layer text, table_name text, rows_deleted bigint)
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    pids integer[];
-    t record;
-    n bigint;
-    counts jsonb := '{}';
-    paths jsonb;
-BEGIN
-    IF subject_key_column IS NULL OR subject_key_column = '' OR value IS NULL THEN
-        RAISE EXCEPTION 'subject key column and value must not be null or empty'
-              USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF pipeline IS NULL THEN
-        SELECT array_agg(p.pipeline_id) INTO pids FROM lakehouse.pipelines p;
-    ELSE
-        SELECT array_agg(p.pipeline_id) INTO pids FROM lakehouse.pipelines p WHERE p.name = pipeline;
-        IF pids IS NULL THEN
-            RAISE EXCEPTION 'pipeline "%" does not exist', pipeline USING ERRCODE = 'undefined_object';
-        END IF;
-    END IF;
-    pids := coalesce(pids, '{}');
-
-    -- bronze: jsonb payloads, by top-level key or by the mapped paths
-    FOR t IN
-        SELECT s.source_id, s.bronze_schema, s.bronze_table,
-               (SELECT coalesce(jsonb_agg(DISTINCT to_jsonb(c.json_path)), '[]')
-                  FROM lakehouse.tables st JOIN lakehouse.silver_columns c USING (table_id)
-                 WHERE st.source_id = s.source_id AND c.column_name = subject_key_column) AS paths
-          FROM lakehouse.sources s
-         WHERE s.pipeline_id = ANY (pids)
-           AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
-                        WHERE a.attrelid = pg_catalog.to_regclass(format('%I.%I', s.bronze_schema, s.bronze_table))
-                          AND a.attname = 'payload' AND a.atttypid = 'jsonb'::regtype)
-         ORDER BY s.source_id
-    LOOP
-        EXECUTE format('DELETE FROM %I.%I b WHERE b.payload->>$1 = $2'
-                       ' OR EXISTS (SELECT 1 FROM jsonb_array_elements($3) p'
-                       '             WHERE b.payload #>> ARRAY(SELECT jsonb_array_elements_text(p)) = $2)',
-                       t.bronze_schema, t.bronze_table)
-            USING subject_key_column, value, t.paths;
-        GET DIAGNOSTICS n = ROW_COUNT;
-        layer := 'bronze'; table_name := format('%I.%I', t.bronze_schema, t.bronze_table); rows_deleted := n;
-        counts := counts || jsonb_build_object(table_name, n);
-        RETURN NEXT;
-    END LOOP;
-
-    -- silver and gold tables with a column of that name
-    FOR t IN
-        SELECT lt.layer, lt.schema_name, lt.table_name
-          FROM lakehouse.tables lt
-         WHERE lt.pipeline_id = ANY (pids)
-           AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
-                        WHERE a.attrelid = pg_catalog.to_regclass(format('%I.%I', lt.schema_name, lt.table_name))
-                          AND a.attname = subject_key_column AND a.attnum > 0 AND NOT a.attisdropped)
-         ORDER BY lt.layer DESC, lt.position, lt.table_id
-    LOOP
-        EXECUTE format('DELETE FROM %I.%I WHERE %I::text = $1', t.schema_name, t.table_name, subject_key_column)
-            USING value;
-        GET DIAGNOSTICS n = ROW_COUNT;
-        layer := t.layer; table_name := format('%I.%I', t.schema_name, t.table_name); rows_deleted := n;
-        counts := counts || jsonb_build_object(table_name, n);
-        RETURN NEXT;
-    END LOOP;
-
-    -- quarantine: the payload of silver rejects, the row of contract rejects
-    SELECT coalesce(jsonb_agg(DISTINCT to_jsonb(c.json_path)), '[]') INTO paths
-      FROM lakehouse.tables st JOIN lakehouse.silver_columns c USING (table_id)
-     WHERE st.pipeline_id = ANY (pids) AND c.column_name = subject_key_column;
-    DELETE FROM lakehouse.quarantine q
-     WHERE (q.pipeline_id = ANY (pids) OR q.table_id IN (SELECT lt.table_id FROM lakehouse.tables lt
-                                                        WHERE lt.pipeline_id = ANY (pids))
-            OR (pipeline IS NULL AND q.pipeline_id IS NULL))
-       AND (q.payload->>subject_key_column = lh_forget.value
-            OR (q.column_name = subject_key_column AND q.value = lh_forget.value)
-            OR EXISTS (SELECT 1 FROM jsonb_array_elements(paths) p
-                        WHERE q.payload #>> ARRAY(SELECT jsonb_array_elements_text(p)) = lh_forget.value));
-    GET DIAGNOSTICS n = ROW_COUNT;
-    layer := 'quarantine'; table_name := 'lakehouse.quarantine'; rows_deleted := n;
-    counts := counts || jsonb_build_object(table_name, n);
-    RETURN NEXT;
-
-    -- dead letters: records that never parsed; match the value in the raw bytes
-    DELETE FROM lakehouse.dead_letters d
-     WHERE d.source_id IN (SELECT s.source_id FROM lakehouse.sources s WHERE s.pipeline_id = ANY (pids))
-       AND position(convert_to(value, 'UTF8') IN d.raw) > 0;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    layer := 'dead_letters'; table_name := 'lakehouse.dead_letters'; rows_deleted := n;
-    counts := counts || jsonb_build_object(table_name, n);
-    RETURN NEXT;
-
-    PERFORM lakehouse.lh_audit('erase', 'subject', subject_key_column,
-                               jsonb_build_object('value_hash', lakehouse.lh_mask_hash(value),
-                                                  'pipeline', pipeline, 'rows', counts));
-END
-$$;
+AS 'MODULE_PATHNAME', 'lh_forget'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 
 /* Bronze retention: keep bronze rows of a source for this long (NULL: forever). */
 CREATE FUNCTION lakehouse.lh_set_retention(source text, keep interval)
 RETURNS void
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    sid integer;
-BEGIN
-    SELECT s.source_id INTO sid FROM lakehouse.sources s WHERE s.name = source;
-    IF sid IS NULL THEN
-        RAISE EXCEPTION 'source "%" does not exist', source USING ERRCODE = 'undefined_object';
-    END IF;
-    IF keep IS NULL THEN
-        DELETE FROM lakehouse.retention r WHERE r.source_id = sid;
-    ELSIF keep <= interval '0' THEN
-        RAISE EXCEPTION 'invalid retention "%"', keep
-              USING ERRCODE = 'invalid_parameter_value', HINT = 'A retention is a positive interval.';
-    ELSE
-        INSERT INTO lakehouse.retention AS r (source_id, keep) VALUES (sid, keep)
-        ON CONFLICT (source_id) DO UPDATE SET keep = excluded.keep;
-    END IF;
-END
-$$;
+AS 'MODULE_PATHNAME', 'lh_set_retention'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 
 /*
  * lh_apply_retention(): for each source with a retention, delete bronze
@@ -584,47 +458,16 @@ $$;
  */
 CREATE FUNCTION lakehouse.lh_apply_retention()
 RETURNS TABLE(source text, bronze_table text, rows_deleted bigint)
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    t record;
-    n bigint;
-    counts jsonb := '{}';
-BEGIN
-    FOR t IN
-        SELECT s.source_id, s.name, s.bronze_schema, s.bronze_table, r.keep,
-               (SELECT min(coalesce(m.mark_value::bigint, -1))
-                  FROM lakehouse.tables st
-                  LEFT JOIN lakehouse.stage_marks m
-                         ON m.table_id = st.table_id AND m.mark_key = 'bronze_id'
-                 WHERE st.source_id = s.source_id AND st.layer = 'silver') AS processed,
-               EXISTS (SELECT 1 FROM lakehouse.tables st
-                        WHERE st.source_id = s.source_id AND st.layer = 'silver') AS has_silver
-          FROM lakehouse.retention r JOIN lakehouse.sources s USING (source_id)
-         WHERE pg_catalog.to_regclass(format('%I.%I', s.bronze_schema, s.bronze_table)) IS NOT NULL
-         ORDER BY s.name
-    LOOP
-        EXECUTE format('DELETE FROM %I.%I WHERE _lh_ingested_at < now() - $1'
-                       ' AND ($2 OR _lh_id <= $3)', t.bronze_schema, t.bronze_table)
-            USING t.keep, NOT t.has_silver, coalesce(t.processed, -1);
-        GET DIAGNOSTICS n = ROW_COUNT;
-        UPDATE lakehouse.retention r SET last_applied_at = now() WHERE r.source_id = t.source_id;
-        source := t.name; bronze_table := format('%I.%I', t.bronze_schema, t.bronze_table); rows_deleted := n;
-        counts := counts || jsonb_build_object(t.name, n);
-        RETURN NEXT;
-    END LOOP;
-    IF counts <> '{}' THEN
-        PERFORM lakehouse.lh_audit('retention', 'bronze', NULL, jsonb_build_object('rows', counts));
-    END IF;
-END
-$$;
+AS 'MODULE_PATHNAME', 'lh_apply_retention'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 
 /*
  * lh_create_roles(): the lakehouse roles (NOLOGIN; grant them to login
  * roles) and their privileges.  Not run by CREATE EXTENSION: an
  * administrator calls it (needs CREATEROLE and ownership of the catalog,
- * in practice a superuser), and again after upgrades.  See
+ * in practice a superuser), and again after upgrades.  Nobody but the
+ * catalog owner may write a catalog table: the roles read them, and change
+ * them through the SQL API, which checks ownership.  See
  * contrib-docs/security.md for the model.
  */
 CREATE FUNCTION lakehouse.lh_create_roles()
@@ -643,18 +486,21 @@ DECLARE
         'lh_define_silver(text,text,text,jsonb,text[],text,boolean,text,boolean)',
         'lh_define_gold(text,text,text,text,text[],boolean,jsonb)',
         'lh_drop_table(text,boolean)', 'lh_apply_config(text)',
+        'lh_set_pipeline_owner(text,text)',
         'lh_set_schema_policy(text,text)', 'lh_evolve(text,text,boolean,text)',
         'lh_attach_contract(text,text,text)', 'lh_detach_contract(text,boolean)',
         'lh_add_expectation(text,text,jsonb,text,numeric,text,text,boolean)',
         'lh_drop_expectation(text,text,boolean)', 'lh_set_expectations(text,jsonb)',
         'lh_schedule(text,text)', 'lh_unschedule(text)',
-        'lh_classify(text,text,text,text)', 'lh_apply_masking(text)'];
+        'lh_classify(text,text,text,text)', 'lh_apply_masking(text)',
+        'lh_reset_source(text,text,integer)', 'lh_replay_dead_letters(text,bigint[])',
+        'lh_discard_dead_letters(text,bigint[])', 'lh_set_retention(text,interval)',
+        'lh_set_secret(text,text)', 'lh_drop_secret(text)', 'lh_check_secret(text)',
+        'lh_grant_secret(text,text)', 'lh_revoke_secret(text,text)'];
     run_fns text[] := ARRAY[
         'lh_run_pipeline(text,boolean,boolean,boolean)', 'lh_ingest(text)',
         'lh_current_run_id()', 'lh_check(text,text,bigint)', 'lh_contract_diff(text)',
         'lh_enable_source(text)', 'lh_disable_source(text)', 'lh_restart_source(text)',
-        'lh_reset_source(text,text,integer)', 'lh_replay_dead_letters(text,bigint[])',
-        'lh_discard_dead_letters(text,bigint[])',
         'lh_silver_project(jsonb,bigint,text,anyelement,integer)',
         'lh_dq_sample_trans(internal,jsonb)', 'lh_dq_sample_final(internal)',
         'lh_dq_count_final(internal)', 'lh_dq_sample(jsonb)', 'lh_dq_count(jsonb)',
@@ -663,15 +509,13 @@ DECLARE
                              'lh_mask_hash(text)', 'lh_mask_partial(text)',
                              'lh_metrics()', 'lh_observe_workers()'];
     admin_fns text[] := ARRAY[
-        'lh_set_secret(text,text)', 'lh_drop_secret(text)',
         'lh_set_secret_from_file(text,text)', 'lh_set_secret_reference(text,text)',
-        'lh_check_secret(text)',
         'lh_audit(text,text,text,jsonb)', 'lh_forget(text,text,text)',
-        'lh_set_retention(text,interval)', 'lh_apply_retention()'];
+        'lh_apply_retention()'];
     definition_tables text := 'lakehouse.pipelines, lakehouse.pipeline_deps, lakehouse.sources, '
         'lakehouse.tables, lakehouse.silver_columns, lakehouse.silver_schemas, '
         'lakehouse.silver_schema_columns, lakehouse.contracts, lakehouse.contract_columns, '
-        'lakehouse.dq_expectations, lakehouse.column_classifications';
+        'lakehouse.dq_expectations, lakehouse.column_classifications, lakehouse.retention';
     runtime_tables text := 'lakehouse.source_marks, lakehouse.stage_marks, lakehouse.runs, '
         'lakehouse.run_stages, lakehouse.quarantine, lakehouse.dead_letters, lakehouse.http_state, '
         'lakehouse.event_outbox, lakehouse.dq_results, lakehouse.contract_violations, '
@@ -691,6 +535,10 @@ BEGIN
             EXECUTE format('CREATE ROLE %I NOLOGIN', r);
             created := created || r;
         END IF;
+        -- nobody but the catalog owner writes the catalog (also after 0.1)
+        EXECUTE format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER'
+                       ' ON ALL TABLES IN SCHEMA lakehouse FROM %I', r);
+        EXECUTE format('REVOKE USAGE, UPDATE ON ALL SEQUENCES IN SCHEMA lakehouse FROM %I', r);
         EXECUTE format('GRANT USAGE ON SCHEMA lakehouse TO %I', r);
     END LOOP;
     GRANT lakehouse_analyst TO lakehouse_operator;
@@ -702,11 +550,13 @@ BEGIN
         EXECUTE format('GRANT USAGE, CREATE ON SCHEMA %I TO lakehouse_engineer', sch);
         EXECUTE format('GRANT USAGE ON SCHEMA %I TO lakehouse_operator, lakehouse_pii_reader', sch);
         EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA %I TO lakehouse_pii_reader', sch);
-        -- tables the engineer role creates: operators load them, PII readers read them
+        -- runs write the data tables as their pipeline's owner: operators need no write
+        EXECUTE format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA %I'
+                       ' FROM lakehouse_operator', sch);
         EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE lakehouse_engineer IN SCHEMA %I'
-                       ' GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON TABLES TO lakehouse_operator', sch);
+                       ' REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON TABLES FROM lakehouse_operator', sch);
         EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE lakehouse_engineer IN SCHEMA %I'
-                       ' GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO lakehouse_operator', sch);
+                       ' REVOKE USAGE, SELECT, UPDATE ON SEQUENCES FROM lakehouse_operator', sch);
         EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE lakehouse_engineer IN SCHEMA %I'
                        ' GRANT SELECT ON TABLES TO lakehouse_pii_reader', sch);
     END LOOP;
@@ -719,6 +569,10 @@ BEGIN
     ALTER DEFAULT PRIVILEGES FOR ROLE lakehouse_engineer IN SCHEMA gold
         GRANT SELECT ON TABLES TO lakehouse_analyst;
 
+    -- functions the 0.1 roles had that they no longer need
+    REVOKE EXECUTE ON FUNCTION lakehouse.lh_reset_source(text,text,integer),
+        lakehouse.lh_replay_dead_letters(text,bigint[]),
+        lakehouse.lh_discard_dead_letters(text,bigint[]) FROM lakehouse_operator;
     FOREACH f IN ARRAY define_fns LOOP
         EXECUTE format('GRANT EXECUTE ON FUNCTION lakehouse.%s TO lakehouse_engineer', f);
     END LOOP;
@@ -732,21 +586,39 @@ BEGIN
         EXECUTE format('GRANT EXECUTE ON FUNCTION lakehouse.%s TO lakehouse_admin', f);
     END LOOP;
 
-    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO lakehouse_engineer', definition_tables);
     EXECUTE format('GRANT SELECT ON %s TO lakehouse_operator', definition_tables);
-    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO lakehouse_operator', runtime_tables);
-    -- ingest locks its source row; operators enable and disable sources
-    GRANT UPDATE (enabled, updated_at) ON lakehouse.sources TO lakehouse_operator;
-    GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA lakehouse TO lakehouse_operator;
-    GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA lakehouse TO lakehouse_engineer;
+    EXECUTE format('GRANT SELECT ON %s TO lakehouse_operator', runtime_tables);
     EXECUTE format('GRANT SELECT ON %s TO lakehouse_analyst', views);
     GRANT SELECT ON lakehouse.quarantine_summary, lakehouse.schema_drift, lakehouse.column_masking
         TO lakehouse_pii_reader, lakehouse_operator;
-    GRANT SELECT ON lakehouse.audit_log, lakehouse.secret_list TO lakehouse_admin;
-    GRANT DELETE ON lakehouse.quarantine, lakehouse.dead_letters TO lakehouse_admin;
-    GRANT SELECT, INSERT, UPDATE, DELETE ON lakehouse.retention TO lakehouse_admin;
+    GRANT SELECT ON lakehouse.secret_list TO lakehouse_engineer;
+    GRANT SELECT ON lakehouse.audit_log TO lakehouse_admin;
     PERFORM lakehouse.lh_audit('create_roles', 'role', NULL, jsonb_build_object('created', to_jsonb(created)));
     RETURN created;
+END
+$$;
+
+/*
+ * Only the catalog owner (the extension's functions, through catalog_exec)
+ * and superusers write the catalog: a statement trigger on every catalog
+ * table refuses everybody else, whatever was granted (src/catalog/catalog.c).
+ * Keep this after the last CREATE TABLE.
+ */
+CREATE FUNCTION lakehouse.lh_catalog_guard()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'lh_catalog_guard'
+LANGUAGE C;
+
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOR t IN SELECT c.relname FROM pg_catalog.pg_class c
+              WHERE c.relnamespace = 'lakehouse'::regnamespace AND c.relkind = 'r'
+              ORDER BY c.relname LOOP
+        EXECUTE format('CREATE TRIGGER lh_catalog_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE'
+                       ' ON lakehouse.%I FOR EACH STATEMENT EXECUTE FUNCTION lakehouse.lh_catalog_guard()', t);
+    END LOOP;
 END
 $$;
 

@@ -85,6 +85,7 @@
 #include "utils/timestamp.h"
 
 #include "lakehouse.h"
+#include "sources/sources.h"
 
 /* ids reserved per nextval in the bronze tables we create (see bronze_id_block) */
 #define BRONZE_ID_BLOCK 1024
@@ -458,7 +459,7 @@ bronze_writer_open(LhSource *src, int64 run_id)
 	if (strcmp(src->kind, "kafka") == 0)
 		w->topic = CStringGetTextDatum(lh_option_text(src->options, "topic"));
 	w->ingested_at = GetCurrentTransactionStartTimestamp();
-	ingest_bronze_shape(src->kind, src->options, &w->shape);
+	source_bronze_shape(src->kind, src->options, &w->shape);
 
 	/* lock, then check privileges and shape */
 	relid = bronze_check_table(src->bronze_schema, src->bronze_table,

@@ -77,8 +77,9 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 
-#include "sources/csv.h"
 #include "lakehouse.h"
+#include "sources/csv.h"
+#include "sources/sources.h"
 
 typedef enum FilesFormat
 {
@@ -120,7 +121,7 @@ files_check_privilege(void)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to read files for a file source"),
 				 errdetail("Only superusers and roles with privileges of the \"pg_read_server_files\" role may read files on the server."),
-				 errhint("Ask a superuser to grant pg_read_server_files to the role that declares and runs the pipeline.")));
+				 errhint("Ask a superuser to grant pg_read_server_files to the role that owns the pipeline.")));
 }
 
 /* A one-byte option (delimiter, quote), or defval when absent. */
@@ -207,7 +208,7 @@ files_parse_options(Jsonb *options, FilesOptions *opts)
  *		Check a file source's options and the caller's privilege to read
  *		server files.  The files need not exist yet.
  */
-void
+static void
 files_validate_options(Jsonb *options)
 {
 	FilesOptions opts;
@@ -703,9 +704,10 @@ files_ingest_file(FilesIngest *st, const char *path, bool from_pattern)
  * files_ingest
  *		Land the new records of every file the source's path matches.
  *
- * Caller is connected to SPI (ingest_source does it).
+ * Caller is connected to SPI (source_ingest does it).  It runs as the
+ * pipeline's owner, who must still be allowed to read the server's files.
  */
-void
+static void
 files_ingest(LhSource *src, int64 run_id, LhStageCounts *counts)
 {
 	FilesIngest st;
@@ -713,6 +715,7 @@ files_ingest(LhSource *src, int64 run_id, LhStageCounts *counts)
 	ListCell   *lc;
 	int64		written;
 
+	files_check_privilege();
 	memset(&st, 0, sizeof(st));
 	st.src = src;
 	st.counts = counts;
@@ -737,3 +740,21 @@ files_ingest(LhSource *src, int64 run_id, LhStageCounts *counts)
 	counts->rows_written += written;
 	MemoryContextDelete(st.rowcxt);
 }
+
+/* The files: namespace "file", the path (or pattern) as the name. */
+static void
+files_dataset(LhSource *src, SourceDataset *ds)
+{
+	char	   *path = lh_option_text(src->options, "path");
+
+	ds->ns = pstrdup("file");
+	ds->name = pstrdup(path ? path : src->name);
+}
+
+const SourceRoutine file_routine = {
+	.name = "file",
+	.what = "file",
+	.validate = files_validate_options,
+	.ingest = files_ingest,
+	.dataset = files_dataset,
+};

@@ -14,6 +14,10 @@
 #include <librdkafka/rdkafka.h>
 
 #include "lakehouse.h"
+#include "sources/sources.h"
+
+/* librdkafka 2.1.0, the first with fetch.queue.backoff.ms */
+#define KAFKA_VERSION_QUEUE_BACKOFF 0x020100ff
 
 typedef enum KafkaFormat
 {
@@ -96,9 +100,15 @@ typedef struct KafkaMarks
 	char	  **reset_value;
 } KafkaMarks;
 
+/* src/sources/kafka_options.c */
 extern void kafka_parse_options(Jsonb *options, KafkaOptions *o);
+extern bool kafka_parse_offset(const char *s, int64 *out);
+extern rd_kafka_conf_t *kafka_build_conf(KafkaOptions *o, const char *source_name,
+										 bool check_only);
 extern void kafka_validate_options(Jsonb *options);
 extern Oid	kafka_payload_type(Jsonb *options);
+
+/* src/sources/kafka.c: the consumer */
 
 extern KafkaConn *kafka_connect(LhSource *src, bool worker);
 extern void kafka_disconnect(KafkaConn *c);
@@ -109,17 +119,20 @@ extern bool kafka_resolve(KafkaConn *c, KafkaMarks *m, int64 *targets,
 						  int timeout_ms);
 extern void kafka_apply_marks(KafkaConn *c, KafkaMarks *m, int64 *targets);
 extern void kafka_assign(KafkaConn *c);
+extern KafkaPart *kafka_part(KafkaConn *c, int32 partition);
+extern int64 kafka_resolve_one(KafkaConn *c, int32 partition,
+							   const char *position, int timeout_ms);
 extern int	kafka_consume(KafkaConn *c, rd_kafka_message_t **msgs, int max,
 						  int timeout_ms);
-extern void kafka_land(KafkaConn *c, BronzeWriter *w,
-					   rd_kafka_message_t **msgs, int n, int64 run_id,
-					   LhStageCounts *counts);
 extern void kafka_store_marks(KafkaConn *c);
 extern void kafka_batch_done(KafkaConn *c, bool committed);
 extern void kafka_refresh_watermarks(KafkaConn *c);
+/* src/sources/kafka_land.c */
+extern void kafka_land(KafkaConn *c, BronzeWriter *w,
+					   rd_kafka_message_t **msgs, int n, int64 run_id,
+					   LhStageCounts *counts);
 extern bool kafka_decode(KafkaOptions *o, LhTypeInput *jsonb_input,
 						 const char *buf, size_t len, Datum *out,
 						 char **reason, int *sqlstate);
-extern void kafka_ingest(LhSource *src, int64 run_id, LhStageCounts *counts);
 
 #endif							/* LH_KAFKA_H */

@@ -98,7 +98,9 @@ SELECT s.name AS source,
        (SELECT count(*) FROM lakehouse.dead_letters d WHERE d.source_id = s.source_id) AS dead_letters,
        w.worker_pid,
        w.worker_state,
-       w.last_error
+       w.last_error,
+       s.disabled_reason,
+       p.owner
   FROM lakehouse.sources s
   JOIN lakehouse.pipelines p USING (pipeline_id)
   LEFT JOIN parts pt ON pt.source_id = s.source_id

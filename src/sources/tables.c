@@ -64,6 +64,7 @@
 #include "utils/rel.h"
 
 #include "lakehouse.h"
+#include "sources/sources.h"
 
 /* The options of a table source, resolved against the catalog. */
 typedef struct TablesOptions
@@ -191,7 +192,7 @@ tables_parse_options(Jsonb *options, TablesOptions *opts)
  *		Check a table source's options: the table exists and is readable,
  *		the watermark column exists and has an orderable type.
  */
-void
+static void
 tables_validate_options(Jsonb *options)
 {
 	TablesOptions opts;
@@ -203,9 +204,9 @@ tables_validate_options(Jsonb *options)
  * tables_ingest
  *		Land the rows above the watermark; move the watermark.
  *
- * Caller is connected to SPI (ingest_source does it).
+ * Caller is connected to SPI (source_ingest does it).
  */
-void
+static void
 tables_ingest(LhSource *src, int64 run_id, LhStageCounts *counts)
 {
 	TablesOptions opts;
@@ -304,3 +305,30 @@ tables_ingest(LhSource *src, int64 run_id, LhStageCounts *counts)
 			catalog_set_source_mark(src->source_id, "watermark", "");
 	}
 }
+
+/* A new table or watermark column: the old watermark means nothing. */
+static const char *
+tables_restart_reason(Jsonb *old_options, Jsonb *options)
+{
+	if (lh_option_differs(old_options, options, "table") ||
+		lh_option_differs(old_options, options, "watermark"))
+		return "a new table or watermark and starts again from its first row";
+	return NULL;
+}
+
+/* The source table, a table of this database. */
+static void
+tables_dataset(LhSource *src, SourceDataset *ds)
+{
+	lh_parse_table_name(lh_option_text(src->options, "table"), "public",
+						&ds->schema, &ds->table);
+}
+
+const SourceRoutine table_routine = {
+	.name = "table",
+	.what = "table",
+	.validate = tables_validate_options,
+	.ingest = tables_ingest,
+	.restart_reason = tables_restart_reason,
+	.dataset = tables_dataset,
+};

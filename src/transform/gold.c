@@ -264,45 +264,14 @@ gold_prepare_table(const char *schema, const char *table, const char *sql,
 static char *
 build_version(LhTable *table, CachedPlanSource *ps)
 {
-	Datum	   *oids;
-	int			n = 0;
 	ListCell   *lc;
-	Oid			types[1] = {OIDARRAYOID};
-	Datum		values[1];
-	bool		isnull;
 	int64		newest = 0;
 	char		digest[MD5_PASSWD_LEN + 1];
 	const char *errstr = NULL;
 	char	   *def;
-	int			rc;
 
-	oids = palloc(sizeof(Datum) * Max(list_length(ps->relationOids), 1));
-	foreach(lc, ps->relationOids)
-		oids[n++] = ObjectIdGetDatum(lfirst_oid(lc));
-	values[0] = PointerGetDatum(construct_array(oids, n, OIDOID, sizeof(Oid),
-												true, TYPALIGN_INT));
-	rc = SPI_execute_with_args("SELECT coalesce(bool_and(t.table_id IS NOT NULL), true),"
-							   " max(m.mark_value::bigint)"
-							   " FROM unnest($1) AS r(oid)"
-							   " JOIN pg_catalog.pg_class c ON c.oid = r.oid"
-							   " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-							   " LEFT JOIN lakehouse.tables t"
-							   "   ON t.schema_name = n.nspname AND t.table_name = c.relname"
-							   " LEFT JOIN lakehouse.stage_marks m"
-							   "   ON m.table_id = t.table_id AND m.mark_key = 'changed_run'",
-							   1, types, values, NULL, false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read gold inputs: SPI error %d", rc);
-	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-									&isnull)))
+	if (!catalog_tables_changed_run(ps->relationOids, &newest))
 		return NULL;
-	{
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-									  2, &isnull);
-
-		if (!isnull)
-			newest = DatumGetInt64(d);
-	}
 	{
 		StringInfoData buf;
 

@@ -62,6 +62,7 @@
 
 #include "evolution/evolution.h"
 #include "lakehouse.h"
+#include "sources/sources.h"
 #include "quality/quality.h"
 
 PG_FUNCTION_INFO_V1(lh_silver_project);
@@ -236,58 +237,45 @@ compile_stage(SilverStage *st, Oid relid, List *columns)
 static void
 flush_quarantine(SilverStage *st)
 {
-	Oid			types[10] = {INT8OID, INT4OID, INT4OID, TEXTOID, TEXTOID,
-		INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
-	Datum		values[10];
-	int			dims[1];
-	int			lbs[1] = {1};
-	Oid			types2 = JSONBARRAYOID;
-	int			rc;
+	Datum	   *cols[LHQ_NCOLS] = {0};
+	bool	   *nulls[LHQ_NCOLS] = {0};
+	int			n = st->nbuf;
+	Datum		run = Int64GetDatum(st->run_id);
+	Datum		pipeline = Int32GetDatum(st->pipeline_id);
+	Datum		table = Int32GetDatum(st->table_id);
+	Datum		target = CStringGetTextDatum(st->target);
+	Datum		bronze = CStringGetTextDatum(st->bronze);
+	bool	   *notnull;
 
-	if (st->nbuf == 0)
+	if (n == 0)
 		return;
-	dims[0] = st->nbuf;
-	values[0] = Int64GetDatum(st->run_id);
-	values[1] = Int32GetDatum(st->pipeline_id);
-	values[2] = Int32GetDatum(st->table_id);
-	values[3] = CStringGetTextDatum(st->target);
-	values[4] = CStringGetTextDatum(st->bronze);
-	values[5] = PointerGetDatum(construct_array(st->q_bronze_id, st->nbuf, INT8OID,
-												8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[6] = PointerGetDatum(construct_md_array(st->q_position, st->q_position_null,
-												   1, dims, lbs, TEXTOID, -1, false,
-												   TYPALIGN_INT));
-	values[7] = PointerGetDatum(construct_md_array(st->q_column, st->q_column_null,
-												   1, dims, lbs, TEXTOID, -1, false,
-												   TYPALIGN_INT));
-	values[8] = PointerGetDatum(construct_md_array(st->q_value, st->q_value_null,
-												   1, dims, lbs, TEXTOID, -1, false,
-												   TYPALIGN_INT));
-	values[9] = PointerGetDatum(construct_array(st->q_reason, st->nbuf, TEXTOID,
-												-1, false, TYPALIGN_INT));
+	notnull = palloc0(sizeof(bool) * n);
+	for (int k = LHQ_RUN_ID; k <= LHQ_BRONZE_TABLE; k++)
 	{
-		Oid			alltypes[11];
-		Datum		allvalues[11];
+		Datum		d = k == LHQ_RUN_ID ? run : k == LHQ_PIPELINE_ID ? pipeline :
+			k == LHQ_TABLE_ID ? table : k == LHQ_TARGET ? target : bronze;
 
-		memcpy(alltypes, types, sizeof(types));
-		memcpy(allvalues, values, sizeof(values));
-		alltypes[10] = types2;
-		allvalues[10] = PointerGetDatum(construct_array(st->q_payload, st->nbuf,
-														JSONBOID, -1, false,
-														TYPALIGN_INT));
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		rc = SPI_execute_with_args("INSERT INTO lakehouse.quarantine"
-								   " (run_id, pipeline_id, table_id, target_table,"
-								   " bronze_table, bronze_id, source_position,"
-								   " column_name, value, reason, payload)"
-								   " SELECT $1, $2, $3, $4, $5, u.*"
-								   " FROM unnest($6, $7, $8, $9, $10, $11) AS u",
-								   11, alltypes, allvalues, NULL, false, 0);
-		if (rc != SPI_OK_INSERT)
-			elog(ERROR, "could not write quarantine rows: SPI error %d", rc);
-		SPI_finish();
+		cols[k] = palloc(sizeof(Datum) * n);
+		for (int i = 0; i < n; i++)
+			cols[k][i] = d;
+		nulls[k] = notnull;
 	}
+	cols[LHQ_BRONZE_ID] = st->q_bronze_id;
+	nulls[LHQ_BRONZE_ID] = notnull;
+	cols[LHQ_POSITION] = st->q_position;
+	nulls[LHQ_POSITION] = st->q_position_null;
+	cols[LHQ_COLUMN] = st->q_column;
+	nulls[LHQ_COLUMN] = st->q_column_null;
+	cols[LHQ_VALUE] = st->q_value;
+	nulls[LHQ_VALUE] = st->q_value_null;
+	cols[LHQ_REASON] = st->q_reason;
+	nulls[LHQ_REASON] = notnull;
+	cols[LHQ_PAYLOAD] = st->q_payload;
+	nulls[LHQ_PAYLOAD] = notnull;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	catalog_quarantine_insert(n, cols, nulls);
+	SPI_finish();
 	st->nbuf = 0;
 }
 
@@ -751,7 +739,7 @@ silver_run_stage(LhTable *table, LhStageCounts *counts)
 				 errmsg("silver table %s has no source",
 						lh_qualified_name(table->schema_name, table->table_name)),
 				 errhint("Redefine it with lakehouse.lh_define_silver().")));
-	src = catalog_source_by_id(table->source_id);
+	src = catalog_source_by_id(table->source_id, false);
 	(void) lh_table_oid(src->bronze_schema, src->bronze_table, false);
 	relid = lh_table_oid(table->schema_name, table->table_name, false);
 
@@ -764,9 +752,6 @@ silver_run_stage(LhTable *table, LhStageCounts *counts)
 
 	if (lh_current_run && lh_current_run->full_refresh)
 	{
-		Oid			dtypes[1] = {INT4OID};
-		Datum		dvalues[1] = {Int32GetDatum(table->table_id)};
-
 		/* reprocess everything; a keyless table is emptied first */
 		if (table->keys == NIL)
 		{
@@ -776,9 +761,7 @@ silver_run_stage(LhTable *table, LhStageCounts *counts)
 			if (SPI_execute(sql.data, false, 0) != SPI_OK_DELETE)
 				elog(ERROR, "could not empty silver table");
 		}
-		if (SPI_execute_with_args("DELETE FROM lakehouse.quarantine WHERE table_id = $1",
-								  1, dtypes, dvalues, NULL, false, 0) != SPI_OK_DELETE)
-			elog(ERROR, "could not clear quarantine");
+		catalog_quarantine_clear(table->table_id);
 	}
 	else if ((mark = catalog_get_stage_mark(table->table_id, "bronze_id")) != NULL)
 		old_mark = strtoi64(mark, NULL, 10);

@@ -458,49 +458,17 @@ silver_parse_columns(Jsonb *columns, List *keys, const char *order_by,
 List *
 silver_load_columns(int32 table_id)
 {
-	Oid			types[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(table_id)};
-	List	   *result = NIL;
-	int			rc;
+	List	   *result = catalog_silver_columns(table_id);
+	ListCell   *lc;
 
-	rc = SPI_execute_with_args("SELECT column_name, json_path, type_name, required,"
-							   " transforms, default_value, min_value, max_value"
-							   " FROM lakehouse.silver_columns WHERE table_id = $1"
-							   " ORDER BY ordinal",
-							   1, types, values, NULL, false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read silver columns: SPI error %d", rc);
-	for (uint64 i = 0; i < SPI_processed; i++)
+	foreach(lc, result)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		LhSilverColumn *col = palloc0(sizeof(LhSilverColumn));
-		bool		isnull;
-		Datum	   *elems;
-		bool	   *nulls;
-		int			n;
+		LhSilverColumn *col = lfirst(lc);
+		ListCell   *tc;
 
-		col->name = SPI_getvalue(tup, desc, 1);
-		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 2, &isnull)),
-						  TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-		for (int j = 0; j < n; j++)
-			col->path = lappend(col->path, TextDatumGetCString(elems[j]));
-		col->type_name = SPI_getvalue(tup, desc, 3);
 		silver_resolve_type(col);
-		col->required = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
-		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 5, &isnull)),
-						  TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-		for (int j = 0; j < n; j++)
-		{
-			char	   *t = TextDatumGetCString(elems[j]);
-
-			col->transforms |= silver_transform_flag(t, col->name);
-			col->transform_names = lappend(col->transform_names, t);
-		}
-		col->default_value = SPI_getvalue(tup, desc, 6);
-		col->min_value = SPI_getvalue(tup, desc, 7);
-		col->max_value = SPI_getvalue(tup, desc, 8);
-		result = lappend(result, col);
+		foreach(tc, col->transform_names)
+			col->transforms |= silver_transform_flag(lfirst(tc), col->name);
 	}
 	return result;
 }

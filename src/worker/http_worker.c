@@ -34,6 +34,7 @@
 #include "utils/timestamp.h"
 
 #include "sources/http.h"
+#include "sources/sources.h"
 #include "lakehouse.h"
 #include "worker/worker.h"
 
@@ -45,11 +46,8 @@ static bool
 http_poll(LhWorkerSlot *slot, int32 source_id, TimestampTz *updated_at,
 		  int *interval_s)
 {
-	Oid			types[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(source_id)};
-	bool		isnull;
 	bool		ok = true;
-	char	   *name;
+	LhSource   *src;
 	char	   *status = NULL;
 	char	   *error = NULL;
 
@@ -58,39 +56,30 @@ http_poll(LhWorkerSlot *slot, int32 source_id, TimestampTz *updated_at,
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	PushActiveSnapshot(GetTransactionSnapshot());
-	catalog_exec("SELECT name, enabled, updated_at, options FROM lakehouse.sources"
-				 " WHERE source_id = $1 AND kind = 'http'",
-				 1, types, values, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 0 ||
-		!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
+	src = catalog_source_by_id(source_id, true);
+	if (src == NULL || !src->enabled)
 		ok = false;
 	else
 	{
-		TimestampTz ts = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
-														   SPI_tuptable->tupdesc, 3, &isnull));
-		Jsonb	   *options = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0],
-														   SPI_tuptable->tupdesc, 4, &isnull));
-
 		if (*updated_at == 0)
-			*updated_at = ts;
-		if (ts != *updated_at || !http_polls(options))
+			*updated_at = src->updated_at;
+		if (src->updated_at != *updated_at ||
+			source_worker_mode(src->kind, src->options) != LH_WORKER_POLL)
 			ok = false;
 		else
-			*interval_s = http_poll_interval(options);
+			*interval_s = http_poll_interval(src->options);
 	}
 	if (ok)
 	{
-		Oid			ntypes[1] = {TEXTOID};
-		Datum		nvalues[1];
 		Jsonb	   *result;
 
-		name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-		nvalues[0] = CStringGetTextDatum(name);
+		/*
+		 * As the worker's role, the pipeline's owner: lh_ingest checks that
+		 * it may run the source and runs the stage as that owner.
+		 */
 		pgstat_report_activity(STATE_RUNNING, "polling an HTTP source");
-		catalog_exec("SELECT lakehouse.lh_ingest($1)", 1, ntypes, nvalues, NULL,
-					 SPI_OK_SELECT);
-		result = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0],
-											  SPI_tuptable->tupdesc, 1, &isnull));
+		result = DatumGetJsonbP(DirectFunctionCall1(lh_ingest,
+													CStringGetTextDatum(src->name)));
 		status = lh_option_text(result, "status");
 		error = lh_option_text(result, "error");
 		if (status)
@@ -144,6 +133,7 @@ lh_http_worker_main(Datum arg)
 			}
 			if (!http_poll(slot, source_id, &updated_at, &interval_s))
 				break;
+			lh_crash_guard_healthy(slot->started_at);
 			next = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 											   (int64) interval_s * 1000);
 			for (;;)

@@ -29,9 +29,12 @@
  * until data or metadata flow again.  A PostgreSQL error (bronze table
  * dropped, say) ends the worker; the launcher starts it again with backoff.
  *
- * The worker connects as the bootstrap superuser, like other background
- * workers of extensions; what it may do is decided when the source is
- * declared (lh_add_source checks the declaring user's rights).
+ * The worker connects as the pipeline's owner (lh_worker_start), and lands
+ * each batch as that owner under SECURITY_RESTRICTED_OPERATION with the
+ * pinned search_path (lh_owner_begin): a default, trigger or index
+ * expression the owner put on the bronze table runs with the owner's rights
+ * and no more.  Its librdkafka configuration is checked again as that
+ * owner when it connects (kafka_options.c), secrets included.
  *
  *-------------------------------------------------------------------------
  */
@@ -56,6 +59,8 @@
 
 #include "sources/kafka.h"
 #include "lakehouse.h"
+#include "security/security.h"
+#include "sources/sources.h"
 #include "observe/observe.h"
 #include "worker/worker.h"
 
@@ -192,27 +197,16 @@ worker_commit(void)
 static bool
 worker_source_ok(int32 source_id, TimestampTz *updated_at, bool lock)
 {
-	Oid			types[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(source_id)};
-	bool		isnull;
-	bool		enabled;
-	TimestampTz ts;
+	LhSource   *src;
 
-	catalog_exec(lock ?
-				 "SELECT enabled, updated_at FROM lakehouse.sources"
-				 " WHERE source_id = $1 AND kind = 'kafka' FOR NO KEY UPDATE" :
-				 "SELECT enabled, updated_at FROM lakehouse.sources"
-				 " WHERE source_id = $1 AND kind = 'kafka'",
-				 1, types, values, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 0)
+	if (lock && !catalog_source_lock(source_id))
 		return false;
-	enabled = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-										 SPI_tuptable->tupdesc, 1, &isnull));
-	ts = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
-										   SPI_tuptable->tupdesc, 2, &isnull));
+	src = catalog_source_by_id(source_id, true);
+	if (src == NULL)
+		return false;
 	if (*updated_at == 0)
-		*updated_at = ts;
-	return enabled && ts == *updated_at;
+		*updated_at = src->updated_at;
+	return src->enabled && src->updated_at == *updated_at;
 }
 
 static bool
@@ -389,7 +383,7 @@ worker_land(KafkaConn *c, rd_kafka_message_t **msgs, int n,
 	{
 		BronzeShape shape;
 
-		ingest_bronze_shape(c->src->kind, c->src->options, &shape);
+		source_bronze_shape(c->src->kind, c->src->options, &shape);
 		(void) bronze_check_table(c->src->bronze_schema, c->src->bronze_table,
 								  RowExclusiveLock, &shape);
 	}
@@ -404,10 +398,15 @@ worker_land(KafkaConn *c, rd_kafka_message_t **msgs, int n,
 		{
 			LhStageCounts counts = {0};
 			TimestampTz started = GetCurrentTimestamp();
-			BronzeWriter *w = bronze_writer_open(c->src, 0);
+			LhIdentity	id;
+			BronzeWriter *w;
 
+			/* bronze's defaults, triggers and indexes are the owner's code */
+			lh_owner_begin(c->src->owner, &id);
+			w = bronze_writer_open(c->src, 0);
 			kafka_land(c, w, msgs, n, 0, &counts);
 			(void) bronze_writer_close(w);
+			lh_owner_end(&id);
 			kafka_store_marks(c);
 			/* OpenLineage: batches are grouped into STREAMING runs */
 			lineage_window = lineage_stream_batch(c->src, started, counts.rows_read,
@@ -457,7 +456,7 @@ worker_run(int32 source_id)
 		worker_commit();
 		return;
 	}
-	src = catalog_source_by_id(source_id);
+	src = catalog_source_by_id(source_id, false);
 	observe_worker_context(src, "Kafka");
 	c = kafka_connect(src, true);
 	/* a window of batches left open by an earlier run of the worker */
@@ -483,6 +482,7 @@ worker_run(int32 source_id)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 		now = GetCurrentTimestamp();
+		lh_crash_guard_healthy(my_slot->started_at);
 
 		if (need_plan || TimestampDifferenceExceeds(last_discover, now, WORKER_DISCOVER_MS))
 		{

@@ -41,6 +41,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
 #include "commands/extension.h"
@@ -55,10 +56,13 @@
 #include "tcop/tcopprot.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "catalog/catalog.h"
 #include "lakehouse.h"
 #include "observe/observe.h"
+#include "sources/sources.h"
 #include "worker/worker.h"
 
 #define LH_BACKOFF_MAX_SECS	60
@@ -89,11 +93,28 @@ typedef struct LauncherSource
 {
 	int32		source_id;
 	char	   *name;
-	const char *worker;			/* kafka, http, lineage or metrics */
-	bool		kafka;			/* else http */
+	const char *worker;			/* the kind (kafka, http, ...), lineage or metrics */
+	const char *worker_main;	/* its entry point */
 	bool		enabled;
 	TimestampTz updated_at;
+	Oid			role;			/* whom the worker connects as */
+	bool		role_can_login;
 } LauncherSource;
+
+/* Whether role may log in (PostgreSQL 15 lets a worker connect only as such). */
+static bool
+role_can_login(Oid role)
+{
+	HeapTuple	tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(role));
+	bool		ok = false;
+
+	if (HeapTupleIsValid(tup))
+	{
+		ok = ((Form_pg_authid) GETSTRUCT(tup))->rolcanlogin;
+		ReleaseSysCache(tup);
+	}
+	return ok;
+}
 
 static bool
 handle_running(BackgroundWorkerHandle *handle)
@@ -343,7 +364,10 @@ launcher_observe_workers(List *result, MemoryContext resultcxt)
 		s->source_id = LH_LINEAGE_WORKER_ID;
 		s->name = "lineage";
 		s->worker = "lineage";
+		s->worker_main = "lh_lineage_worker_main";
 		s->enabled = true;
+		s->role = catalog_owner();
+		s->role_can_login = role_can_login(s->role);
 		result = lappend(result, s);
 	}
 	if (lh_metrics_port > 0 && lh_metrics_database &&
@@ -354,7 +378,10 @@ launcher_observe_workers(List *result, MemoryContext resultcxt)
 		s->source_id = LH_METRICS_WORKER_ID;
 		s->name = "metrics";
 		s->worker = "metrics";
+		s->worker_main = "lh_metrics_worker_main";
 		s->enabled = true;
+		s->role = catalog_owner();
+		s->role_can_login = role_can_login(s->role);
 		result = lappend(result, s);
 	}
 	MemoryContextSwitchTo(oldcxt);
@@ -365,7 +392,32 @@ launcher_observe_workers(List *result, MemoryContext resultcxt)
 #define LAUNCHER_PRUNE_MS 60000
 static TimestampTz last_prune = 0;
 
-/* Read the Kafka sources of this database; NIL without the extension. */
+/*
+ * A source whose worker crashed lakehouse.max_worker_crashes times in a
+ * row is disabled, with the reason (crashes.c).  In the launcher's
+ * transaction, connected to SPI.
+ */
+static void
+launcher_check_crashes(LhSource *src)
+{
+	int			n = lh_crash_count(MyDatabaseId, src->source_id);
+
+	if (lh_max_worker_crashes <= 0 || n < lh_max_worker_crashes)
+		return;
+	(void) catalog_source_set_enabled(src->source_id, false,
+									  psprintf("its worker crashed %d times in a row (lakehouse.max_worker_crashes); fix the cause, then run lakehouse.lh_enable_source()",
+											   n));
+	lh_crash_reset(MyDatabaseId, src->source_id);
+	src->enabled = false;
+	ereport(WARNING,
+			(errmsg("lakehouse disabled source \"%s\": its worker crashed %d times in a row",
+					src->name, n),
+			 errdetail("Each crash made the server reset every session."),
+			 errhint("Fix the cause (see the server log), then run lakehouse.lh_enable_source('%s').",
+					 src->name)));
+}
+
+/* Read the sources of this database that have workers; NIL without the extension. */
 static List *
 launcher_sources(bool *have_extension)
 {
@@ -380,29 +432,33 @@ launcher_sources(bool *have_extension)
 	*have_extension = OidIsValid(get_extension_oid("lakehouse", true));
 	if (*have_extension)
 	{
-		int			rc;
+		ListCell   *lc;
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		rc = SPI_execute("SELECT source_id, name, enabled, updated_at, kind = 'kafka'"
-						 " FROM lakehouse.sources WHERE " LH_WORKER_SOURCES
-						 " ORDER BY source_id", true, 0);
-		if (rc != SPI_OK_SELECT)
-			elog(ERROR, "could not read Kafka sources: SPI result %d", rc);
-		for (uint64 i = 0; i < SPI_processed; i++)
+		foreach(lc, catalog_all_sources())
 		{
-			HeapTuple	tup = SPI_tuptable->vals[i];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			MemoryContext oldcxt = MemoryContextSwitchTo(resultcxt);
-			LauncherSource *s = palloc(sizeof(LauncherSource));
-			bool		isnull;
+			LhSource   *src = lfirst(lc);
+			MemoryContext oldcxt;
+			LauncherSource *s;
 
-			s->source_id = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
-			s->name = SPI_getvalue(tup, desc, 2);
-			s->enabled = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
-			s->updated_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 4, &isnull));
-			s->kafka = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
-			s->worker = s->kafka ? "kafka" : "http";
+			if (source_worker_mode(src->kind, src->options) == LH_WORKER_NONE)
+				continue;
+			if (src->enabled)
+				launcher_check_crashes(src);
+			oldcxt = MemoryContextSwitchTo(resultcxt);
+			s = palloc0(sizeof(LauncherSource));
+			s->source_id = src->source_id;
+			s->name = pstrdup(src->name);
+			s->worker = source_routine(src->kind)->name;
+			s->worker_main = source_routine(src->kind)->worker_main;
+			s->enabled = src->enabled;
+			s->updated_at = src->updated_at;
+			s->role = src->owner;
+			s->role_can_login = OidIsValid(src->owner) && role_can_login(src->owner);
+			/* a pipeline whose owner was dropped has no worker */
+			if (!OidIsValid(src->owner))
+				s->enabled = false;
 			result = lappend(result, s);
 			MemoryContextSwitchTo(oldcxt);
 		}
@@ -434,13 +490,22 @@ start_source_worker(LhWorkerSlot *slot, LauncherSource *s,
 	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
 	bgw.bgw_restart_time = BGW_NEVER_RESTART;
 	strlcpy(bgw.bgw_library_name, "lakehouse", BGW_MAXLEN);
-	snprintf(bgw.bgw_function_name, BGW_MAXLEN, "lh_%s_worker_main", s->worker);
+	strlcpy(bgw.bgw_function_name, s->worker_main, BGW_MAXLEN);
 	snprintf(bgw.bgw_name, BGW_MAXLEN, "lakehouse %s %s %s",
 			 s->worker, launcher_dbname, s->name);
 	snprintf(bgw.bgw_type, BGW_MAXLEN, "lakehouse %s", s->worker);
 	bgw.bgw_main_arg = Int32GetDatum(slot - lh_shared->slots);
-	memcpy(bgw.bgw_extra, &dbid, sizeof(Oid));
-	memcpy(bgw.bgw_extra + sizeof(Oid), &s->source_id, sizeof(int32));
+	{
+		LhWorkerExtra extra;
+
+		StaticAssertStmt(sizeof(LhWorkerExtra) <= BGW_EXTRALEN, "bgw_extra too small");
+		memset(&extra, 0, sizeof(extra));
+		extra.dbid = dbid;
+		extra.source_id = s->source_id;
+		extra.role = s->role;
+		extra.role_can_login = s->role_can_login;
+		memcpy(bgw.bgw_extra, &extra, sizeof(extra));
+	}
 	bgw.bgw_notify_pid = MyProcPid;
 	return RegisterDynamicBackgroundWorker(&bgw, handle);
 }

@@ -340,6 +340,8 @@ lh_lineage_worker_main(Datum arg)
 			if (lh_openlineage_url == NULL || lh_openlineage_url[0] == '\0')
 				break;
 
+			lh_crash_guard_healthy(slot->started_at);
+
 			MemoryContextReset(passcxt);
 			MemoryContextSwitchTo(passcxt);
 			events = lineage_fetch();

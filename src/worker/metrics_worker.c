@@ -426,6 +426,8 @@ lh_metrics_worker_main(Datum arg)
 					break;
 			}
 
+			lh_crash_guard_healthy(slot->started_at);
+
 			/* connections past their deadline are dropped */
 			now = GetCurrentTimestamp();
 			for (int i = 0; i < LH_MAX_CLIENTS; i++)

@@ -28,13 +28,12 @@
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 
-#include "sources/http.h"
 #include "lakehouse.h"
+#include "sources/sources.h"
 #include "worker/worker.h"
 
 PG_FUNCTION_INFO_V1(lh_worker_status);
 PG_FUNCTION_INFO_V1(lh_partition_stats);
-PG_FUNCTION_INFO_V1(lh_restart_source);
 
 LhShared   *lh_shared = NULL;
 
@@ -184,27 +183,51 @@ lh_worker_detach(int code, Datum arg)
 
 /*
  * lh_worker_start
- *		The start of every worker's main function: read the database and
- *		source ids from bgw_extra, install the signal handlers (SIGTERM ends
- *		the worker, SIGHUP rereads the configuration), take the slot
- *		(lh_worker_attach) and connect to the database.  Returns the slot;
- *		*source_id gets the source id (a pseudo source for the lineage and
- *		metrics workers).
+ *		The start of every worker's main function: read what it was started
+ *		with from bgw_extra (LhWorkerExtra), install the signal handlers
+ *		(SIGTERM ends the worker, SIGHUP rereads the configuration, SIGQUIT
+ *		see crashes.c), take the slot (lh_worker_attach), count the start
+ *		until it ends in an ordinary way (lh_crash_guard_enter), and connect
+ *		to the database as the role it serves.  Returns the slot; *source_id
+ *		gets the source id (a pseudo source for the lineage and metrics
+ *		workers).
+ *
+ * The role: a source worker connects as its pipeline's owner, so that
+ * nothing it does can reach more than that owner could; the observability
+ * workers as the catalog owner.  PostgreSQL 15 lets a background worker
+ * connect only as a role that may log in; for a NOLOGIN owner (a group
+ * role such as lakehouse_engineer) the worker connects without a role and
+ * becomes the owner at once with SetSessionAuthorization, as SET SESSION
+ * AUTHORIZATION does, before it reads or runs anything.  Code the owner
+ * controls also runs under SECURITY_RESTRICTED_OPERATION (identity.c),
+ * where switching back is refused.
  */
 LhWorkerSlot *
 lh_worker_start(Datum arg, int32 *source_id)
 {
-	Oid			dbid;
+	LhWorkerExtra extra;
 	LhWorkerSlot *slot;
 
-	memcpy(&dbid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
-	memcpy(source_id, MyBgworkerEntry->bgw_extra + sizeof(Oid), sizeof(int32));
+	memcpy(&extra, MyBgworkerEntry->bgw_extra, sizeof(LhWorkerExtra));
+	*source_id = extra.source_id;
 
 	pqsignal(SIGTERM, die);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
-	slot = lh_worker_attach(DatumGetInt32(arg), dbid, *source_id);
-	BackgroundWorkerInitializeConnectionByOid(dbid, InvalidOid, 0);
+	slot = lh_worker_attach(DatumGetInt32(arg), extra.dbid, extra.source_id);
+	lh_crash_guard_enter(extra.dbid, extra.source_id);
+	if (OidIsValid(extra.role) && extra.role_can_login)
+		BackgroundWorkerInitializeConnectionByOid(extra.dbid, extra.role, 0);
+	else
+	{
+		BackgroundWorkerInitializeConnectionByOid(extra.dbid, InvalidOid, 0);
+		if (OidIsValid(extra.role))
+		{
+			StartTransactionCommand();
+			SetSessionAuthorization(extra.role, superuser_arg(extra.role));
+			CommitTransactionCommand();
+		}
+	}
 	pgstat_report_appname(MyBgworkerEntry->bgw_name);
 	return slot;
 }
@@ -357,29 +380,23 @@ lh_workers_notify(int32 source_id)
 	notify_pending = true;
 }
 
-/* The Kafka sources of this database: id, enabled. */
+/* The sources of this database that have workers: id, enabled. */
 static void
 status_sources(List **ids, List **enabled)
 {
-	int			rc;
+	ListCell   *lc;
 
 	*ids = *enabled = NIL;
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute("SELECT source_id, enabled FROM lakehouse.sources"
-					 " WHERE " LH_WORKER_SOURCES " ORDER BY source_id", true, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not list Kafka sources: SPI result %d", rc);
-	for (uint64 i = 0; i < SPI_processed; i++)
+	foreach(lc, catalog_all_sources())
 	{
-		bool		isnull;
+		LhSource   *src = lfirst(lc);
 
-		*ids = lappend_int(*ids,
-						   DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
-													   SPI_tuptable->tupdesc, 1, &isnull)));
-		*enabled = lappend_int(*enabled,
-							   DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i],
-														  SPI_tuptable->tupdesc, 2, &isnull)));
+		if (source_worker_mode(src->kind, src->options) == LH_WORKER_NONE)
+			continue;
+		*ids = lappend_int(*ids, src->source_id);
+		*enabled = lappend_int(*enabled, src->enabled);
 	}
 	SPI_finish();
 }
@@ -522,39 +539,20 @@ lh_partition_stats(PG_FUNCTION_ARGS)
 }
 
 /*
- * lh_restart_source(name)
- *		Stop the source's worker; its launcher starts it again at once.
- *		Returns whether a worker was signalled.
+ * lh_worker_request_restart
+ *		Ask the launcher to start the source's worker again at once, and
+ *		stop the running one.  Returns whether a worker was signalled.
  */
-Datum
-lh_restart_source(PG_FUNCTION_ARGS)
+bool
+lh_worker_request_restart(int32 source_id)
 {
-	char	   *name;
-	LhSource   *src;
 	pid_t		pid = 0;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("source name must not be null")));
-	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	src = catalog_source_by_name(name, false);
-	SPI_finish();
-	if (strcmp(src->kind, "kafka") != 0 &&
-		!(strcmp(src->kind, "http") == 0 && http_polls(src->options)))
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("source \"%s\" has no background worker", name),
-				 errdetail("Kafka sources and HTTP sources with a poll_interval are served by background workers; source \"%s\" is of kind \"%s\".",
-						   name, src->kind)));
 	if (lh_shared == NULL)
-		PG_RETURN_BOOL(false);
-
+		return false;
 	LWLockAcquire(lh_shared->lock, LW_EXCLUSIVE);
 	{
-		LhWorkerSlot *slot = lh_find_slot(MyDatabaseId, src->source_id);
+		LhWorkerSlot *slot = lh_find_slot(MyDatabaseId, source_id);
 
 		if (slot)
 		{
@@ -567,6 +565,5 @@ lh_restart_source(PG_FUNCTION_ARGS)
 	LWLockRelease(lh_shared->lock);
 	if (pid != 0)
 		(void) kill(pid, SIGTERM);
-	lh_workers_notify(src->source_id);
-	PG_RETURN_BOOL(pid != 0);
+	return pid != 0;
 }

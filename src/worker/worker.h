@@ -102,13 +102,32 @@ typedef struct LhShared
 /* NULL unless the library was preloaded */
 extern LhShared *lh_shared;
 
-/* GUCs (src/lakehouse.c) */
+/* GUCs (src/lakehouse.c, src/worker/crashes.c) */
 extern int	lh_max_workers;
 extern int	lh_launcher_naptime;
+extern int	lh_max_worker_crashes;
 
-/* The sources that have a worker, as an SQL condition on lakehouse.sources. */
-#define LH_WORKER_SOURCES \
-	"(kind = 'kafka' OR (kind = 'http' AND options ? 'poll_interval'))"
+/*
+ * What a worker is started with (bgw_extra): its database and source (or
+ * pseudo source), and the role it connects as.
+ */
+typedef struct LhWorkerExtra
+{
+	Oid			dbid;
+	int32		source_id;
+	Oid			role;			/* the pipeline's owner; the catalog owner for
+								 * the observability workers */
+	bool		role_can_login;
+} LhWorkerExtra;
+
+/* a worker that ran this long is healthy: its crashes were not in a row */
+#define LH_CRASH_HEALTHY_SECS	60
+
+/* src/worker/crashes.c */
+extern int	lh_crash_count(Oid dbid, int32 source_id);
+extern void lh_crash_reset(Oid dbid, int32 source_id);
+extern void lh_crash_guard_enter(Oid dbid, int32 source_id);
+extern void lh_crash_guard_healthy(TimestampTz started);
 
 /* src/worker/shmem.c */
 extern void lh_worker_shmem_setup(void);
@@ -116,6 +135,7 @@ extern void lh_register_launcher(void);
 extern LhWorkerSlot *lh_find_slot(Oid dbid, int32 source_id);
 extern bool lh_worker_serves(int32 source_id);
 extern void lh_workers_notify(int32 source_id);
+extern bool lh_worker_request_restart(int32 source_id);
 extern void lh_slot_set_state(LhWorkerSlot *slot, const char *state,
 							  const char *error);
 extern LhWorkerSlot *lh_worker_attach(int slotno, Oid dbid, int32 source_id);

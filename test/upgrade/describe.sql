@@ -25,6 +25,7 @@ SELECT line FROM (
            || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
            || coalesce(' default ' || pg_get_expr(ad.adbin, ad.adrelid), '')
            || coalesce(' acl ' || a.attacl::text, '')
+           || coalesce(' comment ' || col_description(a.attrelid, a.attnum), '')
       FROM rels r JOIN pg_attribute a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
       LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
      WHERE r.relkind IN ('r', 'v', 'p')

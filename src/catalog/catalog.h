@@ -1,0 +1,232 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.h
+ *	  The one owner of catalog SQL: reading and writing the tables of
+ *	  schema "lakehouse" (pipelines, sources, tables, marks, runs, stages,
+ *	  quarantine, dead letters, names), and the one SPI helper.
+ *
+ * Every catalog statement runs through catalog_exec: as the catalog owner
+ * (the role that created the extension), with search_path pinned to
+ * pg_catalog, pg_temp, whatever the caller's identity and settings.  Users
+ * cannot write the catalog tables themselves; they call the SQL API, which
+ * checks their rights (src/security/identity.c) and then calls these
+ * functions.  No user code ever runs inside a catalog statement: catalog
+ * SQL only touches catalog tables and PostgreSQL's own catalogs.
+ *
+ * Callers must be connected to SPI.  Results are palloc'd in the current
+ * memory context.  Everything runs in the caller's transaction, so a mark
+ * moves together with the rows it accounts for.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef LH_CATALOG_H
+#define LH_CATALOG_H
+
+#include "executor/spi.h"
+#include "nodes/pg_list.h"
+#include "utils/elog.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+/* A source as stored in lakehouse.sources. */
+typedef struct LhSource
+{
+	int32		source_id;
+	int32		pipeline_id;
+	char	   *name;
+	char	   *kind;
+	Jsonb	   *options;
+	char	   *bronze_schema;
+	char	   *bronze_table;
+	Oid			owner;			/* the owner of its pipeline */
+	bool		enabled;
+	TimestampTz updated_at;		/* when its definition last changed */
+} LhSource;
+
+/* A silver or gold table as stored in lakehouse.tables. */
+typedef struct LhTable
+{
+	int32		table_id;
+	int32		pipeline_id;
+	char	   *layer;
+	char	   *schema_name;
+	char	   *table_name;
+	int32		source_id;		/* silver: its bronze input, else 0 */
+	List	   *keys;			/* list of column names (char *) */
+	char	   *order_by;		/* silver: latest-wins column, or NULL */
+	char	   *gold_kind;		/* gold: rebuild / append / merge / scd2 */
+	char	   *sql;			/* gold: the transform */
+	Jsonb	   *options;
+	Oid			owner;			/* the owner of its pipeline */
+} LhTable;
+
+/* One silver column mapping (lakehouse.silver_columns). */
+typedef struct LhSilverColumn
+{
+	char	   *name;
+	List	   *path;			/* JSON path: list of char * keys */
+	char	   *type_name;		/* as the user wrote it */
+	Oid			typid;
+	int32		typmod;
+	bool		required;
+	int			transforms;		/* LH_XFORM_* bits */
+	List	   *transform_names;	/* as written, for the catalog */
+	char	   *default_value;
+	char	   *min_value;
+	char	   *max_value;
+} LhSilverColumn;
+
+/* A pipeline as stored in lakehouse.pipelines. */
+typedef struct LhPipeline
+{
+	int32		pipeline_id;
+	char	   *name;
+	Oid			owner;
+	int64		cron_job_id;	/* 0: none */
+} LhPipeline;
+
+/* A dead letter, as lh_replay_dead_letters reads it. */
+typedef struct LhDeadLetter
+{
+	int64		dead_letter_id;
+	char	   *raw;			/* NULL: none */
+	int			rawlen;
+	Jsonb	   *metadata;
+} LhDeadLetter;
+
+/* src/catalog/catalog.c: SPI and identity */
+extern uint64 lh_spi_exec(const char *sql, int nargs, Oid *types, Datum *values,
+						  const char *nulls, int expected, const char *what);
+extern void catalog_exec(const char *sql, int nargs, Oid *types, Datum *values,
+						 const char *nulls, int expected);
+extern Oid	catalog_owner(void);
+extern Oid	catalog_acting_user(void);
+extern char *catalog_acting_user_name(void);
+extern char *catalog_text(int row, int col);
+extern int32 catalog_int32(int row, int col, int32 defval);
+extern int64 catalog_int64(int row, int col, int64 defval);
+extern bool catalog_bool(int row, int col, bool defval);
+extern Jsonb *catalog_jsonb(int row, int col);
+extern List *catalog_text_list(int row, int col);
+extern Datum catalog_text_or_null(const char *s, char *nullflag);
+
+/* src/catalog/pipelines.c */
+extern int32 catalog_pipeline_id(const char *name, bool missing_ok);
+extern LhPipeline *catalog_pipeline(int32 pipeline_id);
+extern LhPipeline *catalog_pipeline_by_name(const char *name, bool missing_ok);
+extern char *catalog_pipeline_name(int32 pipeline_id);
+extern int32 catalog_pipeline_create(const char *name, const char *description,
+									 Oid owner);
+extern void catalog_pipeline_set_description(int32 pipeline_id,
+											 const char *description);
+extern void catalog_pipeline_drop(int32 pipeline_id);
+extern char *catalog_pipeline_dependent(int32 pipeline_id);
+extern void catalog_pipeline_set_deps(int32 pipeline_id, List *upstream_ids,
+									  List *upstream_names);
+extern void catalog_pipeline_add_dep(int32 pipeline_id, int32 upstream_id);
+extern List *catalog_pipeline_upstreams(int32 pipeline_id, List **names);
+extern List *catalog_pipeline_graph(List **upstreams);
+extern void catalog_pipeline_set_schedule(int32 pipeline_id,
+										  const char *schedule, int64 job_id);
+extern void catalog_pipeline_set_owner(int32 pipeline_id, Oid owner);
+extern List *catalog_pipeline_ids(void);
+
+/* src/catalog/sources.c */
+extern LhSource *catalog_source_by_name(const char *name, bool missing_ok);
+extern LhSource *catalog_source_by_id(int32 source_id, bool missing_ok);
+extern LhSource *catalog_source_by_bronze(const char *schema, const char *table);
+extern List *catalog_pipeline_sources(int32 pipeline_id, bool enabled_only);
+extern List *catalog_all_sources(void);
+extern int32 catalog_source_create(int32 pipeline_id, const char *name,
+								   const char *kind, Jsonb *options,
+								   const char *bronze_schema,
+								   const char *bronze_table);
+extern void catalog_source_update(int32 source_id, const char *kind,
+								  Jsonb *options);
+extern void catalog_source_drop(int32 source_id);
+extern bool catalog_source_set_enabled(int32 source_id, bool enabled,
+									   const char *reason);
+extern bool catalog_source_lock(int32 source_id);
+extern bool catalog_pipeline_has_kind(int32 pipeline_id, const char *kind);
+extern char *catalog_get_source_mark(int32 source_id, const char *key);
+extern void catalog_set_source_mark(int32 source_id, const char *key,
+									const char *value);
+extern void catalog_delete_source_marks(int32 source_id, const char *prefix);
+extern List *catalog_source_marks(int32 source_id, const char *prefix,
+								  List **values);
+extern void catalog_set_source_marks(int32 source_id, List *keys, List *values);
+extern void catalog_delete_source_mark_if(int32 source_id, const char *key,
+										  const char *value);
+extern List *catalog_dead_letters(int32 source_id, Datum ids, bool ids_null);
+extern void catalog_dead_letter_delete(int64 dead_letter_id);
+extern void catalog_dead_letter_set_reason(int64 dead_letter_id,
+										   const char *reason, int sqlerrcode);
+extern int64 catalog_dead_letters_discard(int32 source_id, Datum ids,
+										  bool ids_null);
+extern int64 catalog_erase_quarantine(List *pipeline_ids, bool all,
+									  const char *column, const char *value,
+									  const char *paths);
+extern int64 catalog_erase_dead_letters(List *pipeline_ids, const char *value);
+extern void catalog_add_dead_letter(LhSource *src, const char *position,
+									const char *raw, int rawlen,
+									const char *reason, int sqlerrcode,
+									Jsonb *metadata);
+
+/* src/catalog/tables.c */
+extern LhTable *catalog_table(int32 table_id);
+extern LhTable *catalog_table_by_name(const char *schema, const char *table);
+extern List *catalog_pipeline_tables(int32 pipeline_id, const char *layer);
+extern char *catalog_table_reading_source(int32 source_id);
+extern int32 catalog_table_store(int32 table_id, int32 pipeline_id,
+								 const char *layer, const char *schema,
+								 const char *table, int32 source_id,
+								 List *keys, const char *order_by,
+								 const char *kind, const char *sql,
+								 Jsonb *options);
+extern void catalog_table_drop(int32 table_id);
+extern bool catalog_tables_changed_run(List *relids, int64 *newest);
+extern void catalog_silver_columns_store(int32 table_id, List *columns);
+extern List *catalog_silver_columns(int32 table_id);
+extern char *catalog_get_stage_mark(int32 table_id, const char *key);
+extern void catalog_set_stage_mark(int32 table_id, const char *key,
+								   const char *value);
+extern bool catalog_delete_stage_mark(int32 table_id, const char *key);
+
+/* src/catalog/quarantine.c: columns of a quarantine batch, in order */
+typedef enum LhQuarantineCol
+{
+	LHQ_RUN_ID,					/* int8 */
+	LHQ_PIPELINE_ID,			/* int4 */
+	LHQ_TABLE_ID,				/* int4 */
+	LHQ_TARGET,					/* text, not null */
+	LHQ_BRONZE_TABLE,			/* text */
+	LHQ_BRONZE_ID,				/* int8 */
+	LHQ_POSITION,				/* text */
+	LHQ_COLUMN,					/* text */
+	LHQ_VALUE,					/* text */
+	LHQ_REASON,					/* text, not null */
+	LHQ_RULE,					/* text */
+	LHQ_PAYLOAD,				/* jsonb */
+	LHQ_NCOLS
+} LhQuarantineCol;
+
+extern void catalog_quarantine_insert(int n, Datum **cols, bool **nulls);
+extern void catalog_quarantine_clear(int32 table_id);
+
+/* src/catalog/runs.c: the run ledger */
+extern int64 catalog_run_insert(int32 pipeline_id, const char *name,
+								const char *status, bool full_refresh);
+extern void catalog_run_finish(int64 run_id, const char *status,
+							   int64 rows_read, int64 rows_written,
+							   int64 rows_quarantined, const char *failed_stage,
+							   const char *sqlstate, const char *message,
+							   const char *summary);
+extern void catalog_run_set_parent(int64 run_id, int64 parent_run_id);
+extern void catalog_stage_insert(int64 run_id, int stage_no, const char *stage,
+								 const char *target, const char *status,
+								 TimestampTz started, TimestampTz finished,
+								 int64 rows_read, int64 rows_written,
+								 int64 rows_quarantined, int64 rows_skipped,
+								 ErrorData *error);
+
+#endif							/* LH_CATALOG_H */

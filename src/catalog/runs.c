@@ -1,0 +1,127 @@
+/*-------------------------------------------------------------------------
+ *
+ * runs.c
+ *	  Catalog access to the run ledger (lakehouse.runs, lakehouse.run_stages).
+ *
+ * A run's row is inserted first and updated when the run ends, in the
+ * caller's transaction; the stage rows are written as each stage ends,
+ * outside the stage's subtransaction, so that a failed stage is recorded.
+ * run_by is the user the run was started by (the caller, a worker's
+ * owner, pg_cron's job user), never the catalog owner that writes the row.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+
+#include "catalog/catalog.h"
+#include "lakehouse.h"
+
+int64
+catalog_run_insert(int32 pipeline_id, const char *name, const char *status,
+				   bool full_refresh)
+{
+	Oid			types[5] = {INT4OID, TEXTOID, TEXTOID, BOOLOID, NAMEOID};
+	Datum		values[5];
+
+	values[0] = Int32GetDatum(pipeline_id);
+	values[1] = CStringGetTextDatum(name);
+	values[2] = CStringGetTextDatum(status);
+	values[3] = BoolGetDatum(full_refresh);
+	values[4] = CStringGetDatum(catalog_acting_user_name());
+	catalog_exec("INSERT INTO lakehouse.runs"
+				 " (pipeline_id, pipeline_name, status, application,"
+				 " full_refresh, run_by)"
+				 " VALUES ($1, $2, $3,"
+				 " nullif(current_setting('application_name'), ''), $4, $5)"
+				 " RETURNING run_id",
+				 5, types, values, NULL, SPI_OK_INSERT_RETURNING);
+	return catalog_int64(0, 1, 0);
+}
+
+void
+catalog_run_finish(int64 run_id, const char *status, int64 rows_read,
+				   int64 rows_written, int64 rows_quarantined,
+				   const char *failed_stage, const char *sqlstate,
+				   const char *message, const char *summary)
+{
+	Oid			types[9] = {INT8OID, TEXTOID, INT8OID, INT8OID, INT8OID,
+	TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[9];
+	char		nulls[9];
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = Int64GetDatum(run_id);
+	values[1] = CStringGetTextDatum(status);
+	values[2] = Int64GetDatum(rows_read);
+	values[3] = Int64GetDatum(rows_written);
+	values[4] = Int64GetDatum(rows_quarantined);
+	values[5] = catalog_text_or_null(failed_stage, &nulls[5]);
+	values[6] = catalog_text_or_null(sqlstate, &nulls[6]);
+	values[7] = catalog_text_or_null(message, &nulls[7]);
+	values[8] = catalog_text_or_null(summary, &nulls[8]);
+	catalog_exec("UPDATE lakehouse.runs SET status = $2,"
+				 " finished_at = clock_timestamp(),"
+				 " rows_read = $3, rows_written = $4,"
+				 " rows_quarantined = $5, failed_stage = $6,"
+				 " error_sqlstate = $7, error_message = $8,"
+				 " summary = $9::jsonb WHERE run_id = $1",
+				 9, types, values, nulls, SPI_OK_UPDATE);
+}
+
+void
+catalog_run_set_parent(int64 run_id, int64 parent_run_id)
+{
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		values[2];
+
+	values[0] = Int64GetDatum(run_id);
+	values[1] = Int64GetDatum(parent_run_id);
+	catalog_exec("UPDATE lakehouse.runs SET parent_run_id = $2 WHERE run_id = $1",
+				 2, types, values, NULL, SPI_OK_UPDATE);
+}
+
+void
+catalog_stage_insert(int64 run_id, int stage_no, const char *stage,
+					 const char *target, const char *status,
+					 TimestampTz started, TimestampTz finished,
+					 int64 rows_read, int64 rows_written,
+					 int64 rows_quarantined, int64 rows_skipped,
+					 ErrorData *error)
+{
+	Oid			types[16] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID,
+		TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID, INT8OID,
+	TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[16];
+	char		nulls[16];
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = Int64GetDatum(run_id);
+	values[1] = Int32GetDatum(stage_no);
+	values[2] = CStringGetTextDatum(stage);
+	values[3] = CStringGetTextDatum(target);
+	values[4] = CStringGetTextDatum(status);
+	values[5] = TimestampTzGetDatum(started);
+	values[6] = TimestampTzGetDatum(finished);
+	values[7] = Int64GetDatum(rows_read);
+	values[8] = Int64GetDatum(rows_written);
+	values[9] = Int64GetDatum(rows_quarantined);
+	values[10] = Int64GetDatum(rows_skipped);
+	values[11] = catalog_text_or_null(error ? unpack_sql_state(error->sqlerrcode) : NULL,
+									  &nulls[11]);
+	values[12] = catalog_text_or_null(error ? error->message : NULL, &nulls[12]);
+	values[13] = catalog_text_or_null(error ? error->detail : NULL, &nulls[13]);
+	values[14] = catalog_text_or_null(error ? error->hint : NULL, &nulls[14]);
+	values[15] = catalog_text_or_null(error ? error->context : NULL, &nulls[15]);
+	catalog_exec("INSERT INTO lakehouse.run_stages"
+				 " (run_id, stage_no, stage, target, status, started_at,"
+				 " finished_at, rows_read, rows_written, rows_quarantined,"
+				 " rows_skipped, error_sqlstate, error_message,"
+				 " error_detail, error_hint, error_context)"
+				 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
+				 " $12, $13, $14, $15, $16)",
+				 16, types, values, nulls, SPI_OK_INSERT);
+}
