@@ -37,6 +37,7 @@ int			lh_max_quarantine_buffer = 10000;
 bool		lh_log_runs = true;
 bool		lh_emit_events = true;
 int			lh_max_message_bytes = 1024 * 1024;
+int			lh_max_config_bytes = 1024 * 1024;
 bool		lh_kafka_synchronous_commit = false;
 int			lh_max_workers = 8;
 int			lh_launcher_naptime = 10;
@@ -115,6 +116,16 @@ _PG_init(void)
 							GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("lakehouse.max_config_bytes",
+							"Largest YAML or JSON document accepted as a pipeline configuration or data contract.",
+							"Documents also nest at most 100 levels; both are checked before "
+							"anything is parsed further.",
+							&lh_max_config_bytes,
+							1024 * 1024, 1024, 64 * 1024 * 1024,
+							PGC_SUSET,
+							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
 	DefineCustomIntVariable("lakehouse.launcher_naptime",
 							"How often the lakehouse launchers look for new databases and sources.",
 							"Changes made through the lakehouse functions wake them at once; this "
@@ -123,6 +134,18 @@ _PG_init(void)
 							10, 1, 3600,
 							PGC_SIGHUP,
 							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("lakehouse.max_worker_crashes",
+							"Crashes in a row after which a source's worker is not started again.",
+							"A worker that crashes (a signal, not an error) makes the server reset "
+							"every session.  After this many crashes in a row, each within a "
+							"minute of its start, lakehouse disables the source and says why in "
+							"lakehouse.source_status.  0 never disables.",
+							&lh_max_worker_crashes,
+							3, 0, 1000,
+							PGC_SIGHUP,
+							0,
 							NULL, NULL, NULL);
 
 	/* security: lakehouse.secret_key_file, lakehouse.user_search_path */

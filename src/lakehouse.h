@@ -35,6 +35,7 @@ extern int	lh_max_quarantine_buffer;
 extern bool lh_log_runs;
 extern bool lh_emit_events;
 extern int	lh_max_message_bytes;
+extern int	lh_max_config_bytes;
 extern bool lh_kafka_synchronous_commit;
 
 /*

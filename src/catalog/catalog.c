@@ -59,17 +59,23 @@ static Oid	acting_user = InvalidOid;
  *
  * Never read_only: a read-only SPI query runs with the calling statement's
  * snapshot and would not see what earlier stages of the same run wrote.
+ *
+ * The caller's memory context is current again when it returns (SPI
+ * leaves its procedure context current), so that what the caller copies
+ * out of SPI_tuptable outlives SPI_finish.
  */
 uint64
 lh_spi_exec(const char *sql, int nargs, Oid *types, Datum *values,
 			const char *nulls, int expected, const char *what)
 {
+	MemoryContext callercxt = CurrentMemoryContext;
 	int			rc;
 
 	if (nargs > 0)
 		rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
 	else
 		rc = SPI_execute(sql, false, 0);
+	MemoryContextSwitchTo(callercxt);
 	if (rc != expected && !(expected == SPI_OK_UTILITY && rc >= 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),

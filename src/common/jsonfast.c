@@ -41,6 +41,7 @@
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
@@ -65,6 +66,7 @@ typedef struct FastParser
 	const char *p;				/* next byte */
 	const char *end;			/* end of input */
 	int			depth;
+	int			values;			/* values read, for interrupt checks */
 } FastParser;
 
 /*
@@ -540,6 +542,9 @@ fast_value(FastParser *fp, JsonbValue *v)
 {
 	bool		ok;
 
+	/* a 16 MB document has millions of values: stay interruptible */
+	if ((++fp->values & 0xffff) == 0)
+		CHECK_FOR_INTERRUPTS();
 	if (fp->p >= fp->end)
 		return false;
 	switch (*fp->p)
@@ -592,6 +597,7 @@ lh_jsonb_parse_fast(const char *s, int len, Jsonb **out)
 	fp.p = s;
 	fp.end = s + len;
 	fp.depth = 0;
+	fp.values = 0;
 	fast_skip_space(&fp);
 	if (!fast_value(&fp, &root))
 		return false;

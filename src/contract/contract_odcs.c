@@ -392,11 +392,25 @@ contract_text_to_jsonb(const char *text)
 	const char *p = text;
 	char	   *json;
 	Jsonb	   *result;
+	size_t		len = strlen(text);
 
+	if (len > (size_t) lh_max_config_bytes)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("data contract is too large"),
+				 errdetail("The document has %zu bytes; the limit is %d bytes (lakehouse.max_config_bytes).",
+						   len, lh_max_config_bytes)));
 	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
 		p++;
 	if (*p == '{')
+	{
+		if (lh_json_too_deep(text, (int) len))
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("data contract nests too deeply"),
+					 errdetail("JSON documents nest at most %d levels.", LH_MAX_JSON_DEPTH)));
 		json = pstrdup(text);
+	}
 	else
 		json = yaml_to_json(text);
 	result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));

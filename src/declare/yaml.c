@@ -70,8 +70,8 @@
 PG_FUNCTION_INFO_V1(lh_apply_config);
 PG_FUNCTION_INFO_V1(lh_apply_config_file);
 
-/* Largest configuration accepted, as text or as a file. */
-#define CFG_MAX_INPUT			(16 * 1024 * 1024)
+/* Largest configuration accepted, as text or as a file (a GUC, bytes). */
+#define CFG_MAX_INPUT			lh_max_config_bytes
 
 
 /* ---------------------------------------------------------------------
@@ -690,7 +690,7 @@ cfg_parse_and_apply(const char *input, size_t input_len, const char *base_dir,
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("pipeline configuration is too large"),
-				 errdetail("The configuration has %zu bytes; the limit is %d bytes.",
+				 errdetail("The configuration has %zu bytes; the limit is %d bytes (lakehouse.max_config_bytes).",
 						   input_len, CFG_MAX_INPUT)));
 
 	parser = palloc0(sizeof(LhCfgParser));
@@ -732,7 +732,7 @@ cfg_read_file(const char *path, const char *shown, size_t *len)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("pipeline configuration file \"%s\" is too large", shown),
-				 errdetail("The file has %lld bytes; the limit is %d bytes.",
+				 errdetail("The file has %lld bytes; the limit is %d bytes (lakehouse.max_config_bytes).",
 						   (long long) st.st_size, CFG_MAX_INPUT)));
 
 	file = AllocateFile(path, PG_BINARY_R);
@@ -753,7 +753,7 @@ cfg_read_file(const char *path, const char *shown, size_t *len)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("pipeline configuration file \"%s\" is too large", shown),
-					 errdetail("The limit is %d bytes.", CFG_MAX_INPUT)));
+					 errdetail("The limit is %d bytes (lakehouse.max_config_bytes).", CFG_MAX_INPUT)));
 		if (nread == 0)
 			break;
 	}

@@ -98,6 +98,12 @@ typedef struct LhCfgPipeline
 	LhCfgGold  *gold;
 } LhCfgPipeline;
 
+/*
+ * Deepest nesting of collections in a YAML stream (pipelines, contracts):
+ * refused before the stream is loaded.
+ */
+#define LH_YAML_MAX_DEPTH		100
+
 typedef enum LhCfgErrorKind
 {
 	LH_CFG_ERROR_SYNTAX,		/* libyaml could not parse the text */

@@ -18,10 +18,14 @@
  * Scalars in source options: plain true/false/yes/no become JSON booleans,
  * plain integers numbers, plain null/~/empty null; everything else, and
  * every quoted scalar, is a string.  Tags are ignored: quote a value to keep
- * it a string.  Aliases are expanded within limits -- CFG_MAX_DEPTH levels
- * of nesting, and budgets of node visits and scalar bytes proportional to
- * the size of the input -- so a recursive or exponential alias cannot
- * exhaust the server.
+ * it a string.  Bounds: a stream nests at most LH_YAML_MAX_DEPTH levels,
+ * checked by a first pass over its events before anything is loaded
+ * (cfg_prescan: libyaml's time is quadratic in the nesting depth, so the
+ * depth is bounded first and the rest is linear); option values nest at
+ * most CFG_MAX_DEPTH levels; aliases are expanded within budgets of node
+ * visits and scalar bytes proportional to the size of the input, so a
+ * recursive or exponential alias cannot exhaust the server; the size of
+ * the input is bounded by the caller (lakehouse.max_config_bytes).
  *
  * Transactions and locking: none.  This file runs no SQL, reads no catalog
  * and takes no locks, so test/fuzz/yaml_fuzz.c links it outside the server,
@@ -1324,6 +1328,61 @@ cfg_document(LhCfgParser *p, yaml_node_t *root)
 }
 
 /*
+ * Read the whole stream as events, once, before loading it: refuse nesting
+ * deeper than LH_YAML_MAX_DEPTH at the first collection too deep, and check
+ * for interrupts as it goes.  libyaml's scanner does work proportional to
+ * the nesting depth for every token, so a document nested a hundred
+ * thousand levels takes time quadratic in its size inside
+ * yaml_parser_load, which cannot be interrupted; with the depth bounded
+ * first, scanning and loading are linear.  Leaves no parser behind.
+ */
+static void
+cfg_prescan(LhCfgParser *p)
+{
+	int			depth = 0;
+	long		events = 0;
+
+	if (!yaml_parser_initialize(&p->parser))
+		lh_cfg_report(p, LH_CFG_ERROR_NOMEM, "out of memory",
+					  "Failed while initializing the YAML parser.", NULL);
+	p->parser_live = true;
+	yaml_parser_set_input_string(&p->parser, p->input, p->input_len);
+	for (;;)
+	{
+		yaml_event_t ev;
+		yaml_event_type_t type;
+		yaml_mark_t mark;
+
+		if ((++events & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (!yaml_parser_parse(&p->parser, &ev))
+			cfg_syntax_error(p);
+		type = ev.type;
+		mark = ev.start_mark;
+		yaml_event_delete(&ev);
+		if (type == YAML_MAPPING_START_EVENT || type == YAML_SEQUENCE_START_EVENT)
+		{
+			if (++depth > LH_YAML_MAX_DEPTH)
+			{
+				char	   *detail = psprintf("Collections nest %d levels deep at line %d, column %d; the limit is %d.",
+											  depth, (int) mark.line + 1,
+											  (int) mark.column + 1, LH_YAML_MAX_DEPTH);
+
+				lh_cfg_report(p, LH_CFG_ERROR_LIMIT,
+							  psprintf("%s nests too deeply", cfg_what),
+							  detail, "Flatten the document.");
+			}
+		}
+		else if (type == YAML_MAPPING_END_EVENT || type == YAML_SEQUENCE_END_EVENT)
+			depth--;
+		else if (type == YAML_STREAM_END_EVENT)
+			break;
+	}
+	yaml_parser_delete(&p->parser);
+	p->parser_live = false;
+}
+
+/*
  * Parse and validate the whole stream into p->pipelines.  Errors go through
  * lh_cfg_report(); the caller must call lh_cfg_release() afterwards, after
  * an error too.
@@ -1338,6 +1397,7 @@ lh_cfg_parse(LhCfgParser *p)
 
 	cfg_decimal_numbers = false;
 	cfg_what = "pipeline configuration";
+	cfg_prescan(p);
 	if (!yaml_parser_initialize(&p->parser))
 		lh_cfg_report(p, LH_CFG_ERROR_NOMEM, "out of memory",
 					  "Failed while initializing the YAML parser.", NULL);
@@ -1420,6 +1480,7 @@ lh_yaml_to_json(LhCfgParser *p)
 	long		nodes;
 
 	cfg_what = "data contract";
+	cfg_prescan(p);
 	if (!yaml_parser_initialize(&p->parser))
 		lh_cfg_report(p, LH_CFG_ERROR_NOMEM, "out of memory",
 					  "Failed while initializing the YAML parser.", NULL);

@@ -22,6 +22,14 @@
  * PostgreSQL's own JSON parser from libpgcommon), pipeline names are unique.
  * Any violation aborts, which libFuzzer reports as a crash.
  *
+ * Time is an oracle too: every input must be parsed or refused within
+ * FUZZ_MS_BASE + FUZZ_MS_PER_KB per KiB (generous for the sanitizers),
+ * and at start-up LLVMFuzzerInitialize feeds documents nested far beyond
+ * LH_YAML_MAX_DEPTH -- a megabyte of flow brackets, of block mappings and
+ * of block sequences -- which must be refused as too deep (not as a syntax
+ * error), each within FUZZ_DEEP_MS.  Before the bound on depth, libyaml
+ * spent time quadratic in the depth on them.
+ *
  * Build and run with test/fuzz/run.sh.
  *
  *-------------------------------------------------------------------------
@@ -34,6 +42,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "common/jsonapi.h"
 #include "declare/yaml.h"
@@ -144,6 +153,12 @@ pnstrdup(const char *in, Size len)
 
 static sigjmp_buf fuzz_jump;
 static int	fuzz_errors;
+static LhCfgErrorKind fuzz_last_kind;
+
+/* the time bounds (milliseconds) */
+#define FUZZ_MS_BASE	500.0
+#define FUZZ_MS_PER_KB	10.0
+#define FUZZ_DEEP_MS	1000.0
 
 void
 lh_cfg_report(LhCfgParser *parser, LhCfgErrorKind kind, const char *message,
@@ -158,6 +173,7 @@ lh_cfg_report(LhCfgParser *parser, LhCfgErrorKind kind, const char *message,
 		fprintf(stderr, "ERROR: %s\nDETAIL: %s\nHINT: %s\n", message,
 				detail ? detail : "", hint ? hint : "");
 	fuzz_errors++;
+	fuzz_last_kind = kind;
 	siglongjmp(fuzz_jump, 1);
 }
 
@@ -324,11 +340,28 @@ check_result(const LhCfgParser *p)
 }
 
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int			LLVMFuzzerInitialize(int *argc, char ***argv);
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static double
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
+}
+
+/*
+ * Parse one input; true if it was refused (the kind in fuzz_last_kind).
+ * Aborts when it takes longer than limit_ms.
+ */
+static bool
+parse_timed(const uint8_t *data, size_t size, double limit_ms)
 {
 	LhCfgParser *volatile parser;
+	volatile bool refused = false;
+	double		start = now_ms();
+	double		took;
 
 	parser = palloc0(sizeof(LhCfgParser));
 	parser->input = data;
@@ -343,9 +376,69 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			  "libyaml state released after success");
 		check_result(parser);
 	}
+	else
+		refused = true;
 	/* as PG_FINALLY does in the server, after success or error */
 	lh_cfg_release(parser);
 	lh_cfg_release(parser);		/* must be idempotent */
 	arena_reset();
+	took = now_ms() - start;
+	if (took > limit_ms)
+	{
+		fprintf(stderr, "parsing %zu bytes took %.0f ms, over the bound of %.0f ms\n",
+				size, took, limit_ms);
+		abort();
+	}
+	return refused;
+}
+
+/*
+ * A document nested far too deep must be refused as such, fast.  Built in
+ * malloc'd memory: parse_timed empties the palloc arena.
+ */
+static void
+deep_case(const char *what, bool block, const char *open, const char *close, int levels)
+{
+	const char *head = block ?
+		"pipeline: deep\nsources:\n  - name: s\n    kind: table\n    options:\n      " :
+		"pipeline: deep\nsources:\n  - name: s\n    kind: table\n    options: ";
+	size_t		cap = strlen(head) + (size_t) levels * (strlen(open) + strlen(close) + 64) + 16;
+	char	   *buf = malloc(cap);
+	size_t		len = 0;
+	bool		refused;
+
+	if (buf == NULL)
+		abort();
+	len += snprintf(buf + len, cap - len, "%s", head);
+	for (int i = 0; i < levels; i++)
+		len += snprintf(buf + len, cap - len, "%s", open);
+	buf[len++] = 'x';
+	for (int i = 0; i < levels; i++)
+		len += snprintf(buf + len, cap - len, "%s", close);
+	buf[len++] = '\n';
+	refused = parse_timed((const uint8_t *) buf, len, FUZZ_DEEP_MS);
+	if (!refused || fuzz_last_kind != LH_CFG_ERROR_LIMIT)
+	{
+		fprintf(stderr, "a %s nested %d levels was not refused as too deep\n", what, levels);
+		abort();
+	}
+	fprintf(stderr, "yaml_fuzz: %s nested %d levels (%zu bytes): refused as too deep\n",
+			what, levels, len);
+	free(buf);
+}
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	deep_case("flow sequence", false, "[", "]", 500000);
+	deep_case("flow mapping", false, "{a: ", "}", 200000);
+	deep_case("block sequence", true, "- ", "", 300000);
+	return 0;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	(void) parse_timed(data, size, FUZZ_MS_BASE + FUZZ_MS_PER_KB * (size / 1024.0));
 	return 0;
 }

@@ -32,7 +32,7 @@ $node->safe_psql('postgres', 'CREATE EXTENSION lakehouse');
 is( $node->safe_psql(
 		'postgres',
 		q{SELECT extversion FROM pg_extension WHERE extname = 'lakehouse'}),
-	'0.1',
+	'0.2',
 	'CREATE EXTENSION lakehouse works without preloading');
 
 # A tiny pipeline: a local table source and one silver table.
