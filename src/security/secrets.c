@@ -761,13 +761,17 @@ secret_usable(const char *name, const char *owner, Oid user)
 /*
  * security_check_secret_usage
  *		Raise an error unless the secret exists and user may use it.  The
- *		caller is connected to SPI.  Names only, never values.
+ *		caller is connected to SPI.  Names only, never values.  With
+ *		missing_ok (a declaration naming a secret to be set later) a secret
+ *		that does not exist yet passes: every use checks again.
  */
 void
-security_check_secret_usage(const char *name, Oid user)
+security_check_secret_usage(const char *name, Oid user, bool missing_ok)
 {
 	char	   *owner = secret_owner(name);
 
+	if (owner == NULL && missing_ok)
+		return;
 	if (owner == NULL)
 		ereport(ERROR,
 				(errhidestmt(true), errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -861,7 +865,7 @@ security_secret_value(const char *name, Oid user, MemoryContext mcxt)
 	char	   *ref;
 	char	   *plain;
 
-	security_check_secret_usage(name, user);
+	security_check_secret_usage(name, user, false);
 	catalog_exec("SELECT value, reference FROM lakehouse.secrets WHERE name = $1",
 				  1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)

@@ -61,7 +61,8 @@ extern char *lh_redact(LhRedactor *r, const char *s);
 /* src/security/secrets.c */
 extern void security_define_gucs(void);
 extern char *security_secret_value(const char *name, Oid user, MemoryContext mcxt);
-extern void security_check_secret_usage(const char *name, Oid user);
+extern void security_check_secret_usage(const char *name, Oid user,
+										bool missing_ok);
 extern void security_store_mapping_classification(const char *schema,
 												  const char *table,
 												  Jsonb *columns);

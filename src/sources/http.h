@@ -131,7 +131,7 @@ typedef struct HttpCursor
 /* src/sources/http_options.c */
 extern void http_parse_options(Jsonb *options, HttpOptions *o);
 extern void http_validate_options(Jsonb *options);
-extern void http_check_rights(HttpOptions *o);
+extern void http_check_rights(HttpOptions *o, bool declaring);
 extern bool http_polls(Jsonb *options);
 extern int	http_poll_interval(Jsonb *options);
 

@@ -406,10 +406,11 @@ http_parse_options(Jsonb *options, HttpOptions *o)
 /*
  * http_check_rights
  *		What the options need of the pipeline's owner (the current user):
- *		reading a server file for ca_bundle, usage on the secret.
+ *		reading a server file for ca_bundle, usage on the secret.  A
+ *		declaration may name a secret that is set later.
  */
 void
-http_check_rights(HttpOptions *o)
+http_check_rights(HttpOptions *o, bool declaring)
 {
 	if (o->ca_bundle && !has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
 		ereport(ERROR,
@@ -417,7 +418,7 @@ http_check_rights(HttpOptions *o)
 				 errmsg("permission denied to use \"ca_bundle\" \"%s\"", o->ca_bundle),
 				 errhint("Only superusers and members of pg_read_server_files may name server files.")));
 	if (o->auth != AUTH_NONE)
-		security_check_secret_usage(o->auth_secret, GetUserId());
+		security_check_secret_usage(o->auth_secret, GetUserId(), declaring);
 }
 
 /*
@@ -430,7 +431,7 @@ http_validate_options(Jsonb *options)
 	HttpOptions o;
 
 	http_parse_options(options, &o);
-	http_check_rights(&o);
+	http_check_rights(&o, true);
 }
 
 /* Does an http source with these options want a polling worker? */

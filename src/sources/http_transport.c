@@ -71,7 +71,7 @@ http_open(HttpIngest *h, LhSource *src)
 	memset(h, 0, sizeof(HttpIngest));
 	h->src = src;
 	http_parse_options(src->options, &h->o);
-	http_check_rights(&h->o);
+	http_check_rights(&h->o, false);
 	if (!curl_initialized)
 	{
 		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)

@@ -621,7 +621,7 @@ conf_secret_property(const char *name, const char *secret, void *arg)
 	{
 		/* the property may come from a secret, the owner may use this one */
 		kafka_check_property(b, name, NULL);
-		security_check_secret_usage(secret, GetUserId());
+		security_check_secret_usage(secret, GetUserId(), true);
 	}
 	else
 		conf_set_checked(b, name, security_secret_value(secret, GetUserId(),
