@@ -31,13 +31,20 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_extension.h"
+#include "commands/dbcommands.h"
+#include "commands/extension.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -98,6 +105,7 @@ catalog_exec(const char *sql, int nargs, Oid *types, Datum *values,
 	Oid			save_acting = acting_user;
 	int			nestlevel;
 
+	catalog_check_version();
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	if (!OidIsValid(acting_user))
 		acting_user = save_userid;
@@ -119,6 +127,62 @@ catalog_exec(const char *sql, int nargs, Oid *types, Datum *values,
 		acting_user = save_acting;
 	}
 	PG_END_TRY();
+}
+
+/*
+ * catalog_extension_version
+ *		The version of the lakehouse extension installed in this database
+ *		(pg_extension.extversion, palloc'd), or NULL without the extension.
+ */
+char *
+catalog_extension_version(void)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	char	   *version = NULL;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber,
+				F_NAMEEQ, CStringGetDatum("lakehouse"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, Anum_pg_extension_extversion,
+									 RelationGetDescr(rel), &isnull);
+
+		if (!isnull)
+			version = text_to_cstring(DatumGetTextPP(d));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return version;
+}
+
+/*
+ * catalog_check_version
+ *		Refuse to touch a catalog of another version than this library's:
+ *		after a package upgrade the new library meets the old catalog until
+ *		ALTER EXTENSION lakehouse UPDATE runs.  Not while an extension
+ *		script runs (the update itself).
+ */
+void
+catalog_check_version(void)
+{
+	char	   *version;
+
+	if (creating_extension)
+		return;
+	version = catalog_extension_version();
+	if (version != NULL && strcmp(version, LH_EXTVERSION) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the lakehouse library is version %s but the extension in database \"%s\" is version %s",
+						LH_EXTVERSION, get_database_name(MyDatabaseId), version),
+				 errhint("Run ALTER EXTENSION lakehouse UPDATE.")));
 }
 
 /*

@@ -100,6 +100,8 @@ extern uint64 lh_spi_exec(const char *sql, int nargs, Oid *types, Datum *values,
 extern void catalog_exec(const char *sql, int nargs, Oid *types, Datum *values,
 						 const char *nulls, int expected);
 extern Oid	catalog_owner(void);
+extern char *catalog_extension_version(void);
+extern void catalog_check_version(void);
 extern Oid	catalog_acting_user(void);
 extern char *catalog_acting_user_name(void);
 extern char *catalog_text(int row, int col);

@@ -417,9 +417,37 @@ launcher_check_crashes(LhSource *src)
 					 src->name)));
 }
 
-/* Read the sources of this database that have workers; NIL without the extension. */
+/*
+ * Is the extension in this database of another version than the library
+ * (a package upgrade before ALTER EXTENSION lakehouse UPDATE)?  Said once
+ * in the log; the launcher waits, starting nothing, until the update.
+ */
+static bool
+launcher_outdated(void)
+{
+	static bool said = false;
+	char	   *version = catalog_extension_version();
+
+	if (version == NULL || strcmp(version, LH_EXTVERSION) == 0)
+	{
+		said = false;
+		return false;
+	}
+	if (!said)
+		ereport(LOG,
+				(errmsg("lakehouse database launcher for database \"%s\" waits: the library is version %s but the extension is version %s",
+						launcher_dbname, LH_EXTVERSION, version),
+				 errhint("Run ALTER EXTENSION lakehouse UPDATE in that database; its workers start after it.")));
+	said = true;
+	return true;
+}
+
+/*
+ * Read the sources of this database that have workers; NIL without the
+ * extension or while it is outdated.
+ */
 static List *
-launcher_sources(bool *have_extension)
+launcher_sources(bool *have_extension, bool *outdated)
 {
 	List	   *result = NIL;
 	MemoryContext resultcxt = CurrentMemoryContext;
@@ -430,7 +458,8 @@ launcher_sources(bool *have_extension)
 	if (launcher_dbname[0] == '\0')
 		strlcpy(launcher_dbname, get_database_name(MyDatabaseId), NAMEDATALEN);
 	*have_extension = OidIsValid(get_extension_oid("lakehouse", true));
-	if (*have_extension)
+	*outdated = *have_extension && launcher_outdated();
+	if (*have_extension && !*outdated)
 	{
 		ListCell   *lc;
 
@@ -751,6 +780,7 @@ lh_db_launcher_main(Datum arg)
 	{
 		List	   *sources;
 		bool		have_extension;
+		bool		outdated;
 		long		timeout;
 
 		CHECK_FOR_INTERRUPTS();
@@ -772,10 +802,12 @@ lh_db_launcher_main(Datum arg)
 
 		MemoryContextReset(loopcxt);
 		MemoryContextSwitchTo(loopcxt);
-		sources = launcher_sources(&have_extension);
+		sources = launcher_sources(&have_extension, &outdated);
 		timeout = db_launcher_pass(sources, &handles);
 		MemoryContextSwitchTo(TopMemoryContext);
-		if (timeout < 0 || (!have_extension && handles == NIL))
+		if (outdated)
+			timeout = (long) lh_launcher_naptime * 1000L;
+		else if (timeout < 0 || (!have_extension && handles == NIL))
 			break;
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
