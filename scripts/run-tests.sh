@@ -14,7 +14,15 @@
 #      b. pg_isolation_regress: ISOLATION (test/isolation/specs, expected) on
 #         another throwaway instance with the same configuration;
 #      c. TAP: prove test/t/*.pl (PostgreSQL::Test::Cluster starts its own
-#         nodes under tmp_check/);
+#         nodes under tmp_check/).  When the list includes the upgrade test
+#         (test/t/018_upgrade.pl), the released 0.1 is built first, as root,
+#         from the git history of this work tree (test/upgrade/build-old.sh
+#         build: tag v0.1, make with_llvm=no, staged with DESTDIR under the
+#         temporary directory) and LH_OLD_STAGE names the staged tree for the
+#         test.  This happens with LH_SKIP_BUILD=1 too: it is part of the TAP
+#         suite, not of the build.  Without git history (a tarball, a shallow
+#         clone) it fails, and the test fails with the reason (LH_OLD_ERROR)
+#         instead of being skipped;
 #      d. fuzz: `make fuzz-short`, a few seconds of each fuzz target
 #         (test/fuzz/run.sh short), printing executions and crashes.
 #    Each suite is its own make run with the others switched off, so one
@@ -40,6 +48,9 @@
 #   LH_KEEP_TMP=1                      keep the temporary directory
 #   LH_SKIP_BUILD=1                    skip make / make install
 #   LH_FUZZ_SECONDS=5                  seconds per fuzz target
+#   LH_OLD_STAGE=/dir                  an existing `build-old.sh build` stage
+#                                      (OUT/stage, readable by postgres) for the
+#                                      upgrade test, instead of building 0.1
 #
 set -uo pipefail
 
@@ -168,6 +179,7 @@ run_suite()
 			-u PGSERVICE -u PGOPTIONS -u PGDATA \
 			HOME="$WORK/home" TMPDIR="$WORK/tmp" \
 			LANG=C.UTF-8 LC_ALL=C.UTF-8 \
+			"${SUITE_ENV[@]}" \
 			PATH="$PGBIN:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
 			make --no-print-directory "$@"
 	) >"$log" 2>&1 </dev/null &
@@ -187,6 +199,8 @@ run_suite()
 TOTAL_PASS=0
 TOTAL_FAIL=0
 SUMMARY=()
+# extra VAR=value settings for the suites' environment
+SUITE_ENV=()
 
 # count_pg_regress NAME LOG RC MISSING...: count pg_regress-style results.
 count_pg_regress()
@@ -361,6 +375,28 @@ fi
 TAP_RC=0
 if [[ " $SUITES " == *" tap "* ]]; then
 	tap_tests=${LH_TAP_TESTS:-$(make_var PROVE_TESTS)}
+	# The upgrade test needs the released 0.1 (see the top of this file).
+	need_old=0
+	for f in $tap_tests; do
+		case $f in *_upgrade.pl) need_old=1 ;; esac
+	done
+	if [ "$need_old" = 1 ]; then
+		if [ -n "${LH_OLD_STAGE:-}" ]; then
+			say "upgrade test: lakehouse 0.1 from LH_OLD_STAGE=$LH_OLD_STAGE"
+			SUITE_ENV+=("LH_OLD_STAGE=$LH_OLD_STAGE")
+		else
+			say "upgrade test: build lakehouse 0.1 (test/upgrade/build-old.sh build)"
+			mkdir -p "$WORK/old"
+			if bash "$ROOT/test/upgrade/build-old.sh" build "$WORK/old" 2>"$WORK/old/error"; then
+				SUITE_ENV+=("LH_OLD_STAGE=$WORK/old/stage")
+			else
+				cat "$WORK/old/error" >&2
+				echo "run-tests: the upgrade test will fail: lakehouse 0.1 could not be built"
+				SUITE_ENV+=("LH_OLD_ERROR=$(grep 'build-old: ERROR' "$WORK/old/error" | tail -n 1)")
+			fi
+			chmod -R a+rX "$WORK/old"
+		fi
+	fi
 	say "TAP: prove $tap_tests"
 	run_suite "$WORK/logs/tap.log" installcheck REGRESS= ISOLATION= \
 		PROVE_FLAGS="--timer" PROVE_TESTS="$tap_tests"

@@ -442,12 +442,16 @@ launcher_outdated(void)
 	return true;
 }
 
+static WorkerHandle *find_handle(List *handles, int32 source_id);
+
 /*
  * Read the sources of this database that have workers; NIL without the
- * extension or while it is outdated.
+ * extension or while it is outdated.  handles: the workers this launcher
+ * started; a source whose worker runs is not judged by its crash count
+ * (the count includes the run in progress).
  */
 static List *
-launcher_sources(bool *have_extension, bool *outdated)
+launcher_sources(List *handles, bool *have_extension, bool *outdated)
 {
 	List	   *result = NIL;
 	MemoryContext resultcxt = CurrentMemoryContext;
@@ -473,7 +477,7 @@ launcher_sources(bool *have_extension, bool *outdated)
 
 			if (source_worker_mode(src->kind, src->options) == LH_WORKER_NONE)
 				continue;
-			if (src->enabled)
+			if (src->enabled && find_handle(handles, src->source_id) == NULL)
 				launcher_check_crashes(src);
 			oldcxt = MemoryContextSwitchTo(resultcxt);
 			s = palloc0(sizeof(LauncherSource));
@@ -802,7 +806,7 @@ lh_db_launcher_main(Datum arg)
 
 		MemoryContextReset(loopcxt);
 		MemoryContextSwitchTo(loopcxt);
-		sources = launcher_sources(&have_extension, &outdated);
+		sources = launcher_sources(handles, &have_extension, &outdated);
 		timeout = db_launcher_pass(sources, &handles);
 		MemoryContextSwitchTo(TopMemoryContext);
 		if (outdated)
