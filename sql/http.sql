@@ -73,15 +73,19 @@ SELECT count(*) AS sources FROM lakehouse.sources WHERE name = 'ht_bad';
 -- a CA bundle is a server file; header injection; another role's secret
 CREATE ROLE ht_user;
 GRANT USAGE ON SCHEMA lakehouse TO ht_user;
-GRANT CREATE ON SCHEMA bronze TO ht_user;
+GRANT USAGE, CREATE ON SCHEMA bronze TO ht_user;
 GRANT EXECUTE ON FUNCTION lakehouse.lh_add_source(text, text, text, jsonb, text, boolean),
+    lakehouse.lh_ingest(text),
     lakehouse.lh_create_pipeline(text, text, text[], boolean),
     lakehouse.lh_drop_pipeline(text, boolean) TO ht_user;
 SET ROLE ht_user;
 SELECT lakehouse.lh_create_pipeline('ht_u') > 0 AS ok;
 SELECT lakehouse.lh_add_source('ht_u', 'ht_bad', 'http', '{"url": "https://x", "ca_bundle": "/etc/ssl/certs/ca-certificates.crt"}');
 SELECT lakehouse.lh_add_source('ht_u', 'ht_bad', 'http', '{"url": "https://x", "auth": {"type": "bearer", "token_secret": "ht_key"}}');
-SELECT lakehouse.lh_add_source('ht_u', 'ht_bad', 'http', '{"url": "https://x", "auth": {"type": "basic", "username": "u", "password_secret": "nope"}}');
+SELECT lakehouse.lh_add_source('ht_u', 'ht_bad', 'http', '{"url": "https://x", "auth": {"type": "basic", "username": "u", "password_secret": "ht_key"}}');
+-- a secret that does not exist yet may be named (every use checks it)
+SELECT lakehouse.lh_add_source('ht_u', 'ht_later', 'http', '{"url": "https://x", "auth": {"type": "basic", "username": "u", "password_secret": "ht_later_pw"}}') > 0 AS ok;
+SELECT r->>'status' AS status, r->>'error' AS error FROM lakehouse.lh_ingest('ht_later') r;
 SELECT lakehouse.lh_drop_pipeline('ht_u');
 RESET ROLE;
 SELECT lakehouse.lh_add_source('ht', 'ht_bad', 'http', E'{"url": "https://x", "headers": {"X-A": "1\\r\\nX-Injected: yes"}}');
@@ -93,6 +97,7 @@ SELECT lakehouse.lh_add_source('ht', 'ht_bad', 'http', '{"url": "https://x/a b"}
 SELECT lakehouse.lh_add_source('ht', 'ht_bad', 'http', '{"url": "https://x", "auth": {"type": "basic", "username": "a:b", "password_secret": "p"}}');
 SELECT lakehouse.lh_add_source('ht', 'ht_bad', 'http', '{"url": "https://x", "auth": {"type": "api_key", "in": "header", "name": "X Key", "secret": "k"}}');
 SELECT count(*) AS sources FROM lakehouse.sources WHERE name = 'ht_bad';
+REVOKE ALL ON SCHEMA bronze FROM ht_user;
 DROP OWNED BY ht_user;
 DROP ROLE ht_user;
 
