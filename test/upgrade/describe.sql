@@ -1,6 +1,6 @@
 -- test/upgrade/describe.sql: every object of the lakehouse extension, one
 -- line each, in a stable order, so that the catalog of an updated database
--- can be compared with that of a fresh install (test/t/017_upgrade.pl).
+-- can be compared with that of a fresh install (test/t/018_upgrade.pl).
 -- Columns are listed in their logical order (dropped ones left out), as
 -- pg_dump sees them.
 WITH ext AS (
