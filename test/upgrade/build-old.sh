@@ -59,8 +59,10 @@ cmd_build()
 	repo=${LH_REPO:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 	command -v git >/dev/null 2>&1 ||
 		die "git is not installed: the upgrade test builds lakehouse $OLD_TAG from git history"
-	git -c safe.directory="$repo" -C "$repo" rev-parse --git-dir >/dev/null 2>&1 ||
+	# the work tree's own history, not that of a repository around it
+	if [ "$(git -c safe.directory="$repo" -C "$repo" rev-parse --show-toplevel 2>/dev/null)" != "$(cd "$repo" && pwd -P)" ]; then
 		die "$repo has no git history (no .git): the upgrade test builds lakehouse $OLD_TAG from git; run the tests from a git clone"
+	fi
 	commit=$(git -c safe.directory="$repo" -C "$repo" rev-parse -q --verify "$OLD_TAG^{commit}" 2>/dev/null ||
 		git -c safe.directory="$repo" -C "$repo" rev-parse -q --verify "$OLD_COMMIT^{commit}" 2>/dev/null) ||
 		die "neither tag $OLD_TAG nor commit $OLD_COMMIT is in $repo (a shallow clone?): the upgrade test needs the released tree; fetch it (git fetch --tags, or a full clone)"
