@@ -6,7 +6,7 @@
 /*
  * lakehouse 0.1 -> 0.2.  Every catalog change of 0.2 is made here, so that
  * an updated database has the catalog of a fresh 0.2 install (the upgrade
- * test, test/t/017_upgrade.pl, compares the two).
+ * test, test/t/018_upgrade.pl, compares the two).
  */
 
 /* ---- ownership: a pipeline (with its sources and tables) has an owner ---- */
@@ -24,7 +24,7 @@ COMMENT ON COLUMN lakehouse.pipelines.owner IS 'The role that owns the pipeline,
 ALTER TABLE lakehouse.sources ADD COLUMN disabled_reason text;
 ALTER TABLE lakehouse.sources DROP CONSTRAINT sources_kind_check;
 COMMENT ON COLUMN lakehouse.sources.kind IS 'The source kind (src/sources/registry.c lists them; the SQL API checks it).';
-COMMENT ON COLUMN lakehouse.sources.disabled_reason IS 'Why lakehouse disabled the source itself (its worker kept crashing, the database is a restored copy); NULL when a user did.';
+COMMENT ON COLUMN lakehouse.sources.disabled_reason IS 'Why lakehouse disabled the source itself (its worker crashed lakehouse.max_worker_crashes times in a row); NULL when a user did.';
 
 /* ---- gold kinds come from the registry too ---- */
 ALTER TABLE lakehouse.tables DROP CONSTRAINT tables_gold_kind_check;
@@ -187,28 +187,35 @@ BEGIN
             EXECUTE format('CREATE ROLE %I NOLOGIN', r);
             created := created || r;
         END IF;
-        -- nobody but the catalog owner writes the catalog (also after 0.1)
-        EXECUTE format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER'
-                       ' ON ALL TABLES IN SCHEMA lakehouse FROM %I', r);
-        EXECUTE format('REVOKE USAGE, UPDATE ON ALL SEQUENCES IN SCHEMA lakehouse FROM %I', r);
+        -- start from nothing, so that what earlier versions granted and
+        -- this one does not is gone (nobody but the catalog owner writes
+        -- the catalog; no role needs its sequences)
+        EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA lakehouse FROM %I', r);
+        EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA lakehouse FROM %I', r);
+        EXECUTE format('REVOKE ALL ON ALL FUNCTIONS IN SCHEMA lakehouse FROM %I', r);
         EXECUTE format('GRANT USAGE ON SCHEMA lakehouse TO %I', r);
     END LOOP;
-    GRANT lakehouse_analyst TO lakehouse_operator;
-    GRANT lakehouse_operator TO lakehouse_engineer;
-    GRANT lakehouse_engineer, lakehouse_pii_reader TO lakehouse_admin;
+    -- an engineer operates its own pipelines (as their owner), not others'
+    -- (0.1 made every engineer an operator)
+    REVOKE lakehouse_operator FROM lakehouse_engineer;
+    GRANT lakehouse_analyst TO lakehouse_operator, lakehouse_engineer;
+    GRANT lakehouse_engineer, lakehouse_operator, lakehouse_pii_reader TO lakehouse_admin;
 
     FOREACH sch IN ARRAY ARRAY['bronze', 'silver', 'gold'] LOOP
         EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I', sch);
         EXECUTE format('GRANT USAGE, CREATE ON SCHEMA %I TO lakehouse_engineer', sch);
         EXECUTE format('GRANT USAGE ON SCHEMA %I TO lakehouse_operator, lakehouse_pii_reader', sch);
         EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA %I TO lakehouse_pii_reader', sch);
-        -- runs write the data tables as their pipeline's owner: operators need no write
-        EXECUTE format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA %I'
-                       ' FROM lakehouse_operator', sch);
+        -- runs write the data tables as their pipeline's owner: operators
+        -- need no privilege on them (0.1 gave them every one by default)
+        EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA %I FROM lakehouse_operator', sch);
+        EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA %I FROM lakehouse_operator', sch);
         EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE lakehouse_engineer IN SCHEMA %I'
-                       ' REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON TABLES FROM lakehouse_operator', sch);
+                       ' REVOKE ALL ON TABLES FROM lakehouse_operator', sch);
         EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE lakehouse_engineer IN SCHEMA %I'
-                       ' REVOKE USAGE, SELECT, UPDATE ON SEQUENCES FROM lakehouse_operator', sch);
+                       ' REVOKE ALL ON SEQUENCES FROM lakehouse_operator', sch);
+        -- tables of pipelines owned by the engineer role itself; the
+        -- extension grants the same on every table a pipeline creates
         EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE lakehouse_engineer IN SCHEMA %I'
                        ' GRANT SELECT ON TABLES TO lakehouse_pii_reader', sch);
     END LOOP;
@@ -221,15 +228,11 @@ BEGIN
     ALTER DEFAULT PRIVILEGES FOR ROLE lakehouse_engineer IN SCHEMA gold
         GRANT SELECT ON TABLES TO lakehouse_analyst;
 
-    -- functions the 0.1 roles had that they no longer need
-    REVOKE EXECUTE ON FUNCTION lakehouse.lh_reset_source(text,text,integer),
-        lakehouse.lh_replay_dead_letters(text,bigint[]),
-        lakehouse.lh_discard_dead_letters(text,bigint[]) FROM lakehouse_operator;
     FOREACH f IN ARRAY define_fns LOOP
         EXECUTE format('GRANT EXECUTE ON FUNCTION lakehouse.%s TO lakehouse_engineer', f);
     END LOOP;
     FOREACH f IN ARRAY run_fns LOOP
-        EXECUTE format('GRANT EXECUTE ON FUNCTION lakehouse.%s TO lakehouse_operator', f);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION lakehouse.%s TO lakehouse_operator, lakehouse_engineer', f);
     END LOOP;
     FOREACH f IN ARRAY read_fns LOOP
         EXECUTE format('GRANT EXECUTE ON FUNCTION lakehouse.%s TO lakehouse_analyst', f);
@@ -238,11 +241,11 @@ BEGIN
         EXECUTE format('GRANT EXECUTE ON FUNCTION lakehouse.%s TO lakehouse_admin', f);
     END LOOP;
 
-    EXECUTE format('GRANT SELECT ON %s TO lakehouse_operator', definition_tables);
-    EXECUTE format('GRANT SELECT ON %s TO lakehouse_operator', runtime_tables);
+    EXECUTE format('GRANT SELECT ON %s TO lakehouse_operator, lakehouse_engineer', definition_tables);
+    EXECUTE format('GRANT SELECT ON %s TO lakehouse_operator, lakehouse_engineer', runtime_tables);
     EXECUTE format('GRANT SELECT ON %s TO lakehouse_analyst', views);
     GRANT SELECT ON lakehouse.quarantine_summary, lakehouse.schema_drift, lakehouse.column_masking
-        TO lakehouse_pii_reader, lakehouse_operator;
+        TO lakehouse_pii_reader, lakehouse_operator, lakehouse_engineer;
     GRANT SELECT ON lakehouse.secret_list TO lakehouse_engineer;
     GRANT SELECT ON lakehouse.audit_log TO lakehouse_admin;
     PERFORM lakehouse.lh_audit('create_roles', 'role', NULL, jsonb_build_object('created', to_jsonb(created)));
@@ -354,7 +357,13 @@ BEGIN
 END
 $$;
 
-/* nothing new for PUBLIC */
-REVOKE ALL ON ALL TABLES IN SCHEMA lakehouse FROM PUBLIC;
-REVOKE ALL ON ALL SEQUENCES IN SCHEMA lakehouse FROM PUBLIC;
-REVOKE ALL ON ALL FUNCTIONS IN SCHEMA lakehouse FROM PUBLIC;
+/*
+ * Nothing new for PUBLIC.  Only the objects this script creates: a REVOKE
+ * on objects that exist would record their current grants (to the roles of
+ * lh_create_roles) as the extension's initial privileges, and pg_dump
+ * would then leave those grants out.
+ */
+REVOKE ALL ON FUNCTION lakehouse.lh_grant_secret(text, text),
+    lakehouse.lh_revoke_secret(text, text),
+    lakehouse.lh_set_pipeline_owner(text, text),
+    lakehouse.lh_catalog_guard() FROM PUBLIC;

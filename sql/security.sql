@@ -57,9 +57,9 @@ INSERT INTO sec_src.customers VALUES
 CREATE VIEW sec_src.customer_feed AS
     SELECT doc->'id' AS id, doc->>'email' AS email, doc->>'phone' AS phone,
            doc->>'ssn' AS ssn, doc->>'country' AS country, updated_at FROM sec_src.customers;
--- whoever runs the pipeline reads the source (engineers are operators too)
-GRANT USAGE ON SCHEMA sec_src TO lakehouse_operator;
-GRANT SELECT ON sec_src.customer_feed TO lakehouse_operator;
+-- the pipeline's owner reads the source (runs read as the owner, whoever starts them)
+GRANT USAGE ON SCHEMA sec_src TO lakehouse_engineer;
+GRANT SELECT ON sec_src.customer_feed TO lakehouse_engineer;
 
 -- ---------------------------------------------------------------------
 -- An engineer defines (as lakehouse_engineer, so the tables belong to the
@@ -356,6 +356,35 @@ SET ROLE regress_sec_admin;
 SELECT count(*) > 0 AS admin_reads_audit FROM lakehouse.audit_log;
 DELETE FROM lakehouse.audit_log;
 RESET ROLE;
+
+-- ---------------------------------------------------------------------
+-- An engineer's own pipeline (owned by the login role): readers get what
+-- lh_create_roles promises on the tables it creates; an operator runs it,
+-- another engineer cannot even run it
+-- ---------------------------------------------------------------------
+SET ROLE regress_sec_eng;
+SELECT lakehouse.lh_create_pipeline('sec_own') > 0 AS created;
+SELECT lakehouse.lh_add_source('sec_own', 'sec_own_src', 'table',
+       '{"table": "sec_src.customer_feed", "watermark": "updated_at"}') > 0 AS added;
+SELECT lakehouse.lh_define_gold('sec_own', 'gold.sec_own',
+       'SELECT count(*) AS n FROM bronze.sec_own_src') > 0 AS defined;
+SELECT r->>'status' AS status FROM lakehouse.lh_run_pipeline('sec_own') r;
+RESET ROLE;
+SELECT owner FROM lakehouse.pipeline_status WHERE pipeline = 'sec_own';
+SELECT has_table_privilege('regress_sec_pii', 'bronze.sec_own_src', 'SELECT') AS pii_bronze,
+       has_table_privilege('regress_sec_analyst', 'bronze.sec_own_src', 'SELECT') AS analyst_bronze,
+       has_table_privilege('regress_sec_analyst', 'gold.sec_own', 'SELECT') AS analyst_gold,
+       has_table_privilege('regress_sec_op', 'bronze.sec_own_src', 'SELECT') AS operator_bronze;
+SET ROLE regress_sec_op;
+SELECT r->>'status' AS status FROM lakehouse.lh_run_pipeline('sec_own') r;
+RESET ROLE;
+CREATE ROLE regress_sec_eng2 LOGIN IN ROLE lakehouse_engineer;
+SET ROLE regress_sec_eng2;
+SELECT lakehouse.lh_run_pipeline('sec_own');
+SELECT lakehouse.lh_disable_source('sec_own_src');
+RESET ROLE;
+SELECT lakehouse.lh_drop_pipeline('sec_own', drop_tables => true);
+DROP ROLE regress_sec_eng2;
 
 -- ---------------------------------------------------------------------
 -- Clean up

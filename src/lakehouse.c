@@ -118,8 +118,8 @@ _PG_init(void)
 
 	DefineCustomIntVariable("lakehouse.max_config_bytes",
 							"Largest YAML or JSON document accepted as a pipeline configuration or data contract.",
-							"Documents also nest at most 100 levels; both are checked before "
-							"anything is parsed further.",
+							"YAML nests at most 100 levels and JSON contracts 1000; both "
+							"bounds are checked before anything is parsed further.",
 							&lh_max_config_bytes,
 							1024 * 1024, 1024, 64 * 1024 * 1024,
 							PGC_SUSET,

@@ -54,7 +54,7 @@ CREATE TABLE lakehouse.sources (
 );
 COMMENT ON TABLE lakehouse.sources IS 'Sources: each lands in one bronze table.';
 COMMENT ON COLUMN lakehouse.sources.kind IS 'The source kind (src/sources/registry.c lists them; the SQL API checks it).';
-COMMENT ON COLUMN lakehouse.sources.disabled_reason IS 'Why lakehouse disabled the source itself (its worker kept crashing, the database is a restored copy); NULL when a user did.';
+COMMENT ON COLUMN lakehouse.sources.disabled_reason IS 'Why lakehouse disabled the source itself (its worker crashed lakehouse.max_worker_crashes times in a row); NULL when a user did.';
 
 CREATE TABLE lakehouse.source_marks (
     source_id       integer NOT NULL REFERENCES lakehouse.sources ON DELETE CASCADE,

@@ -597,15 +597,15 @@ lh_attach_contract(PG_FUNCTION_ARGS)
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
 
+	/* the right first: nothing is read, locked or compiled for others */
+	SPI_connect();
+	security_table_begin(schema, table, LH_RIGHT_ALTER,
+						 "attach a data contract to table %s", &id);
 	doc = contract_text_to_jsonb(doc_text);
 	def = contract_parse(doc, table);
 	rel = table_open(relid, ShareRowExclusiveLock);
 	contract_check_compiles(def, rel, qualname);
 	table_close(rel, NoLock);
-
-	SPI_connect();
-	security_table_begin(schema, table, LH_RIGHT_ALTER,
-						 "attach a data contract to table %s", &id);
 	check_relationships(def, schema, qualname);
 	error_context_stack = errcb.previous;
 	store_contract(schema, table, def, doc, on_violation);
@@ -639,9 +639,15 @@ lh_detach_contract(PG_FUNCTION_ARGS)
 	values[0] = CStringGetTextDatum(schema);
 	values[1] = CStringGetTextDatum(table);
 	SPI_connect();
-	if (OidIsValid(lh_table_oid(schema, table, true)))
+	if (OidIsValid(lh_table_oid(schema, table, true)) ||
+		catalog_table_by_name(schema, table) != NULL)
 		security_table_begin(schema, table, LH_RIGHT_ALTER,
 							 "detach the data contract of table %s", &id);
+	else if (!security_is_admin(GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to detach the data contract of table %s", qualname),
+				 errdetail("The table no longer exists; only lakehouse administrators may remove its contract.")));
 	catalog_exec("DELETE FROM lakehouse.contracts WHERE schema_name = $1 AND table_name = $2",
 				 2, types, values, NULL, SPI_OK_DELETE);
 	found = SPI_processed > 0;

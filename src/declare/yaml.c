@@ -712,13 +712,25 @@ cfg_parse_and_apply(const char *input, size_t input_len, const char *base_dir,
 	return cfg_apply(parser);
 }
 
-/* Read a whole configuration file; shown is the name for messages. */
+/*
+ * Read a whole configuration file (a pipeline's, or a contract it names);
+ * shown is the name for messages.  Reading a server file needs what
+ * pg_read_file needs.
+ */
 static char *
 cfg_read_file(const char *path, const char *shown, size_t *len)
 {
 	struct stat st;
 	FILE	   *file;
 	StringInfoData buf;
+
+	if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to read file \"%s\"", shown),
+				 errdetail("Only roles with privileges of the \"%s\" role may read files on the server.",
+						   "pg_read_server_files"),
+				 errhint("Give a contract inline, as a mapping under \"contract\", instead of a file.")));
 
 	if (stat(path, &st) < 0)
 		ereport(ERROR,

@@ -7,8 +7,9 @@
  * RENAME COLUMN) of the table named: it is parsed with raw_parser before
  * anything runs, so a second statement, another kind of statement or
  * another target is refused and nothing is executed.  The statement then
- * runs as the caller, with the DDL guard off for that one table
- * (evolution_execute_ddl), and evolution_reconcile classifies, checks,
+ * runs as the table's owner (security_table_begin), with the DDL guard off
+ * for that one table (evolution_execute_ddl), and evolution_reconcile
+ * classifies, checks,
  * records and follows the change exactly as for plain DDL, with the
  * migration's own rule: a breaking change needs allow_breaking, whatever
  * the policy.

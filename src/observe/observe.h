@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * observe.h
- *	  Observability: OpenLineage events (lineage.c, lineage_gold.c), their
- *	  delivery worker (lineage_worker.c), Prometheus metrics (metrics.c)
- *	  and the /metrics endpoint worker (metrics_worker.c).
+ *	  Observability: OpenLineage events (lineage.c, lineage_gold.c) and
+ *	  Prometheus metrics (metrics.c).  Their workers, the event delivery
+ *	  and the /metrics endpoint, are in src/worker/.
  *
  *-------------------------------------------------------------------------
  */

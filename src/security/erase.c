@@ -176,7 +176,8 @@ lh_forget(PG_FUNCTION_ARGS)
 	char	   *hash;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) ||
-		VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(0)) == 0)
+		VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(0)) == 0 ||
+		VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(1)) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("subject key column and value must not be null or empty")));

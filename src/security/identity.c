@@ -42,13 +42,14 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "catalog/pg_authid.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/syscache.h"
-#include "access/htup_details.h"
 
 #include "catalog/catalog.h"
 #include "lakehouse.h"
@@ -146,6 +147,9 @@ security_check_pipeline(const LhPipeline *p, LhRight right, const char *what)
 
 	if (OidIsValid(p->owner) && has_privs_of_role(caller, p->owner))
 		return;
+	/* operating runs the owner's own code as the owner: any operator may */
+	if (right == LH_RIGHT_OPERATE && is_operator(caller))
+		return;
 	if (security_is_admin(caller))
 	{
 		if (!OidIsValid(p->owner) || security_covers(caller, p->owner))
@@ -158,8 +162,6 @@ security_check_pipeline(const LhPipeline *p, LhRight right, const char *what)
 						   GetUserNameFromId(caller, false)),
 				 errhint("Its code runs as its owner: ask that owner or a superuser.")));
 	}
-	if (right == LH_RIGHT_OPERATE && is_operator(caller))
-		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied to %s", what),
@@ -286,4 +288,28 @@ security_table_end(LhIdentity *id)
 {
 	if (OidIsValid(id->userid))
 		lh_owner_end(id);
+}
+
+/*
+ * security_grant_readers
+ *		What lh_create_roles promises readers of a table a pipeline creates:
+ *		SELECT for lakehouse_pii_reader, and for lakehouse_analyst on gold
+ *		tables (roles that do not exist are skipped).  Run by the table's
+ *		owner, connected to SPI, right after the CREATE TABLE.
+ */
+void
+security_grant_readers(const char *qname, bool gold)
+{
+	static const char *const readers[] = {"lakehouse_pii_reader", "lakehouse_analyst"};
+
+	for (int i = 0; i < lengthof(readers); i++)
+	{
+		if (i == 1 && !gold)
+			continue;
+		if (!OidIsValid(get_role_oid(readers[i], true)))
+			continue;
+		(void) lh_spi_exec(psprintf("GRANT SELECT ON %s TO %s", qname, readers[i]),
+						   0, NULL, NULL, NULL, SPI_OK_UTILITY,
+						   "grant the readers of a lakehouse table");
+	}
 }

@@ -51,6 +51,7 @@ extern void lh_as_owner(Oid owner, void (*fn) (void *arg), void *arg);
 extern void security_table_begin(const char *schema, const char *table,
 								 LhRight right, const char *what, LhIdentity *id);
 extern void security_table_end(LhIdentity *id);
+extern void security_grant_readers(const char *qname, bool gold);
 
 /* src/security/redact.c */
 extern void lh_redact_add(LhRedactor *r, const char *secret);

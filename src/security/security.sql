@@ -535,28 +535,35 @@ BEGIN
             EXECUTE format('CREATE ROLE %I NOLOGIN', r);
             created := created || r;
         END IF;
-        -- nobody but the catalog owner writes the catalog (also after 0.1)
-        EXECUTE format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER'
-                       ' ON ALL TABLES IN SCHEMA lakehouse FROM %I', r);
-        EXECUTE format('REVOKE USAGE, UPDATE ON ALL SEQUENCES IN SCHEMA lakehouse FROM %I', r);
+        -- start from nothing, so that what earlier versions granted and
+        -- this one does not is gone (nobody but the catalog owner writes
+        -- the catalog; no role needs its sequences)
+        EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA lakehouse FROM %I', r);
+        EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA lakehouse FROM %I', r);
+        EXECUTE format('REVOKE ALL ON ALL FUNCTIONS IN SCHEMA lakehouse FROM %I', r);
         EXECUTE format('GRANT USAGE ON SCHEMA lakehouse TO %I', r);
     END LOOP;
-    GRANT lakehouse_analyst TO lakehouse_operator;
-    GRANT lakehouse_operator TO lakehouse_engineer;
-    GRANT lakehouse_engineer, lakehouse_pii_reader TO lakehouse_admin;
+    -- an engineer operates its own pipelines (as their owner), not others'
+    -- (0.1 made every engineer an operator)
+    REVOKE lakehouse_operator FROM lakehouse_engineer;
+    GRANT lakehouse_analyst TO lakehouse_operator, lakehouse_engineer;
+    GRANT lakehouse_engineer, lakehouse_operator, lakehouse_pii_reader TO lakehouse_admin;
 
     FOREACH sch IN ARRAY ARRAY['bronze', 'silver', 'gold'] LOOP
         EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I', sch);
         EXECUTE format('GRANT USAGE, CREATE ON SCHEMA %I TO lakehouse_engineer', sch);
         EXECUTE format('GRANT USAGE ON SCHEMA %I TO lakehouse_operator, lakehouse_pii_reader', sch);
         EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA %I TO lakehouse_pii_reader', sch);
-        -- runs write the data tables as their pipeline's owner: operators need no write
-        EXECUTE format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA %I'
-                       ' FROM lakehouse_operator', sch);
+        -- runs write the data tables as their pipeline's owner: operators
+        -- need no privilege on them (0.1 gave them every one by default)
+        EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA %I FROM lakehouse_operator', sch);
+        EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA %I FROM lakehouse_operator', sch);
         EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE lakehouse_engineer IN SCHEMA %I'
-                       ' REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON TABLES FROM lakehouse_operator', sch);
+                       ' REVOKE ALL ON TABLES FROM lakehouse_operator', sch);
         EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE lakehouse_engineer IN SCHEMA %I'
-                       ' REVOKE USAGE, SELECT, UPDATE ON SEQUENCES FROM lakehouse_operator', sch);
+                       ' REVOKE ALL ON SEQUENCES FROM lakehouse_operator', sch);
+        -- tables of pipelines owned by the engineer role itself; the
+        -- extension grants the same on every table a pipeline creates
         EXECUTE format('ALTER DEFAULT PRIVILEGES FOR ROLE lakehouse_engineer IN SCHEMA %I'
                        ' GRANT SELECT ON TABLES TO lakehouse_pii_reader', sch);
     END LOOP;
@@ -569,15 +576,11 @@ BEGIN
     ALTER DEFAULT PRIVILEGES FOR ROLE lakehouse_engineer IN SCHEMA gold
         GRANT SELECT ON TABLES TO lakehouse_analyst;
 
-    -- functions the 0.1 roles had that they no longer need
-    REVOKE EXECUTE ON FUNCTION lakehouse.lh_reset_source(text,text,integer),
-        lakehouse.lh_replay_dead_letters(text,bigint[]),
-        lakehouse.lh_discard_dead_letters(text,bigint[]) FROM lakehouse_operator;
     FOREACH f IN ARRAY define_fns LOOP
         EXECUTE format('GRANT EXECUTE ON FUNCTION lakehouse.%s TO lakehouse_engineer', f);
     END LOOP;
     FOREACH f IN ARRAY run_fns LOOP
-        EXECUTE format('GRANT EXECUTE ON FUNCTION lakehouse.%s TO lakehouse_operator', f);
+        EXECUTE format('GRANT EXECUTE ON FUNCTION lakehouse.%s TO lakehouse_operator, lakehouse_engineer', f);
     END LOOP;
     FOREACH f IN ARRAY read_fns LOOP
         EXECUTE format('GRANT EXECUTE ON FUNCTION lakehouse.%s TO lakehouse_analyst', f);
@@ -586,11 +589,11 @@ BEGIN
         EXECUTE format('GRANT EXECUTE ON FUNCTION lakehouse.%s TO lakehouse_admin', f);
     END LOOP;
 
-    EXECUTE format('GRANT SELECT ON %s TO lakehouse_operator', definition_tables);
-    EXECUTE format('GRANT SELECT ON %s TO lakehouse_operator', runtime_tables);
+    EXECUTE format('GRANT SELECT ON %s TO lakehouse_operator, lakehouse_engineer', definition_tables);
+    EXECUTE format('GRANT SELECT ON %s TO lakehouse_operator, lakehouse_engineer', runtime_tables);
     EXECUTE format('GRANT SELECT ON %s TO lakehouse_analyst', views);
     GRANT SELECT ON lakehouse.quarantine_summary, lakehouse.schema_drift, lakehouse.column_masking
-        TO lakehouse_pii_reader, lakehouse_operator;
+        TO lakehouse_pii_reader, lakehouse_operator, lakehouse_engineer;
     GRANT SELECT ON lakehouse.secret_list TO lakehouse_engineer;
     GRANT SELECT ON lakehouse.audit_log TO lakehouse_admin;
     PERFORM lakehouse.lh_audit('create_roles', 'role', NULL, jsonb_build_object('created', to_jsonb(created)));

@@ -86,6 +86,7 @@
 
 #include "lakehouse.h"
 #include "sources/sources.h"
+#include "security/security.h"
 
 /* ids reserved per nextval in the bronze tables we create (see bronze_id_block) */
 #define BRONZE_ID_BLOCK 1024
@@ -403,6 +404,7 @@ bronze_create_table(const char *schema, const char *table,
 	if (rc != SPI_OK_UTILITY)
 		elog(ERROR, "could not comment on bronze table %s: SPI result %d",
 			 qname, rc);
+	security_grant_readers(qname, false);
 
 	SPI_finish();
 }
@@ -471,7 +473,7 @@ bronze_writer_open(LhSource *src, int64 run_id)
 				 errmsg("permission denied for bronze table %s", w->relname),
 				 errdetail("Landing records of source \"%s\" needs INSERT privilege on its bronze table.",
 						   src->name),
-				 errhint("Grant INSERT on the table to the role that runs the pipeline.")));
+				 errhint("Grant INSERT on the table to the owner of the pipeline: runs write as that role.")));
 	if (check_enable_rls(relid, InvalidOid, false) == RLS_ENABLED)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

@@ -468,7 +468,7 @@ http_perform(HttpIngest *h, const char *url, bool post, const char *body,
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, h->o.verify_tls ? 2L : 0L);
 	if (h->o.ca_bundle)
 		curl_easy_setopt(c, CURLOPT_CAINFO, h->o.ca_bundle);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "lakehouse/0.1 (PostgreSQL extension)");
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "lakehouse/" LH_EXTVERSION " (PostgreSQL extension)");
 	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
@@ -514,24 +514,36 @@ http_perform(HttpIngest *h, const char *url, bool post, const char *body,
 	return rc;
 }
 
+/*
+ * The beginning of a response body for a message: credentials redacted in
+ * the whole body first (so that the cut cannot leave part of one), then
+ * cut and made printable.
+ */
 static char *
-quote_body(StringInfo body)
+quote_body(HttpIngest *h, StringInfo body)
 {
-	int			n = Min(body->len, HTTP_QUOTE_BYTES);
-	char	   *s = pnstrdup(body->data, n);
+	char	   *red = http_redact(h, body->data);
+	int			len = strlen(red);
+	int			n = Min(len, HTTP_QUOTE_BYTES);
+	char	   *s = pnstrdup(red, n);
 
 	/* keep the quote printable and valid in the server encoding */
 	for (int i = 0; i < n; i++)
 		if ((unsigned char) s[i] < 0x20 || (unsigned char) s[i] >= 0x7f)
 			s[i] = '?';
-	return n < body->len ? psprintf("%s...", s) : s;
+	return n < len ? psprintf("%s...", s) : s;
 }
 
+/*
+ * A cached token is for one client of one token endpoint, obtained with one
+ * secret by one role (the pipeline's owner): another owner's source with
+ * the same endpoint, client and scope gets its own.
+ */
 static char *
 token_key(HttpIngest *h)
 {
-	return psprintf("%s\n%s\n%s", h->o.token_url, h->o.client_id,
-					h->o.scope ? h->o.scope : "");
+	return psprintf("%u\n%s\n%s\n%s\n%s", GetUserId(), h->o.auth_secret,
+					h->o.token_url, h->o.client_id, h->o.scope ? h->o.scope : "");
 }
 
 /* Take a cached token for this source's client, if one is still valid. */
@@ -635,7 +647,7 @@ oauth2_token(HttpIngest *h)
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("OAuth2 token request to \"%s\" returned status %ld",
 						http_redact(h, h->o.token_url), r.status),
-				 errdetail("Response begins: %s", http_redact(h, quote_body(&r.body)))));
+				 errdetail("Response begins: %s", quote_body(h, &r.body))));
 	jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(r.body.data)));
 	if (!JB_ROOT_IS_OBJECT(jb) ||
 		getKeyJsonValueFromContainer(&jb->root, "access_token", 12, &v) == NULL ||
@@ -736,7 +748,7 @@ http_fetch(HttpIngest *h, const char *url, HttpResponse *r)
 					 rc == CURLE_COULDNT_RESOLVE_HOST);
 			why = rc == CURLE_PARTIAL_FILE ?
 				psprintf("the response was truncated after %d bytes; it begins: %s",
-						 r->body.len, quote_body(&r->body)) :
+						 r->body.len, quote_body(h, &r->body)) :
 				pstrdup(r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
 		}
 		else if (r->status == 401 && h->o.auth == AUTH_OAUTH2 && !refreshed)
@@ -759,15 +771,27 @@ http_fetch(HttpIngest *h, const char *url, HttpResponse *r)
 							 ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION :
 							 ERRCODE_CONNECTION_FAILURE),
 					 errmsg("HTTP request to \"%s\" returned status %ld", shown, r->status),
-					 errdetail("Response begins: %s", http_redact(h, quote_body(&r->body)))));
+					 errdetail("Response begins: %s", quote_body(h, &r->body))));
 		else
 			break;
 
 		if (!retry || attempt >= h->o.retries)
+		{
+			StringInfoData detail;
+
+			/* an answer's body says why (redacted: APIs echo requests) */
+			initStringInfo(&detail);
+			if (rc == CURLE_OK && r->body.len > 0)
+				appendStringInfo(&detail, "Response begins: %s",
+								 quote_body(h, &r->body));
+			if (attempt > 0)
+				appendStringInfo(&detail, "%sGave up after %d retries.",
+								 detail.len > 0 ? "\n" : "", attempt);
 			ereport(ERROR,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
 					 errmsg("HTTP request to \"%s\" failed: %s", shown, http_redact(h, why)),
-					 attempt > 0 ? errdetail("Gave up after %d retries.", attempt) : 0));
+					 detail.len > 0 ? errdetail_internal("%s", detail.data) : 0));
+		}
 		attempt++;
 		h->retries++;
 		http_sleep(wait_s >= 0 ? (long) Min(wait_s * 1000.0, (double) h->o.max_retry_wait_ms) :
@@ -790,13 +814,14 @@ http_fetch(HttpIngest *h, const char *url, HttpResponse *r)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 					 errmsg("HTTP response from \"%s\" is not JSON", shown),
-					 errdetail("Response begins: %s", quote_body(&r->body))));
+					 errdetail("Response begins: %s", quote_body(h, &r->body))));
 		lh_type_input_init(&tin, JSONBOID, -1);
 		if (!lh_type_input_safe(&tin, r->body.data, &d, &edata))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-					 errmsg("HTTP response from \"%s\" is not JSON: %s", shown, edata->message),
-					 errdetail("Response begins: %s", quote_body(&r->body))));
+					 errmsg("HTTP response from \"%s\" is not JSON: %s", shown,
+							http_redact(h, edata->message)),
+					 errdetail("Response begins: %s", quote_body(h, &r->body))));
 		return DatumGetJsonbP(d);
 	}
 }

@@ -478,6 +478,8 @@ typedef struct KafkaConfBuild
 	rd_kafka_conf_t *conf;
 	bool		secret;			/* values are secrets: never quote them */
 	bool		check_only;		/* definition time: secrets are not read */
+	bool		sasl;			/* security.protocol is SASL_* */
+	bool		mechanism;		/* sasl.mechanism(s) was given */
 	bool		oauthbearer;	/* the mechanism is OAUTHBEARER */
 	bool		oidc;			/* sasl.oauthbearer.method is oidc */
 } KafkaConfBuild;
@@ -545,8 +547,11 @@ kafka_check_property(KafkaConfBuild *b, const char *name, const char *value)
 	/* values that matter */
 	if (value == NULL)
 		return;
+	if (strcmp(name, "security.protocol") == 0)
+		b->sasl = (pg_strncasecmp(value, "sasl_", 5) == 0);
 	if (strcmp(name, "sasl.mechanisms") == 0 || strcmp(name, "sasl.mechanism") == 0)
 	{
+		b->mechanism = true;
 		if (strcmp(value, "OAUTHBEARER") == 0)
 			b->oauthbearer = true;
 		if (!super)
@@ -642,6 +647,8 @@ kafka_build_conf(KafkaOptions *o, const char *source_name, bool check_only)
 	b.conf = rd_kafka_conf_new();
 	b.secret = false;
 	b.check_only = check_only;
+	b.sasl = false;
+	b.mechanism = false;
 	b.oauthbearer = false;
 	b.oidc = false;
 
@@ -670,6 +677,13 @@ kafka_build_conf(KafkaOptions *o, const char *source_name, bool check_only)
 		 * the test-only unsecured JWT: superusers only (librdkafka 2.0.2
 		 * crashes on some such configurations).
 		 */
+		/* librdkafka's default mechanism is GSSAPI (kinit) */
+		if (b.sasl && !b.mechanism && !superuser())
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a SASL security.protocol needs librdkafka property \"sasl.mechanism\""),
+					 errdetail("Without it librdkafka uses GSSAPI, which runs kinit on the database server."),
+					 errhint("Set sasl.mechanism to PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER.")));
 		if (b.oauthbearer && !b.oidc && !superuser())
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

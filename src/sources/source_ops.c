@@ -83,8 +83,8 @@ set_enabled(FunctionCallInfo fcinfo, bool enabled)
  * lh_enable_source(name) / lh_disable_source(name)
  *
  * A disabled source is skipped by runs and has no worker.  Enabling a
- * source that was disabled automatically (its worker crashed too often,
- * the database was restored) clears the reason.
+ * source that was disabled automatically (its worker crashed too often)
+ * clears the reason.
  */
 Datum
 lh_enable_source(PG_FUNCTION_ARGS)

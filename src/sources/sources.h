@@ -93,9 +93,6 @@ typedef struct SourceRoutine
 	/* the dataset the source reads (OpenLineage) */
 	void		(*dataset) (LhSource *src, SourceDataset *ds);
 
-	/* optional: a line of kind-specific state for source_status, or NULL */
-	char	   *(*status) (LhSource *src);
-
 	/*
 	 * optional: record a request to read again from position (and
 	 * partition, -1: all) for lh_reset_source; NULL: not supported

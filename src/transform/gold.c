@@ -46,6 +46,7 @@
 
 #include "lakehouse.h"
 #include "transform/scd2.h"
+#include "security/security.h"
 
 /*
  * gold_check_sql
@@ -216,6 +217,7 @@ gold_prepare_table(const char *schema, const char *table, const char *sql,
 						 qname, query_text(sql));
 		if (SPI_execute(buf.data, false, 0) != SPI_OK_UTILITY)
 			elog(ERROR, "could not create gold table %s", qname);
+		security_grant_readers(qname, true);
 		relid = lh_table_oid(schema, table, false);
 	}
 	else

@@ -78,6 +78,7 @@
 
 #include "lakehouse.h"
 #include "transform/scd2.h"
+#include "security/security.h"
 
 PG_FUNCTION_INFO_V1(lh_scd2_merge);
 
@@ -486,6 +487,7 @@ prepare_target(const char *schema, const char *table, Scd2Source *src,
 						 quote_identifier(o->meta[M_IS_DELETED]),
 						 quote_identifier(o->meta[M_ROW_HASH]));
 		spi_utility(buf.data);
+		security_grant_readers(qname, true);
 		relid = lh_table_oid(schema, table, false);
 	}
 	else

@@ -36,6 +36,7 @@
 
 #include "evolution/evolution.h"
 #include "lakehouse.h"
+#include "security/security.h"
 
 static const char *const column_keys[] = {
 	"name", "path", "type", "required", "transforms", "default", "min", "max",
@@ -514,6 +515,7 @@ silver_prepare_table(const char *schema, const char *table, List *columns,
 		appendStringInfoChar(&sql, ')');
 		if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
 			elog(ERROR, "could not create silver table %s", qname);
+		security_grant_readers(qname, false);
 		return;
 	}
 

@@ -82,6 +82,7 @@ typedef struct WorkerHandle
 	int32		source_id;
 	BackgroundWorkerHandle *handle;
 	TimestampTz updated_at;		/* source definition the worker runs */
+	Oid			role;			/* the owner it connected as */
 	bool		terminating;
 } WorkerHandle;
 
@@ -619,7 +620,7 @@ db_launcher_pass(List *sources, List **handles)
 		*handles = foreach_delete_current(*handles, lc);
 	}
 
-	/* 2. workers of sources gone, disabled or changed: stop them */
+	/* 2. workers of sources gone, disabled, changed or given away: stop them */
 	foreach(lc, *handles)
 	{
 		WorkerHandle *h = lfirst(lc);
@@ -635,7 +636,8 @@ db_launcher_pass(List *sources, List **handles)
 		}
 		LWLockRelease(lh_shared->lock);
 		if (!h->terminating &&
-			(s == NULL || !s->enabled || s->updated_at != h->updated_at || restart))
+			(s == NULL || !s->enabled || s->updated_at != h->updated_at ||
+			 s->role != h->role || restart))
 		{
 			TerminateBackgroundWorker(h->handle);
 			h->terminating = true;
@@ -731,6 +733,7 @@ db_launcher_pass(List *sources, List **handles)
 				h->source_id = s->source_id;
 				h->handle = handle;
 				h->updated_at = s->updated_at;
+				h->role = s->role;
 				*handles = lappend(*handles, h);
 			}
 			else

@@ -270,21 +270,24 @@ sub lh_capture { push @captured, grep { defined } @_; return; }
 
 =pod
 
-lh_secret($node, $name, $value): lakehouse.lh_set_secret in a session that
-first turns log_statement off, so that the test's own statement does not
-put the value in the server log (the check is about what the extension
-writes).  The value is remembered for lh_check_secrets.
+lh_secret($node, $name, $value, role => 'r'): lakehouse.lh_set_secret in a
+session that first turns log_statement off, so that the test's own
+statement does not put the value in the server log (the check is about
+what the extension writes).  With role, the session then does SET ROLE to
+it (that role owns the secret).  The value is remembered for
+lh_check_secrets.
 
 =cut
 
 sub lh_secret
 {
-	my ($node, $name, $value) = @_;
+	my ($node, $name, $value, %p) = @_;
 	(my $n = $name) =~ s/'/''/g;
 	(my $v = $value) =~ s/'/''/g;
 	my ($out, $err) = ('', '');
+	my $as = defined $p{role} ? "SET ROLE \"$p{role}\";\n" : '';
 	my $ret = $node->psql('postgres',
-		"SET log_statement = 'none';\nSELECT lakehouse.lh_set_secret('$n', '$v');",
+		"SET log_statement = 'none';\n${as}SELECT lakehouse.lh_set_secret('$n', '$v');",
 		stdout => \$out, stderr => \$err);
 	die "lh_set_secret('$name') failed" if $ret != 0;
 	$secrets{$name} = $value;

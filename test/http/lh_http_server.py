@@ -76,7 +76,9 @@
 #             "method": M, "skip": m (let m matching requests pass first),
 #             "times": n (default 1; -1 for ever), ...} with K one of
 #     status         answer "status" (default 500) with "body" (or, with
-#                    "echo": true, a body quoting the request line), and
+#                    "echo": true, a body quoting the request line; with
+#                    "echo": "headers", the request line and every request
+#                    header, JSON-escaped), and
 #                    "retry_after" (seconds, or "date": an HTTP date
 #                    "seconds" (default 1) ahead) in Retry-After
 #     hang           wait "seconds" (default 60) and close without answer
@@ -787,6 +789,16 @@ class Handler(BaseHTTPRequestHandler):
             body = f.get('body', {'error': 'injected %d' % status})
             if f.get('echo'):
                 body = {'error': 'injected %d' % status, 'request': self.path}
+            if f.get('echo') == 'headers':
+                # every header received, as an API that echoes the request
+                # would (credentials included: the client must redact
+                # them), Authorization first and the request line last, so
+                # that a client's quote of the body's beginning shows both
+                hdrs = sorted(self.headers.items(),
+                              key=lambda kv: kv[0].lower() != 'authorization')
+                body = {'error': 'injected %d' % status,
+                        'headers': {k: v for k, v in hdrs},
+                        'request': self.path}
             self.send(status, body, headers=headers)
             return True
         if kind in ('hang', 'slow'):
