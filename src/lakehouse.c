@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * lakehouse.c
- *	  Entry point of the lakehouse extension: GUCs and global hooks.
+ *	  Entry point of the lakehouse extension: GUCs and initialisation.
  *
  * _PG_init only wires things up.  It defines the lakehouse.* settings and
  * reserves the prefix so that a typo in postgresql.conf is reported.  All
@@ -44,12 +44,6 @@ int			lh_launcher_naptime = 10;
 
 /* The run executing in this backend, if any (set by src/pipeline/run.c). */
 LhRunState *lh_current_run = NULL;
-
-/* Called after each successful stage; see lakehouse.h. */
-lh_stage_hook_type lh_after_stage_hook = NULL;
-
-/* Called after each executed stage is recorded; see lakehouse.h. */
-lh_stage_done_hook_type lh_stage_done_hook = NULL;
 
 void		_PG_init(void);
 
@@ -172,13 +166,12 @@ _PG_init(void)
 
 	MarkGUCPrefixReserved("lakehouse");
 
-	/* gold data contracts: stage hooks, rule cache and quarantine callbacks */
+	/*
+	 * gold data contracts and data-quality gates: what they keep for a run
+	 * is forgotten at the end of a transaction (the checks themselves are
+	 * called in the order of src/pipeline/checks.c)
+	 */
 	contract_init();
-
-	/* data-quality gates: stage hooks */
 	quality_init();
-
-	/* observability: OpenLineage events (last: they read what the hooks above wrote) */
-	observe_hooks_init();
 
 }

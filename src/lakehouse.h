@@ -73,29 +73,6 @@ typedef struct LhRunState
 
 extern LhRunState *lh_current_run;
 
-/*
- * Stage hooks: called after a stage has done its work, inside the stage's
- * subtransaction, so a hook that raises an error rolls the stage back and
- * fails the run.  Data-quality gates and lineage plug in here.
- */
-typedef void (*lh_stage_hook_type) (const char *stage, const char *target,
-									int32 table_id, LhStageCounts *counts);
-extern PGDLLIMPORT lh_stage_hook_type lh_after_stage_hook;
-
-/*
- * Called after a stage has been executed and recorded in run_stages, outside
- * its subtransaction (whether it succeeded, failed or was skipped; not for
- * stages that did not run).  What a hook writes here survives a rolled-back
- * stage: results of checks that failed the stage belong here.  A hook must
- * not raise errors for data reasons.  Hooks chain: save the previous value
- * in _PG_init-time setup and call it.
- */
-typedef void (*lh_stage_done_hook_type) (int64 run_id, int stage_no,
-										 const char *stage, const char *target,
-										 int32 table_id, const char *status,
-										 ErrorData *error);
-extern PGDLLIMPORT lh_stage_done_hook_type lh_stage_done_hook;
-
 /* src/common/subxact.c */
 extern ErrorData *lh_try_subxact(void (*fn) (void *arg), void *arg);
 
@@ -146,36 +123,5 @@ extern bool lh_json_record(const char *buf, int len, LhTypeInput *jsonb_input,
 #define LH_MAX_JSON_DEPTH 1000
 extern bool lh_check_utf8(const char *s, int len, char **reason);
 extern bool lh_json_too_deep(const char *s, int len);
-
-/* Transforms a silver column mapping applies to text, in this order. */
-#define LH_XFORM_TRIM			0x01
-#define LH_XFORM_LOWER			0x02
-#define LH_XFORM_UPPER			0x04
-#define LH_XFORM_NULLIF_EMPTY	0x08
-
-
-/* src/transform/silver_mapping.c and src/transform/silver.c */
-extern int	silver_transform_flag(const char *name, const char *column);
-extern void silver_resolve_type(LhSilverColumn *col);
-extern List *silver_parse_columns(Jsonb *columns, List *keys,
-								  const char *order_by, const char *table);
-extern List *silver_load_columns(int32 table_id);
-extern void silver_prepare_table(const char *schema, const char *table,
-								 List *columns, List *keys);
-extern void silver_run_stage(LhTable *table, LhStageCounts *counts);
-
-/* src/transform/gold.c */
-extern void gold_check_sql(const char *sql);
-extern void lh_check_select_sql(const char *sql, const char *what);
-extern void gold_prepare_table(const char *schema, const char *table,
-							   const char *sql, const char *kind, List *keys);
-extern bool gold_run_stage(LhTable *table, LhStageCounts *counts);
-
-/* src/pipeline/deps.c */
-extern List *deps_run_order(int32 pipeline_id);
-
-/* src/pipeline/run.c (also called by the HTTP polling worker) */
-extern Datum lh_ingest(PG_FUNCTION_ARGS);
-extern void deps_check_acyclic(int32 pipeline_id, int32 upstream_id);
 
 #endif							/* LAKEHOUSE_H */

@@ -22,6 +22,8 @@
 #include "access/tupdesc.h"
 #include "utils/relcache.h"
 
+#include "lakehouse.h"
+
 /* One property of the contract's schema object: one column. */
 typedef struct ContractColumn
 {
@@ -100,5 +102,12 @@ extern void contract_note_violation(int32 table_id, const char *rule,
 									const char *column, const char *sample,
 									int64 count, bool quarantined);
 extern void contract_init(void);
+
+/* contract_table.c: the contract checks of src/pipeline/checks.c */
+extern void contract_after_write(const char *stage, const char *target,
+								 int32 table_id, LhStageCounts *counts);
+extern void contract_stage_done(int64 run_id, int stage_no, const char *stage,
+								const char *target, int32 table_id,
+								const char *status, ErrorData *error);
 
 #endif							/* LH_CONTRACT_H */

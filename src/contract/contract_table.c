@@ -3,12 +3,13 @@
  * contract_table.c
  *	  Gold data contracts in pipeline runs: the table-level rules checked
  *	  at the end of each gold stage, the per-rule violation counts, and
- *	  the stage hooks that connect both to the orchestrator.
+ *	  the stage checks (src/pipeline/checks.c) that connect both to the
+ *	  orchestrator.
  *
  * Table-level rules (primaryKey, unique including composite keys,
  * relationships to other tables, rowCount bounds) are properties of the
  * whole table, so they are checked once the gold stage has written it,
- * from lh_after_stage_hook, inside the stage's subtransaction: a violation
+ * by contract_after_write, inside the stage's subtransaction: a violation
  * raises ERRCODE_CHECK_VIOLATION and rolls the stage back, whatever the
  * table's on_violation mode (no single row can be diverted to repair a
  * duplicate key or a missing parent).  A uniqueness rule backed by a unique
@@ -17,17 +18,15 @@
  *
  * While a run executes, the row trigger (contract_trigger.c) and the checks
  * here count violations per (table, rule, column) in a backend-local list
- * that lives outside any transaction.  lh_stage_done_hook writes it to
+ * that lives outside any transaction.  contract_stage_done writes it to
  * lakehouse.contract_violations after the stage is recorded, outside the
  * stage's subtransaction, so the violations that failed a stage are kept
  * with the run even though the stage's writes are rolled back; then the
  * list is cleared.
  *
- * The after-stage hook also flushes the quarantine buffer and moves the
+ * contract_after_write also flushes the quarantine buffer and moves the
  * rows the trigger quarantined from the stage's rows_skipped to its
  * rows_quarantined, so that read = written + quarantined + skipped.
- *
- * Both hooks chain to the hooks installed before them.
  *
  *-------------------------------------------------------------------------
  */
@@ -54,8 +53,6 @@ typedef struct ViolationCount
 static MemoryContext violations_cxt = NULL;
 static List *violations = NIL;
 
-static lh_stage_hook_type prev_after_stage_hook = NULL;
-static lh_stage_done_hook_type prev_stage_done_hook = NULL;
 
 /*
  * contract_note_violation
@@ -340,12 +337,10 @@ check_table_rules(const char *schema, const char *table, int32 table_id)
 }
 
 /* After a gold stage: flush, reconcile counts, check the table rules. */
-static void
-contract_after_stage(const char *stage, const char *target, int32 table_id,
+void
+contract_after_write(const char *stage, const char *target, int32 table_id,
 					 LhStageCounts *counts)
 {
-	if (prev_after_stage_hook)
-		(*prev_after_stage_hook) (stage, target, table_id, counts);
 	if (strcmp(stage, "gold") != 0 || table_id == 0)
 		return;
 
@@ -385,16 +380,22 @@ contract_after_stage(const char *stage, const char *target, int32 table_id,
 	SPI_finish();
 }
 
+static void record_violations(int64 run_id, const char *target, const char *status);
+
 /* After a stage is recorded: write the violations counted during it. */
-static void
+void
 contract_stage_done(int64 run_id, int stage_no, const char *stage,
 					const char *target, int32 table_id, const char *status,
 					ErrorData *error)
 {
-	if (prev_stage_done_hook)
-		(*prev_stage_done_hook) (run_id, stage_no, stage, target, table_id, status, error);
-	if (violations == NIL)
-		return;
+	if (violations != NIL)
+		record_violations(run_id, target, status);
+}
+
+/* Write the violations counted, then forget them (also on error). */
+static void
+record_violations(int64 run_id, const char *target, const char *status)
+{
 	PG_TRY();
 	{
 		int			n = list_length(violations);
@@ -455,23 +456,21 @@ contract_stage_done(int64 run_id, int stage_no, const char *stage,
 					 8, types, values, NULL, SPI_OK_INSERT);
 		SPI_finish();
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
 		violations_reset();
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	violations_reset();
 }
 
 /*
  * contract_init
- *		Install the stage hooks and the trigger callbacks (from _PG_init).
+ *		Install the trigger callbacks (from _PG_init).
  */
 void
 contract_init(void)
 {
-	prev_after_stage_hook = lh_after_stage_hook;
-	lh_after_stage_hook = contract_after_stage;
-	prev_stage_done_hook = lh_stage_done_hook;
-	lh_stage_done_hook = contract_stage_done;
 	contract_trigger_init();
 }

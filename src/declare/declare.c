@@ -44,8 +44,9 @@
 #include "lakehouse.h"
 #include "sources/sources.h"
 #include "security/security.h"
-#include "transform/scd2.h"
+#include "transform/transform.h"
 #include "worker/worker.h"
+#include "pipeline/pipeline.h"
 
 PG_FUNCTION_INFO_V1(lh_create_pipeline);
 PG_FUNCTION_INFO_V1(lh_drop_pipeline);
@@ -585,8 +586,9 @@ lh_define_silver(PG_FUNCTION_ARGS)
 /*
  * lh_define_gold(pipeline, table_name, sql, kind, keys, replace, options)
  *
- * options: only for kind "scd2" (see src/transform/scd2.c); checked here so
- * that a definition with invalid options is never stored.
+ * kind: a gold kind (src/transform/gold_kinds.c); options only for kinds
+ * that take them (scd2), checked here so that a definition with invalid
+ * options is never stored.
  */
 Datum
 lh_define_gold(PG_FUNCTION_ARGS)
@@ -598,33 +600,27 @@ lh_define_gold(PG_FUNCTION_ARGS)
 	List	   *keys = text_array_arg(fcinfo, 4, "keys");
 	bool		replace = bool_arg(fcinfo, 5);
 	Jsonb	   *options = (PG_NARGS() > 6 && !PG_ARGISNULL(6)) ? PG_GETARG_JSONB_P(6) : NULL;
-	bool		scd2 = strcmp(kind, "scd2") == 0;
+	const GoldKindRoutine *k = gold_kind_routine(kind);
 	char	   *schema;
 	char	   *table;
 	LhPipeline *p;
 	int32		table_id;
 	LhIdentity	id;
 
-	if (strcmp(kind, "rebuild") != 0 && strcmp(kind, "append") != 0 &&
-		strcmp(kind, "merge") != 0 && !scd2)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unrecognized gold kind: \"%s\"", kind),
-				 errhint("Valid kinds are \"rebuild\", \"append\", \"merge\" and \"scd2\".")));
-	if ((strcmp(kind, "merge") == 0 || scd2) && keys == NIL)
+	if (k->needs_keys && keys == NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("gold kind \"%s\" requires keys", kind),
 				 errhint("Pass keys => ARRAY['column', ...] naming the columns that identify a row.")));
-	if (!scd2 && options != NULL &&
+	if (!k->takes_options && options != NULL &&
 		!(JB_ROOT_IS_OBJECT(options) && JB_ROOT_COUNT(options) == 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("gold kind \"%s\" takes no options", kind),
-				 errhint("Options are for gold kind \"scd2\".")));
-	if (scd2)
-		scd2_validate_options(options, keys);
-	else
+				 errhint("Options are for gold kind %s.", gold_kind_names(true))));
+	if (k->validate)
+		k->validate(options, keys);
+	if (!k->takes_options)
 		options = NULL;
 	lh_parse_table_name(tname, "gold", &schema, &table);
 
@@ -632,10 +628,7 @@ lh_define_gold(PG_FUNCTION_ARGS)
 	p = begin_as_owner(pipeline, psprintf("alter pipeline \"%s\"", pipeline), &id);
 	gold_check_sql(sql);
 	table_id = check_table_slot(schema, table, p->pipeline_id, "gold", replace);
-	if (scd2)
-		scd2_prepare_table(schema, table, sql, keys, options);
-	else
-		gold_prepare_table(schema, table, sql, kind, keys);
+	k->prepare(schema, table, sql, keys, options);
 	table_id = catalog_table_store(table_id, p->pipeline_id, "gold", schema, table, 0,
 								   keys, NULL, kind, sql, options);
 	lh_owner_end(&id);

@@ -64,6 +64,7 @@
 
 #include "evolution/evolution.h"
 #include "security/security.h"
+#include "transform/transform.h"
 
 PG_FUNCTION_INFO_V1(lh_set_schema_policy);
 PG_FUNCTION_INFO_V1(lh_silver_schema_guard);

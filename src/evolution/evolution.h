@@ -11,6 +11,7 @@
 #define LH_EVOLUTION_H
 
 #include "lakehouse.h"
+#include "pipeline/pipeline.h"
 #include "utils/jsonb.h"
 
 /* Internal to src/evolution/evolution*.c */
@@ -59,12 +60,12 @@ extern void evolution_apply_mapping(int32 table_id, const char *schema,
 extern void evolution_register(int32 table_id, const char *schema,
 							   const char *table, const char *policy);
 
-/* evolution_drift.c: unmapped payload fields seen by a silver stage */
-typedef struct EvolutionDrift EvolutionDrift;
-
-extern EvolutionDrift *evolution_drift_begin(List *columns);
-extern void evolution_drift_collect(EvolutionDrift *drift, Jsonb *payload,
-									int64 row_no);
-extern void evolution_drift_finish(EvolutionDrift *drift, int32 table_id);
+/*
+ * evolution_drift.c: unmapped payload fields seen by a silver stage (a row
+ * check of src/pipeline/checks.c)
+ */
+extern void *evolution_drift_begin(const StageCheckTarget *target);
+extern void evolution_drift_collect(void *state, Jsonb *payload, int64 row_no);
+extern void evolution_drift_finish(void *state, const StageCheckTarget *target);
 
 #endif							/* LH_EVOLUTION_H */

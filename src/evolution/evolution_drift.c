@@ -69,6 +69,8 @@ typedef struct DriftNode
 	struct DriftNode *next;
 } DriftNode;
 
+typedef struct EvolutionDrift EvolutionDrift;
+
 struct EvolutionDrift
 {
 	MemoryContext cxt;
@@ -149,10 +151,11 @@ drift_elem(EvolutionDrift *d, DriftNode *parent)
  *		Start collecting for a stage; columns are its LhSilverColumn
  *		mappings.  Allocates in the current memory context.
  */
-EvolutionDrift *
-evolution_drift_begin(List *columns)
+void *
+evolution_drift_begin(const StageCheckTarget *target)
 {
 	EvolutionDrift *d = palloc0(sizeof(EvolutionDrift));
+	List	   *columns = target->columns;
 	ListCell   *lc;
 
 	d->cxt = CurrentMemoryContext;
@@ -281,8 +284,10 @@ drift_walk(EvolutionDrift *d, DriftNode *node, JsonbContainer *cont, int depth)
  *		Walk one payload.  Only allocates when it meets a new path.
  */
 void
-evolution_drift_collect(EvolutionDrift *d, Jsonb *payload, int64 row_no)
+evolution_drift_collect(void *state, Jsonb *payload, int64 row_no)
 {
+	EvolutionDrift *d = (EvolutionDrift *) state;
+
 	if (d == NULL || JB_ROOT_IS_SCALAR(payload))
 		return;
 	d->row_no = row_no;
@@ -322,8 +327,10 @@ drift_gather_one(DriftNode *c, List **paths, List **counts, List **examples)
  *		ones.  Caller is connected to SPI, in the stage's transaction.
  */
 void
-evolution_drift_finish(EvolutionDrift *d, int32 table_id)
+evolution_drift_finish(void *state, const StageCheckTarget *target)
 {
+	EvolutionDrift *d = (EvolutionDrift *) state;
+	int32		table_id = target->table_id;
 	List	   *paths = NIL;
 	List	   *counts = NIL;
 	List	   *examples = NIL;

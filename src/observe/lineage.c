@@ -10,9 +10,10 @@
  *	  run row is inserted) and COMPLETE or FAIL when it ends
  *	  (lineage_run_end);
  *	- each stage run (job "<pipeline>.<stage>.<target>"): a START and a
- *	  COMPLETE or FAIL, both written by the lh_stage_done_hook, which runs
- *	  after the stage was recorded in lakehouse.run_stages and outside the
- *	  stage's subtransaction.  The events are built from that surviving
+ *	  COMPLETE or FAIL, both written by lineage_stage_done (the last stage
+ *	  check of src/pipeline/checks.c), which runs after the stage was
+ *	  recorded in lakehouse.run_stages and outside the stage's
+ *	  subtransaction.  The events are built from that surviving
  *	  record (times, row counts, error), so a rolled-back stage still has
  *	  its START and FAIL; the START carries the stage's start time.
  *	  Stages that did not run get no events.
@@ -56,6 +57,7 @@
 #include "lakehouse.h"
 #include "sources/sources.h"
 #include "observe/observe.h"
+#include "transform/transform.h"
 
 /* GUCs */
 char	   *lh_openlineage_url = NULL;
@@ -69,7 +71,6 @@ int			lh_metrics_port = 0;
 char	   *lh_metrics_listen_address = NULL;
 char	   *lh_metrics_database = NULL;
 
-static lh_stage_done_hook_type prev_stage_done_hook = NULL;
 
 /* The pipeline run whose stages the hook sees (runs never nest). */
 static int64 cur_run_id = 0;
@@ -85,9 +86,6 @@ typedef struct OlDataset
 	char	   *facets;			/* its dataSource and schema facets, once built */
 } OlDataset;
 
-static void lineage_stage_done(int64 run_id, int stage_no, const char *stage,
-							   const char *target, int32 table_id,
-							   const char *status, ErrorData *error);
 
 /* ---------- small helpers ---------- */
 
@@ -643,9 +641,10 @@ stage_event(const char *type, TimestampTz when, const char *uuid, const char *jo
 }
 
 /*
- * lh_stage_done_hook: the START and COMPLETE/FAIL events of a stage.
+ * lineage_stage_done: the START and COMPLETE/FAIL events of a stage (a
+ * stage check of src/pipeline/checks.c, after quality's).
  */
-static void
+void
 lineage_stage_done(int64 run_id, int stage_no, const char *stage,
 				   const char *target, int32 table_id, const char *status,
 				   ErrorData *error)
@@ -661,8 +660,6 @@ lineage_stage_done(int64 run_id, int stage_no, const char *stage,
 	int32		pipeline_id;
 	bool		failed = strcmp(status, "failed") == 0;
 
-	if (prev_stage_done_hook)
-		(*prev_stage_done_hook) (run_id, stage_no, stage, target, table_id, status, error);
 	if (!lh_emit_events || lh_current_run == NULL || run_id != cur_run_id ||
 		!read_stage_record(run_id, stage_no, &rec))
 		return;
@@ -994,17 +991,4 @@ observe_init(void)
 							   NULL,
 							   &lh_metrics_database, "postgres", PGC_SIGHUP, 0,
 							   NULL, NULL, NULL);
-}
-
-/*
- * observe_hooks_init
- *		Install the stage-done hook.  Hooks call the previous one first, so
- *		installing this one last makes it run after the quality and contract
- *		hooks have written their results, which the events report.
- */
-void
-observe_hooks_init(void)
-{
-	prev_stage_done_hook = lh_stage_done_hook;
-	lh_stage_done_hook = lineage_stage_done;
 }

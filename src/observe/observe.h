@@ -12,6 +12,7 @@
 
 #include "lib/stringinfo.h"
 #include "lakehouse.h"
+#include "pipeline/pipeline.h"
 #include "nodes/pg_list.h"
 
 /* The producer URI and schema URLs of every event we write. */
@@ -37,7 +38,9 @@ extern char *lh_metrics_database;
 
 /* src/observe/lineage.c */
 extern void observe_init(void);
-extern void observe_hooks_init(void);
+extern void lineage_stage_done(int64 run_id, int stage_no, const char *stage,
+							   const char *target, int32 table_id,
+							   const char *status, ErrorData *error);
 extern void lineage_run_start(int64 run_id, const char *pipeline, bool full_refresh);
 extern void lineage_run_end(int64 run_id, const char *pipeline, bool failed,
 							const char *error_message);

@@ -19,6 +19,7 @@
 #include "utils/builtins.h"
 
 #include "lakehouse.h"
+#include "pipeline/pipeline.h"
 
 typedef struct DepEdge
 {

@@ -28,8 +28,10 @@
  *
  * lh_current_run points at the running run while stages execute so that
  * every stage (and lakehouse.lh_current_run_id() in user SQL) can see the
- * run id.  After each successful stage lh_after_stage_hook is called inside
- * the stage's subtransaction: a hook that raises fails the stage.
+ * run id.  The checks around each stage (contracts, quality, lineage) are
+ * called in the order of checks.c: after a stage's write inside its
+ * subtransaction (a check that raises fails the stage), and after the
+ * stage is recorded.
  *
  * SPI is connected once for the whole call; stages use that connection
  * from inside their subtransactions (SPI cleans up after an aborted one).
@@ -54,7 +56,9 @@
 #include "lakehouse.h"
 #include "sources/sources.h"
 #include "observe/observe.h"
+#include "pipeline/pipeline.h"
 #include "security/security.h"
+#include "transform/transform.h"
 
 PG_FUNCTION_INFO_V1(lh_run_pipeline);
 PG_FUNCTION_INFO_V1(lh_ingest);
@@ -179,9 +183,9 @@ execute_stage_work(void *arg)
 			catalog_set_stage_mark(table_id, "changed_run",
 								   psprintf(INT64_FORMAT, run->run_id));
 	}
-	if (ran && lh_after_stage_hook)
-		(*lh_after_stage_hook) (stage_names[st->kind], st->target, table_id,
-								&st->counts);
+	if (ran)
+		stage_checks_after_write(stage_names[st->kind], st->target, table_id,
+								 &st->counts);
 	lh_owner_end(&id);
 	st->status = ran ? "succeeded" : "skipped";
 	if (st->counts.partial_error)
@@ -302,17 +306,16 @@ run_stages(List *stages, LhRunState *run, bool skip_all, LhStageCounts *total)
 		}
 		record_stage(run->run_id, foreach_current_index(lc) + 1, st);
 		/* (without an owner every stage failed, recorded: nothing to check) */
-		if (lh_stage_done_hook && strcmp(st->status, "not run") != 0 &&
-			OidIsValid(run->owner))
+		if (strcmp(st->status, "not run") != 0 && OidIsValid(run->owner))
 		{
 			LhIdentity	id;
 
 			/* its checks read the owner's tables and analyse the owner's SQL */
 			lh_owner_begin(run->owner, &id);
-			(*lh_stage_done_hook) (run->run_id, foreach_current_index(lc) + 1,
-								   stage_names[st->kind], st->target,
-								   st->table ? st->table->table_id : 0,
-								   st->status, st->error);
+			stage_checks_done(run->run_id, foreach_current_index(lc) + 1,
+							  stage_names[st->kind], st->target,
+							  st->table ? st->table->table_id : 0,
+							  st->status, st->error);
 			lh_owner_end(&id);
 		}
 		total->rows_read += st->counts.rows_read;

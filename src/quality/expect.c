@@ -50,6 +50,7 @@
 #include "utils/plancache.h"
 
 #include "quality/quality.h"
+#include "transform/transform.h"
 
 /* What each kind is called and which arguments it takes. */
 typedef struct DqKindInfo

@@ -4,15 +4,15 @@
  *	  Data-quality gates of pipeline runs, and the silver stage's drop
  *	  expectations.
  *
- * Gates.  quality_init (from _PG_init) chains lh_after_stage_hook and
- * lh_stage_done_hook.  After a silver or gold stage has written its rows,
- * still inside the stage's subtransaction, the after-stage hook evaluates
+ * Gates: the quality rows of the stage checks (src/pipeline/checks.c).
+ * After a silver or gold stage has written its rows, still inside the
+ * stage's subtransaction, quality_after_write evaluates
  * the table's suite (incrementally: the rows of this run, when the table
  * has _lh_run_id; silver stages that wrote and quarantined nothing are
  * not checked).  The results are kept, serialized, in memory that survives
  * the subtransaction (a child of TopTransactionContext); a failed
  * expectation of severity "fail" then raises an error, which rolls the
- * stage back and fails the run.  The stage-done hook, called after the
+ * stage back and fails the run.  quality_stage_done, called after the
  * stage has been recorded and outside its subtransaction, writes the kept
  * results to lakehouse.dq_results -- so the results of a stage that a
  * gate rolled back are recorded too.  An xact callback forgets whatever
@@ -21,11 +21,11 @@
  * Drop expectations.  A silver row that fails an expectation of severity
  * "drop" must go to quarantine instead of the table, and an upsert must
  * keep the previous good version, so these are evaluated before the row
- * is written: the silver stage calls quality_silver_begin once per stage,
- * which compiles the SQL of every drop expectation (the same text the
- * scan of check.c uses) into executor expressions over the silver row
- * type, and quality_silver_row for each projected row, which evaluates
- * them on the row's datums in a per-row expression context.  A table
+ * is written: the silver stage's row checks call quality_rows_begin once
+ * per stage, which compiles the SQL of every drop expectation (the same
+ * text the scan of check.c uses) into executor expressions over the
+ * silver row type, and quality_rows_check for each projected row, which
+ * evaluates them on the row's datums in a per-row expression context.  A table
  * without drop expectations costs one catalog query per stage and a NULL
  * test per row.  The tallies (rows judged, missing, unexpected, samples)
  * become the drop expectations' results of the run.
@@ -64,7 +64,7 @@ typedef struct RowExpectation
 	int			tally;			/* index in the tally */
 } RowExpectation;
 
-struct DqRowCheck
+typedef struct DqRowCheck
 {
 	int			n;
 	RowExpectation *checks;
@@ -72,7 +72,7 @@ struct DqRowCheck
 	ExprContext *econtext;
 	TupleTableSlot *slot;
 	int			natts;
-};
+} DqRowCheck;
 
 /* Counts of one drop expectation over a stage (kept in gate_cxt). */
 typedef struct DropTally
@@ -98,7 +98,7 @@ typedef struct GateState
 	int			ntallies;
 	DropTally  *tallies;
 	double		drop_ms;
-	/* results waiting for the stage-done hook */
+	/* results waiting for quality_stage_done */
 	bool		have_results;
 	char	   *table_name;
 	bool		incremental;
@@ -108,8 +108,6 @@ typedef struct GateState
 static MemoryContext gate_cxt = NULL;
 static GateState *gate = NULL;
 
-static lh_stage_hook_type prev_after_stage_hook = NULL;
-static lh_stage_done_hook_type prev_stage_done_hook = NULL;
 
 static void
 gate_xact_callback(XactEvent event, void *arg)
@@ -156,9 +154,11 @@ compile_target(TargetEntry *tle, EState *estate)
  * for the row type.  Returns NULL when there are none.  Caller is
  * connected to SPI; the result lives in CurrentMemoryContext.
  */
-DqRowCheck *
-quality_silver_begin(int32 table_id, Oid relid, TupleDesc tupdesc)
+void *
+quality_rows_begin(const StageCheckTarget *target)
 {
+	int32		table_id = target->table_id;
+	TupleDesc	tupdesc = target->tupdesc;
 	Oid			types[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(table_id)};
 	DqTable    *t;
@@ -287,9 +287,10 @@ eval_bool(ExprState *state, ExprContext *econtext)
  * value and reason to quarantine it under.
  */
 bool
-quality_silver_row(DqRowCheck *rc, Datum *values, bool *nulls,
+quality_rows_check(void *state, Datum *values, bool *nulls,
 				   const char **column, char **value, char **reason)
 {
+	DqRowCheck *rc = (DqRowCheck *) state;
 	ExprContext *econtext = rc->econtext;
 	TupleTableSlot *slot = rc->slot;
 	StringInfoData failed;
@@ -402,13 +403,13 @@ drop_results(DqTable *t, GateState *g)
 }
 
 /* ----------------------------------------------------------------
- * The hooks
+ * The stage checks
  * ----------------------------------------------------------------
  */
 
-static void
-gate_after_stage(const char *stage, const char *target, int32 table_id,
-				 LhStageCounts *counts)
+void
+quality_after_write(const char *stage, const char *target, int32 table_id,
+					LhStageCounts *counts)
 {
 	bool		silver = strcmp(stage, "silver") == 0;
 	int64		run_id = lh_current_run ? lh_current_run->run_id : 0;
@@ -421,8 +422,6 @@ gate_after_stage(const char *stage, const char *target, int32 table_id,
 	StringInfoData others;
 	ListCell   *lc;
 
-	if (prev_after_stage_hook)
-		(*prev_after_stage_hook) (stage, target, table_id, counts);
 	if (table_id == 0 || (!silver && strcmp(stage, "gold") != 0))
 		return;
 	t = dq_load_table(table_id, true);
@@ -487,14 +486,11 @@ gate_after_stage(const char *stage, const char *target, int32 table_id,
 				 errhint("The stage was rolled back; the results are in lakehouse.dq_results.")));
 }
 
-static void
-gate_stage_done(int64 run_id, int stage_no, const char *stage,
-				const char *target, int32 table_id, const char *status,
-				ErrorData *error)
+void
+quality_stage_done(int64 run_id, int stage_no, const char *stage,
+				   const char *target, int32 table_id, const char *status,
+				   ErrorData *error)
 {
-	if (prev_stage_done_hook)
-		(*prev_stage_done_hook) (run_id, stage_no, stage, target, table_id,
-								 status, error);
 	if (gate == NULL || gate->run_id != run_id || gate->table_id != table_id)
 		return;
 	if (gate->have_results)
@@ -505,14 +501,11 @@ gate_stage_done(int64 run_id, int stage_no, const char *stage,
 }
 
 /*
- * Install the gates.  Called once from _PG_init.
+ * Forget a gate's results at the end of a transaction.  Called once from
+ * _PG_init.
  */
 void
 quality_init(void)
 {
-	prev_after_stage_hook = lh_after_stage_hook;
-	lh_after_stage_hook = gate_after_stage;
-	prev_stage_done_hook = lh_stage_done_hook;
-	lh_stage_done_hook = gate_stage_done;
 	RegisterXactCallback(gate_xact_callback, NULL);
 }

@@ -23,6 +23,7 @@
 #include "utils/numeric.h"
 
 #include "lakehouse.h"
+#include "pipeline/pipeline.h"
 
 typedef enum DqKind
 {
@@ -150,14 +151,16 @@ extern char *dq_results_json(DqTable *t, List *results);
 extern int64 dq_record_json(int32 table_id, const char *table_name,
 							int64 run_id, bool incremental, const char *json);
 
-/* gate.c */
-typedef struct DqRowCheck DqRowCheck;
-
+/* gate.c: the quality checks of src/pipeline/checks.c */
 extern void quality_init(void);
-extern DqRowCheck *quality_silver_begin(int32 table_id, Oid relid,
-										TupleDesc tupdesc);
-extern bool quality_silver_row(DqRowCheck *rc, Datum *values, bool *nulls,
+extern void *quality_rows_begin(const StageCheckTarget *target);
+extern bool quality_rows_check(void *state, Datum *values, bool *nulls,
 							   const char **column, char **value,
 							   char **reason);
+extern void quality_after_write(const char *stage, const char *target,
+								int32 table_id, LhStageCounts *counts);
+extern void quality_stage_done(int64 run_id, int stage_no, const char *stage,
+							   const char *target, int32 table_id,
+							   const char *status, ErrorData *error);
 
 #endif							/* LH_QUALITY_H */

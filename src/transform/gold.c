@@ -1,10 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * gold.c
- *	  The gold stage: SQL transforms over silver, written as rebuild,
- *	  append or merge.
+ *	  The gold stage: SQL transforms over silver, written by a gold kind
+ *	  (transform.h); and the kinds rebuild, append and merge.
  *
- * A gold table is defined by one SELECT.  Kinds:
+ * A gold table is defined by one SELECT.  Kinds defined here:
  *	- rebuild: DELETE all rows, INSERT the query's rows.  Both happen in
  *	  the stage's subtransaction, so readers see the old contents until
  *	  the run commits and the new contents after (MVCC, no lock beyond
@@ -12,8 +12,7 @@
  *	- append: INSERT the query's rows.
  *	- merge: INSERT ... ON CONFLICT (keys) DO UPDATE, touching only rows
  *	  whose values differ.
- *	- scd2: the query is the source of an SCD type 2 merge
- *	  (src/transform/scd2.c), with the options stored in lakehouse.tables.
+ * (scd2, an SCD type 2 merge, is in scd2.c.)
  *
  * Incremental runs: a gold stage is skipped when the run is not a full
  * refresh, the definition is unchanged since the last build, and every
@@ -45,8 +44,8 @@
 #include "utils/rel.h"
 
 #include "lakehouse.h"
-#include "transform/scd2.h"
 #include "security/security.h"
+#include "transform/transform.h"
 
 /*
  * gold_check_sql
@@ -164,12 +163,13 @@ prepare_query(const char *sql)
 /*
  * gold_prepare_table
  *		Create the gold table from the query if it does not exist; otherwise
- *		check that every column of the query exists in it.  For merge, make
- *		sure a unique index on the keys exists.  Caller is connected to SPI.
+ *		check that every column of the query exists in it.  With unique_keys
+ *		(merge), make sure a unique index on the keys exists.  Caller is
+ *		connected to SPI.
  */
-void
+static void
 gold_prepare_table(const char *schema, const char *table, const char *sql,
-				   const char *kind, List *keys)
+				   List *keys, bool unique_keys)
 {
 	char	   *qname = lh_qualified_name(schema, table);
 	Oid			relid = lh_table_oid(schema, table, true);
@@ -245,7 +245,7 @@ gold_prepare_table(const char *schema, const char *table, const char *sql,
 		table_close(rel, AccessShareLock);
 	}
 
-	if (strcmp(kind, "merge") == 0 && !lh_unique_index_on(relid, keys))
+	if (unique_keys && !lh_unique_index_on(relid, keys))
 	{
 		resetStringInfo(&buf);
 		appendStringInfo(&buf, "CREATE UNIQUE INDEX ON %s (", qname);
@@ -264,7 +264,7 @@ gold_prepare_table(const char *schema, const char *table, const char *sql,
  * table (then the table is rebuilt every run).
  */
 static char *
-build_version(LhTable *table, CachedPlanSource *ps)
+build_version(LhTable *table, const GoldKindRoutine *kind, CachedPlanSource *ps)
 {
 	ListCell   *lc;
 	int64		newest = 0;
@@ -281,7 +281,7 @@ build_version(LhTable *table, CachedPlanSource *ps)
 		appendStringInfo(&buf, "%s\n%s\n", table->gold_kind, table->sql);
 		foreach(lc, table->keys)
 			appendStringInfo(&buf, "%s\n", (char *) lfirst(lc));
-		if (strcmp(table->gold_kind, "scd2") == 0 && table->options)
+		if (kind->takes_options && table->options)
 			appendStringInfo(&buf, "%s\n",
 							 JsonbToCString(NULL, &table->options->root,
 											VARSIZE(table->options)));
@@ -294,21 +294,17 @@ build_version(LhTable *table, CachedPlanSource *ps)
 
 /*
  * gold_run_stage
- *		Build one gold table.  Returns false when the stage was skipped
- *		because nothing it reads has changed.  Caller is connected to SPI,
- *		inside the stage's subtransaction.
+ *		Build one gold table with its kind.  Returns false when the stage
+ *		was skipped because nothing it reads has changed.  Caller is
+ *		connected to SPI, inside the stage's subtransaction.
  */
 bool
 gold_run_stage(LhTable *table, LhStageCounts *counts)
 {
-	char	   *qname = lh_qualified_name(table->schema_name, table->table_name);
+	const GoldKindRoutine *kind = gold_kind_routine(table->gold_kind);
 	CachedPlanSource *ps = prepare_query(table->sql);
-	TupleDesc	qdesc = ps->resultDesc;
-	char	   *version = build_version(table, ps);
+	char	   *version = build_version(table, kind, ps);
 	char	   *old_version;
-	StringInfoData cols;
-	StringInfoData sql;
-	int			rc;
 
 	(void) lh_table_oid(table->schema_name, table->table_name, false);
 
@@ -317,18 +313,65 @@ gold_run_stage(LhTable *table, LhStageCounts *counts)
 		!(lh_current_run && lh_current_run->full_refresh))
 		return false;
 
-	if (strcmp(table->gold_kind, "scd2") == 0)
-	{
-		Scd2Counts sc;
+	kind->write(table, query_text(table->sql), counts);
+	catalog_set_stage_mark(table->table_id, "built", version);
+	return true;
+}
 
-		scd2_merge(table->schema_name, table->table_name, query_text(table->sql),
-				   InvalidOid, table->keys, table->options, &sc);
-		counts->rows_read = sc.source_rows;
-		counts->rows_written = sc.inserted;
-		counts->rows_skipped = sc.source_rows - sc.inserted;
-		catalog_set_stage_mark(table->table_id, "built", version);
-		return true;
+/* ----------------------------------------------------------------
+ * The kinds rebuild, append and merge: one INSERT of the query's rows
+ * ----------------------------------------------------------------
+ */
+
+typedef enum GoldInsert
+{
+	GOLD_INSERT_REBUILD,
+	GOLD_INSERT_APPEND,
+	GOLD_INSERT_MERGE
+} GoldInsert;
+
+/* For merge: ON CONFLICT (keys) DO UPDATE only the rows that differ. */
+static void
+append_merge_clause(StringInfo sql, LhTable *table, TupleDesc qdesc)
+{
+	ListCell   *lc;
+	StringInfoData set;
+	StringInfoData cmp_old;
+	StringInfoData cmp_new;
+
+	initStringInfo(&set);
+	initStringInfo(&cmp_old);
+	initStringInfo(&cmp_new);
+	for (int i = 0; i < qdesc->natts; i++)
+	{
+		const char *c = quote_identifier(NameStr(TupleDescAttr(qdesc, i)->attname));
+
+		if (lh_name_in_list(table->keys, NameStr(TupleDescAttr(qdesc, i)->attname)))
+			continue;
+		appendStringInfo(&set, "%s%s = excluded.%s", set.len ? ", " : "", c, c);
+		appendStringInfo(&cmp_old, "%st.%s", cmp_old.len ? ", " : "", c);
+		appendStringInfo(&cmp_new, "%sexcluded.%s", cmp_new.len ? ", " : "", c);
 	}
+	appendStringInfoString(sql, " ON CONFLICT (");
+	foreach(lc, table->keys)
+		appendStringInfo(sql, "%s%s", foreach_current_index(lc) ? ", " : "",
+						 quote_identifier(lfirst(lc)));
+	if (set.len == 0)
+		appendStringInfoString(sql, ") DO NOTHING");
+	else
+		appendStringInfo(sql, ") DO UPDATE SET %s WHERE ROW(%s) IS DISTINCT FROM ROW(%s)",
+						 set.data, cmp_old.data, cmp_new.data);
+}
+
+static void
+gold_insert(LhTable *table, const char *query, LhStageCounts *counts,
+			GoldInsert how)
+{
+	char	   *qname = lh_qualified_name(table->schema_name, table->table_name);
+	TupleDesc	qdesc = prepare_query(query)->resultDesc;
+	StringInfoData cols;
+	StringInfoData sql;
+	int			rc;
 
 	initStringInfo(&cols);
 	for (int i = 0; i < qdesc->natts; i++)
@@ -336,7 +379,7 @@ gold_run_stage(LhTable *table, LhStageCounts *counts)
 						 quote_identifier(NameStr(TupleDescAttr(qdesc, i)->attname)));
 
 	initStringInfo(&sql);
-	if (strcmp(table->gold_kind, "rebuild") == 0)
+	if (how == GOLD_INSERT_REBUILD)
 	{
 		appendStringInfo(&sql, "DELETE FROM %s", qname);
 		rc = SPI_execute(sql.data, false, 0);
@@ -344,58 +387,81 @@ gold_run_stage(LhTable *table, LhStageCounts *counts)
 			elog(ERROR, "could not empty gold table %s: SPI error %d", qname, rc);
 		resetStringInfo(&sql);
 	}
+
 	/*
 	 * One statement reports both the rows the query produced and the rows
 	 * written (a merge skips rows that did not change).
 	 */
 	appendStringInfo(&sql, "WITH q AS (SELECT %s FROM (\n%s\n) AS q0),"
 					 " w AS (INSERT INTO %s AS t (%s) SELECT %s FROM q",
-					 cols.data, query_text(table->sql), qname, cols.data, cols.data);
-	if (strcmp(table->gold_kind, "merge") == 0)
-	{
-		ListCell   *lc;
-		StringInfoData set;
-		StringInfoData cmp_old;
-		StringInfoData cmp_new;
-
-		initStringInfo(&set);
-		initStringInfo(&cmp_old);
-		initStringInfo(&cmp_new);
-		for (int i = 0; i < qdesc->natts; i++)
-		{
-			const char *c = quote_identifier(NameStr(TupleDescAttr(qdesc, i)->attname));
-
-			if (lh_name_in_list(table->keys, NameStr(TupleDescAttr(qdesc, i)->attname)))
-				continue;
-			appendStringInfo(&set, "%s%s = excluded.%s", set.len ? ", " : "", c, c);
-			appendStringInfo(&cmp_old, "%st.%s", cmp_old.len ? ", " : "", c);
-			appendStringInfo(&cmp_new, "%sexcluded.%s", cmp_new.len ? ", " : "", c);
-		}
-		appendStringInfoString(&sql, " ON CONFLICT (");
-		foreach(lc, table->keys)
-			appendStringInfo(&sql, "%s%s", foreach_current_index(lc) ? ", " : "",
-							 quote_identifier(lfirst(lc)));
-		if (set.len == 0)
-			appendStringInfoString(&sql, ") DO NOTHING");
-		else
-			appendStringInfo(&sql, ") DO UPDATE SET %s WHERE ROW(%s) IS DISTINCT FROM ROW(%s)",
-							 set.data, cmp_old.data, cmp_new.data);
-	}
+					 cols.data, query, qname, cols.data, cols.data);
+	if (how == GOLD_INSERT_MERGE)
+		append_merge_clause(&sql, table, qdesc);
 	appendStringInfoString(&sql, " RETURNING 1)"
 						   " SELECT (SELECT count(*) FROM q), (SELECT count(*) FROM w)");
 	rc = SPI_execute(sql.data, false, 0);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not write gold table %s: SPI error %d", qname, rc);
-	{
-		bool		isnull;
-
-		counts->rows_read = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-														SPI_tuptable->tupdesc, 1, &isnull));
-		counts->rows_written = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-														   SPI_tuptable->tupdesc, 2, &isnull));
-		counts->rows_skipped = counts->rows_read - counts->rows_written;
-	}
-
-	catalog_set_stage_mark(table->table_id, "built", version);
-	return true;
+	counts->rows_read = catalog_int64(0, 1, 0);
+	counts->rows_written = catalog_int64(0, 2, 0);
+	counts->rows_skipped = counts->rows_read - counts->rows_written;
 }
+
+static void
+rebuild_prepare(const char *schema, const char *table, const char *sql,
+				List *keys, Jsonb *options)
+{
+	gold_prepare_table(schema, table, sql, keys, false);
+}
+
+static void
+merge_prepare(const char *schema, const char *table, const char *sql,
+			  List *keys, Jsonb *options)
+{
+	gold_prepare_table(schema, table, sql, keys, true);
+}
+
+static void
+rebuild_write(LhTable *table, const char *query, LhStageCounts *counts)
+{
+	gold_insert(table, query, counts, GOLD_INSERT_REBUILD);
+}
+
+static void
+append_write(LhTable *table, const char *query, LhStageCounts *counts)
+{
+	gold_insert(table, query, counts, GOLD_INSERT_APPEND);
+}
+
+static void
+merge_write(LhTable *table, const char *query, LhStageCounts *counts)
+{
+	gold_insert(table, query, counts, GOLD_INSERT_MERGE);
+}
+
+const GoldKindRoutine gold_kind_rebuild = {
+	.name = "rebuild",
+	.needs_keys = false,
+	.takes_options = false,
+	.validate = NULL,
+	.prepare = rebuild_prepare,
+	.write = rebuild_write,
+};
+
+const GoldKindRoutine gold_kind_append = {
+	.name = "append",
+	.needs_keys = false,
+	.takes_options = false,
+	.validate = NULL,
+	.prepare = rebuild_prepare,
+	.write = append_write,
+};
+
+const GoldKindRoutine gold_kind_merge = {
+	.name = "merge",
+	.needs_keys = true,
+	.takes_options = false,
+	.validate = NULL,
+	.prepare = merge_prepare,
+	.write = merge_write,
+};

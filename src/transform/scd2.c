@@ -77,7 +77,7 @@
 #include "utils/varlena.h"
 
 #include "lakehouse.h"
-#include "transform/scd2.h"
+#include "transform/transform.h"
 #include "security/security.h"
 
 PG_FUNCTION_INFO_V1(lh_scd2_merge);
@@ -342,7 +342,7 @@ scd2_parse_options(Jsonb *options, List *keys, Scd2Options *o)
  * scd2_validate_options
  *		Check SCD2 options and keys without touching any table (lh_define_gold).
  */
-void
+static void
 scd2_validate_options(Jsonb *options, List *keys)
 {
 	Scd2Options o;
@@ -1177,7 +1177,7 @@ scd2_merge(const char *schema, const char *table, const char *source_sql,
  *		is defined, so that it exists before the first run.  Caller is
  *		connected to SPI.
  */
-void
+static void
 scd2_prepare_table(const char *schema, const char *table,
 				   const char *source_sql, List *keys, Jsonb *options)
 {
@@ -1188,6 +1188,28 @@ scd2_prepare_table(const char *schema, const char *table,
 	src = describe_source(lh_trim_sql(source_sql), keys, &o);
 	prepare_target(schema, table, src, keys, &o);
 }
+
+/* A gold stage of kind scd2: the query is the source of one merge. */
+static void
+scd2_write(LhTable *table, const char *query, LhStageCounts *counts)
+{
+	Scd2Counts sc;
+
+	scd2_merge(table->schema_name, table->table_name, query, InvalidOid,
+			   table->keys, table->options, &sc);
+	counts->rows_read = sc.source_rows;
+	counts->rows_written = sc.inserted;
+	counts->rows_skipped = sc.source_rows - sc.inserted;
+}
+
+const GoldKindRoutine gold_kind_scd2 = {
+	.name = "scd2",
+	.needs_keys = true,
+	.takes_options = true,
+	.validate = scd2_validate_options,
+	.prepare = scd2_prepare_table,
+	.write = scd2_write,
+};
 
 /* ----------------------------------------------------------------------
  * SQL-callable

@@ -60,10 +60,10 @@
 #include "utils/syscache.h"
 #include "utils/typcache.h"
 
-#include "evolution/evolution.h"
 #include "lakehouse.h"
+#include "pipeline/pipeline.h"
 #include "sources/sources.h"
-#include "quality/quality.h"
+#include "transform/transform.h"
 
 PG_FUNCTION_INFO_V1(lh_silver_project);
 
@@ -99,8 +99,7 @@ typedef struct SilverStage
 	int			att_bronze_id;
 	int			att_run_id;
 	int64		run_id;
-	DqRowCheck *dq;				/* drop expectations, or NULL */
-	EvolutionDrift *drift;		/* unmapped payload fields seen */
+	StageRowChecks *checks;	/* the row checks (src/pipeline/checks.c) */
 
 	/* progress */
 	int64		rows_read;
@@ -471,13 +470,12 @@ project_row(SilverStage *st, Jsonb *payload, int64 bronze_id, text *position,
 	nulls[st->att_bronze_id] = false;
 	values[st->att_run_id] = Int64GetDatum(st->run_id);
 	nulls[st->att_run_id] = false;
-	if (st->dq != NULL)
 	{
 		const char *column = NULL;
 		char	   *value = NULL;
 		char	   *reason = NULL;
 
-		if (!quality_silver_row(st->dq, values, nulls, &column, &value, &reason))
+		if (!stage_checks_row(st->checks, values, nulls, &column, &value, &reason))
 		{
 			quarantine_row(st, bronze_id, position, payload, column, value, reason);
 			return false;
@@ -542,7 +540,7 @@ lh_silver_project(PG_FUNCTION_ARGS)
 	st->rows_read++;
 	if (bronze_id > st->max_bronze_id)
 		st->max_bronze_id = bronze_id;
-	evolution_drift_collect(st->drift, payload, st->rows_read);
+	stage_checks_payload(st->checks, payload, st->rows_read);
 
 	values = palloc(sizeof(Datum) * st->tupdesc->natts);
 	nulls = palloc(sizeof(bool) * st->tupdesc->natts);
@@ -785,8 +783,12 @@ silver_run_stage(LhTable *table, LhStageCounts *counts)
 		st->bronze = lh_qualified_name(src->bronze_schema, src->bronze_table);
 		columns = silver_load_columns(table->table_id);
 		compile_stage(st, relid, columns);
-		st->dq = quality_silver_begin(table->table_id, relid, st->tupdesc);
-		st->drift = evolution_drift_begin(columns);
+		{
+			StageCheckTarget target = {"silver", table->table_id, relid,
+			st->tupdesc, columns};
+
+			st->checks = stage_checks_begin_rows(&target);
+		}
 		st->maxbuf = lh_max_quarantine_buffer;
 		st->q_bronze_id = palloc(sizeof(Datum) * st->maxbuf);
 		st->q_position = palloc(sizeof(Datum) * st->maxbuf);
@@ -802,7 +804,7 @@ silver_run_stage(LhTable *table, LhStageCounts *counts)
 	stage_sql = build_stage_sql(table, st, src, get_rel_type_id(relid));
 
 	counts->rows_written = execute_stage(st, stage_sql, old_mark);
-	evolution_drift_finish(st->drift, table->table_id);
+	stage_checks_end_rows(st->checks);
 
 	counts->rows_read = st->rows_read;
 	counts->rows_quarantined = st->rows_quarantined;

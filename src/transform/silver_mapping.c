@@ -37,6 +37,7 @@
 #include "evolution/evolution.h"
 #include "lakehouse.h"
 #include "security/security.h"
+#include "transform/transform.h"
 
 static const char *const column_keys[] = {
 	"name", "path", "type", "required", "transforms", "default", "min", "max",

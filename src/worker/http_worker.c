@@ -37,6 +37,7 @@
 #include "sources/sources.h"
 #include "lakehouse.h"
 #include "worker/worker.h"
+#include "pipeline/pipeline.h"
 
 /*
  * One poll.  Returns false when the source is gone, disabled or changed

@@ -1,0 +1,97 @@
+/*-------------------------------------------------------------------------
+ *
+ * transform.h
+ *	  The silver and gold stages (src/transform/): typing bronze payloads
+ *	  into silver tables, and building gold tables from SQL with a write
+ *	  kind (rebuild, append, merge, scd2).
+ *
+ * Gold write kinds are routine tables, as source kinds are
+ * (src/sources/sources.h): a kind is one GoldKindRoutine, defined in its
+ * own file, and one line in GOLD_KINDS (gold_kinds.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef LH_TRANSFORM_H
+#define LH_TRANSFORM_H
+
+#include "nodes/pg_list.h"
+#include "utils/jsonb.h"
+
+#include "catalog/catalog.h"
+#include "lakehouse.h"
+
+/* Transforms a silver column mapping applies to text, in this order. */
+#define LH_XFORM_TRIM			0x01
+#define LH_XFORM_LOWER			0x02
+#define LH_XFORM_UPPER			0x04
+#define LH_XFORM_NULLIF_EMPTY	0x08
+
+/* silver_mapping.c and silver.c */
+extern int	silver_transform_flag(const char *name, const char *column);
+extern void silver_resolve_type(LhSilverColumn *col);
+extern List *silver_parse_columns(Jsonb *columns, List *keys,
+								  const char *order_by, const char *table);
+extern List *silver_load_columns(int32 table_id);
+extern void silver_prepare_table(const char *schema, const char *table,
+								 List *columns, List *keys);
+extern void silver_run_stage(LhTable *table, LhStageCounts *counts);
+
+/*
+ * A gold write kind.  Every callback runs as the pipeline's owner,
+ * connected to SPI.
+ */
+typedef struct GoldKindRoutine
+{
+	const char *name;			/* as in lh_define_gold(kind => ...) */
+	bool		needs_keys;		/* keys identify a row */
+	bool		takes_options;	/* options (checked by validate) */
+
+	/* definition time: check the options (takes_options only) */
+	void		(*validate) (Jsonb *options, List *keys);
+
+	/*
+	 * definition time: create the table from the query, or check that an
+	 * existing one can take its rows
+	 */
+	void		(*prepare) (const char *schema, const char *table,
+							const char *sql, List *keys, Jsonb *options);
+
+	/*
+	 * a run: write the rows of query (the stored SQL, as a subquery) into
+	 * the table; fills rows_read, rows_written and rows_skipped
+	 */
+	void		(*write) (LhTable *table, const char *query,
+						  LhStageCounts *counts);
+} GoldKindRoutine;
+
+/* gold_kinds.c */
+extern const GoldKindRoutine *gold_kind_routine(const char *name);
+extern char *gold_kind_names(bool with_options_only);
+
+/* gold.c: the stage, and the kinds rebuild, append and merge */
+extern void gold_check_sql(const char *sql);
+extern void lh_check_select_sql(const char *sql, const char *what);
+extern bool gold_run_stage(LhTable *table, LhStageCounts *counts);
+extern const GoldKindRoutine gold_kind_rebuild;
+extern const GoldKindRoutine gold_kind_append;
+extern const GoldKindRoutine gold_kind_merge;
+
+/* scd2.c: SCD type 2 merges, the kind scd2 and lh_scd2_merge() */
+typedef struct Scd2Counts
+{
+	int64		inserted;		/* new current versions from the source */
+	int64		closed;			/* current rows closed by a change */
+	int64		unchanged;		/* source rows equal to their current row */
+	int64		deleted;		/* keys gone from the source, recorded */
+	int64		late;			/* late-arriving rows (placed, or ignored) */
+	int64		rejected;		/* rows with a NULL updated_at */
+	int64		source_rows;	/* rows read from the source (after dedup) */
+	int64		versions_written;	/* rows inserted by the main statement */
+} Scd2Counts;
+
+extern const GoldKindRoutine gold_kind_scd2;
+extern void scd2_merge(const char *schema, const char *table,
+					   const char *source_sql, Oid source_relid, List *keys,
+					   Jsonb *options, Scd2Counts *counts);
+
+#endif							/* LH_TRANSFORM_H */
