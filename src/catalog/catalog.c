@@ -231,12 +231,19 @@ catalog_text(int row, int col)
 	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
 }
 
+/* The value of a column of the last statement's result. */
+static Datum
+catalog_value(int row, int col, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col,
+						 isnull);
+}
+
 int32
 catalog_int32(int row, int col, int32 defval)
 {
 	bool		isnull;
-	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
-								  col, &isnull);
+	Datum		d = catalog_value(row, col, &isnull);
 
 	return isnull ? defval : DatumGetInt32(d);
 }
@@ -245,8 +252,7 @@ int64
 catalog_int64(int row, int col, int64 defval)
 {
 	bool		isnull;
-	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
-								  col, &isnull);
+	Datum		d = catalog_value(row, col, &isnull);
 
 	return isnull ? defval : DatumGetInt64(d);
 }
@@ -255,18 +261,25 @@ bool
 catalog_bool(int row, int col, bool defval)
 {
 	bool		isnull;
-	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
-								  col, &isnull);
+	Datum		d = catalog_value(row, col, &isnull);
 
 	return isnull ? defval : DatumGetBool(d);
+}
+
+TimestampTz
+catalog_timestamptz(int row, int col, TimestampTz defval)
+{
+	bool		isnull;
+	Datum		d = catalog_value(row, col, &isnull);
+
+	return isnull ? defval : DatumGetTimestampTz(d);
 }
 
 Jsonb *
 catalog_jsonb(int row, int col)
 {
 	bool		isnull;
-	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
-								  col, &isnull);
+	Datum		d = catalog_value(row, col, &isnull);
 
 	if (isnull)
 		return NULL;
@@ -278,8 +291,7 @@ List *
 catalog_text_list(int row, int col)
 {
 	bool		isnull;
-	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
-								  col, &isnull);
+	Datum		d = catalog_value(row, col, &isnull);
 	Datum	   *elems;
 	bool	   *nulls;
 	int			n;

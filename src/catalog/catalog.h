@@ -82,6 +82,7 @@ typedef struct LhPipeline
 	int32		pipeline_id;
 	char	   *name;
 	Oid			owner;
+	char	   *schedule;		/* cron expression, or NULL */
 	int64		cron_job_id;	/* 0: none */
 } LhPipeline;
 
@@ -93,6 +94,24 @@ typedef struct LhDeadLetter
 	int			rawlen;
 	Jsonb	   *metadata;
 } LhDeadLetter;
+
+/* What lakehouse.run_stages recorded of a stage, as lineage reads it. */
+typedef struct LhStageRecord
+{
+	TimestampTz started;
+	TimestampTz finished;		/* started, if it never finished */
+	int64		rows_read;
+	int64		rows_written;
+	char	   *error;			/* error message, or NULL */
+} LhStageRecord;
+
+/*
+ * SQL: the text value v as numeric, or NULL unless it reads as a number
+ * (control totals sum JSON values that way, in quarantine and in bronze).
+ */
+#define CATALOG_SQL_NUMERIC_OF_V \
+	"CASE WHEN v ~ '^\\s*[-+]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]+)?\\s*$'" \
+	" THEN v::numeric END"
 
 /* src/catalog/catalog.c: SPI and identity */
 extern uint64 lh_spi_exec(const char *sql, int nargs, Oid *types, Datum *values,
@@ -108,6 +127,7 @@ extern char *catalog_text(int row, int col);
 extern int32 catalog_int32(int row, int col, int32 defval);
 extern int64 catalog_int64(int row, int col, int64 defval);
 extern bool catalog_bool(int row, int col, bool defval);
+extern TimestampTz catalog_timestamptz(int row, int col, TimestampTz defval);
 extern Jsonb *catalog_jsonb(int row, int col);
 extern List *catalog_text_list(int row, int col);
 extern Datum catalog_text_or_null(const char *s, char *nullflag);
@@ -117,6 +137,10 @@ extern int32 catalog_pipeline_id(const char *name, bool missing_ok);
 extern LhPipeline *catalog_pipeline(int32 pipeline_id);
 extern LhPipeline *catalog_pipeline_by_name(const char *name, bool missing_ok);
 extern char *catalog_pipeline_name(int32 pipeline_id);
+/* the name of a pipeline, or NULL if it is gone */
+extern char *catalog_pipeline_name_if_exists(int32 pipeline_id);
+/* md5 of a pipeline's whole definition (lh_apply_config), or NULL */
+extern char *catalog_pipeline_fingerprint(const char *name);
 extern int32 catalog_pipeline_create(const char *name, const char *description,
 									 Oid owner);
 extern void catalog_pipeline_set_description(int32 pipeline_id,
@@ -138,6 +162,9 @@ extern LhSource *catalog_source_by_name(const char *name, bool missing_ok);
 extern LhSource *catalog_source_by_id(int32 source_id, bool missing_ok);
 extern LhSource *catalog_source_by_bronze(const char *schema, const char *table);
 extern List *catalog_pipeline_sources(int32 pipeline_id, bool enabled_only);
+/* names of a pipeline's sources (optionally: those no table reads), sorted */
+extern List *catalog_pipeline_source_names(int32 pipeline_id,
+										   bool unreferenced_only);
 extern List *catalog_all_sources(void);
 extern int32 catalog_source_create(int32 pipeline_id, const char *name,
 								   const char *kind, Jsonb *options,
@@ -154,6 +181,8 @@ extern char *catalog_get_source_mark(int32 source_id, const char *key);
 extern void catalog_set_source_mark(int32 source_id, const char *key,
 									const char *value);
 extern void catalog_delete_source_marks(int32 source_id, const char *prefix);
+/* forget one mark of a source; returns whether there was one */
+extern bool catalog_delete_source_mark(int32 source_id, const char *key);
 extern List *catalog_source_marks(int32 source_id, const char *prefix,
 								  List **values);
 extern void catalog_set_source_marks(int32 source_id, List *keys, List *values);
@@ -178,6 +207,10 @@ extern void catalog_add_dead_letter(LhSource *src, const char *position,
 extern LhTable *catalog_table(int32 table_id);
 extern LhTable *catalog_table_by_name(const char *schema, const char *table);
 extern List *catalog_pipeline_tables(int32 pipeline_id, const char *layer);
+/* a pipeline's silver and gold tables, by layer, schema and name */
+extern List *catalog_pipeline_tables_by_name(int32 pipeline_id);
+/* gold tables whose SQL mentions name (any case), by qualified name */
+extern List *catalog_gold_tables_mentioning(const char *name);
 extern char *catalog_table_reading_source(int32 source_id);
 extern int32 catalog_table_store(int32 table_id, int32 pipeline_id,
 								 const char *layer, const char *schema,
@@ -189,6 +222,14 @@ extern void catalog_table_drop(int32 table_id);
 extern bool catalog_tables_changed_run(List *relids, int64 *newest);
 extern void catalog_silver_columns_store(int32 table_id, List *columns);
 extern List *catalog_silver_columns(int32 table_id);
+/* a silver column renamed: its mapping, keys and order_by follow */
+extern bool catalog_silver_column_rename(int32 table_id, const char *column,
+										 const char *new_name);
+/* a silver column's new type in its mapping; returns whether it changed */
+extern bool catalog_silver_column_set_type(int32 table_id, const char *column,
+										   const char *type_name);
+/* lowest bronze_id mark of the silver tables reading a source */
+extern int64 catalog_silver_progress(int32 source_id, bool *has_silver);
 extern char *catalog_get_stage_mark(int32 table_id, const char *key);
 extern void catalog_set_stage_mark(int32 table_id, const char *key,
 								   const char *value);
@@ -214,6 +255,9 @@ typedef enum LhQuarantineCol
 
 extern void catalog_quarantine_insert(int n, Datum **cols, bool **nulls);
 extern void catalog_quarantine_clear(int32 table_id);
+/* numeric sum of the values at path in a table's quarantined payloads */
+extern Datum catalog_quarantine_total(int32 table_id, List *path,
+									  bool one_run, int64 run_id);
 
 /* src/catalog/runs.c: the run ledger */
 extern int64 catalog_run_insert(int32 pipeline_id, const char *name,
@@ -230,5 +274,8 @@ extern void catalog_stage_insert(int64 run_id, int stage_no, const char *stage,
 								 int64 rows_read, int64 rows_written,
 								 int64 rows_quarantined, int64 rows_skipped,
 								 ErrorData *error);
+/* what run_stages holds of a stage; false if it has no row */
+extern bool catalog_stage_record(int64 run_id, int stage_no,
+								 LhStageRecord *rec);
 
 #endif							/* LH_CATALOG_H */

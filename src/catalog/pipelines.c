@@ -24,7 +24,7 @@
 #include "catalog/catalog.h"
 #include "lakehouse.h"
 
-#define PIPELINE_COLUMNS "pipeline_id, name, owner, cron_job_id"
+#define PIPELINE_COLUMNS "pipeline_id, name, owner, cron_job_id, schedule"
 
 static LhPipeline *
 pipeline_from_row(int row)
@@ -37,6 +37,7 @@ pipeline_from_row(int row)
 	owner = catalog_text(row, 3);
 	p->owner = owner ? get_role_oid(owner, true) : InvalidOid;
 	p->cron_job_id = catalog_int64(row, 4, 0);
+	p->schedule = catalog_text(row, 5);
 	return p;
 }
 
@@ -94,9 +95,9 @@ catalog_pipeline(int32 pipeline_id)
 	return pipeline_from_row(0);
 }
 
-/* The name of a pipeline, or "#<id>" for one that is gone. */
+/* The name of a pipeline, or NULL for one that is gone. */
 char *
-catalog_pipeline_name(int32 pipeline_id)
+catalog_pipeline_name_if_exists(int32 pipeline_id)
 {
 	Oid			types[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(pipeline_id)};
@@ -104,7 +105,79 @@ catalog_pipeline_name(int32 pipeline_id)
 	catalog_exec("SELECT name FROM lakehouse.pipelines WHERE pipeline_id = $1",
 				 1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
-		return psprintf("#%d", pipeline_id);
+		return NULL;
+	return catalog_text(0, 1);
+}
+
+/* The name of a pipeline, or "#<id>" for one that is gone. */
+char *
+catalog_pipeline_name(int32 pipeline_id)
+{
+	char	   *name = catalog_pipeline_name_if_exists(pipeline_id);
+
+	return name ? name : psprintf("#%d", pipeline_id);
+}
+
+/*
+ * catalog_pipeline_fingerprint
+ *		A fingerprint (md5) of everything the catalog holds about a
+ *		pipeline, by name rather than id and without timestamps, positions
+ *		and run state; NULL if the pipeline does not exist.
+ *
+ * lh_apply_config compares it before and after to report "unchanged".  It
+ * covers the definition kept by the subsystems too: a gold table's data
+ * contract, a silver table's schema policy, the classifications a mapping
+ * declared and the expectations.  Every part is present (empty when there
+ * is nothing), so parts cannot shift into each other.
+ *
+ * XXX: a definition column added to the catalog must be added here, or a
+ * change to it will be reported as "unchanged".
+ */
+char *
+catalog_pipeline_fingerprint(const char *name)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+
+	values[0] = CStringGetTextDatum(name);
+	catalog_exec("SELECT md5(concat_ws(E'\\n',"
+				 " row(p.name, p.description, p.schedule)::text,"
+				 " coalesce((SELECT array_agg(u.name ORDER BY u.name)"
+				 "    FROM lakehouse.pipeline_deps d"
+				 "    JOIN lakehouse.pipelines u ON u.pipeline_id = d.upstream_id"
+				 "   WHERE d.pipeline_id = p.pipeline_id)::text, ''),"
+				 " coalesce((SELECT array_agg(row(s.name, s.kind, s.options, s.bronze_schema,"
+				 "                       s.bronze_table, s.enabled)::text ORDER BY s.name)"
+				 "    FROM lakehouse.sources s WHERE s.pipeline_id = p.pipeline_id)::text, ''),"
+				 " coalesce((SELECT array_agg(row(t.layer, t.schema_name, t.table_name, s.name,"
+				 "                       t.keys, t.order_by, t.gold_kind, t.sql, t.options,"
+				 "          (SELECT row(k.document, k.on_violation)::text FROM lakehouse.contracts k"
+				 "            WHERE k.schema_name = t.schema_name AND k.table_name = t.table_name),"
+				 "          (SELECT ss.policy FROM lakehouse.silver_schemas ss"
+				 "            WHERE ss.table_id = t.table_id),"
+				 "          (SELECT array_agg(row(c.ordinal, c.column_name, c.json_path,"
+				 "                                c.type_name, c.required, c.transforms,"
+				 "                                c.default_value, c.min_value,"
+				 "                                c.max_value)::text ORDER BY c.ordinal)"
+				 "             FROM lakehouse.silver_columns c"
+				 "            WHERE c.table_id = t.table_id),"
+				 "          (SELECT array_agg(row(x.column_name, x.classification,"
+				 "                                x.masking)::text ORDER BY x.column_name)"
+				 "             FROM lakehouse.column_classifications x"
+				 "            WHERE x.schema_name = t.schema_name AND x.table_name = t.table_name"
+				 "              AND x.origin = 'mapping'),"
+				 "          (SELECT array_agg(row(e.name, e.kind, e.args, e.severity, e.mostly,"
+				 "                                e.row_filter, e.origin)::text ORDER BY e.name)"
+				 "             FROM lakehouse.dq_expectations e"
+				 "            WHERE e.table_id = t.table_id))::text"
+				 "                   ORDER BY t.layer, t.schema_name, t.table_name)"
+				 "    FROM lakehouse.tables t"
+				 "    LEFT JOIN lakehouse.sources s ON s.source_id = t.source_id"
+				 "   WHERE t.pipeline_id = p.pipeline_id)::text, '')))"
+				 "  FROM lakehouse.pipelines p WHERE p.name = $1",
+				 1, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 0)
+		return NULL;
 	return catalog_text(0, 1);
 }
 

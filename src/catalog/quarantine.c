@@ -7,7 +7,9 @@
  * Both write in batches, from buffers of their own (src/transform/silver.c,
  * src/contract/contract_quarantine.c), with one multi-row INSERT of arrays
  * per batch, through catalog_exec: the rows are the owner's data, the
- * table is the catalog's.
+ * table is the catalog's.  Data-quality control totals read the sum of a
+ * quarantined value here, apart from the statement that sums the owner's
+ * silver and bronze tables, which runs as the owner.
  *
  *-------------------------------------------------------------------------
  */
@@ -16,6 +18,7 @@
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/lsyscache.h"
+#include "utils/numeric.h"
 
 #include "catalog/catalog.h"
 #include "lakehouse.h"
@@ -77,4 +80,32 @@ catalog_quarantine_clear(int32 table_id)
 
 	catalog_exec("DELETE FROM lakehouse.quarantine WHERE table_id = $1",
 				 1, types, values, NULL, SPI_OK_DELETE);
+}
+
+/*
+ * catalog_quarantine_total
+ *		The sum (numeric) of the values at path (a list of keys) in the
+ *		payloads of a table's quarantined rows, counting values that do not
+ *		read as numbers as nothing; one_run: only the rows of run run_id.
+ *		0 when there are none.  For control totals (src/quality/check.c).
+ */
+Datum
+catalog_quarantine_total(int32 table_id, List *path, bool one_run, int64 run_id)
+{
+	Oid			types[4] = {INT4OID, TEXTARRAYOID, BOOLOID, INT8OID};
+	Datum		values[4];
+	bool		isnull;
+	Datum		total;
+
+	values[0] = Int32GetDatum(table_id);
+	values[1] = lh_text_array(path);
+	values[2] = BoolGetDatum(one_run);
+	values[3] = Int64GetDatum(run_id);
+	catalog_exec("SELECT coalesce(sum(" CATALOG_SQL_NUMERIC_OF_V "), 0)"
+				 " FROM lakehouse.quarantine q,"
+				 "  LATERAL (SELECT q.payload #>> $2 AS v) j"
+				 " WHERE q.table_id = $1 AND (NOT $3 OR q.run_id = $4)",
+				 4, types, values, NULL, SPI_OK_SELECT);
+	total = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return PointerGetDatum(DatumGetNumericCopy(total));
 }

@@ -125,3 +125,28 @@ catalog_stage_insert(int64 run_id, int stage_no, const char *stage,
 				 " $12, $13, $14, $15, $16)",
 				 16, types, values, nulls, SPI_OK_INSERT);
 }
+
+/*
+ * What lakehouse.run_stages recorded of a stage: its times (finished: the
+ * start when it has none), row counts and error message.  False if the
+ * stage has no row.
+ */
+bool
+catalog_stage_record(int64 run_id, int stage_no, LhStageRecord *rec)
+{
+	Oid			types[2] = {INT8OID, INT4OID};
+	Datum		values[2] = {Int64GetDatum(run_id), Int32GetDatum(stage_no)};
+
+	catalog_exec("SELECT started_at, coalesce(finished_at, started_at), rows_read,"
+				 " rows_written, error_message"
+				 " FROM lakehouse.run_stages WHERE run_id = $1 AND stage_no = $2",
+				 2, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		return false;
+	rec->started = catalog_timestamptz(0, 1, 0);
+	rec->finished = catalog_timestamptz(0, 2, 0);
+	rec->rows_read = catalog_int64(0, 3, 0);
+	rec->rows_written = catalog_int64(0, 4, 0);
+	rec->error = catalog_text(0, 5);
+	return true;
+}

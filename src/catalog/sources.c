@@ -42,13 +42,7 @@ source_from_row(int row)
 	owner = catalog_text(row, 8);
 	src->owner = owner ? get_role_oid(owner, true) : InvalidOid;
 	src->enabled = catalog_bool(row, 9, false);
-	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
-									  10, &isnull);
-
-		src->updated_at = isnull ? 0 : DatumGetTimestampTz(d);
-	}
+	src->updated_at = catalog_timestamptz(row, 10, 0);
 	return src;
 }
 
@@ -137,6 +131,30 @@ catalog_pipeline_sources(int32 pipeline_id, bool enabled_only)
 				 2, types, values, NULL, SPI_OK_SELECT);
 	for (uint64 i = 0; i < SPI_processed; i++)
 		result = lappend(result, source_from_row(i));
+	return result;
+}
+
+/*
+ * The names of a pipeline's sources, sorted; unreferenced_only: only those
+ * no silver table reads.
+ */
+List *
+catalog_pipeline_source_names(int32 pipeline_id, bool unreferenced_only)
+{
+	Oid			types[2] = {INT4OID, BOOLOID};
+	Datum		values[2];
+	List	   *result = NIL;
+
+	values[0] = Int32GetDatum(pipeline_id);
+	values[1] = BoolGetDatum(unreferenced_only);
+	catalog_exec("SELECT s.name FROM lakehouse.sources s"
+				 " WHERE s.pipeline_id = $1"
+				 "   AND NOT ($2 AND EXISTS (SELECT 1 FROM lakehouse.tables t"
+				 "                            WHERE t.source_id = s.source_id))"
+				 " ORDER BY s.name",
+				 2, types, values, NULL, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		result = lappend(result, catalog_text(i, 1));
 	return result;
 }
 
@@ -288,6 +306,20 @@ catalog_delete_source_marks(int32 source_id, const char *prefix)
 	catalog_exec("DELETE FROM lakehouse.source_marks"
 				 " WHERE source_id = $1 AND ($2 IS NULL OR starts_with(mark_key, $2))",
 				 2, types, values, nulls, SPI_OK_DELETE);
+}
+
+/* Forget one mark of a source; returns whether there was one. */
+bool
+catalog_delete_source_mark(int32 source_id, const char *key)
+{
+	Oid			types[2] = {INT4OID, TEXTOID};
+	Datum		values[2];
+
+	values[0] = Int32GetDatum(source_id);
+	values[1] = CStringGetTextDatum(key);
+	catalog_exec("DELETE FROM lakehouse.source_marks WHERE source_id = $1 AND mark_key = $2",
+				 2, types, values, NULL, SPI_OK_DELETE);
+	return SPI_processed > 0;
 }
 
 /*

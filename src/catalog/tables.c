@@ -48,6 +48,17 @@ table_from_row(int row)
 	return t;
 }
 
+/* Every row of the last statement, as LhTables. */
+static List *
+tables_from_rows(void)
+{
+	List	   *result = NIL;
+
+	for (uint64 i = 0; i < SPI_processed; i++)
+		result = lappend(result, table_from_row(i));
+	return result;
+}
+
 /* The table with this id, or NULL. */
 LhTable *
 catalog_table(int32 table_id)
@@ -81,7 +92,6 @@ catalog_pipeline_tables(int32 pipeline_id, const char *layer)
 {
 	Oid			types[2] = {INT4OID, TEXTOID};
 	Datum		values[2];
-	List	   *result = NIL;
 
 	values[0] = Int32GetDatum(pipeline_id);
 	values[1] = CStringGetTextDatum(layer);
@@ -89,9 +99,42 @@ catalog_pipeline_tables(int32 pipeline_id, const char *layer)
 				 " WHERE t.pipeline_id = $1 AND t.layer = $2"
 				 " ORDER BY t.position, t.table_id",
 				 2, types, values, NULL, SPI_OK_SELECT);
-	for (uint64 i = 0; i < SPI_processed; i++)
-		result = lappend(result, table_from_row(i));
-	return result;
+	return tables_from_rows();
+}
+
+/*
+ * A pipeline's silver and gold tables, ordered by layer, schema and table
+ * name (lh_apply_config prunes them in that order).
+ */
+List *
+catalog_pipeline_tables_by_name(int32 pipeline_id)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(pipeline_id)};
+
+	catalog_exec("SELECT " TABLE_COLUMNS " WHERE t.pipeline_id = $1"
+				 " ORDER BY t.layer, t.schema_name, t.table_name",
+				 1, types, values, NULL, SPI_OK_SELECT);
+	return tables_from_rows();
+}
+
+/*
+ * The gold tables whose SQL mentions name, ignoring case (a plain text
+ * match: the ones that may read a table of that name), ordered by their
+ * qualified names.
+ */
+List *
+catalog_gold_tables_mentioning(const char *name)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+
+	values[0] = CStringGetTextDatum(name);
+	catalog_exec("SELECT " TABLE_COLUMNS
+				 " WHERE t.layer = 'gold' AND strpos(lower(t.sql), lower($1)) > 0"
+				 " ORDER BY format('%I.%I', t.schema_name, t.table_name)",
+				 1, types, values, NULL, SPI_OK_SELECT);
+	return tables_from_rows();
 }
 
 /* The qualified name of a table that reads the source, or NULL. */
@@ -321,6 +364,86 @@ catalog_silver_columns(int32 table_id)
 		result = lappend(result, col);
 	}
 	return result;
+}
+
+/*
+ * Run one of the statements below, which change the mapping of a silver
+ * table's column ($1 table_id, $2 column, $3 the new value); returns the
+ * number of rows changed.
+ */
+static uint64
+silver_column_update(const char *sql, int32 table_id, const char *column,
+					 const char *value)
+{
+	Oid			types[3] = {INT4OID, TEXTOID, TEXTOID};
+	Datum		values[3];
+
+	values[0] = Int32GetDatum(table_id);
+	values[1] = CStringGetTextDatum(column);
+	values[2] = CStringGetTextDatum(value);
+	catalog_exec(sql, 3, types, values, NULL, SPI_OK_UPDATE);
+	return SPI_processed;
+}
+
+/*
+ * A column of a silver table was renamed: its mapping keeps its JSON path
+ * under the new name, and the table's keys and order_by follow.  Returns
+ * whether the column was mapped.
+ */
+bool
+catalog_silver_column_rename(int32 table_id, const char *column,
+							 const char *new_name)
+{
+	bool		mapped;
+
+	mapped = silver_column_update("UPDATE lakehouse.silver_columns SET column_name = $3"
+								  " WHERE table_id = $1 AND column_name = $2",
+								  table_id, column, new_name) > 0;
+	(void) silver_column_update("UPDATE lakehouse.tables"
+								" SET keys = array_replace(keys, $2, $3),"
+								" order_by = CASE WHEN order_by = $2 THEN $3 ELSE order_by END"
+								" WHERE table_id = $1 AND ($2 = ANY (keys) OR order_by = $2)",
+								table_id, column, new_name);
+	return mapped;
+}
+
+/*
+ * The type of a mapped silver column changed: record the new type name.
+ * Returns whether the mapping changed (the column is mapped, and had
+ * another type name).
+ */
+bool
+catalog_silver_column_set_type(int32 table_id, const char *column,
+							   const char *type_name)
+{
+	return silver_column_update("UPDATE lakehouse.silver_columns SET type_name = $3"
+								" WHERE table_id = $1 AND column_name = $2"
+								" AND type_name <> $3",
+								table_id, column, type_name) > 0;
+}
+
+/*
+ * How far the silver tables that read a source have processed its bronze
+ * rows: the lowest of their bronze_id marks, -1 if one of them never ran
+ * (or none reads the source).  *has_silver: whether any silver table reads
+ * it.
+ */
+int64
+catalog_silver_progress(int32 source_id, bool *has_silver)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(source_id)};
+
+	catalog_exec("SELECT EXISTS (SELECT 1 FROM lakehouse.tables st"
+				 "          WHERE st.source_id = $1 AND st.layer = 'silver'),"
+				 " (SELECT min(coalesce(m.mark_value::bigint, -1))"
+				 "    FROM lakehouse.tables st"
+				 "    LEFT JOIN lakehouse.stage_marks m"
+				 "           ON m.table_id = st.table_id AND m.mark_key = 'bronze_id'"
+				 "   WHERE st.source_id = $1 AND st.layer = 'silver')",
+				 1, types, values, NULL, SPI_OK_SELECT);
+	*has_silver = catalog_bool(0, 1, false);
+	return catalog_int64(0, 2, -1);
 }
 
 /*

@@ -96,6 +96,12 @@ contract_load(const char *schema, const char *table, char **on_violation,
 
 	values[0] = CStringGetTextDatum(schema);
 	values[1] = CStringGetTextDatum(table);
+
+	/*
+	 * lakehouse.tables is joined only to find the table_id of the contract's
+	 * table, in the same statement: the row read is the subsystem's own,
+	 * lakehouse.contracts.
+	 */
 	catalog_exec("SELECT c.document, c.on_violation,"
 				 " (SELECT t.table_id FROM lakehouse.tables t"
 				 "   WHERE t.schema_name = c.schema_name"

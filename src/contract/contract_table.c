@@ -362,20 +362,11 @@ contract_after_write(const char *stage, const char *target, int32 table_id,
 
 	SPI_connect();
 	{
-		Oid			types[1] = {INT4OID};
-		Datum		values[1] = {Int32GetDatum(table_id)};
-		catalog_exec("SELECT t.schema_name, t.table_name"
-					 " FROM lakehouse.tables t"
-					 " JOIN lakehouse.contracts c USING (schema_name, table_name)"
-					 " WHERE t.table_id = $1",
-					 1, types, values, NULL, SPI_OK_SELECT);
-		if (SPI_processed == 1)
-		{
-			char	   *schema = catalog_text(0, 1);
-			char	   *table = catalog_text(0, 2);
+		LhTable    *t = catalog_table(table_id);
 
-			check_table_rules(schema, table, table_id);
-		}
+		/* a table without a contract has no rules: check_table_rules returns */
+		if (t != NULL)
+			check_table_rules(t->schema_name, t->table_name, table_id);
 	}
 	SPI_finish();
 }
@@ -445,6 +436,12 @@ record_violations(int64 run_id, const char *target, const char *status)
 		values[7] = PointerGetDatum(construct_md_array(actions, nonulls, 1, dims, lbs, TEXTOID,
 													   -1, false, TYPALIGN_INT));
 		SPI_connect();
+
+		/*
+		 * lakehouse.tables is joined only to find the contract (by its
+		 * table's name) whose name each violation records: the statement
+		 * writes the subsystem's own table, contract_violations.
+		 */
 		catalog_exec("INSERT INTO lakehouse.contract_violations (run_id, table_id,"
 					 " target_table, contract_name, rule, column_name, sample, violations,"
 					 " action)"

@@ -36,8 +36,10 @@
  *
  * Result: {"pipelines": [{"pipeline": "orders", "action": "created"}, ...]}
  * in document order.  The action compares a fingerprint of the pipeline's
- * catalog rows (by name; no ids, no timestamps) taken before and after, so
- * applying the same configuration twice reports "unchanged".
+ * catalog rows (by name; no ids, no timestamps; catalog_pipeline_fingerprint)
+ * taken before and after, so applying the same configuration twice reports
+ * "unchanged".  What this file reads of the catalog it reads through the
+ * catalog functions (src/catalog/); what it changes, through the SQL API.
  *
  * Cleanup: libyaml mallocs.  The parser and the document being walked are
  * freed by lh_cfg_release(), called from PG_FINALLY around the parse step
@@ -115,20 +117,6 @@ cfg_exec(const char *sql, int nargs, Oid *types, Datum *values,
 			 SPI_result_code_string(ret));
 }
 
-/* Run a query with one text parameter; first column of the first row. */
-static char *
-cfg_query_text(const char *sql, const char *arg)
-{
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1];
-
-	values[0] = CStringGetTextDatum(arg);
-	cfg_exec(sql, 1, types, values, NULL);
-	if (SPI_processed == 0)
-		return NULL;
-	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-}
-
 static Datum
 cfg_text_array(const LhCfgNames *names)
 {
@@ -149,65 +137,6 @@ cfg_text_or_null(const char *s, char *null)
 {
 	*null = s ? ' ' : 'n';
 	return s ? CStringGetTextDatum(s) : (Datum) 0;
-}
-
-/*
- * A fingerprint of everything the catalog holds about a pipeline, by name
- * rather than id and without timestamps, positions and run state; NULL if
- * the pipeline does not exist.  Every part is present (empty when there is
- * nothing), so parts cannot shift into each other.
- *
- * XXX: a definition column added to the catalog must be added here, or a
- * change to it will be reported as "unchanged".
- */
-static char *
-cfg_fingerprint(const char *pipeline)
-{
-	static const char *sql =
-		"SELECT md5(concat_ws(E'\\n',"
-		" row(p.name, p.description, p.schedule)::text,"
-		" coalesce((SELECT array_agg(u.name ORDER BY u.name)"
-		"    FROM lakehouse.pipeline_deps d"
-		"    JOIN lakehouse.pipelines u ON u.pipeline_id = d.upstream_id"
-		"   WHERE d.pipeline_id = p.pipeline_id)::text, ''),"
-		" coalesce((SELECT array_agg(row(s.name, s.kind, s.options, s.bronze_schema,"
-		"                       s.bronze_table, s.enabled)::text ORDER BY s.name)"
-		"    FROM lakehouse.sources s WHERE s.pipeline_id = p.pipeline_id)::text, ''),"
-		" coalesce((SELECT array_agg(row(t.layer, t.schema_name, t.table_name, s.name,"
-		"                       t.keys, t.order_by, t.gold_kind, t.sql, t.options,"
-		"          (SELECT row(k.document, k.on_violation)::text FROM lakehouse.contracts k"
-		"            WHERE k.schema_name = t.schema_name AND k.table_name = t.table_name),"
-		"          (SELECT ss.policy FROM lakehouse.silver_schemas ss"
-		"            WHERE ss.table_id = t.table_id),"
-		"          (SELECT array_agg(row(c.ordinal, c.column_name, c.json_path,"
-		"                                c.type_name, c.required, c.transforms,"
-		"                                c.default_value, c.min_value,"
-		"                                c.max_value)::text ORDER BY c.ordinal)"
-		"             FROM lakehouse.silver_columns c"
-		"            WHERE c.table_id = t.table_id),"
-		"          (SELECT array_agg(row(x.column_name, x.classification,"
-		"                                x.masking)::text ORDER BY x.column_name)"
-		"             FROM lakehouse.column_classifications x"
-		"            WHERE x.schema_name = t.schema_name AND x.table_name = t.table_name"
-		"              AND x.origin = 'mapping'),"
-		"          (SELECT array_agg(row(e.name, e.kind, e.args, e.severity, e.mostly,"
-		"                                e.row_filter, e.origin)::text ORDER BY e.name)"
-		"             FROM lakehouse.dq_expectations e"
-		"            WHERE e.table_id = t.table_id))::text"
-		"                   ORDER BY t.layer, t.schema_name, t.table_name)"
-		"    FROM lakehouse.tables t"
-		"    LEFT JOIN lakehouse.sources s ON s.source_id = t.source_id"
-		"   WHERE t.pipeline_id = p.pipeline_id)::text, '')))"
-		"  FROM lakehouse.pipelines p WHERE p.name = $1";
-
-	return cfg_query_text(sql, pipeline);
-}
-
-static bool
-cfg_pipeline_exists(const char *pipeline)
-{
-	return cfg_query_text("SELECT 1 FROM lakehouse.pipelines WHERE name = $1",
-						  pipeline) != NULL;
 }
 
 /* Index of the stream's pipeline called name, or -1; byname is sorted. */
@@ -307,39 +236,22 @@ cfg_prune_tables(LhCfgPipeline *pl, char **tables, int ntables)
 {
 	Oid			types[2] = {TEXTOID, BOOLOID};
 	Datum		values[2];
-	char	  **names;
-	char	  **layers;
-	uint64		n;
-	uint64		i;
+	List	   *registered;
+	ListCell   *lc;
 
-	values[0] = CStringGetTextDatum(pl->name);
-	cfg_exec("SELECT t.layer, t.schema_name, t.table_name"
-			 "  FROM lakehouse.tables t"
-			 "  JOIN lakehouse.pipelines p USING (pipeline_id)"
-			 " WHERE p.name = $1"
-			 " ORDER BY t.layer, t.schema_name, t.table_name",
-			 1, types, values, NULL);
-	n = SPI_processed;
-	names = palloc(sizeof(char *) * (n + 1));
-	layers = palloc(sizeof(char *) * (n + 1));
-	for (i = 0; i < n; i++)
+	registered = catalog_pipeline_tables_by_name(catalog_pipeline_id(pl->name, true));
+	foreach(lc, registered)
 	{
-		HeapTuple	tuple = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
+		LhTable    *t = lfirst(lc);
+		char	   *name = lh_qualified_name(t->schema_name, t->table_name);
 
-		layers[i] = SPI_getvalue(tuple, desc, 1);
-		names[i] = lh_qualified_name(SPI_getvalue(tuple, desc, 2),
-									 SPI_getvalue(tuple, desc, 3));
-	}
-	for (i = 0; i < n; i++)
-	{
-		if (lh_cfg_sorted_contains(tables, ntables, names[i]))
+		if (lh_cfg_sorted_contains(tables, ntables, name))
 			continue;
 		ereport(NOTICE,
 				(errmsg("unregistering %s table %s, which pipeline \"%s\" no longer declares",
-						layers[i], names[i], pl->name),
+						t->layer, name, pl->name),
 				 errdetail("The table and its data are kept.")));
-		values[0] = CStringGetTextDatum(names[i]);
+		values[0] = CStringGetTextDatum(name);
 		values[1] = BoolGetDatum(false);
 		cfg_exec("SELECT lakehouse.lh_drop_table($1, $2)", 2, types, values, NULL);
 	}
@@ -354,12 +266,11 @@ cfg_prune_tables(LhCfgPipeline *pl, char **tables, int ntables)
 static void
 cfg_prune_sources(LhCfgPipeline *pl, bool unreferenced_only)
 {
-	Oid			types[2] = {TEXTOID, BOOLOID};
-	Datum		values[2];
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
 	char	  **declared;
-	char	  **names;
-	uint64		n;
-	uint64		i;
+	List	   *registered;
+	ListCell   *lc;
 	int			j;
 
 	declared = palloc(sizeof(char *) * (pl->nsources + 1));
@@ -367,29 +278,19 @@ cfg_prune_sources(LhCfgPipeline *pl, bool unreferenced_only)
 		declared[j] = pl->sources[j].name;
 	qsort(declared, pl->nsources, sizeof(char *), lh_cfg_strcmp);
 
-	values[0] = CStringGetTextDatum(pl->name);
-	values[1] = BoolGetDatum(unreferenced_only);
-	cfg_exec("SELECT s.name"
-			 "  FROM lakehouse.sources s"
-			 "  JOIN lakehouse.pipelines p USING (pipeline_id)"
-			 " WHERE p.name = $1"
-			 "   AND NOT ($2 AND EXISTS (SELECT 1 FROM lakehouse.tables t"
-			 "                            WHERE t.source_id = s.source_id))"
-			 " ORDER BY s.name",
-			 2, types, values, NULL);
-	n = SPI_processed;
-	names = palloc(sizeof(char *) * (n + 1));
-	for (i = 0; i < n; i++)
-		names[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-	for (i = 0; i < n; i++)
+	registered = catalog_pipeline_source_names(catalog_pipeline_id(pl->name, true),
+											   unreferenced_only);
+	foreach(lc, registered)
 	{
-		if (lh_cfg_sorted_contains(declared, pl->nsources, names[i]))
+		char	   *name = lfirst(lc);
+
+		if (lh_cfg_sorted_contains(declared, pl->nsources, name))
 			continue;
 		ereport(NOTICE,
 				(errmsg("unregistering source \"%s\", which pipeline \"%s\" no longer declares",
-						names[i], pl->name),
+						name, pl->name),
 				 errdetail("Its bronze table and the data in it are kept.")));
-		values[0] = CStringGetTextDatum(names[i]);
+		values[0] = CStringGetTextDatum(name);
 		cfg_exec("SELECT lakehouse.lh_drop_source($1)", 1, types, values, NULL);
 	}
 }
@@ -418,6 +319,7 @@ cfg_define(LhCfgPipeline *pl, CfgApplyContext *ctx)
 	Oid			types[8];
 	Datum		values[8];
 	char		nulls[9] = "        ";
+	LhPipeline *declared;
 	char	   *current;
 	int			j;
 
@@ -501,8 +403,8 @@ cfg_define(LhCfgPipeline *pl, CfgApplyContext *ctx)
 	/* (un)schedule only when the schedule changes: pg_cron jobs stay put */
 	ctx->what = psprintf("pipeline \"%s\"", pl->name);
 	ctx->loc = pl->loc;
-	current = cfg_query_text("SELECT schedule FROM lakehouse.pipelines WHERE name = $1",
-							 pl->name);
+	declared = catalog_pipeline_by_name(pl->name, true);
+	current = declared ? declared->schedule : NULL;
 	types[0] = types[1] = TEXTOID;
 	values[0] = CStringGetTextDatum(pl->name);
 	if (pl->schedule != NULL &&
@@ -571,7 +473,7 @@ cfg_apply(LhCfgParser *p)
 		{
 			const char *up = pl->depends_on.names[j];
 
-			if (cfg_pipeline_index(p, byname, up) < 0 && !cfg_pipeline_exists(up))
+			if (cfg_pipeline_index(p, byname, up) < 0 && catalog_pipeline_id(up, true) == 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_UNDEFINED_OBJECT),
 						 errmsg("pipeline \"%s\" does not exist", up),
@@ -585,7 +487,7 @@ cfg_apply(LhCfgParser *p)
 	lh_cfg_check_unique(p, tablerefs, ntablerefs, "table", NULL);
 
 	for (i = 0; i < n; i++)
-		before[i] = cfg_fingerprint(p->pipelines[i].name);
+		before[i] = catalog_pipeline_fingerprint(p->pipelines[i].name);
 
 	/* 1: every pipeline exists, with no dependencies yet */
 	for (i = 0; i < n; i++)
@@ -648,7 +550,7 @@ cfg_apply(LhCfgParser *p)
 	ctx.what = NULL;
 	for (i = 0; i < n; i++)
 	{
-		char	   *after = cfg_fingerprint(p->pipelines[i].name);
+		char	   *after = catalog_pipeline_fingerprint(p->pipelines[i].name);
 
 		if (before[i] == NULL)
 			actions[i] = "created";

@@ -116,44 +116,40 @@ evolution_check_policy(const char *policy)
 				 errhint("Valid policies are \"strict\", \"additive\" and \"permissive\".")));
 }
 
-/* Look a registered silver table up by name, or by table_id if non-zero. */
+/*
+ * Look a registered silver table up by name, or by table_id if non-zero:
+ * the table from the catalog (src/catalog/), its policy from
+ * lakehouse.silver_schemas.  NULL if it is not registered, or has no
+ * policy.
+ */
 static EvoTable *
 evo_lookup(const char *schema, const char *table, int32 table_id)
 {
-	Oid			types[2] = {TEXTOID, TEXTOID};
-	Datum		values[2];
+	Oid			types[1] = {INT4OID};
+	Datum		values[1];
+	LhTable    *lt;
 	EvoTable   *t;
-	bool		isnull;
 
 	if (table_id != 0)
-	{
-		types[0] = INT4OID;
-		values[0] = Int32GetDatum(table_id);
-		catalog_exec("SELECT t.table_id, s.policy, t.schema_name, t.table_name"
-					 " FROM lakehouse.tables t"
-					 " JOIN lakehouse.silver_schemas s USING (table_id)"
-					 " WHERE t.table_id = $1",
-					 1, types, values, NULL, SPI_OK_SELECT);
-	}
+		lt = catalog_table(table_id);
 	else
 	{
-		values[0] = CStringGetTextDatum(schema);
-		values[1] = CStringGetTextDatum(table);
-		catalog_exec("SELECT t.table_id, s.policy, t.schema_name, t.table_name"
-					 " FROM lakehouse.tables t"
-					 " JOIN lakehouse.silver_schemas s USING (table_id)"
-					 " WHERE t.schema_name = $1 AND t.table_name = $2"
-					 " AND t.layer = 'silver'",
-					 2, types, values, NULL, SPI_OK_SELECT);
+		lt = catalog_table_by_name(schema, table);
+		if (lt != NULL && strcmp(lt->layer, "silver") != 0)
+			lt = NULL;
 	}
+	if (lt == NULL)
+		return NULL;
+	values[0] = Int32GetDatum(lt->table_id);
+	catalog_exec("SELECT policy FROM lakehouse.silver_schemas WHERE table_id = $1",
+				 1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 		return NULL;
 	t = palloc0(sizeof(EvoTable));
-	t->table_id = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-											  SPI_tuptable->tupdesc, 1, &isnull));
-	t->policy = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	t->schema = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-	t->table = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+	t->table_id = lt->table_id;
+	t->policy = catalog_text(0, 1);
+	t->schema = lt->schema_name;
+	t->table = lt->table_name;
 	t->qname = lh_qualified_name(t->schema, t->table);
 	t->relid = lh_table_oid(t->schema, t->table, true);
 	return t;
@@ -542,31 +538,38 @@ evo_enforce(EvoTable *t, List *changes, EvoVia via, bool allow_breaking)
 static void
 evo_check_mapped(EvoTable *t, List *changes)
 {
+	List	   *mapping = NIL;	/* read when a column is dropped */
 	ListCell   *lc;
 
 	foreach(lc, changes)
 	{
 		EvoChange  *ch = lfirst(lc);
-		Oid			types[2] = {INT4OID, TEXTOID};
-		Datum		values[2];
+		ListCell   *lm;
 
 		if (strcmp(ch->kind, "drop_column") != 0)
 			continue;
-		values[0] = Int32GetDatum(t->table_id);
-		values[1] = CStringGetTextDatum(ch->column);
-		catalog_exec("SELECT array_to_string(json_path, '.')"
-					 " FROM lakehouse.silver_columns"
-					 " WHERE table_id = $1 AND column_name = $2",
-					 2, types, values, NULL, SPI_OK_SELECT);
-		if (SPI_processed > 0)
+		if (mapping == NIL)
+			mapping = catalog_silver_columns(t->table_id);
+		foreach(lm, mapping)
+		{
+			LhSilverColumn *col = lfirst(lm);
+			StringInfoData path;
+			ListCell   *lp;
+
+			if (strcmp(col->name, ch->column) != 0)
+				continue;
+			initStringInfo(&path);
+			foreach(lp, col->path)
+				appendStringInfo(&path, "%s%s", foreach_current_index(lp) > 0 ? "." : "",
+								 (char *) lfirst(lp));
 			ereport(ERROR,
 					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
 					 errmsg("cannot drop column \"%s\" of silver table %s",
 							ch->column, t->qname),
 					 errdetail("The column is mapped from the bronze payload path \"%s\".",
-							   SPI_getvalue(SPI_tuptable->vals[0],
-											SPI_tuptable->tupdesc, 1)),
+							   path.data),
 					 errhint("Remove the column from the mapping first (lh_define_silver with replace => true), then drop it.")));
+		}
 	}
 }
 
@@ -645,26 +648,14 @@ evo_update_mapping(EvoTable *t, List *changes)
 	foreach(lc, changes)
 	{
 		EvoChange  *ch = lfirst(lc);
-		Oid			types[3] = {INT4OID, TEXTOID, TEXTOID};
-		Datum		values[3];
+		const char *column = ch->column ? ch->column : "";
 
-		values[0] = Int32GetDatum(t->table_id);
-		values[1] = CStringGetTextDatum(ch->column ? ch->column : "");
 		if (strcmp(ch->kind, "rename_column") == 0)
 		{
-			values[2] = CStringGetTextDatum(ch->new_column);
-			catalog_exec("UPDATE lakehouse.silver_columns SET column_name = $3"
-						 " WHERE table_id = $1 AND column_name = $2",
-						 3, types, values, NULL, SPI_OK_UPDATE);
-			if (SPI_processed > 0)
+			if (catalog_silver_column_rename(t->table_id, column, ch->new_column))
 				done = lappend(done, psprintf("mapped column \"%s\" renamed to \"%s\"",
 											  ch->column,
 											  ch->new_column));
-			catalog_exec("UPDATE lakehouse.tables"
-						 " SET keys = array_replace(keys, $2, $3),"
-						 " order_by = CASE WHEN order_by = $2 THEN $3 ELSE order_by END"
-						 " WHERE table_id = $1 AND ($2 = ANY (keys) OR order_by = $2)",
-						 3, types, values, NULL, SPI_OK_UPDATE);
 		}
 		else if (strcmp(ch->kind, "widen_type") == 0 ||
 				 strcmp(ch->kind, "change_type") == 0)
@@ -675,12 +666,7 @@ evo_update_mapping(EvoTable *t, List *changes)
 			c = evo_find(cur, ch->column, 0);
 			if (c == NULL)
 				continue;
-			values[2] = CStringGetTextDatum(c->type_name);
-			catalog_exec("UPDATE lakehouse.silver_columns SET type_name = $3"
-						 " WHERE table_id = $1 AND column_name = $2"
-						 " AND type_name <> $3",
-						 3, types, values, NULL, SPI_OK_UPDATE);
-			if (SPI_processed > 0)
+			if (catalog_silver_column_set_type(t->table_id, column, c->type_name))
 				done = lappend(done, psprintf("mapped column \"%s\" now has type %s",
 											  ch->column,
 											  c->type_name));

@@ -34,7 +34,6 @@
 #include "parser/parser.h"
 #include "tcop/cmdtag.h"
 #include "tcop/utility.h"
-#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
@@ -172,8 +171,6 @@ evo_contract_diff(void *arg)
 static List *
 evo_check_downstream(EvoTable *t, List **checked)
 {
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(t->table)};
 	List	   *golds = NIL;
 	List	   *sqls = NIL;
 	List	   *owners = NIL;
@@ -186,16 +183,13 @@ evo_check_downstream(EvoTable *t, List **checked)
 				 0, NULL, NULL, NULL, SPI_OK_SELECT);
 	have_diff = strcmp(SPI_getvalue(SPI_tuptable->vals[0],
 									SPI_tuptable->tupdesc, 1), "t") == 0;
-	catalog_exec("SELECT format('%I.%I', t.schema_name, t.table_name), t.sql, p.owner"
-				 " FROM lakehouse.tables t JOIN lakehouse.pipelines p USING (pipeline_id)"
-				 " WHERE t.layer = 'gold' AND strpos(lower(t.sql), lower($1)) > 0"
-				 " ORDER BY 1",
-				 1, types, values, NULL, SPI_OK_SELECT);
-	for (uint64 i = 0; i < SPI_processed; i++)
+	foreach(lg, catalog_gold_tables_mentioning(t->table))
 	{
-		golds = lappend(golds, catalog_text(i, 1));
-		sqls = lappend(sqls, catalog_text(i, 2));
-		owners = lappend_oid(owners, get_role_oid(catalog_text(i, 3), true));
+		LhTable    *gold = lfirst(lg);
+
+		golds = lappend(golds, lh_qualified_name(gold->schema_name, gold->table_name));
+		sqls = lappend(sqls, gold->sql);
+		owners = lappend_oid(owners, gold->owner);
 	}
 	forboth(lg, golds, ls, sqls)
 	{

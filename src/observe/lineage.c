@@ -520,40 +520,6 @@ append_quality(StringInfo buf, int64 run_id, int32 table_id)
 
 /* ---------- stage runs ---------- */
 
-typedef struct StageRecord
-{
-	TimestampTz started;
-	TimestampTz finished;
-	int64		rows_read;
-	int64		rows_written;
-	char	   *error;
-} StageRecord;
-
-static bool
-read_stage_record(int64 run_id, int stage_no, StageRecord *rec)
-{
-	Oid			types[2] = {INT8OID, INT4OID};
-	Datum		values[2] = {Int64GetDatum(run_id), Int32GetDatum(stage_no)};
-	bool		isnull;
-	HeapTuple	tup;
-	TupleDesc	desc;
-
-	catalog_exec("SELECT started_at, coalesce(finished_at, started_at), rows_read,"
-				 " rows_written, error_message"
-				 " FROM lakehouse.run_stages WHERE run_id = $1 AND stage_no = $2",
-				 2, types, values, NULL, SPI_OK_SELECT);
-	if (SPI_processed != 1)
-		return false;
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	rec->started = DatumGetTimestampTz(SPI_getbinval(tup, desc, 1, &isnull));
-	rec->finished = DatumGetTimestampTz(SPI_getbinval(tup, desc, 2, &isnull));
-	rec->rows_read = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
-	rec->rows_written = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
-	rec->error = SPI_getvalue(tup, desc, 5);
-	return true;
-}
-
 static LhSource *
 find_source_by_target(int32 pipeline_id, const char *target)
 {
@@ -588,7 +554,7 @@ find_table(int32 pipeline_id, const char *layer, int32 table_id)
 static char *
 stage_event(const char *type, TimestampTz when, const char *uuid, const char *job,
 			const char *sql, const char *error, List *inputs, OlDataset *output,
-			const char *column_lineage, StageRecord *rec, bool final,
+			const char *column_lineage, LhStageRecord *rec, bool final,
 			int64 run_id, int32 table_id, bool has_parent)
 {
 	StringInfoData buf;
@@ -649,7 +615,7 @@ lineage_stage_done(int64 run_id, int stage_no, const char *stage,
 				   const char *target, int32 table_id, const char *status,
 				   ErrorData *error)
 {
-	StageRecord rec;
+	LhStageRecord rec;
 	char		uuid[37];
 	char	   *job;
 	char	   *ns;
@@ -661,7 +627,7 @@ lineage_stage_done(int64 run_id, int stage_no, const char *stage,
 	bool		failed = strcmp(status, "failed") == 0;
 
 	if (!lh_emit_events || lh_current_run == NULL || run_id != cur_run_id ||
-		!read_stage_record(run_id, stage_no, &rec))
+		!catalog_stage_record(run_id, stage_no, &rec))
 		return;
 	pipeline_id = lh_current_run->pipeline_id;
 	ns = lineage_postgres_namespace();
@@ -740,21 +706,17 @@ static void
 stream_emit(LhSource *src, TimestampTz started, int64 rows_read,
 			int64 rows_written)
 {
-	StageRecord rec;
+	LhStageRecord rec;
 	char		uuid[37];
 	char	   *ns;
 	char	   *job;
 	char	   *pipeline;
 	List	   *inputs;
 	OlDataset  *output;
-	Oid			types[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(src->pipeline_id)};
 
-	catalog_exec("SELECT name FROM lakehouse.pipelines WHERE pipeline_id = $1",
-				 1, types, values, NULL, SPI_OK_SELECT);
-	if (SPI_processed != 1)
+	pipeline = catalog_pipeline_name_if_exists(src->pipeline_id);
+	if (pipeline == NULL)
 		return;
-	pipeline = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	ns = lineage_postgres_namespace();
 	job = psprintf("%s.ingest.%s", pipeline,
 				   lh_qualified_name(src->bronze_schema, src->bronze_table));
@@ -794,12 +756,7 @@ typedef struct StreamWindow
 static void
 stream_window_forget(int32 source_id)
 {
-	Oid			types[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(source_id)};
-
-	catalog_exec("DELETE FROM lakehouse.source_marks"
-				 " WHERE source_id = $1 AND mark_key = 'lineage_window'",
-				 1, types, values, NULL, SPI_OK_DELETE);
+	(void) catalog_delete_source_mark(source_id, "lineage_window");
 }
 
 static bool
@@ -902,14 +859,10 @@ worker_error_context(void *arg)
 void
 observe_worker_context(LhSource *src, const char *worker)
 {
-	Oid			types[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(src->pipeline_id)};
-	char	   *pipeline = "";
+	char	   *pipeline = catalog_pipeline_name_if_exists(src->pipeline_id);
 
-	catalog_exec("SELECT name FROM lakehouse.pipelines WHERE pipeline_id = $1",
-				 1, types, values, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 1)
-		pipeline = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (pipeline == NULL)
+		pipeline = "";
 	if (worker_ctx_text == NULL)
 	{
 		worker_ctx_cb.callback = worker_error_context;

@@ -451,15 +451,17 @@ eval_control_total(DqTable *t, DqResult *r, bool incremental, int64 run_id)
 	DqExpectation *e = r->e;
 	LhSource   *src = catalog_source_by_id(t->source_id, false);
 	StringInfoData sql;
-	Oid			types[3] = {TEXTARRAYOID, INT4OID, NUMERICOID};
+	Oid			types[3] = {TEXTARRAYOID, NUMERICOID, NUMERICOID};
 	Datum		values[3];
 	TimestampTz start = GetCurrentTimestamp();
-	const char *num = "CASE WHEN v ~ '^\\s*[-+]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][-+]?[0-9]+)?\\s*$'"
-		" THEN v::numeric END";
 	int			p = incremental ? 2 : 1;
 
+	/*
+	 * The quarantined sum is catalog data (src/catalog/quarantine.c); the
+	 * statement below reads only the owner's silver and bronze tables.
+	 */
+	values[1] = catalog_quarantine_total(t->table_id, e->path, incremental, run_id);
 	values[0] = lh_text_array(e->path);
-	values[1] = Int32GetDatum(t->table_id);
 	values[2] = DirectFunctionCall3(numeric_in, CStringGetDatum(e->tolerance),
 									ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 	initStringInfo(&sql);
@@ -467,14 +469,14 @@ eval_control_total(DqTable *t, DqResult *r, bool incremental, int64 run_id)
 					 "SELECT jsonb_build_object('bronze', x.b, 'silver', x.s, 'quarantined', x.q,"
 					 " 'difference', x.b - x.s - x.q), abs(x.b - x.s - x.q) <= $%d FROM"
 					 " (SELECT (SELECT coalesce(sum(%s), 0) FROM %s t%s) AS s,"
-					 " (SELECT coalesce(sum(%s), 0) FROM lakehouse.quarantine q,"
-					 "  LATERAL (SELECT q.payload #>> $%d AS v) j WHERE q.table_id = $%d%s) AS q,"
+					 " $%d AS q,"
 					 " (SELECT coalesce(sum(%s), 0) FROM %s t,"
 					 "  LATERAL (SELECT t.payload #>> $%d AS v) j%s) AS b) x",
 					 p + 2,
 					 dq_column_expr(e), t->qname, run_filter(incremental, "WHERE"),
-					 num, p, p + 1, incremental ? " AND q.run_id = $1" : "",
-					 num, lh_qualified_name(src->bronze_schema, src->bronze_table), p,
+					 p + 1,
+					 CATALOG_SQL_NUMERIC_OF_V,
+					 lh_qualified_name(src->bronze_schema, src->bronze_table), p,
 					 !incremental ? "" : t->has_bronze_range ?
 					 psprintf(" WHERE t._lh_id > " INT64_FORMAT " AND t._lh_id <= " INT64_FORMAT,
 							  t->bronze_from, t->bronze_to) :

@@ -149,7 +149,7 @@ dq_kind_parse(const char *name, const char **kind_name)
  */
 
 static DqTable *
-table_from_spi(bool with_suite);
+table_from_catalog(LhTable *lt, bool with_suite);
 
 /*
  * The lakehouse table called name (unqualified: silver, then gold), or an
@@ -160,20 +160,14 @@ dq_lookup_table(const char *name, bool with_suite)
 {
 	char	   *schema;
 	char	   *table;
-	Oid			types[2] = {TEXTOID, TEXTOID};
-	Datum		values[2];
 
 	lh_parse_table_name(name, "silver", &schema, &table);
 	for (int attempt = 0; attempt < 2; attempt++)
 	{
-		values[0] = CStringGetTextDatum(schema);
-		values[1] = CStringGetTextDatum(table);
-		catalog_exec("SELECT table_id, pipeline_id, layer, schema_name, table_name,"
-					 " coalesce(source_id, 0) FROM lakehouse.tables"
-					 " WHERE schema_name = $1 AND table_name = $2",
-					 2, types, values, NULL, SPI_OK_SELECT);
-		if (SPI_processed > 0)
-			return table_from_spi(with_suite);
+		LhTable    *lt = catalog_table_by_name(schema, table);
+
+		if (lt != NULL)
+			return table_from_catalog(lt, with_suite);
 		if (lh_name_is_qualified(name))
 			break;
 		schema = "gold";
@@ -189,15 +183,11 @@ dq_lookup_table(const char *name, bool with_suite)
 DqTable *
 dq_load_table(int32 table_id, bool with_suite)
 {
-	Oid			types[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(table_id)};
+	LhTable    *lt = catalog_table(table_id);
 
-	catalog_exec("SELECT table_id, pipeline_id, layer, schema_name, table_name,"
-				 " coalesce(source_id, 0) FROM lakehouse.tables WHERE table_id = $1",
-				 1, types, values, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 0)
+	if (lt == NULL)
 		return NULL;
-	return table_from_spi(with_suite);
+	return table_from_catalog(lt, with_suite);
 }
 
 static int32
@@ -209,21 +199,22 @@ spi_int4(HeapTuple tup, int col)
 }
 
 
+/* A lakehouse table (src/catalog/) as quality sees it, with its suite. */
 static DqTable *
-table_from_spi(bool with_suite)
+table_from_catalog(LhTable *lt, bool with_suite)
 {
-	HeapTuple	tup = SPI_tuptable->vals[0];
-	TupleDesc	desc = SPI_tuptable->tupdesc;
+	HeapTuple	tup;
+	TupleDesc	desc;
 	DqTable    *t = palloc0(sizeof(DqTable));
 	Oid			types[1] = {INT4OID};
 	Datum		values[1];
 
-	t->table_id = spi_int4(tup, 1);
-	t->pipeline_id = spi_int4(tup, 2);
-	t->layer = SPI_getvalue(tup, desc, 3);
-	t->schema_name = SPI_getvalue(tup, desc, 4);
-	t->table_name = SPI_getvalue(tup, desc, 5);
-	t->source_id = spi_int4(tup, 6);
+	t->table_id = lt->table_id;
+	t->pipeline_id = lt->pipeline_id;
+	t->layer = lt->layer;
+	t->schema_name = lt->schema_name;
+	t->table_name = lt->table_name;
+	t->source_id = lt->source_id;
 	t->qname = lh_qualified_name(t->schema_name, t->table_name);
 	t->display = t->qname;
 	t->relid = lh_table_oid(t->schema_name, t->table_name, false);

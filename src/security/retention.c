@@ -24,7 +24,6 @@
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/json.h"
@@ -92,21 +91,25 @@ typedef struct RetainedSource
 	int64		processed;		/* lowest bronze_id mark; -1: a table never ran */
 } RetainedSource;
 
+/*
+ * The sources with a retention whose bronze table exists, by name, their
+ * retention rows locked for the rest of the transaction.
+ */
 static List *
 retained_sources(void)
 {
 	List	   *result = NIL;
+	ListCell   *lc;
 
-	catalog_exec("SELECT s.source_id, s.name, s.bronze_schema, s.bronze_table, p.owner, r.keep,"
-				 " EXISTS (SELECT 1 FROM lakehouse.tables st"
-				 "          WHERE st.source_id = s.source_id AND st.layer = 'silver'),"
-				 " (SELECT min(coalesce(m.mark_value::bigint, -1))"
-				 "    FROM lakehouse.tables st"
-				 "    LEFT JOIN lakehouse.stage_marks m"
-				 "           ON m.table_id = st.table_id AND m.mark_key = 'bronze_id'"
-				 "   WHERE st.source_id = s.source_id AND st.layer = 'silver')"
+	/*
+	 * lakehouse.sources is joined only to leave out the retentions whose
+	 * bronze table is gone and to order them by source name (the order of
+	 * the result and of the audit record); the rows read and locked are the
+	 * subsystem's own, lakehouse.retention.  The rest comes from the catalog
+	 * functions below.
+	 */
+	catalog_exec("SELECT r.source_id, r.keep"
 				 " FROM lakehouse.retention r JOIN lakehouse.sources s USING (source_id)"
-				 " JOIN lakehouse.pipelines p USING (pipeline_id)"
 				 " WHERE pg_catalog.to_regclass(format('%I.%I', s.bronze_schema, s.bronze_table))"
 				 " IS NOT NULL ORDER BY s.name FOR NO KEY UPDATE OF r",
 				 0, NULL, NULL, NULL, SPI_OK_SELECT);
@@ -114,19 +117,22 @@ retained_sources(void)
 	{
 		RetainedSource *r = palloc0(sizeof(RetainedSource));
 		bool		isnull;
-		char	   *owner;
 
 		r->source_id = catalog_int32(i, 1, 0);
-		r->name = catalog_text(i, 2);
-		r->schema = catalog_text(i, 3);
-		r->table = catalog_text(i, 4);
-		owner = catalog_text(i, 5);
-		r->owner = owner ? get_role_oid(owner, true) : InvalidOid;
 		r->keep = datumCopy(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
-										  6, &isnull), false, sizeof(Interval));
-		r->has_silver = catalog_bool(i, 7, false);
-		r->processed = catalog_int64(i, 8, -1);
+										  2, &isnull), false, sizeof(Interval));
 		result = lappend(result, r);
+	}
+	foreach(lc, result)
+	{
+		RetainedSource *r = lfirst(lc);
+		LhSource   *src = catalog_source_by_id(r->source_id, false);
+
+		r->name = src->name;
+		r->schema = src->bronze_schema;
+		r->table = src->bronze_table;
+		r->owner = src->owner;
+		r->processed = catalog_silver_progress(r->source_id, &r->has_silver);
 	}
 	return result;
 }

@@ -472,14 +472,7 @@ http_pages(HttpIngest *h, int64 run_id, LhStageCounts *counts)
 			if (more)
 				catalog_set_source_mark(h->src->source_id, "resume", cursor_to_json(&c));
 			else
-			{
-				Oid			types[1] = {INT4OID};
-				Datum		values[1] = {Int32GetDatum(h->src->source_id)};
-
-				catalog_exec("DELETE FROM lakehouse.source_marks"
-							 " WHERE source_id = $1 AND mark_key = 'resume'",
-							 1, types, values, NULL, SPI_OK_DELETE);
-			}
+				(void) catalog_delete_source_mark(h->src->source_id, "resume");
 			ReleaseCurrentSubTransaction();
 			MemoryContextSwitchTo(outer);
 			CurrentResourceOwner = owner;
