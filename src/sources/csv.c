@@ -314,6 +314,12 @@ csv_finish_record(CsvReader *r, int term_len)
  * record that was consumed but cannot be trusted.  In both latter cases
  * reader->record_line, record_end and raw describe the record, and
  * nfields, values and nulls its fields (valid until the next call).
+ *
+ * Long on purpose: the loop is the per-byte state machine of the CSV
+ * dialect (see the file header); its states share the byte just read and
+ * the record's bookkeeping, and kept in one loop each byte costs one
+ * branch on the state.  What happens once per record is in
+ * csv_finish_record.
  */
 CsvResult
 csv_read_record(CsvReader *r)
