@@ -47,8 +47,13 @@ LhRunState *lh_current_run = NULL;
 
 void		_PG_init(void);
 
-void
-_PG_init(void)
+/*
+ * Define the lakehouse.* settings of this file that every backend has,
+ * preloaded or not (lakehouse.max_workers needs preloading: _PG_init
+ * defines it).
+ */
+static void
+define_settings(void)
 {
 	DefineCustomIntVariable("lakehouse.batch_size",
 							"Rows written to a bronze table per multi-row insert.",
@@ -141,6 +146,17 @@ _PG_init(void)
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);
+}
+
+/*
+ * _PG_init
+ *		Define every lakehouse.* setting, then reserve the prefix; when
+ *		preloaded, also the worker shared memory and the launcher.
+ */
+void
+_PG_init(void)
+{
+	define_settings();
 
 	/* security: lakehouse.secret_key_file, lakehouse.user_search_path */
 	security_define_gucs();

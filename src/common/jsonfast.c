@@ -142,50 +142,56 @@ fast_hex4(const char *s, pg_wchar *out)
 }
 
 /*
- * A string; fp->p is just after its opening quote.  Sets *val and *len to the
- * decoded bytes: a pointer into the input when there is no escape, else a
- * palloc'd copy.
+ * A \u escape (with its low surrogate, if it is a high one) at *sp, decoded
+ * as UTF-8 to *outp; both are advanced past it.  False for what jsonb_in
+ * must judge: a bad escape, \u0000, a lone surrogate.
+ */
+static inline bool
+fast_unicode_escape(const char **sp, const char *end, char **outp)
+{
+	const char *s = *sp;
+	pg_wchar	cp;
+	unsigned char utf8[4];
+	int			l;
+
+	if (end - s < 6 || !fast_hex4(s + 2, &cp))
+		return false;
+	if (cp == 0 || is_utf16_surrogate_second(cp))
+		return false;			/* jsonb_in says why */
+	if (is_utf16_surrogate_first(cp))
+	{
+		pg_wchar	lo;
+
+		if (end - s < 12 || s[6] != '\\' || s[7] != 'u' ||
+			!fast_hex4(s + 8, &lo) ||
+			!is_utf16_surrogate_second(lo))
+			return false;
+		cp = surrogate_pair_to_codepoint(cp, lo);
+		s += 6;
+	}
+	unicode_to_utf8(cp, utf8);
+	l = pg_utf_mblen(utf8);
+	/* an escape is at least as long as its UTF-8 */
+	memcpy(*outp, utf8, l);
+	*outp += l;
+	*sp = s + 6;
+	return true;
+}
+
+/*
+ * The rest of a string that has escapes: start is just after its opening
+ * quote, s at its first backslash (the bytes before it are plain and
+ * valid).  Decodes the whole string into a palloc'd copy, never longer
+ * than the input, and sets *val and *len as fast_string does.
  */
 static bool
-fast_string(FastParser *fp, char **val, int *len)
+fast_string_escaped(FastParser *fp, const char *start, const char *s,
+					char **val, int *len)
 {
-	const char *start = fp->p;
-	const char *s = start;
 	const char *end = fp->end;
 	char	   *buf;
 	char	   *out;
 
-	/* the common case: plain ASCII and valid UTF-8, no escape */
-	for (;;)
-	{
-		unsigned char c;
-
-		while (s < end && !(byte_class[(unsigned char) *s] & C_STRING_SPECIAL))
-			s++;
-		if (s >= end)
-			return false;
-		c = (unsigned char) *s;
-		if (c == '"')
-		{
-			*val = (char *) start;
-			*len = s - start;
-			fp->p = s + 1;
-			return true;
-		}
-		if (c == '\\')
-			break;
-		if (c < 0x80)
-			return false;		/* a control character */
-		{
-			int			l = pg_utf_mblen((const unsigned char *) s);
-
-			if (l > end - s || !pg_utf8_islegal((const unsigned char *) s, l))
-				return false;
-			s += l;
-		}
-	}
-
-	/* with escapes: decode into a copy (never longer than the input) */
 	buf = palloc(end - start);
 	memcpy(buf, start, s - start);
 	out = buf + (s - start);
@@ -227,34 +233,9 @@ fast_string(FastParser *fp, char **val, int *len)
 					*out++ = '\t';
 					break;
 				case 'u':
-					{
-						pg_wchar	cp;
-						unsigned char utf8[4];
-						int			l;
-
-						if (end - s < 6 || !fast_hex4(s + 2, &cp))
-							return false;
-						if (cp == 0 || is_utf16_surrogate_second(cp))
-							return false;	/* jsonb_in says why */
-						if (is_utf16_surrogate_first(cp))
-						{
-							pg_wchar	lo;
-
-							if (end - s < 12 || s[6] != '\\' || s[7] != 'u' ||
-								!fast_hex4(s + 8, &lo) ||
-								!is_utf16_surrogate_second(lo))
-								return false;
-							cp = surrogate_pair_to_codepoint(cp, lo);
-							s += 6;
-						}
-						unicode_to_utf8(cp, utf8);
-						l = pg_utf_mblen(utf8);
-						/* an escape is at least as long as its UTF-8 */
-						memcpy(out, utf8, l);
-						out += l;
-						s += 6;
-						continue;
-					}
+					if (!fast_unicode_escape(&s, end, &out))
+						return false;
+					continue;
 				default:
 					return false;
 			}
@@ -280,6 +261,52 @@ fast_string(FastParser *fp, char **val, int *len)
 		}
 	}
 	return false;
+}
+
+/*
+ * A string; fp->p is just after its opening quote.  Sets *val and *len to the
+ * decoded bytes: a pointer into the input when there is no escape, else a
+ * palloc'd copy (fast_string_escaped).
+ */
+static bool
+fast_string(FastParser *fp, char **val, int *len)
+{
+	const char *start = fp->p;
+	const char *s = start;
+	const char *end = fp->end;
+
+	/* the common case: plain ASCII and valid UTF-8, no escape */
+	for (;;)
+	{
+		unsigned char c;
+
+		while (s < end && !(byte_class[(unsigned char) *s] & C_STRING_SPECIAL))
+			s++;
+		if (s >= end)
+			return false;
+		c = (unsigned char) *s;
+		if (c == '"')
+		{
+			*val = (char *) start;
+			*len = s - start;
+			fp->p = s + 1;
+			return true;
+		}
+		if (c == '\\')
+			break;
+		if (c < 0x80)
+			return false;		/* a control character */
+		{
+			int			l = pg_utf_mblen((const unsigned char *) s);
+
+			if (l > end - s || !pg_utf8_islegal((const unsigned char *) s, l))
+				return false;
+			s += l;
+		}
+	}
+
+	/* with escapes: decode into a copy (never longer than the input) */
+	return fast_string_escaped(fp, start, s, val, len);
 }
 
 /*

@@ -295,6 +295,205 @@ compile_error_callback(void *arg)
 }
 
 /*
+ * The attribute of rel's descriptor that contract column cc names; raises
+ * an error when the table has no such column.
+ */
+static Form_pg_attribute
+compile_find_column(TupleDesc desc, ContractColumn *cc, ContractDef *def,
+					const char *qualname)
+{
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), cc->name) == 0)
+			return att;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_COLUMN),
+			 errmsg("column \"%s\" of data contract \"%s\" does not exist in table %s",
+					cc->name, def->name, qualname),
+			 errhint("Add the column to the table, or fix the property's name or physicalName.")));
+	return NULL;				/* keep compiler quiet */
+}
+
+/*
+ * Check the contract column's logicalType and physicalType against the
+ * table column's type.
+ */
+static void
+compile_check_type(ContractColumn *cc, Form_pg_attribute att, ContractDef *def,
+				   const char *qualname)
+{
+	if (cc->logical_type && !contract_type_compatible(cc->logical_type, att->atttypid))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" of table %s has type %s, which does not match logicalType \"%s\" of data contract \"%s\"",
+						cc->name, qualname, format_type_be(att->atttypid),
+						cc->logical_type, def->name),
+				 errhint("See contrib-docs/contracts.md for the PostgreSQL types of each logical type.")));
+	if (cc->physical_type)
+	{
+		Oid			ptyp;
+		int32		pmod;
+
+		if (!contract_physical_type(cc->physical_type, &ptyp, &pmod))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("physicalType \"%s\" of column \"%s\" in data contract \"%s\" is not a PostgreSQL type",
+							cc->physical_type, cc->name, def->name)));
+		if (ptyp != att->atttypid || (pmod != -1 && pmod != att->atttypmod))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" of table %s has type %s, but data contract \"%s\" says physicalType \"%s\"",
+							cc->name, qualname,
+							format_type_with_typemod(att->atttypid, att->atttypmod),
+							def->name, cc->physical_type)));
+	}
+}
+
+/*
+ * Convert the contract column's bounds and allowed values to Datums of the
+ * column's type (typmod given), and build the allowed values' text for
+ * messages.
+ */
+static void
+compile_literals(ColumnCheck *c, ContractColumn *cc, int32 typmod)
+{
+	const char *texts[4] = {cc->minimum, cc->maximum,
+	cc->exclusive_minimum, cc->exclusive_maximum};
+
+	for (int k = 0; k < 4; k++)
+	{
+		if (texts[k] == NULL)
+			continue;
+		c->bound_kind[c->nbounds] = k;
+		c->bound_text[c->nbounds] = pstrdup(texts[k]);
+		c->bound[c->nbounds] = literal_datum(c, typmod, texts[k]);
+		c->nbounds++;
+	}
+	if (cc->valid_values)
+	{
+		ListCell   *lc2;
+		StringInfoData buf;
+
+		c->valid = palloc(sizeof(Datum) * list_length(cc->valid_values));
+		initStringInfo(&buf);
+		foreach(lc2, cc->valid_values)
+		{
+			c->valid[c->nvalid++] = literal_datum(c, typmod, lfirst(lc2));
+			if (buf.len > 200)
+			{
+				if (!strstr(buf.data, ", ..."))
+					appendStringInfoString(&buf, ", ...");
+				continue;
+			}
+			appendStringInfo(&buf, "%s%s", foreach_current_index(lc2) ? ", " : "",
+							 quote_literal_cstr(lfirst(lc2)));
+		}
+		c->valid_text = buf.data;
+	}
+}
+
+/*
+ * Choose how the column's bounds and allowed values compare: the FAST_*
+ * kind and the bounds as numbers, byte equality for text, else the type's
+ * comparison function (looked up, with the allowed values sorted by it).
+ */
+static void
+compile_comparison(ColumnCheck *c)
+{
+	switch (c->typid)
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case DATEOID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+		case TIMEOID:
+			c->fast = FAST_INT;
+			break;
+		case FLOAT4OID:
+		case FLOAT8OID:
+			c->fast = FAST_FLOAT;
+			break;
+		default:
+			c->fast = FAST_NONE;
+	}
+	for (int k = 0; k < c->nbounds; k++)
+	{
+		switch (c->typid)
+		{
+			case INT2OID:
+				c->ibound[k] = DatumGetInt16(c->bound[k]);
+				break;
+			case INT4OID:
+			case DATEOID:
+				c->ibound[k] = DatumGetInt32(c->bound[k]);
+				break;
+			case INT8OID:
+			case TIMESTAMPOID:
+			case TIMESTAMPTZOID:
+			case TIMEOID:
+				c->ibound[k] = DatumGetInt64(c->bound[k]);
+				break;
+			case FLOAT4OID:
+				c->fbound[k] = DatumGetFloat4(c->bound[k]);
+				break;
+			case FLOAT8OID:
+				c->fbound[k] = DatumGetFloat8(c->bound[k]);
+				break;
+		}
+	}
+	/* text under a deterministic collation: equal means byte-equal */
+	c->bytes_equal = (c->typid == TEXTOID || c->typid == VARCHAROID) &&
+		OidIsValid(c->collation) && get_collation_isdeterministic(c->collation);
+	if (c->nbounds > 0 || c->nvalid > 0)
+	{
+		TypeCacheEntry *tc = lookup_type_cache(c->typid, TYPECACHE_CMP_PROC_FINFO);
+
+		if (!OidIsValid(tc->cmp_proc_finfo.fn_oid))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_FUNCTION),
+					 errmsg("type %s of column \"%s\" cannot be compared, so its bounds and allowed values cannot be checked",
+							format_type_be(c->typid), c->name)));
+		fmgr_info_copy(&c->cmp, &tc->cmp_proc_finfo, CurrentMemoryContext);
+		if (c->nvalid > 1)
+			qsort_arg(c->valid, c->nvalid, sizeof(Datum),
+					  c->bytes_equal ? bytes_cmp : datum_cmp, c);
+	}
+}
+
+/*
+ * Compile the column's text checks (pattern, format; a uuid column needs no
+ * uuid format check) and note how its value is read as text.
+ */
+static void
+compile_text_checks(ColumnCheck *c, ContractColumn *cc, const char *contract)
+{
+	char		category;
+	bool		preferred;
+	bool		isvarlena;
+
+	if (cc->pattern)
+	{
+		c->pattern_text = pstrdup(cc->pattern);
+		c->pattern = compile_regex(cc->pattern, c, contract);
+	}
+	if (cc->format && !(c->typid == UUIDOID && strcmp(cc->format, "uuid") == 0))
+	{
+		c->format = pstrdup(cc->format);
+		c->format_re = compile_regex(contract_format_pattern(cc->format), c, contract);
+	}
+	c->need_text = c->min_length >= 0 || c->max_length >= 0 || c->pattern || c->format_re;
+	get_type_category_preferred(getBaseType(c->typid), &category, &preferred);
+	c->varlena = get_typlen(c->typid) == -1;
+	c->direct_text = category == TYPCATEGORY_STRING && c->varlena;
+	getTypeOutputInfo(c->typid, &c->outfunc, &isvarlena);
+}
+
+/*
  * contract_compile
  *		Compile the column rules of def against rel into r (whose memory
  *		context is current).  Raises an error for a contract that does not
@@ -315,28 +514,11 @@ contract_compile(ContractRules *r, ContractDef *def, Relation rel)
 	{
 		ContractColumn *cc = lfirst(lc);
 		ColumnCheck *c = &r->cols[r->ncols];
-		AttrNumber	attnum = InvalidAttrNumber;
-		Form_pg_attribute att = NULL;
+		Form_pg_attribute att;
 		ErrorContextCallback errcb;
-		char		category;
-		bool		preferred;
 
-		for (int i = 0; i < desc->natts; i++)
-		{
-			att = TupleDescAttr(desc, i);
-			if (!att->attisdropped && strcmp(NameStr(att->attname), cc->name) == 0)
-			{
-				attnum = att->attnum;
-				break;
-			}
-		}
-		if (attnum == InvalidAttrNumber)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("column \"%s\" of data contract \"%s\" does not exist in table %s",
-							cc->name, def->name, r->qualname),
-					 errhint("Add the column to the table, or fix the property's name or physicalName.")));
-		c->attnum = attnum;
+		att = compile_find_column(desc, cc, def, r->qualname);
+		c->attnum = att->attnum;
 		c->name = pstrdup(cc->name);
 		c->typid = att->atttypid;
 		c->collation = att->attcollation;
@@ -349,152 +531,17 @@ contract_compile(ContractRules *r, ContractDef *def, Relation rel)
 		errcb.previous = error_context_stack;
 		error_context_stack = &errcb;
 
-		if (cc->logical_type && !contract_type_compatible(cc->logical_type, att->atttypid))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("column \"%s\" of table %s has type %s, which does not match logicalType \"%s\" of data contract \"%s\"",
-							cc->name, r->qualname, format_type_be(att->atttypid),
-							cc->logical_type, def->name),
-					 errhint("See contrib-docs/contracts.md for the PostgreSQL types of each logical type.")));
-		if (cc->physical_type)
-		{
-			Oid			ptyp;
-			int32		pmod;
+		compile_check_type(cc, att, def, r->qualname);
+		compile_literals(c, cc, att->atttypmod);
+		compile_comparison(c);
+		compile_text_checks(c, cc, def->name);
 
-			if (!contract_physical_type(cc->physical_type, &ptyp, &pmod))
-				ereport(ERROR,
-						(errcode(ERRCODE_UNDEFINED_OBJECT),
-						 errmsg("physicalType \"%s\" of column \"%s\" in data contract \"%s\" is not a PostgreSQL type",
-								cc->physical_type, cc->name, def->name)));
-			if (ptyp != att->atttypid || (pmod != -1 && pmod != att->atttypmod))
-				ereport(ERROR,
-						(errcode(ERRCODE_DATATYPE_MISMATCH),
-						 errmsg("column \"%s\" of table %s has type %s, but data contract \"%s\" says physicalType \"%s\"",
-								cc->name, r->qualname,
-								format_type_with_typemod(att->atttypid, att->atttypmod),
-								def->name, cc->physical_type)));
-		}
-
-		{
-			const char *texts[4] = {cc->minimum, cc->maximum,
-			cc->exclusive_minimum, cc->exclusive_maximum};
-
-			for (int k = 0; k < 4; k++)
-			{
-				if (texts[k] == NULL)
-					continue;
-				c->bound_kind[c->nbounds] = k;
-				c->bound_text[c->nbounds] = pstrdup(texts[k]);
-				c->bound[c->nbounds] = literal_datum(c, att->atttypmod, texts[k]);
-				c->nbounds++;
-			}
-		}
-		if (cc->valid_values)
-		{
-			ListCell   *lc2;
-			StringInfoData buf;
-
-			c->valid = palloc(sizeof(Datum) * list_length(cc->valid_values));
-			initStringInfo(&buf);
-			foreach(lc2, cc->valid_values)
-			{
-				c->valid[c->nvalid++] = literal_datum(c, att->atttypmod, lfirst(lc2));
-				if (buf.len > 200)
-				{
-					if (!strstr(buf.data, ", ..."))
-						appendStringInfoString(&buf, ", ...");
-					continue;
-				}
-				appendStringInfo(&buf, "%s%s", foreach_current_index(lc2) ? ", " : "",
-								 quote_literal_cstr(lfirst(lc2)));
-			}
-			c->valid_text = buf.data;
-		}
-		switch (c->typid)
-		{
-			case INT2OID:
-			case INT4OID:
-			case INT8OID:
-			case DATEOID:
-			case TIMESTAMPOID:
-			case TIMESTAMPTZOID:
-			case TIMEOID:
-				c->fast = FAST_INT;
-				break;
-			case FLOAT4OID:
-			case FLOAT8OID:
-				c->fast = FAST_FLOAT;
-				break;
-			default:
-				c->fast = FAST_NONE;
-		}
-		for (int k = 0; k < c->nbounds; k++)
-		{
-			switch (c->typid)
-			{
-				case INT2OID:
-					c->ibound[k] = DatumGetInt16(c->bound[k]);
-					break;
-				case INT4OID:
-				case DATEOID:
-					c->ibound[k] = DatumGetInt32(c->bound[k]);
-					break;
-				case INT8OID:
-				case TIMESTAMPOID:
-				case TIMESTAMPTZOID:
-				case TIMEOID:
-					c->ibound[k] = DatumGetInt64(c->bound[k]);
-					break;
-				case FLOAT4OID:
-					c->fbound[k] = DatumGetFloat4(c->bound[k]);
-					break;
-				case FLOAT8OID:
-					c->fbound[k] = DatumGetFloat8(c->bound[k]);
-					break;
-			}
-		}
-		/* text under a deterministic collation: equal means byte-equal */
-		c->bytes_equal = (c->typid == TEXTOID || c->typid == VARCHAROID) &&
-			OidIsValid(c->collation) && get_collation_isdeterministic(c->collation);
-		if (c->nbounds > 0 || c->nvalid > 0)
-		{
-			TypeCacheEntry *tc = lookup_type_cache(c->typid, TYPECACHE_CMP_PROC_FINFO);
-
-			if (!OidIsValid(tc->cmp_proc_finfo.fn_oid))
-				ereport(ERROR,
-						(errcode(ERRCODE_UNDEFINED_FUNCTION),
-						 errmsg("type %s of column \"%s\" cannot be compared, so its bounds and allowed values cannot be checked",
-								format_type_be(c->typid), c->name)));
-			fmgr_info_copy(&c->cmp, &tc->cmp_proc_finfo, CurrentMemoryContext);
-			if (c->nvalid > 1)
-				qsort_arg(c->valid, c->nvalid, sizeof(Datum),
-						  c->bytes_equal ? bytes_cmp : datum_cmp, c);
-		}
-		if (cc->pattern)
-		{
-			c->pattern_text = pstrdup(cc->pattern);
-			c->pattern = compile_regex(cc->pattern, c, def->name);
-		}
-		if (cc->format && !(c->typid == UUIDOID && strcmp(cc->format, "uuid") == 0))
-		{
-			c->format = pstrdup(cc->format);
-			c->format_re = compile_regex(contract_format_pattern(cc->format), c, def->name);
-		}
-		c->need_text = c->min_length >= 0 || c->max_length >= 0 || c->pattern || c->format_re;
-		get_type_category_preferred(getBaseType(c->typid), &category, &preferred);
-		c->varlena = get_typlen(c->typid) == -1;
-		c->direct_text = category == TYPCATEGORY_STRING && c->varlena;
-		{
-			bool		isvarlena;
-
-			getTypeOutputInfo(c->typid, &c->outfunc, &isvarlena);
-		}
 		error_context_stack = errcb.previous;
 
 		if (c->required || c->nbounds || c->nvalid || c->need_text)
 		{
 			r->ncols++;
-			r->maxattno = Max(r->maxattno, attnum);
+			r->maxattno = Max(r->maxattno, c->attnum);
 		}
 		else
 			memset(c, 0, sizeof(ColumnCheck));
@@ -657,29 +704,13 @@ regex_matches(ContractRules *r, RegexMemo *memo, const char *s, int len)
 }
 
 /*
- * Check one column's value.  Returns NULL if it passes, else the rule
- * broken; *why gets the explanation.
+ * The value as the comparison functions get it.  A comparison function
+ * would copy a short-header varlena (numeric, as stored in a tuple) to give
+ * it a 4-byte header: do it once, into a buffer that is reused.
  */
-static const char *
-check_value(ContractRules *r, ColumnCheck *c, Datum value, bool isnull,
-			char **why)
+static Datum
+compare_form(ContractRules *r, ColumnCheck *c, Datum value)
 {
-	Datum		cmpvalue = value;
-
-	if (isnull)
-	{
-		if (c->required)
-		{
-			*why = "the column is required and must not be null";
-			return "required";
-		}
-		return NULL;
-	}
-	/*
-	 * A comparison function would copy a short-header varlena (numeric, as
-	 * stored in a tuple) to give it a 4-byte header: do it once, into a
-	 * buffer that is reused.
-	 */
 	if (c->varlena && (c->nbounds > 0 || (c->nvalid > 0 && !c->bytes_equal)) &&
 		VARATT_IS_SHORT(DatumGetPointer(value)) &&
 		VARSIZE_SHORT(DatumGetPointer(value)) - VARHDRSZ_SHORT + VARHDRSZ <= sizeof(r->unpack))
@@ -688,9 +719,19 @@ check_value(ContractRules *r, ColumnCheck *c, Datum value, bool isnull,
 
 		memcpy(r->unpack.data + VARHDRSZ, VARDATA_SHORT(DatumGetPointer(value)), len);
 		SET_VARSIZE(r->unpack.data, len + VARHDRSZ);
-		cmpvalue = PointerGetDatum(r->unpack.data);
+		return PointerGetDatum(r->unpack.data);
 	}
+	return value;
+}
 
+/*
+ * Check a non-null value against the column's bounds (cmpvalue is its
+ * compare_form).  Returns NULL if it passes, else the rule broken; *why
+ * gets the explanation.
+ */
+static const char *
+check_bounds(ColumnCheck *c, Datum value, Datum cmpvalue, char **why)
+{
 	for (int k = 0; k < c->nbounds; k++)
 	{
 		int			cmp;
@@ -751,101 +792,144 @@ check_value(ContractRules *r, ColumnCheck *c, Datum value, bool isnull,
 			return bound_rule[c->bound_kind[k]];
 		}
 	}
-	if (c->nvalid > 0)
+	return NULL;
+}
+
+/*
+ * Is a non-null value one of the column's allowed values?  Bisection over
+ * the sorted values, as bytes or with the comparison function (cmpvalue is
+ * the value's compare_form).
+ */
+static bool
+is_valid_value(ColumnCheck *c, Datum value, Datum cmpvalue)
+{
+	int			lo = 0;
+	int			hi = c->nvalid - 1;
+	const char *vs = NULL;
+	int			vlen = 0;
+
+	if (c->bytes_equal)
 	{
-		int			lo = 0;
-		int			hi = c->nvalid - 1;
-		bool		found = false;
-		const char *vs = NULL;
-		int			vlen = 0;
+		text	   *t = (text *) pg_detoast_datum_packed((struct varlena *) DatumGetPointer(value));
+
+		vs = VARDATA_ANY(t);
+		vlen = VARSIZE_ANY_EXHDR(t);
+	}
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+		int			cmp;
 
 		if (c->bytes_equal)
 		{
-			text	   *t = (text *) pg_detoast_datum_packed((struct varlena *) DatumGetPointer(value));
+			text	   *x = (text *) DatumGetPointer(c->valid[mid]);
 
-			vs = VARDATA_ANY(t);
-			vlen = VARSIZE_ANY_EXHDR(t);
-		}
-		while (lo <= hi)
-		{
-			int			mid = (lo + hi) / 2;
-			int			cmp;
-
-			if (c->bytes_equal)
-			{
-				text	   *x = (text *) DatumGetPointer(c->valid[mid]);
-
-				cmp = bytes_cmp_raw(vs, vlen, VARDATA_ANY(x), VARSIZE_ANY_EXHDR(x));
-			}
-			else
-				cmp = DatumGetInt32(FunctionCall2Coll(&c->cmp, c->collation,
-													  cmpvalue, c->valid[mid]));
-
-			if (cmp == 0)
-			{
-				found = true;
-				break;
-			}
-			if (cmp < 0)
-				hi = mid - 1;
-			else
-				lo = mid + 1;
-		}
-		if (!found)
-		{
-			*why = psprintf("the value must be one of %s", c->valid_text);
-			return "validValues";
-		}
-	}
-	if (c->need_text)
-	{
-		const char *s;
-		int			len;
-
-		if (c->direct_text)
-		{
-			text	   *t = (text *) pg_detoast_datum_packed((struct varlena *) DatumGetPointer(value));
-
-			s = VARDATA_ANY(t);
-			len = VARSIZE_ANY_EXHDR(t);
+			cmp = bytes_cmp_raw(vs, vlen, VARDATA_ANY(x), VARSIZE_ANY_EXHDR(x));
 		}
 		else
-		{
-			s = OidOutputFunctionCall(c->outfunc, value);
-			len = strlen(s);
-		}
-		if (c->min_length >= 0 || c->max_length >= 0)
-		{
-			/* characters <= bytes: count only when the bytes do not decide */
-			int			nchars = len;
+			cmp = DatumGetInt32(FunctionCall2Coll(&c->cmp, c->collation,
+												  cmpvalue, c->valid[mid]));
 
-			if (!r->single_byte &&
-				((c->min_length >= 0 && len < c->min_length) ||
-				 (c->max_length >= 0 && len > c->max_length) ||
-				 c->min_length >= 0))
-				nchars = pg_mbstrlen_with_len(s, len);
-			if (c->min_length >= 0 && nchars < c->min_length)
-			{
-				*why = psprintf("the value must be at least %d characters long", c->min_length);
-				return "minLength";
-			}
-			if (c->max_length >= 0 && nchars > c->max_length)
-			{
-				*why = psprintf("the value must be at most %d characters long", c->max_length);
-				return "maxLength";
-			}
-		}
-		if (c->pattern && !regex_matches(r, c->pattern, s, len))
+		if (cmp == 0)
+			return true;
+		if (cmp < 0)
+			hi = mid - 1;
+		else
+			lo = mid + 1;
+	}
+	return false;
+}
+
+/*
+ * Check a non-null value's text against the column's length limits,
+ * pattern and format.  Returns NULL if it passes, else the rule broken;
+ * *why gets the explanation.
+ */
+static const char *
+check_text(ContractRules *r, ColumnCheck *c, Datum value, char **why)
+{
+	const char *s;
+	int			len;
+
+	if (c->direct_text)
+	{
+		text	   *t = (text *) pg_detoast_datum_packed((struct varlena *) DatumGetPointer(value));
+
+		s = VARDATA_ANY(t);
+		len = VARSIZE_ANY_EXHDR(t);
+	}
+	else
+	{
+		s = OidOutputFunctionCall(c->outfunc, value);
+		len = strlen(s);
+	}
+	if (c->min_length >= 0 || c->max_length >= 0)
+	{
+		/* characters <= bytes: count only when the bytes do not decide */
+		int			nchars = len;
+
+		if (!r->single_byte &&
+			((c->min_length >= 0 && len < c->min_length) ||
+			 (c->max_length >= 0 && len > c->max_length) ||
+			 c->min_length >= 0))
+			nchars = pg_mbstrlen_with_len(s, len);
+		if (c->min_length >= 0 && nchars < c->min_length)
 		{
-			*why = psprintf("the value must match the pattern %s", c->pattern_text);
-			return "pattern";
+			*why = psprintf("the value must be at least %d characters long", c->min_length);
+			return "minLength";
 		}
-		if (c->format_re && !regex_matches(r, c->format_re, s, len))
+		if (c->max_length >= 0 && nchars > c->max_length)
 		{
-			*why = psprintf("the value must be a valid %s", c->format);
-			return "format";
+			*why = psprintf("the value must be at most %d characters long", c->max_length);
+			return "maxLength";
 		}
 	}
+	if (c->pattern && !regex_matches(r, c->pattern, s, len))
+	{
+		*why = psprintf("the value must match the pattern %s", c->pattern_text);
+		return "pattern";
+	}
+	if (c->format_re && !regex_matches(r, c->format_re, s, len))
+	{
+		*why = psprintf("the value must be a valid %s", c->format);
+		return "format";
+	}
+	return NULL;
+}
+
+/*
+ * Check one column's value.  Returns NULL if it passes, else the rule
+ * broken; *why gets the explanation.  Rules are checked in this order:
+ * required, bounds, allowed values, then the text checks.
+ */
+static const char *
+check_value(ContractRules *r, ColumnCheck *c, Datum value, bool isnull,
+			char **why)
+{
+	Datum		cmpvalue;
+	const char *rule;
+
+	if (isnull)
+	{
+		if (c->required)
+		{
+			*why = "the column is required and must not be null";
+			return "required";
+		}
+		return NULL;
+	}
+	cmpvalue = compare_form(r, c, value);
+
+	rule = check_bounds(c, value, cmpvalue, why);
+	if (rule != NULL)
+		return rule;
+	if (c->nvalid > 0 && !is_valid_value(c, value, cmpvalue))
+	{
+		*why = psprintf("the value must be one of %s", c->valid_text);
+		return "validValues";
+	}
+	if (c->need_text)
+		return check_text(r, c, value, why);
 	return NULL;
 }
 

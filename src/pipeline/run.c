@@ -345,6 +345,159 @@ run_stages_as(LhRunState *run, List *stages, bool skip_all, LhStageCounts *total
 	return failed;
 }
 
+/* Why a run failed, as the ledger, the summary and the messages say it. */
+typedef struct RunFailure
+{
+	char	   *stage;			/* "<stage> <target>" or "upstream <name>" */
+	char	   *message;
+	char	   *detail;
+	char	   *sqlstate;
+} RunFailure;
+
+/*
+ * A run that does not happen because another run of the pipeline holds
+ * the lock: recorded as skipped, with a NOTICE.
+ */
+static RunResult
+skip_run(int32 pipeline_id, const char *name, bool full_refresh)
+{
+	RunResult	result = {0};
+	StringInfoData json;
+
+	initStringInfo(&json);
+	ereport(NOTICE,
+			(errmsg("pipeline \"%s\" is already running, skipping this run", name),
+			 errhint("Pass wait => true to wait for the running one to finish.")));
+	result.run_id = catalog_run_insert(pipeline_id, name, "skipped", full_refresh);
+	result.status = "skipped";
+	catalog_run_finish(result.run_id, "skipped", 0, 0, 0, NULL, NULL, NULL, NULL);
+	appendStringInfo(&json, "{\"run_id\":" INT64_FORMAT ",", result.run_id);
+	json_key_str(&json, "pipeline", name);
+	appendStringInfoString(&json, ",\"status\":\"skipped\"}");
+	result.json = json.data;
+	return result;
+}
+
+/*
+ * Fill *f from the failed stage, or else from the upstream pipeline that
+ * failed; all NULL when the run succeeded.
+ */
+static void
+describe_failure(Stage *failed, const char *upstream_failed, RunFailure *f)
+{
+	memset(f, 0, sizeof(RunFailure));
+	if (failed)
+	{
+		f->stage = psprintf("%s %s", stage_names[failed->kind], failed->target);
+		f->message = failed->error->message;
+		f->detail = failed->error->detail;
+		f->sqlstate = unpack_sql_state(failed->error->sqlerrcode);
+	}
+	else if (upstream_failed)
+	{
+		f->stage = psprintf("upstream %s", upstream_failed);
+		f->message = psprintf("upstream pipeline \"%s\" failed", upstream_failed);
+	}
+}
+
+/* Append the "stages" array of a run's summary. */
+static void
+append_stages_json(StringInfo json, List *stages)
+{
+	ListCell   *lc;
+
+	appendStringInfoString(json, ",\"stages\":[");
+	foreach(lc, stages)
+	{
+		Stage	   *st = lfirst(lc);
+
+		appendStringInfoString(json, foreach_current_index(lc) ? ",{" : "{");
+		json_key_str(json, "stage", stage_names[st->kind]);
+		appendStringInfoChar(json, ',');
+		json_key_str(json, "target", st->target);
+		appendStringInfoChar(json, ',');
+		json_key_str(json, "status", st->status);
+		appendStringInfo(json, ",\"rows_read\":" INT64_FORMAT ",\"rows_written\":" INT64_FORMAT
+						 ",\"rows_quarantined\":" INT64_FORMAT ",\"rows_skipped\":" INT64_FORMAT
+						 ",\"ms\":%.3f}",
+						 st->counts.rows_read, st->counts.rows_written,
+						 st->counts.rows_quarantined, st->counts.rows_skipped,
+						 (double) (st->finished - st->started) / 1000.0);
+	}
+	appendStringInfoString(json, "]");
+}
+
+/*
+ * The summary of a run as JSON text: totals, the failure, every stage,
+ * and the summaries of the upstream runs.
+ */
+static char *
+run_summary(int64 run_id, const char *name, const char *status,
+			LhStageCounts *total, RunFailure *f, List *stages,
+			List *upstream_results)
+{
+	StringInfoData json;
+	ListCell   *lc;
+
+	initStringInfo(&json);
+	appendStringInfo(&json, "{\"run_id\":" INT64_FORMAT ",", run_id);
+	json_key_str(&json, "pipeline", name);
+	appendStringInfoChar(&json, ',');
+	json_key_str(&json, "status", status);
+	appendStringInfo(&json, ",\"rows_read\":" INT64_FORMAT ",\"rows_written\":" INT64_FORMAT
+					 ",\"rows_quarantined\":" INT64_FORMAT ",",
+					 total->rows_read, total->rows_written, total->rows_quarantined);
+	json_key_str(&json, "failed_stage", f->stage);
+	appendStringInfoChar(&json, ',');
+	json_key_str(&json, "error", f->message);
+	if (f->detail)
+	{
+		appendStringInfoChar(&json, ',');
+		json_key_str(&json, "error_detail", f->detail);
+	}
+	append_stages_json(&json, stages);
+	if (upstream_results != NIL)
+	{
+		appendStringInfoString(&json, ",\"upstream\":[");
+		foreach(lc, upstream_results)
+		{
+			RunResult  *up = lfirst(lc);
+
+			appendStringInfo(&json, "%s%s", foreach_current_index(lc) ? "," : "", up->json);
+		}
+		appendStringInfoChar(&json, ']');
+	}
+	appendStringInfoChar(&json, '}');
+	return json.data;
+}
+
+/*
+ * Say how a run ended: a WARNING when it failed (at a stage, or because
+ * of an upstream pipeline), and a LOG line with lakehouse.log_runs.
+ */
+static void
+report_run(const char *name, RunResult *result, LhStageCounts *total,
+		   bool stage_failed, const char *upstream_failed, RunFailure *f)
+{
+	if (stage_failed)
+		ereport(WARNING,
+				(errmsg("pipeline \"%s\" failed at stage %s", name, f->stage),
+				 errdetail("%s (SQLSTATE %s)", f->message, f->sqlstate),
+				 errhint("See lakehouse.run_stages for the error and the stages that did not run.")));
+	else if (upstream_failed)
+		ereport(WARNING,
+				(errmsg("pipeline \"%s\" did not run because upstream pipeline \"%s\" failed",
+						name, upstream_failed)));
+	if (lh_log_runs)
+		ereport(LOG,
+				(errmsg("lakehouse: pipeline \"%s\" run " INT64_FORMAT " %s: "
+						INT64_FORMAT " rows read, " INT64_FORMAT " written, "
+						INT64_FORMAT " quarantined",
+						name, result->run_id, result->status, total->rows_read,
+						total->rows_written, total->rows_quarantined),
+				 errhidestmt(true)));
+}
+
 /*
  * Run one pipeline (no dependencies).  upstream_failed names an upstream
  * pipeline whose run failed: then no stage runs and the run fails.
@@ -358,30 +511,12 @@ run_one(LhPipeline *p, bool wait, bool full_refresh, LhSource *only_source,
 	RunResult	result = {0};
 	LhRunState	run = {0};
 	List	   *stages;
-	ListCell   *lc;
 	Stage	   *failed;
 	LhStageCounts total = {0};
-	StringInfoData json;
-	char	   *failed_stage = NULL;
-	char	   *error_message = NULL;
-	char	   *error_detail = NULL;
-	char	   *error_sqlstate = NULL;
+	RunFailure	f;
 
-	initStringInfo(&json);
 	if (!lock_pipeline(pipeline_id, wait))
-	{
-		ereport(NOTICE,
-				(errmsg("pipeline \"%s\" is already running, skipping this run", name),
-				 errhint("Pass wait => true to wait for the running one to finish.")));
-		result.run_id = catalog_run_insert(pipeline_id, name, "skipped", full_refresh);
-		result.status = "skipped";
-		catalog_run_finish(result.run_id, "skipped", 0, 0, 0, NULL, NULL, NULL, NULL);
-		appendStringInfo(&json, "{\"run_id\":" INT64_FORMAT ",", result.run_id);
-		json_key_str(&json, "pipeline", name);
-		appendStringInfoString(&json, ",\"status\":\"skipped\"}");
-		result.json = json.data;
-		return result;
-	}
+		return skip_run(pipeline_id, name, full_refresh);
 
 	run.run_id = catalog_run_insert(pipeline_id, name, "running", full_refresh);
 	run.pipeline_id = pipeline_id;
@@ -394,95 +529,23 @@ run_one(LhPipeline *p, bool wait, bool full_refresh, LhSource *only_source,
 
 	failed = run_stages_as(&run, stages, upstream_failed != NULL, &total);
 
-	if (failed)
-	{
-		failed_stage = psprintf("%s %s", stage_names[failed->kind], failed->target);
-		error_message = failed->error->message;
-		error_detail = failed->error->detail;
-		error_sqlstate = unpack_sql_state(failed->error->sqlerrcode);
-	}
-	else if (upstream_failed)
-	{
-		failed_stage = psprintf("upstream %s", upstream_failed);
-		error_message = psprintf("upstream pipeline \"%s\" failed", upstream_failed);
-	}
+	describe_failure(failed, upstream_failed, &f);
 	result.run_id = run.run_id;
 	result.status = (failed || upstream_failed) ? "failed" : "succeeded";
 
 	/* the summary */
-	appendStringInfo(&json, "{\"run_id\":" INT64_FORMAT ",", run.run_id);
-	json_key_str(&json, "pipeline", name);
-	appendStringInfoChar(&json, ',');
-	json_key_str(&json, "status", result.status);
-	appendStringInfo(&json, ",\"rows_read\":" INT64_FORMAT ",\"rows_written\":" INT64_FORMAT
-					 ",\"rows_quarantined\":" INT64_FORMAT ",",
-					 total.rows_read, total.rows_written, total.rows_quarantined);
-	json_key_str(&json, "failed_stage", failed_stage);
-	appendStringInfoChar(&json, ',');
-	json_key_str(&json, "error", error_message);
-	if (error_detail)
-	{
-		appendStringInfoChar(&json, ',');
-		json_key_str(&json, "error_detail", error_detail);
-	}
-	appendStringInfoString(&json, ",\"stages\":[");
-	foreach(lc, stages)
-	{
-		Stage	   *st = lfirst(lc);
-
-		appendStringInfoString(&json, foreach_current_index(lc) ? ",{" : "{");
-		json_key_str(&json, "stage", stage_names[st->kind]);
-		appendStringInfoChar(&json, ',');
-		json_key_str(&json, "target", st->target);
-		appendStringInfoChar(&json, ',');
-		json_key_str(&json, "status", st->status);
-		appendStringInfo(&json, ",\"rows_read\":" INT64_FORMAT ",\"rows_written\":" INT64_FORMAT
-						 ",\"rows_quarantined\":" INT64_FORMAT ",\"rows_skipped\":" INT64_FORMAT
-						 ",\"ms\":%.3f}",
-						 st->counts.rows_read, st->counts.rows_written,
-						 st->counts.rows_quarantined, st->counts.rows_skipped,
-						 (double) (st->finished - st->started) / 1000.0);
-	}
-	appendStringInfoString(&json, "]");
-	if (upstream_results != NIL)
-	{
-		appendStringInfoString(&json, ",\"upstream\":[");
-		foreach(lc, upstream_results)
-		{
-			RunResult  *up = lfirst(lc);
-
-			appendStringInfo(&json, "%s%s", foreach_current_index(lc) ? "," : "", up->json);
-		}
-		appendStringInfoChar(&json, ']');
-	}
-	appendStringInfoChar(&json, '}');
-	result.json = json.data;
+	result.json = run_summary(run.run_id, name, result.status, &total, &f,
+							  stages, upstream_results);
 
 	catalog_run_finish(run.run_id, result.status, total.rows_read,
-					   total.rows_written, total.rows_quarantined, failed_stage,
-					   error_sqlstate, error_message, json.data);
+					   total.rows_written, total.rows_quarantined, f.stage,
+					   f.sqlstate, f.message, result.json);
 
 	lineage_run_end(run.run_id, name, failed || upstream_failed,
-					failed ? psprintf("stage %s failed: %s", failed_stage, error_message) :
-					error_message);
+					failed ? psprintf("stage %s failed: %s", f.stage, f.message) :
+					f.message);
 
-	if (failed)
-		ereport(WARNING,
-				(errmsg("pipeline \"%s\" failed at stage %s", name, failed_stage),
-				 errdetail("%s (SQLSTATE %s)", error_message, error_sqlstate),
-				 errhint("See lakehouse.run_stages for the error and the stages that did not run.")));
-	else if (upstream_failed)
-		ereport(WARNING,
-				(errmsg("pipeline \"%s\" did not run because upstream pipeline \"%s\" failed",
-						name, upstream_failed)));
-	if (lh_log_runs)
-		ereport(LOG,
-				(errmsg("lakehouse: pipeline \"%s\" run " INT64_FORMAT " %s: "
-						INT64_FORMAT " rows read, " INT64_FORMAT " written, "
-						INT64_FORMAT " quarantined",
-						name, run.run_id, result.status, total.rows_read,
-						total.rows_written, total.rows_quarantined),
-				 errhidestmt(true)));
+	report_run(name, &result, &total, failed != NULL, upstream_failed, &f);
 	return result;
 }
 

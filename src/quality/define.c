@@ -100,10 +100,7 @@ ensure_run_index(DqTable *t)
 					   0, NULL, NULL, NULL, SPI_OK_UTILITY, "create the run index");
 }
 
-/*
- * Build, check and store one expectation (insert or, with replace, update
- * the one of the same name).  Returns its name.  Caller is connected to SPI.
- */
+/* Error context while an expectation is decoded and its SQL checked. */
 static void
 definition_callback(void *arg)
 {
@@ -113,57 +110,44 @@ definition_callback(void *arg)
 		errcontext("expectation \"%s\" (%s)", e->name, e->kind_name);
 }
 
+/*
+ * The default name of an expectation: its kind, then its column (or, for
+ * unique, its columns), each after an underscore.
+ */
 static char *
-store_expectation(DqTable *t, const char *kind, Jsonb *args, const char *severity,
-				  const char *mostly, const char *where, const char *name,
-				  bool replace, const char *origin)
+default_name(DqExpectation *e, DqKind kkind, const char *kname)
 {
-	DqExpectation *e = palloc0(sizeof(DqExpectation));
-	const char *kname;
-	DqKind		kkind = dq_kind_parse(kind, &kname);
-	Oid			types[8] = {INT4OID, TEXTOID, TEXTOID, JSONBOID, TEXTOID, NUMERICOID,
-	TEXTOID, TEXTOID};
-	Datum		values[8];
-	char		nulls[8] = "        ";
+	StringInfoData buf;
+	char	   *col = NULL;
+	List	   *cols = NIL;
+	ListCell   *lc;
 
-	e->kind = kkind;
-	e->kind_name = kname;
-	e->args = normalize_args(args);
-	e->severity = pstrdup(severity ? severity : "warn");
-	e->row_filter = (where && where[0]) ? pstrdup(where) : NULL;
-
-	/* a default name from the kind and the columns */
-	if (name == NULL)
-	{
-		StringInfoData buf;
-		char	   *col = NULL;
-		List	   *cols = NIL;
-		ListCell   *lc;
-
-		initStringInfo(&buf);
-		appendStringInfoString(&buf, kname);
-		e->name = pstrdup(kname);	/* for errors while reading the columns */
-		if (lh_option_lookup(e->args, "column", &(JsonbValue) {0}))
-			col = dq_arg_text(e, "column", false);
-		if (col)
-			cols = list_make1(col);
-		else if (kkind == DQ_UNIQUE)
-			cols = dq_arg_list(e, "columns", false);
-		foreach(lc, cols)
-			appendStringInfo(&buf, "_%s", (char *) lfirst(lc));
-		name = buf.data;
-		if (strlen(name) > 200)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("expectation name \"%s\" is too long", name),
-					 errhint("Pass a shorter name => '...'.")));
-	}
-	if (name[0] == '\0' || strlen(name) > 200)
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, kname);
+	e->name = pstrdup(kname);	/* for errors while reading the columns */
+	if (lh_option_lookup(e->args, "column", &(JsonbValue) {0}))
+		col = dq_arg_text(e, "column", false);
+	if (col)
+		cols = list_make1(col);
+	else if (kkind == DQ_UNIQUE)
+		cols = dq_arg_list(e, "columns", false);
+	foreach(lc, cols)
+		appendStringInfo(&buf, "_%s", (char *) lfirst(lc));
+	if (strlen(buf.data) > 200)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("expectation name must be 1 to 200 characters long")));
-	e->name = pstrdup(name);
+				 errmsg("expectation name \"%s\" is too long", buf.data),
+				 errhint("Pass a shorter name => '...'.")));
+	return buf.data;
+}
 
+/*
+ * Check the severity: warn, drop or fail; drop only on silver tables and
+ * for expectations checked on each row by itself.
+ */
+static void
+check_severity(DqExpectation *e, DqTable *t, DqKind kkind, const char *kname)
+{
 	if (strcmp(e->severity, "warn") != 0 && strcmp(e->severity, "drop") != 0 &&
 		strcmp(e->severity, "fail") != 0)
 		ereport(ERROR,
@@ -185,7 +169,17 @@ store_expectation(DqTable *t, const char *kind, Jsonb *args, const char *severit
 					 errdetail("Only expectations checked row by row on the row itself can drop rows: not_null, accepted_values, not_in_set, between, match_regex, not_match_regex, length_between and row_condition."),
 					 errhint("Use severity \"fail\" or \"warn\".")));
 	}
+}
 
+/*
+ * Set e->mostly from mostly (default 1) and check it: between 0 and 1,
+ * below 1 only for row expectations.  Then refuse a filter (where) on the
+ * kinds that have no rows to filter.
+ */
+static void
+check_mostly_and_filter(DqExpectation *e, const char *mostly, DqKind kkind,
+						const char *kname)
+{
 	e->mostly_text = pstrdup(mostly ? mostly : "1");
 	e->mostly = DatumGetNumeric(DirectFunctionCall3(numeric_in,
 													CStringGetDatum(e->mostly_text),
@@ -212,26 +206,21 @@ store_expectation(DqTable *t, const char *kind, Jsonb *args, const char *severit
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a filter (where) does not apply to expectation %s", kname)));
+}
 
-	{
-		ErrorContextCallback errcb;
-
-		errcb.callback = definition_callback;
-		errcb.arg = e;
-		errcb.previous = error_context_stack;
-		error_context_stack = &errcb;
-		dq_decode(t, e);
-		dq_validate_sql(t, e);
-		error_context_stack = errcb.previous;
-	}
-	if (strcmp(e->severity, "drop") == 0 &&
-		((e->condition && dq_expression_has_subquery(e->condition)) ||
-		 (e->row_filter && dq_expression_has_subquery(e->row_filter))))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("expectation \"%s\" with severity \"drop\" cannot use a subquery", e->name),
-				 errdetail("Drop expectations are checked on each silver row before it is written, without queries."),
-				 errhint("Use severity \"fail\" or \"warn\".")));
+/*
+ * Insert the expectation into lakehouse.dq_expectations, or with replace
+ * update the one of the same name when it differs.  Without replace, an
+ * expectation of the same name is an error.
+ */
+static void
+insert_expectation(DqTable *t, DqExpectation *e, bool replace,
+				   const char *origin)
+{
+	Oid			types[8] = {INT4OID, TEXTOID, TEXTOID, JSONBOID, TEXTOID, NUMERICOID,
+	TEXTOID, TEXTOID};
+	Datum		values[8];
+	char		nulls[8] = "        ";
 
 	values[0] = Int32GetDatum(t->table_id);
 	values[1] = CStringGetTextDatum(e->name);
@@ -265,6 +254,60 @@ store_expectation(DqTable *t, const char *kind, Jsonb *args, const char *severit
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("expectation \"%s\" already exists on table %s", e->name, t->display),
 				 errhint("Pass name => '...' to add another one, or replace => true to change it.")));
+}
+
+/*
+ * Build, check and store one expectation (insert or, with replace, update
+ * the one of the same name).  Returns its name.  Caller is connected to SPI.
+ */
+static char *
+store_expectation(DqTable *t, const char *kind, Jsonb *args, const char *severity,
+				  const char *mostly, const char *where, const char *name,
+				  bool replace, const char *origin)
+{
+	DqExpectation *e = palloc0(sizeof(DqExpectation));
+	const char *kname;
+	DqKind		kkind = dq_kind_parse(kind, &kname);
+
+	e->kind = kkind;
+	e->kind_name = kname;
+	e->args = normalize_args(args);
+	e->severity = pstrdup(severity ? severity : "warn");
+	e->row_filter = (where && where[0]) ? pstrdup(where) : NULL;
+
+	/* a default name from the kind and the columns */
+	if (name == NULL)
+		name = default_name(e, kkind, kname);
+	if (name[0] == '\0' || strlen(name) > 200)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("expectation name must be 1 to 200 characters long")));
+	e->name = pstrdup(name);
+
+	check_severity(e, t, kkind, kname);
+	check_mostly_and_filter(e, mostly, kkind, kname);
+
+	{
+		ErrorContextCallback errcb;
+
+		errcb.callback = definition_callback;
+		errcb.arg = e;
+		errcb.previous = error_context_stack;
+		error_context_stack = &errcb;
+		dq_decode(t, e);
+		dq_validate_sql(t, e);
+		error_context_stack = errcb.previous;
+	}
+	if (strcmp(e->severity, "drop") == 0 &&
+		((e->condition && dq_expression_has_subquery(e->condition)) ||
+		 (e->row_filter && dq_expression_has_subquery(e->row_filter))))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("expectation \"%s\" with severity \"drop\" cannot use a subquery", e->name),
+				 errdetail("Drop expectations are checked on each silver row before it is written, without queries."),
+				 errhint("Use severity \"fail\" or \"warn\".")));
+
+	insert_expectation(t, e, replace, origin);
 	ensure_run_index(t);
 	return e->name;
 }

@@ -155,55 +155,41 @@ value_hash(const char *value)
 	return catalog_text(0, 1);
 }
 
-/*
- * lh_forget(subject_key_column, value, pipeline)
- *		RETURNS TABLE(layer text, table_name text, rows_deleted bigint)
- */
-Datum
-lh_forget(PG_FUNCTION_ARGS)
+/* Return one row (layer, table_name, rows_deleted) of lh_forget. */
+static void
+put_count(ReturnSetInfo *rsinfo, const char *layer, const char *table_name,
+		  int64 n)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *column;
-	char	   *value;
-	char	   *pipeline = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
-	List	   *pids = NIL;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+
+	values[0] = CStringGetTextDatum(layer);
+	values[1] = CStringGetTextDatum(table_name);
+	values[2] = Int64GetDatum(n);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+/*
+ * The tables of pipelines pids to erase from, in the order they are
+ * reported: bronze tables with a jsonb payload (by source), then silver
+ * and then gold tables that have the column.  *all_silver gets every
+ * silver table of those pipelines (their mapped paths reach quarantine).
+ */
+static List *
+collect_targets(List *pids, const char *column, List **all_silver)
+{
 	List	   *bronze = NIL;
 	List	   *silver_targets = NIL;
 	List	   *gold_targets = NIL;
-	List	   *all_silver = NIL;
 	ListCell   *lc;
-	StringInfoData counts;
-	char	   *hash;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) ||
-		VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(0)) == 0 ||
-		VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(1)) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("subject key column and value must not be null or empty")));
-	column = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	value = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	if (!security_is_admin(GetUserId()))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to erase a data subject"),
-				 errdetail("Only lakehouse administrators can erase data subjects.")));
-	InitMaterializedSRF(fcinfo, 0);
-	SPI_connect();
-
-	if (pipeline)
-		pids = list_make1_int(catalog_pipeline_id(pipeline, false));
-	else
-		pids = catalog_pipeline_ids();
-
-	/* what to erase from: bronze with a jsonb payload, tables with the column */
 	foreach(lc, pids)
 	{
 		int32		pid = lfirst_int(lc);
 		List	   *silver = catalog_pipeline_tables(pid, "silver");
 		ListCell   *sc;
 
-		all_silver = list_concat(all_silver, silver);
+		*all_silver = list_concat(*all_silver, silver);
 		foreach(sc, catalog_pipeline_sources(pid, false))
 		{
 			LhSource   *s = lfirst(sc);
@@ -237,67 +223,129 @@ lh_forget(PG_FUNCTION_ARGS)
 				gold_targets = lappend(gold_targets, t);
 		}
 	}
+	return list_concat(bronze, list_concat(silver_targets, gold_targets));
+}
 
-	initStringInfo(&counts);
-	appendStringInfoChar(&counts, '{');
-	foreach(lc, list_concat(bronze, list_concat(silver_targets, gold_targets)))
+/*
+ * Erase the subject from every target, returning a row per table and
+ * adding "table": count to the JSON object being built in counts.
+ */
+static void
+erase_targets(ReturnSetInfo *rsinfo, List *targets, const char *column,
+			  const char *value, StringInfo counts)
+{
+	ListCell   *lc;
+
+	foreach(lc, targets)
 	{
 		EraseTarget *t = lfirst(lc);
 		int64		n = erase_from(t, column, value);
 		char	   *qname = lh_qualified_name(t->schema, t->table);
-		Datum		values[3];
-		bool		nulls[3] = {false, false, false};
 
-		values[0] = CStringGetTextDatum(t->layer);
-		values[1] = CStringGetTextDatum(qname);
-		values[2] = Int64GetDatum(n);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		if (counts.len > 1)
-			appendStringInfoString(&counts, ", ");
-		escape_json(&counts, qname);
-		appendStringInfo(&counts, ": " INT64_FORMAT, n);
+		put_count(rsinfo, t->layer, qname, n);
+		if (counts->len > 1)
+			appendStringInfoString(counts, ", ");
+		escape_json(counts, qname);
+		appendStringInfo(counts, ": " INT64_FORMAT, n);
 	}
+}
 
+/*
+ * Erase the subject from quarantine (by value and mapped paths of
+ * all_silver; every row's pipeline when all_pipelines) and dead letters of
+ * pipelines pids, returning a row each and adding them to counts.
+ */
+static void
+erase_catalog_rows(ReturnSetInfo *rsinfo, List *pids, bool all_pipelines,
+				   List *all_silver, const char *column, const char *value,
+				   StringInfo counts)
+{
+	int64		q = catalog_erase_quarantine(pids, all_pipelines, column, value,
+											 mapped_paths(all_silver, 0, column));
+	int64		d = catalog_erase_dead_letters(pids, value);
+
+	put_count(rsinfo, "quarantine", "lakehouse.quarantine", q);
+	put_count(rsinfo, "dead_letters", "lakehouse.dead_letters", d);
+	if (counts->len > 1)
+		appendStringInfoString(counts, ", ");
+	appendStringInfo(counts, "\"lakehouse.quarantine\": " INT64_FORMAT
+					 ", \"lakehouse.dead_letters\": " INT64_FORMAT, q, d);
+}
+
+/*
+ * Record the erasure in the audit log: the value's salted hash (never the
+ * value), the pipeline (null: all) and the counts per table.
+ */
+static void
+audit_erasure(const char *column, const char *value, const char *pipeline,
+			  const char *counts)
+{
+	char	   *hash = value_hash(value);
+	StringInfoData details;
+
+	initStringInfo(&details);
+	appendStringInfoString(&details, "{\"value_hash\": ");
+	escape_json(&details, hash);
+	appendStringInfoString(&details, ", \"pipeline\": ");
+	if (pipeline)
+		escape_json(&details, pipeline);
+	else
+		appendStringInfoString(&details, "null");
+	appendStringInfo(&details, ", \"rows\": %s}", counts);
+	security_audit("erase", "subject", column,
+				   DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
+													  CStringGetDatum(details.data))));
+}
+
+/*
+ * lh_forget(subject_key_column, value, pipeline)
+ *		RETURNS TABLE(layer text, table_name text, rows_deleted bigint)
+ */
+Datum
+lh_forget(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *column;
+	char	   *value;
+	char	   *pipeline = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	List	   *pids = NIL;
+	List	   *targets;
+	List	   *all_silver = NIL;
+	StringInfoData counts;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) ||
+		VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(0)) == 0 ||
+		VARSIZE_ANY_EXHDR(PG_GETARG_TEXT_PP(1)) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("subject key column and value must not be null or empty")));
+	column = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	value = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (!security_is_admin(GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to erase a data subject"),
+				 errdetail("Only lakehouse administrators can erase data subjects.")));
+	InitMaterializedSRF(fcinfo, 0);
+	SPI_connect();
+
+	if (pipeline)
+		pids = list_make1_int(catalog_pipeline_id(pipeline, false));
+	else
+		pids = catalog_pipeline_ids();
+
+	/* what to erase from: bronze with a jsonb payload, tables with the column */
+	targets = collect_targets(pids, column, &all_silver);
+
+	initStringInfo(&counts);
+	appendStringInfoChar(&counts, '{');
+	erase_targets(rsinfo, targets, column, value, &counts);
 	/* quarantine and dead letters */
-	{
-		int64		q = catalog_erase_quarantine(pids, pipeline == NULL, column, value,
-												 mapped_paths(all_silver, 0, column));
-		int64		d = catalog_erase_dead_letters(pids, value);
-		Datum		values[3];
-		bool		nulls[3] = {false, false, false};
-
-		values[0] = CStringGetTextDatum("quarantine");
-		values[1] = CStringGetTextDatum("lakehouse.quarantine");
-		values[2] = Int64GetDatum(q);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		values[0] = CStringGetTextDatum("dead_letters");
-		values[1] = CStringGetTextDatum("lakehouse.dead_letters");
-		values[2] = Int64GetDatum(d);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		if (counts.len > 1)
-			appendStringInfoString(&counts, ", ");
-		appendStringInfo(&counts, "\"lakehouse.quarantine\": " INT64_FORMAT
-						 ", \"lakehouse.dead_letters\": " INT64_FORMAT, q, d);
-	}
+	erase_catalog_rows(rsinfo, pids, pipeline == NULL, all_silver, column,
+					   value, &counts);
 	appendStringInfoChar(&counts, '}');
 
-	hash = value_hash(value);
-	{
-		StringInfoData details;
-
-		initStringInfo(&details);
-		appendStringInfoString(&details, "{\"value_hash\": ");
-		escape_json(&details, hash);
-		appendStringInfoString(&details, ", \"pipeline\": ");
-		if (pipeline)
-			escape_json(&details, pipeline);
-		else
-			appendStringInfoString(&details, "null");
-		appendStringInfo(&details, ", \"rows\": %s}", counts.data);
-		security_audit("erase", "subject", column,
-					   DatumGetJsonbP(DirectFunctionCall1(jsonb_in,
-														  CStringGetDatum(details.data))));
-	}
+	audit_erasure(column, value, pipeline, counts.data);
 	SPI_finish();
 	return (Datum) 0;
 }

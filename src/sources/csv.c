@@ -270,6 +270,42 @@ csv_set_error(CsvReader *r, const char *reason)
 }
 
 /*
+ * Finish a record whose bytes csv_read_record consumed: end the last
+ * field, complete the raw copy (without its line end of term_len bytes),
+ * note where the record ends, point values and nulls at the fields, and
+ * check the field count.  Returns what csv_read_record returns.
+ */
+static CsvResult
+csv_finish_record(CsvReader *r, int term_len)
+{
+	/* finish the last field and the raw copy */
+	appendStringInfoCharMacro(&r->data, '\0');
+	if (r->raw_from >= 0)
+		csv_append_raw(r, r->buf + r->raw_from, r->buf_pos - r->raw_from);
+	r->raw_from = -1;
+	if (term_len > 0 && r->raw.len >= term_len)
+	{
+		r->raw.len -= term_len;
+		r->raw.data[r->raw.len] = '\0';
+	}
+	r->record_end = csv_offset(r);
+
+	for (int i = 0; i < r->nfields; i++)
+	{
+		r->values[i] = r->data.data + r->starts[i];
+		r->nulls[i] = !r->quoted[i] &&
+			strcmp(r->values[i], r->null_string) == 0;
+	}
+
+	if (r->error == NULL && r->expected_fields > 0 &&
+		r->nfields != r->expected_fields)
+		r->error = psprintf("record has %d fields, but the header has %d",
+							r->nfields, r->expected_fields);
+
+	return r->error ? CSV_MALFORMED : CSV_RECORD;
+}
+
+/*
  * csv_read_record
  *		Read the next record.
  *
@@ -278,6 +314,12 @@ csv_set_error(CsvReader *r, const char *reason)
  * record that was consumed but cannot be trusted.  In both latter cases
  * reader->record_line, record_end and raw describe the record, and
  * nfields, values and nulls its fields (valid until the next call).
+ *
+ * Long on purpose: the loop is the per-byte state machine of the CSV
+ * dialect (see the file header); its states share the byte just read and
+ * the record's bookkeeping, and kept in one loop each byte costs one
+ * branch on the state.  What happens once per record is in
+ * csv_finish_record.
  */
 CsvResult
 csv_read_record(CsvReader *r)
@@ -397,31 +439,7 @@ csv_read_record(CsvReader *r)
 		state = CSV_UNQUOTED;
 	}
 
-	/* finish the last field and the raw copy */
-	appendStringInfoCharMacro(&r->data, '\0');
-	if (r->raw_from >= 0)
-		csv_append_raw(r, r->buf + r->raw_from, r->buf_pos - r->raw_from);
-	r->raw_from = -1;
-	if (term_len > 0 && r->raw.len >= term_len)
-	{
-		r->raw.len -= term_len;
-		r->raw.data[r->raw.len] = '\0';
-	}
-	r->record_end = csv_offset(r);
-
-	for (int i = 0; i < r->nfields; i++)
-	{
-		r->values[i] = r->data.data + r->starts[i];
-		r->nulls[i] = !r->quoted[i] &&
-			strcmp(r->values[i], r->null_string) == 0;
-	}
-
-	if (r->error == NULL && r->expected_fields > 0 &&
-		r->nfields != r->expected_fields)
-		r->error = psprintf("record has %d fields, but the header has %d",
-							r->nfields, r->expected_fields);
-
-	return r->error ? CSV_MALFORMED : CSV_RECORD;
+	return csv_finish_record(r, term_len);
 }
 
 /*

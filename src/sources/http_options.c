@@ -219,19 +219,12 @@ interval_seconds(const char *s)
 	return (int) secs;
 }
 
-/*
- * http_parse_options
- *		Check every option of an http source and fill *o.
- */
-void
-http_parse_options(Jsonb *options, HttpOptions *o)
+/* The request options: url, method, headers, query and body. */
+static void
+parse_request(Jsonb *options, HttpOptions *o)
 {
 	char	   *s;
-	Jsonb	   *obj;
 	JsonbValue	v;
-
-	memset(o, 0, sizeof(HttpOptions));
-	lh_check_option_keys(options, http_option_keys, "an http source");
 
 	o->url = lh_option_text(options, "url");
 	if (o->url == NULL || o->url[0] == '\0')
@@ -261,18 +254,39 @@ http_parse_options(Jsonb *options, HttpOptions *o)
 		else
 			o->body = JsonbToCString(NULL, &JsonbValueToJsonb(&v)->root, -1);
 	}
+}
 
-	o->records_path = parse_path(lh_option_text(options, "records_path"), "records_path");
-	s = lh_option_text(options, "id_field");
-	o->id_path = s ? parse_path(s, "id_field") : NIL;
+/*
+ * Pagination style "cursor": the cursor comes from a path of the response
+ * or is the last record's id (id_field, so o->id_path must be set).
+ */
+static void
+parse_cursor_paging(Jsonb *obj, HttpOptions *o)
+{
+	char	   *from = lh_option_text(obj, "cursor_from");
+	char	   *cpath = lh_option_text(obj, "cursor_path");
+	char	   *s;
 
-	obj = lh_option_object(options, "incremental", "an http source");
-	if (obj)
-	{
-		o->inc_path = parse_path(required_text(obj, "field", "option \"incremental\""),
-								 "incremental");
-		o->inc_param = required_text(obj, "param", "option \"incremental\"");
-	}
+	o->paging = PAGING_CURSOR;
+	o->page_param = required_text(obj, "param", "pagination style \"cursor\"");
+	if ((from == NULL) == (cpath == NULL))
+		bad_option("pagination style \"cursor\" needs one of %s",
+				   "\"cursor_path\" and \"cursor_from\"");
+	if (from && strcmp(from, "last_id") != 0)
+		bad_option("invalid \"cursor_from\" \"%s\" (the only value is \"last_id\")", from);
+	if (from && o->id_path == NIL)
+		bad_option("\"cursor_from\": \"last_id\" needs option \"%s\"", "id_field");
+	o->cursor_last_id = (from != NULL);
+	o->cursor_path = cpath ? parse_path(cpath, "cursor_path") : NIL;
+	s = lh_option_text(obj, "has_more_path");
+	o->has_more_path = s ? parse_path(s, "has_more_path") : NIL;
+}
+
+/* Option "pagination" (after id_field, which cursor paging may use). */
+static void
+parse_pagination(Jsonb *options, HttpOptions *o)
+{
+	Jsonb	   *obj;
 
 	o->max_pages = 1000;
 	obj = lh_option_object(options, "pagination", "an http source");
@@ -300,24 +314,7 @@ http_parse_options(Jsonb *options, HttpOptions *o)
 			o->page_param = required_text(obj, "param", "pagination style \"offset\"");
 		}
 		else if (strcmp(style, "cursor") == 0)
-		{
-			char	   *from = lh_option_text(obj, "cursor_from");
-			char	   *cpath = lh_option_text(obj, "cursor_path");
-
-			o->paging = PAGING_CURSOR;
-			o->page_param = required_text(obj, "param", "pagination style \"cursor\"");
-			if ((from == NULL) == (cpath == NULL))
-				bad_option("pagination style \"cursor\" needs one of %s",
-						   "\"cursor_path\" and \"cursor_from\"");
-			if (from && strcmp(from, "last_id") != 0)
-				bad_option("invalid \"cursor_from\" \"%s\" (the only value is \"last_id\")", from);
-			if (from && o->id_path == NIL)
-				bad_option("\"cursor_from\": \"last_id\" needs option \"%s\"", "id_field");
-			o->cursor_last_id = (from != NULL);
-			o->cursor_path = cpath ? parse_path(cpath, "cursor_path") : NIL;
-			s = lh_option_text(obj, "has_more_path");
-			o->has_more_path = s ? parse_path(s, "has_more_path") : NIL;
-		}
+			parse_cursor_paging(obj, o);
 		else if (strcmp(style, "next_url") == 0)
 		{
 			o->paging = PAGING_NEXT_URL;
@@ -331,6 +328,13 @@ http_parse_options(Jsonb *options, HttpOptions *o)
 			bad_option("invalid pagination style \"%s\" (use none, page, offset, cursor, next_url or link_header)",
 					   style);
 	}
+}
+
+/* Option "auth": its type, and the secret and names each type needs. */
+static void
+parse_auth(Jsonb *options, HttpOptions *o)
+{
+	Jsonb	   *obj;
 
 	o->auth = AUTH_NONE;
 	obj = lh_option_object(options, "auth", "an http source");
@@ -384,6 +388,13 @@ http_parse_options(Jsonb *options, HttpOptions *o)
 			bad_option("invalid auth type \"%s\" (use none, bearer, basic, api_key or oauth2_client_credentials)",
 					   type);
 	}
+}
+
+/* The transport's limits: timeouts, retries, redirects, size, TLS, polling. */
+static void
+parse_limits(Jsonb *options, HttpOptions *o)
+{
+	char	   *s;
 
 	o->connect_timeout_ms = int_option(options, "connect_timeout_ms", 5000, 1, 600000);
 	o->timeout_ms = int_option(options, "timeout_ms", 30000, 1, 3600000);
@@ -401,6 +412,40 @@ http_parse_options(Jsonb *options, HttpOptions *o)
 	o->ca_bundle = lh_option_text(options, "ca_bundle");
 	s = lh_option_text(options, "poll_interval");
 	o->poll_interval_s = s ? interval_seconds(s) : 0;
+}
+
+/*
+ * http_parse_options
+ *		Check every option of an http source and fill *o, in this order:
+ *		the request, where the records are, incremental, pagination, auth,
+ *		the limits.
+ */
+void
+http_parse_options(Jsonb *options, HttpOptions *o)
+{
+	char	   *s;
+	Jsonb	   *obj;
+
+	memset(o, 0, sizeof(HttpOptions));
+	lh_check_option_keys(options, http_option_keys, "an http source");
+
+	parse_request(options, o);
+
+	o->records_path = parse_path(lh_option_text(options, "records_path"), "records_path");
+	s = lh_option_text(options, "id_field");
+	o->id_path = s ? parse_path(s, "id_field") : NIL;
+
+	obj = lh_option_object(options, "incremental", "an http source");
+	if (obj)
+	{
+		o->inc_path = parse_path(required_text(obj, "field", "option \"incremental\""),
+								 "incremental");
+		o->inc_param = required_text(obj, "param", "option \"incremental\"");
+	}
+
+	parse_pagination(options, o);
+	parse_auth(options, o);
+	parse_limits(options, o);
 }
 
 /*

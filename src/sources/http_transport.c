@@ -668,6 +668,176 @@ oauth2_token(HttpIngest *h)
 	token_remember(h);
 }
 
+/* What a request's outcome asks of http_fetch. */
+typedef enum HttpOutcome
+{
+	HTTP_OUTCOME_DONE,			/* a 2xx answer: parse its body */
+	HTTP_OUTCOME_NEW_TOKEN,		/* 401 with OAuth2: get a new token, again */
+	HTTP_OUTCOME_FAILED			/* retry if *retry and retries are left */
+} HttpOutcome;
+
+/*
+ * The request headers of one attempt: Accept, Content-Type for POST, the
+ * source's headers, then the credentials (an OAuth2 token is taken from
+ * the cache or obtained first).  Basic auth goes in *userpwd instead.  The
+ * caller frees the list with curl_slist_free_all.
+ */
+static struct curl_slist *
+http_request_headers(HttpIngest *h, char **userpwd)
+{
+	struct curl_slist *hdrs = NULL;
+
+	hdrs = curl_slist_append(hdrs, "Accept: application/json");
+	if (h->o.post)
+		hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+	if (h->o.headers)
+	{
+		JsonbIterator *it = JsonbIteratorInit(&h->o.headers->root);
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+		char	   *key = NULL;
+
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			if (tok == WJB_KEY)
+				key = pnstrdup(v.val.string.val, v.val.string.len);
+			else if (tok == WJB_VALUE && lh_jsonb_scalar_text(&v))
+				hdrs = curl_slist_append(hdrs, psprintf("%s: %s", key, lh_jsonb_scalar_text(&v)));
+		}
+	}
+	if (h->o.auth == AUTH_OAUTH2 && h->access_token == NULL)
+	{
+		token_lookup(h);
+		lh_redact_add(&h->redactor, h->access_token);
+	}
+	if (h->o.auth == AUTH_OAUTH2 &&
+		(h->access_token == NULL || GetCurrentTimestamp() >= h->token_expires))
+		oauth2_token(h);
+	if (h->o.auth == AUTH_BEARER)
+		hdrs = curl_slist_append(hdrs, psprintf("Authorization: Bearer %s", h->secret));
+	else if (h->o.auth == AUTH_OAUTH2)
+		hdrs = curl_slist_append(hdrs, psprintf("Authorization: Bearer %s", h->access_token));
+	else if (h->o.auth == AUTH_API_KEY && !h->o.key_in_query)
+		hdrs = curl_slist_append(hdrs, psprintf("%s: %s", h->o.key_name, h->secret));
+	else if (h->o.auth == AUTH_BASIC)
+		*userpwd = psprintf("%s:%s", h->o.username, h->secret);
+	return hdrs;
+}
+
+/*
+ * Judge one attempt's result (rc and r) for the URL shown in messages.
+ * Raises the errors that no retry can help (a body too large, too many
+ * redirects, a 4xx answer).  A failure sets *retry (a network error, 5xx,
+ * 408 or 429), *wait_s (Retry-After of a 429 or 503, else left alone) and
+ * *why.  refreshed: a new OAuth2 token was already tried.
+ */
+static HttpOutcome
+http_classify_response(HttpIngest *h, CURLcode rc, HttpResponse *r,
+					   const char *shown, bool refreshed, bool *retry,
+					   double *wait_s, char **why)
+{
+	if (rc == CURLE_WRITE_ERROR && r->too_big)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("HTTP response from \"%s\" is larger than max_response_bytes (" INT64_FORMAT ")",
+						shown, h->o.max_response_bytes)));
+	if (rc == CURLE_TOO_MANY_REDIRECTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("HTTP request to \"%s\" failed: more than %d redirects",
+						shown, h->o.max_redirects)));
+	if (rc == CURLE_ABORTED_BY_CALLBACK)
+		CHECK_FOR_INTERRUPTS();
+	if (rc != CURLE_OK)
+	{
+		*retry = (rc == CURLE_COULDNT_CONNECT || rc == CURLE_OPERATION_TIMEDOUT ||
+				  rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR ||
+				  rc == CURLE_GOT_NOTHING || rc == CURLE_PARTIAL_FILE ||
+				  rc == CURLE_COULDNT_RESOLVE_HOST);
+		*why = rc == CURLE_PARTIAL_FILE ?
+			psprintf("the response was truncated after %d bytes; it begins: %s",
+					 r->body.len, quote_body(h, &r->body)) :
+			pstrdup(r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
+		return HTTP_OUTCOME_FAILED;
+	}
+	if (r->status == 401 && h->o.auth == AUTH_OAUTH2 && !refreshed)
+		return HTTP_OUTCOME_NEW_TOKEN;
+	if (r->status >= 500 || r->status == 429 || r->status == 408)
+	{
+		*retry = true;
+		*why = psprintf("status %ld", r->status);
+		if (r->status == 429 || r->status == 503)
+			*wait_s = r->retry_after;
+		return HTTP_OUTCOME_FAILED;
+	}
+	if (r->status < 200 || r->status >= 300)
+		ereport(ERROR,
+				(errcode(r->status == 401 || r->status == 403 ?
+						 ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION :
+						 ERRCODE_CONNECTION_FAILURE),
+				 errmsg("HTTP request to \"%s\" returned status %ld", shown, r->status),
+				 errdetail("Response begins: %s", quote_body(h, &r->body))));
+	return HTTP_OUTCOME_DONE;
+}
+
+static void http_give_up(HttpIngest *h, CURLcode rc, HttpResponse *r,
+						 const char *shown, const char *why,
+						 int attempt) pg_attribute_noreturn();
+
+/*
+ * Raise the error of a request that failed for good: why, the answer's
+ * body if there was one (redacted: APIs echo requests), and the number of
+ * retries made.
+ */
+static void
+http_give_up(HttpIngest *h, CURLcode rc, HttpResponse *r, const char *shown,
+			 const char *why, int attempt)
+{
+	StringInfoData detail;
+
+	/* an answer's body says why (redacted: APIs echo requests) */
+	initStringInfo(&detail);
+	if (rc == CURLE_OK && r->body.len > 0)
+		appendStringInfo(&detail, "Response begins: %s",
+						 quote_body(h, &r->body));
+	if (attempt > 0)
+		appendStringInfo(&detail, "%sGave up after %d retries.",
+						 detail.len > 0 ? "\n" : "", attempt);
+	ereport(ERROR,
+			(errcode(ERRCODE_CONNECTION_FAILURE),
+			 errmsg("HTTP request to \"%s\" failed: %s", shown, http_redact(h, why)),
+			 detail.len > 0 ? errdetail_internal("%s", detail.data) : 0));
+}
+
+/* The body of a successful answer, which must be JSON, parsed. */
+static Jsonb *
+http_parse_body(HttpIngest *h, HttpResponse *r, const char *shown)
+{
+	LhTypeInput tin;
+	Datum		d;
+	ErrorData  *edata;
+	char	   *reason;
+	Jsonb	   *jb;
+
+	if (lh_jsonb_parse_fast(r->body.data, r->body.len, &jb))
+		return jb;
+	if (r->body.len == 0 ||
+		!lh_check_utf8(r->body.data, r->body.len, &reason) ||
+		lh_json_too_deep(r->body.data, r->body.len))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("HTTP response from \"%s\" is not JSON", shown),
+				 errdetail("Response begins: %s", quote_body(h, &r->body))));
+	lh_type_input_init(&tin, JSONBOID, -1);
+	if (!lh_type_input_safe(&tin, r->body.data, &d, &edata))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("HTTP response from \"%s\" is not JSON: %s", shown,
+						http_redact(h, edata->message)),
+				 errdetail("Response begins: %s", quote_body(h, &r->body))));
+	return DatumGetJsonbP(d);
+}
+
 /*
  * Fetch url with retries; returns the parsed JSON body.  Errors name the
  * URL (secrets redacted).
@@ -682,116 +852,33 @@ http_fetch(HttpIngest *h, const char *url, HttpResponse *r)
 	h->last_url = shown;
 	for (;;)
 	{
-		struct curl_slist *hdrs = NULL;
+		struct curl_slist *hdrs;
 		char	   *userpwd = NULL;
 		CURLcode	rc;
 		bool		retry = false;
 		double		wait_s = -1;
 		char	   *why = NULL;
+		HttpOutcome outcome;
 
-		hdrs = curl_slist_append(hdrs, "Accept: application/json");
-		if (h->o.post)
-			hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
-		if (h->o.headers)
-		{
-			JsonbIterator *it = JsonbIteratorInit(&h->o.headers->root);
-			JsonbValue	v;
-			JsonbIteratorToken tok;
-			char	   *key = NULL;
-
-			while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-			{
-				if (tok == WJB_KEY)
-					key = pnstrdup(v.val.string.val, v.val.string.len);
-				else if (tok == WJB_VALUE && lh_jsonb_scalar_text(&v))
-					hdrs = curl_slist_append(hdrs, psprintf("%s: %s", key, lh_jsonb_scalar_text(&v)));
-			}
-		}
-		if (h->o.auth == AUTH_OAUTH2 && h->access_token == NULL)
-		{
-			token_lookup(h);
-			lh_redact_add(&h->redactor, h->access_token);
-		}
-		if (h->o.auth == AUTH_OAUTH2 &&
-			(h->access_token == NULL || GetCurrentTimestamp() >= h->token_expires))
-			oauth2_token(h);
-		if (h->o.auth == AUTH_BEARER)
-			hdrs = curl_slist_append(hdrs, psprintf("Authorization: Bearer %s", h->secret));
-		else if (h->o.auth == AUTH_OAUTH2)
-			hdrs = curl_slist_append(hdrs, psprintf("Authorization: Bearer %s", h->access_token));
-		else if (h->o.auth == AUTH_API_KEY && !h->o.key_in_query)
-			hdrs = curl_slist_append(hdrs, psprintf("%s: %s", h->o.key_name, h->secret));
-		else if (h->o.auth == AUTH_BASIC)
-			userpwd = psprintf("%s:%s", h->o.username, h->secret);
-
+		hdrs = http_request_headers(h, &userpwd);
 		rc = http_perform(h, url, h->o.post, h->o.body, hdrs, r, userpwd);
 		curl_slist_free_all(hdrs);
 		h->last_status = r->status;
 
-		if (rc == CURLE_WRITE_ERROR && r->too_big)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("HTTP response from \"%s\" is larger than max_response_bytes (" INT64_FORMAT ")",
-							shown, h->o.max_response_bytes)));
-		if (rc == CURLE_TOO_MANY_REDIRECTS)
-			ereport(ERROR,
-					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("HTTP request to \"%s\" failed: more than %d redirects",
-							shown, h->o.max_redirects)));
-		if (rc == CURLE_ABORTED_BY_CALLBACK)
-			CHECK_FOR_INTERRUPTS();
-		if (rc != CURLE_OK)
-		{
-			retry = (rc == CURLE_COULDNT_CONNECT || rc == CURLE_OPERATION_TIMEDOUT ||
-					 rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR ||
-					 rc == CURLE_GOT_NOTHING || rc == CURLE_PARTIAL_FILE ||
-					 rc == CURLE_COULDNT_RESOLVE_HOST);
-			why = rc == CURLE_PARTIAL_FILE ?
-				psprintf("the response was truncated after %d bytes; it begins: %s",
-						 r->body.len, quote_body(h, &r->body)) :
-				pstrdup(r->errbuf[0] ? r->errbuf : curl_easy_strerror(rc));
-		}
-		else if (r->status == 401 && h->o.auth == AUTH_OAUTH2 && !refreshed)
+		outcome = http_classify_response(h, rc, r, shown, refreshed,
+										 &retry, &wait_s, &why);
+		if (outcome == HTTP_OUTCOME_DONE)
+			break;
+		if (outcome == HTTP_OUTCOME_NEW_TOKEN)
 		{
 			/* the token expired early or was revoked: one new token */
 			token_forget(h);
 			refreshed = true;
 			continue;
 		}
-		else if (r->status >= 500 || r->status == 429 || r->status == 408)
-		{
-			retry = true;
-			why = psprintf("status %ld", r->status);
-			if (r->status == 429 || r->status == 503)
-				wait_s = r->retry_after;
-		}
-		else if (r->status < 200 || r->status >= 300)
-			ereport(ERROR,
-					(errcode(r->status == 401 || r->status == 403 ?
-							 ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION :
-							 ERRCODE_CONNECTION_FAILURE),
-					 errmsg("HTTP request to \"%s\" returned status %ld", shown, r->status),
-					 errdetail("Response begins: %s", quote_body(h, &r->body))));
-		else
-			break;
 
 		if (!retry || attempt >= h->o.retries)
-		{
-			StringInfoData detail;
-
-			/* an answer's body says why (redacted: APIs echo requests) */
-			initStringInfo(&detail);
-			if (rc == CURLE_OK && r->body.len > 0)
-				appendStringInfo(&detail, "Response begins: %s",
-								 quote_body(h, &r->body));
-			if (attempt > 0)
-				appendStringInfo(&detail, "%sGave up after %d retries.",
-								 detail.len > 0 ? "\n" : "", attempt);
-			ereport(ERROR,
-					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("HTTP request to \"%s\" failed: %s", shown, http_redact(h, why)),
-					 detail.len > 0 ? errdetail_internal("%s", detail.data) : 0));
-		}
+			http_give_up(h, rc, r, shown, why, attempt);
 		attempt++;
 		h->retries++;
 		http_sleep(wait_s >= 0 ? (long) Min(wait_s * 1000.0, (double) h->o.max_retry_wait_ms) :
@@ -799,30 +886,6 @@ http_fetch(HttpIngest *h, const char *url, HttpResponse *r)
 	}
 
 	/* the body must be JSON */
-	{
-		LhTypeInput tin;
-		Datum		d;
-		ErrorData  *edata;
-		char	   *reason;
-		Jsonb	   *jb;
-
-		if (lh_jsonb_parse_fast(r->body.data, r->body.len, &jb))
-			return jb;
-		if (r->body.len == 0 ||
-			!lh_check_utf8(r->body.data, r->body.len, &reason) ||
-			lh_json_too_deep(r->body.data, r->body.len))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-					 errmsg("HTTP response from \"%s\" is not JSON", shown),
-					 errdetail("Response begins: %s", quote_body(h, &r->body))));
-		lh_type_input_init(&tin, JSONBOID, -1);
-		if (!lh_type_input_safe(&tin, r->body.data, &d, &edata))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-					 errmsg("HTTP response from \"%s\" is not JSON: %s", shown,
-							http_redact(h, edata->message)),
-					 errdetail("Response begins: %s", quote_body(h, &r->body))));
-		return DatumGetJsonbP(d);
-	}
+	return http_parse_body(h, r, shown);
 }
 

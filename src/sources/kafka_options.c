@@ -316,6 +316,115 @@ check_start_offset(const char *key, const char *value, void *arg)
 }
 
 /*
+ * Option "partitions" (its value v): an array of distinct partition
+ * numbers, not empty.
+ */
+static void
+parse_partitions(JsonbValue *v, KafkaOptions *o)
+{
+	JsonbIterator *it;
+	JsonbValue	e;
+	JsonbIteratorToken tok;
+	Jsonb	   *arr = (v->type == jbvBinary) ? JsonbValueToJsonb(v) : NULL;
+
+	if (arr == NULL || !JB_ROOT_IS_ARRAY(arr) || JB_ROOT_IS_SCALAR(arr))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"partitions\" must be an array of partition numbers")));
+	it = JsonbIteratorInit(&arr->root);
+	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
+	{
+		int64		p;
+
+		if (tok != WJB_ELEM)
+			continue;
+		if (e.type != jbvNumeric ||
+			!kafka_parse_offset(DatumGetCString(DirectFunctionCall1(numeric_out,
+															  NumericGetDatum(e.val.numeric))), &p) ||
+			p > PG_INT32_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("option \"partitions\" must be an array of partition numbers"),
+					 errdetail("Partition numbers are non-negative integers.")));
+		if (!list_member_int(o->partitions, (int) p))
+			o->partitions = lappend_int(o->partitions, (int) p);
+	}
+	if (o->partitions == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"partitions\" must not be empty"),
+				 errhint("Leave it out to consume every partition of the topic.")));
+}
+
+/*
+ * Option "start" given as an object: exactly one of {"timestamp": ts} (a
+ * finite timestamp) and {"offsets": {"<partition>": offset, ...}}.
+ */
+static void
+parse_start_object(Jsonb *options, KafkaOptions *o)
+{
+	Jsonb	   *start = lh_option_object(options, "start", "a kafka source");
+	char	   *ts = lh_option_text(start, "timestamp");
+	Jsonb	   *offsets = NULL;
+	JsonbValue	ov;
+
+	if (lh_option_lookup(start, "offsets", &ov))
+		offsets = lh_option_object(start, "offsets", "a kafka source");
+	if ((ts == NULL) == (offsets == NULL) ||
+		JB_ROOT_COUNT(start) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid start position for a kafka source"),
+				 errhint("Use \"earliest\", \"latest\", {\"timestamp\": \"...\"} or {\"offsets\": {\"0\": 42}}.")));
+	if (ts)
+	{
+		o->start = KAFKA_START_TIMESTAMP;
+		o->start_time = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
+																CStringGetDatum(ts),
+																ObjectIdGetDatum(InvalidOid),
+																Int32GetDatum(-1)));
+		if (TIMESTAMP_NOT_FINITE(o->start_time))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("start timestamp of a kafka source must be finite")));
+	}
+	else
+	{
+		o->start = KAFKA_START_OFFSETS;
+		o->start_offsets = offsets;
+		for_each_pair(offsets, "start", check_start_offset, NULL);
+	}
+}
+
+/* Option "start": "earliest" (the default), "latest", or an object. */
+static void
+parse_start(Jsonb *options, KafkaOptions *o)
+{
+	JsonbValue	v;
+
+	o->start = KAFKA_START_EARLIEST;
+	if (lh_option_lookup(options, "start", &v))
+	{
+		if (v.type == jbvString)
+		{
+			char	   *s = jbv_text(&v);
+
+			if (strcmp(s, "earliest") == 0)
+				o->start = KAFKA_START_EARLIEST;
+			else if (strcmp(s, "latest") == 0)
+				o->start = KAFKA_START_LATEST;
+			else
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid start position \"%s\" for a kafka source", s),
+						 errhint("Use \"earliest\", \"latest\", {\"timestamp\": \"...\"} or {\"offsets\": {\"0\": 42}}.")));
+		}
+		else
+			parse_start_object(options, o);
+	}
+}
+
+/*
  * kafka_parse_options
  *		Check the options of a kafka source and fill *o.  Raises an error
  *		naming the first problem.
@@ -349,40 +458,7 @@ kafka_parse_options(Jsonb *options, KafkaOptions *o)
 				 errdetail("Topic names are 1 to 249 characters from [a-zA-Z0-9._-].")));
 
 	if (lh_option_lookup(options, "partitions", &v))
-	{
-		JsonbIterator *it;
-		JsonbValue	e;
-		JsonbIteratorToken tok;
-		Jsonb	   *arr = (v.type == jbvBinary) ? JsonbValueToJsonb(&v) : NULL;
-
-		if (arr == NULL || !JB_ROOT_IS_ARRAY(arr) || JB_ROOT_IS_SCALAR(arr))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("option \"partitions\" must be an array of partition numbers")));
-		it = JsonbIteratorInit(&arr->root);
-		while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
-		{
-			int64		p;
-
-			if (tok != WJB_ELEM)
-				continue;
-			if (e.type != jbvNumeric ||
-				!kafka_parse_offset(DatumGetCString(DirectFunctionCall1(numeric_out,
-																  NumericGetDatum(e.val.numeric))), &p) ||
-				p > PG_INT32_MAX)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("option \"partitions\" must be an array of partition numbers"),
-						 errdetail("Partition numbers are non-negative integers.")));
-			if (!list_member_int(o->partitions, (int) p))
-				o->partitions = lappend_int(o->partitions, (int) p);
-		}
-		if (o->partitions == NIL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("option \"partitions\" must not be empty"),
-					 errhint("Leave it out to consume every partition of the topic.")));
-	}
+		parse_partitions(&v, o);
 
 	s = lh_option_text(options, "format");
 	if (s == NULL || strcmp(s, "json") == 0)
@@ -397,57 +473,7 @@ kafka_parse_options(Jsonb *options, KafkaOptions *o)
 				 errmsg("invalid format \"%s\" for a kafka source", s),
 				 errhint("Valid formats are \"json\", \"text\" and \"bytes\".")));
 
-	o->start = KAFKA_START_EARLIEST;
-	if (lh_option_lookup(options, "start", &v))
-	{
-		if (v.type == jbvString)
-		{
-			s = jbv_text(&v);
-			if (strcmp(s, "earliest") == 0)
-				o->start = KAFKA_START_EARLIEST;
-			else if (strcmp(s, "latest") == 0)
-				o->start = KAFKA_START_LATEST;
-			else
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("invalid start position \"%s\" for a kafka source", s),
-						 errhint("Use \"earliest\", \"latest\", {\"timestamp\": \"...\"} or {\"offsets\": {\"0\": 42}}.")));
-		}
-		else
-		{
-			Jsonb	   *start = lh_option_object(options, "start", "a kafka source");
-			char	   *ts = lh_option_text(start, "timestamp");
-			Jsonb	   *offsets = NULL;
-			JsonbValue	ov;
-
-			if (lh_option_lookup(start, "offsets", &ov))
-				offsets = lh_option_object(start, "offsets", "a kafka source");
-			if ((ts == NULL) == (offsets == NULL) ||
-				JB_ROOT_COUNT(start) != 1)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("invalid start position for a kafka source"),
-						 errhint("Use \"earliest\", \"latest\", {\"timestamp\": \"...\"} or {\"offsets\": {\"0\": 42}}.")));
-			if (ts)
-			{
-				o->start = KAFKA_START_TIMESTAMP;
-				o->start_time = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
-																		CStringGetDatum(ts),
-																		ObjectIdGetDatum(InvalidOid),
-																		Int32GetDatum(-1)));
-				if (TIMESTAMP_NOT_FINITE(o->start_time))
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("start timestamp of a kafka source must be finite")));
-			}
-			else
-			{
-				o->start = KAFKA_START_OFFSETS;
-				o->start_offsets = offsets;
-				for_each_pair(offsets, "start", check_start_offset, NULL);
-			}
-		}
-	}
+	parse_start(options, o);
 
 	n = lh_option_int(options, "batch_size", 10000);
 	if (n < 1 || n > 1000000)

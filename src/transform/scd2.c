@@ -830,49 +830,26 @@ merge_late(const char *qname, const char *source_sql, Scd2Source *src,
 }
 
 /*
- * The main statement.  Actions per joined row (_a):
- *	insert		new key (no current row)
- *	change		tracked values or a newer updated_at: close, insert
- *	reinsert	key back after a new_record delete: close, insert
- *	same		nothing to do
- *	late		timestamp strategy, updated_at older than the current row
- *	reject		timestamp strategy, updated_at is NULL
- *	invalidate	key gone from the source: close at the run time
- *	delete		key gone (new_record): close, insert a deleted version
- *	gone		key gone, deletes ignored or already recorded
+ * The main statement's CTE "c", the current rows of the target, and with
+ * need_last (invalidate + timestamp) "h": a key back after a delete starts
+ * after its last version ended (joined to new keys only, in ins).
  */
 static void
-merge_main(const char *qname, const char *source_sql, Scd2Source *src,
-		   List *keys, Scd2Options *o, Scd2Counts *counts)
+append_current_ctes(StringInfo sql, const char *qname, List *keys,
+					Scd2Options *o, bool need_last)
 {
-	StringInfoData sql;
 	const char *vf = quote_identifier(o->meta[M_VALID_FROM]);
 	const char *vt = quote_identifier(o->meta[M_VALID_TO]);
 	const char *cur = quote_identifier(o->meta[M_IS_CURRENT]);
 	const char *upd = quote_identifier(o->meta[M_UPDATED_AT]);
 	const char *del = quote_identifier(o->meta[M_IS_DELETED]);
 	const char *hash = quote_identifier(o->meta[M_ROW_HASH]);
-	bool		need_last = (o->timestamp && o->deletes == DEL_INVALIDATE);
-	const char *gone_action;
-	char	   *nvf;
-	Oid			types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		values[2];
-	char		nulls[2] = {' ', ' '};
-	int			rc;
-	ListCell   *lc;
-
-	gone_action = o->deletes == DEL_INVALIDATE ? "invalidate" :
-		o->deletes == DEL_NEW_RECORD ? "delete" : "gone";
-
-	initStringInfo(&sql);
-	appendStringInfoString(&sql, "WITH ");
-	append_source_cte(&sql, source_sql, src, keys, o);
 
 	/*
 	 * Current rows.  s and c (and h) are inlined into both branches of m
 	 * below, so that each branch gets its own plan.
 	 */
-	appendStringInfo(&sql,
+	appendStringInfo(sql,
 					 ", c AS NOT MATERIALIZED (SELECT t.ctid AS _ctid, %s, ROW(%s) AS _ck,"
 					 " t.%s AS _vf, t.%s AS _upd, t.%s AS _del, %s%s AS _ch FROM %s t WHERE t.%s)",
 					 key_aliases("t", keys, "_ck"), col_list("t", keys),
@@ -884,26 +861,30 @@ merge_main(const char *qname, const char *source_sql, Scd2Source *src,
 	 * last version ended (joined to new keys only, in ins below)
 	 */
 	if (need_last)
-		appendStringInfo(&sql,
+		appendStringInfo(sql,
 						 ", h AS (SELECT ROW(%s) AS _hk, max(t.%s) AS _last"
 						 " FROM %s t WHERE NOT t.%s GROUP BY %s)",
 						 col_list("t", keys), vt, qname, cur, col_list("t", keys));
+}
 
-	/*
-	 * m: the source joined with the current rows.  Keys without NULLs join
-	 * on plain equality (hash join, good estimates, the index); keys with a
-	 * NULL (usually few) join as records, where NULLs are equal.  The
-	 * timestamp strategy's NULL hashes are written here, not taken from s
-	 * and c, so that the join does not carry them for every row.
-	 */
-	appendStringInfoString(&sql, ", m AS (");
+/*
+ * The main statement's CTE "m": the source joined with the current rows.
+ * Keys without NULLs join on plain equality (hash join, good estimates, the
+ * index); keys with a NULL (usually few) join as records, where NULLs are
+ * equal.  The timestamp strategy's NULL hashes are written here, not taken
+ * from s and c, so that the join does not carry them for every row.
+ */
+static void
+append_join_cte(StringInfo sql, Scd2Source *src, List *keys, Scd2Options *o)
+{
+	appendStringInfoString(sql, ", m AS (");
 	for (int branch = 0; branch < 2; branch++)
 	{
 		bool		nn = (branch == 0);
 
 		if (!nn)
-			appendStringInfoString(&sql, " UNION ALL ");
-		appendStringInfo(&sql,
+			appendStringInfoString(sql, " UNION ALL ");
+		appendStringInfo(sql,
 						 "SELECT %s, %s AS _h, s._u, s._sp, c._ctid, c._vf, c._upd, c._del, %s AS _ch"
 						 " FROM (SELECT * FROM s WHERE %s) s %s JOIN"
 						 " (SELECT * FROM c WHERE %s) c ON %s",
@@ -915,7 +896,22 @@ merge_main(const char *qname, const char *source_sql, Scd2Source *src,
 						 key_filter("c", keys, "_ck", nn),
 						 nn ? key_equal("s", NULL, "c", "_ck", keys) : "s._k = c._ck");
 	}
-	appendStringInfoString(&sql, ")");
+	appendStringInfoString(sql, ")");
+}
+
+/*
+ * The main statement's CTEs "n" (the number of source rows) and "j": the
+ * joined rows with something to do (or to count apart), with their action
+ * _a, the new version's valid_from _nvf and updated_at _nupd.
+ */
+static void
+append_action_ctes(StringInfo sql, Scd2Options *o)
+{
+	const char *gone_action;
+	char	   *nvf;
+
+	gone_action = o->deletes == DEL_INVALIDATE ? "invalidate" :
+		o->deletes == DEL_NEW_RECORD ? "delete" : "gone";
 
 	/* the new version's valid_from */
 	if (!o->timestamp)
@@ -929,24 +925,24 @@ merge_main(const char *qname, const char *source_sql, Scd2Source *src,
 	 * usually the vast majority, are left out and counted as the source's
 	 * rows minus the source rows in j that have something to do.
 	 */
-	appendStringInfoString(&sql, ", n AS (SELECT count(*) AS _n FROM s)");
-	appendStringInfo(&sql,
+	appendStringInfoString(sql, ", n AS (SELECT count(*) AS _n FROM s)");
+	appendStringInfo(sql,
 					 ", j AS (SELECT * FROM (SELECT m.*, %s AS _nvf,"
 					 " %s AS _nupd, CASE"
 					 " WHEN m._sp IS NULL THEN CASE WHEN m._del THEN 'gone' ELSE '%s' END",
 					 nvf, o->timestamp ? "m._u" : "$1", gone_action);
 	if (o->timestamp)
-		appendStringInfoString(&sql, " WHEN m._u IS NULL THEN 'reject'");
-	appendStringInfoString(&sql,
+		appendStringInfoString(sql, " WHEN m._u IS NULL THEN 'reject'");
+	appendStringInfoString(sql,
 						   " WHEN m._ctid IS NULL THEN 'insert'"
 						   " WHEN m._del THEN 'reinsert'");
 	if (o->timestamp)
-		appendStringInfoString(&sql,
+		appendStringInfoString(sql,
 							   " WHEN m._u > m._upd THEN 'change'"
 							   " WHEN m._u < m._upd THEN 'late'");
 	else
-		appendStringInfoString(&sql, " WHEN m._h IS DISTINCT FROM m._ch THEN 'change'");
-	appendStringInfoString(&sql, " ELSE 'same' END AS _a FROM m) x WHERE ");
+		appendStringInfoString(sql, " WHEN m._h IS DISTINCT FROM m._ch THEN 'change'");
+	appendStringInfoString(sql, " ELSE 'same' END AS _a FROM m) x WHERE ");
 
 	/*
 	 * ... filtered, without building and comparing a text for every joined
@@ -956,9 +952,23 @@ merge_main(const char *qname, const char *source_sql, Scd2Source *src,
 	 * action is 'same' may pass (NULL meta values); they are counted as
 	 * unchanged below and ignored otherwise.
 	 */
-	appendStringInfo(&sql, "(x.%s = x.%s AND NOT x._del%s) IS NOT TRUE)",
+	appendStringInfo(sql, "(x.%s = x.%s AND NOT x._del%s) IS NOT TRUE)",
 					 o->timestamp ? "_u" : "_h", o->timestamp ? "_upd" : "_ch",
 					 o->deletes != DEL_IGNORE ? " OR x._sp IS NULL AND x._del" : "");
+}
+
+/*
+ * The main statement's CTE "cl": the UPDATE that closes the current rows
+ * of changed, reinserted and gone keys, returning what ins needs.
+ */
+static void
+append_close_cte(StringInfo sql, const char *qname, Scd2Source *src,
+				 Scd2Options *o)
+{
+	const char *vt = quote_identifier(o->meta[M_VALID_TO]);
+	const char *cur = quote_identifier(o->meta[M_IS_CURRENT]);
+	const char *hash = quote_identifier(o->meta[M_ROW_HASH]);
+	ListCell   *lc;
 
 	/*
 	 * close rows: fetched by TID, in ctid order.  DISTINCT ON (_ctid) is a
@@ -968,7 +978,7 @@ merge_main(const char *qname, const char *source_sql, Scd2Source *src,
 	 * ctid of every row of the target (most of the statement's time when
 	 * few rows change).  XXX This leans on that estimate.
 	 */
-	appendStringInfo(&sql,
+	appendStringInfo(sql,
 					 ", cl AS (UPDATE %s t SET %s = CASE WHEN j._a IN ('change', 'reinsert')"
 					 " THEN j._nvf ELSE $1 END, %s = false"
 					 " FROM (SELECT DISTINCT ON (j0._ctid) j0._ctid, j0._a, j0._nvf,"
@@ -984,23 +994,31 @@ merge_main(const char *qname, const char *source_sql, Scd2Source *src,
 	 */
 	if (o->deletes == DEL_NEW_RECORD)
 	{
-		appendStringInfo(&sql, ", t.%s AS _oh", hash);
+		appendStringInfo(sql, ", t.%s AS _oh", hash);
 		foreach(lc, src->names)
 		{
 			const char *qc = quote_identifier(lfirst(lc));
 
-			appendStringInfo(&sql, ", CASE WHEN j._a = 'delete' THEN t.%s ELSE j.%s END AS %s",
+			appendStringInfo(sql, ", CASE WHEN j._a = 'delete' THEN t.%s ELSE j.%s END AS %s",
 							 qc, qc, qc);
 		}
 	}
 	else
-		appendStringInfo(&sql, ", %s", col_list("j", src->names));
-	appendStringInfoString(&sql, ")");
+		appendStringInfo(sql, ", %s", col_list("j", src->names));
+	appendStringInfoString(sql, ")");
+}
 
-	/* insert new versions */
-	appendStringInfoString(&sql, ", ins AS (");
-	append_insert_head(&sql, qname, src, o);
-	appendStringInfo(&sql,
+/*
+ * The main statement's CTE "ins": the new versions, of new keys (from j)
+ * and of keys whose current row cl closed.
+ */
+static void
+append_insert_cte(StringInfo sql, const char *qname, Scd2Source *src,
+				  List *keys, Scd2Options *o, bool need_last)
+{
+	appendStringInfoString(sql, ", ins AS (");
+	append_insert_head(sql, qname, src, o);
+	appendStringInfo(sql,
 					 " SELECT %s, x._nvf, $2, true,"
 					 " md5(ROW(%s, extract(epoch FROM x._nvf))::text), x._nupd, x._ndel,"
 					 " coalesce(x._nh, md5(ROW(%s)::text))"
@@ -1022,25 +1040,16 @@ merge_main(const char *qname, const char *source_sql, Scd2Source *src,
 					 " CASE WHEN cl._a = 'delete' THEN $1 ELSE cl._nupd END, cl._a = 'delete',"
 					 " CASE WHEN cl._a = 'delete' THEN cl._oh ELSE cl._h END" :
 					 "cl._nvf, cl._nupd, false, cl._h");
+}
 
-	/*
-	 * The result: the number of rows of j per action, and the source's rows.
-	 * ins is not read: it runs to completion all the same, and writes one
-	 * version per 'insert', 'change', 'reinsert' and 'delete' row.
-	 */
-	appendStringInfoString(&sql,
-						   " SELECT _a, count(*) FROM j GROUP BY _a"
-						   " UNION ALL SELECT NULL, _n FROM n");
-
-	values[0] = o->as_of_null ? TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()) :
-		o->as_of;
-	if (o->vtc_null)
-		nulls[1] = 'n';
-	else
-		values[1] = o->vtc;
-	rc = SPI_execute_with_args(sql.data, 2, types, values, nulls, false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not merge into %s: SPI error %d", qname, rc);
+/*
+ * Add up the main statement's result (SPI_tuptable: an action and its
+ * number of rows, and a NULL action with the number of source rows) into
+ * counts.
+ */
+static void
+count_actions(Scd2Counts *counts)
+{
 	/* 'same' and 'gone' count for nothing; unchanged is what is left */
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -1071,6 +1080,64 @@ merge_main(const char *qname, const char *source_sql, Scd2Source *src,
 	counts->versions_written += counts->inserted;
 	counts->unchanged = counts->source_rows - counts->inserted - counts->late -
 		counts->rejected;
+}
+
+/*
+ * The main statement.  Actions per joined row (_a):
+ *	insert		new key (no current row)
+ *	change		tracked values or a newer updated_at: close, insert
+ *	reinsert	key back after a new_record delete: close, insert
+ *	same		nothing to do
+ *	late		timestamp strategy, updated_at older than the current row
+ *	reject		timestamp strategy, updated_at is NULL
+ *	invalidate	key gone from the source: close at the run time
+ *	delete		key gone (new_record): close, insert a deleted version
+ *	gone		key gone, deletes ignored or already recorded
+ *
+ * It is one WITH statement: s (append_source_cte), c and h
+ * (append_current_ctes), m (append_join_cte), n and j
+ * (append_action_ctes), cl (append_close_cte), ins (append_insert_cte).
+ * $1 is the run time, $2 the valid_to of current rows.
+ */
+static void
+merge_main(const char *qname, const char *source_sql, Scd2Source *src,
+		   List *keys, Scd2Options *o, Scd2Counts *counts)
+{
+	StringInfoData sql;
+	bool		need_last = (o->timestamp && o->deletes == DEL_INVALIDATE);
+	Oid			types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		values[2];
+	char		nulls[2] = {' ', ' '};
+	int			rc;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "WITH ");
+	append_source_cte(&sql, source_sql, src, keys, o);
+	append_current_ctes(&sql, qname, keys, o, need_last);
+	append_join_cte(&sql, src, keys, o);
+	append_action_ctes(&sql, o);
+	append_close_cte(&sql, qname, src, o);
+	append_insert_cte(&sql, qname, src, keys, o, need_last);
+
+	/*
+	 * The result: the number of rows of j per action, and the source's rows.
+	 * ins is not read: it runs to completion all the same, and writes one
+	 * version per 'insert', 'change', 'reinsert' and 'delete' row.
+	 */
+	appendStringInfoString(&sql,
+						   " SELECT _a, count(*) FROM j GROUP BY _a"
+						   " UNION ALL SELECT NULL, _n FROM n");
+
+	values[0] = o->as_of_null ? TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()) :
+		o->as_of;
+	if (o->vtc_null)
+		nulls[1] = 'n';
+	else
+		values[1] = o->vtc;
+	rc = SPI_execute_with_args(sql.data, 2, types, values, nulls, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not merge into %s: SPI error %d", qname, rc);
+	count_actions(counts);
 }
 
 /*

@@ -439,22 +439,22 @@ worker_check_marks(KafkaConn *c, TimestampTz *updated_at)
 	return result;
 }
 
-static void
-worker_run(int32 source_id)
+/*
+ * Connect the worker's consumer to the source, in a transaction; NULL when
+ * the source is no longer there to stream (disabled, dropped, changed).
+ * Sets *updated_at to the definition the worker runs.
+ */
+static KafkaConn *
+worker_open(int32 source_id, TimestampTz *updated_at)
 {
 	KafkaConn  *c;
 	LhSource   *src;
-	rd_kafka_message_t **msgs;
-	TimestampTz updated_at = 0;
-	TimestampTz last_discover = 0;
-	TimestampTz last_marks = 0;
-	bool		need_plan = true;
 
 	worker_begin();
-	if (!worker_source_ok(source_id, &updated_at, false))
+	if (!worker_source_ok(source_id, updated_at, false))
 	{
 		worker_commit();
-		return;
+		return NULL;
 	}
 	src = catalog_source_by_id(source_id, false);
 	observe_worker_context(src, "Kafka");
@@ -462,6 +462,60 @@ worker_run(int32 source_id)
 	/* a window of batches left open by an earlier run of the worker */
 	lineage_window = lineage_stream_flush(src);
 	worker_commit();
+	return c;
+}
+
+/*
+ * A collect that found nothing: check the marks when woken or every
+ * WORKER_MARKS_MS (a moved mark sets *need_plan), report a quiet topic's
+ * last batches to OpenLineage, publish the state.  Returns false when the
+ * worker must exit.
+ */
+static bool
+worker_idle(KafkaConn *c, bool woken, TimestampTz *last_marks,
+			TimestampTz *updated_at, bool *need_plan)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (woken || TimestampDifferenceExceeds(*last_marks, now, WORKER_MARKS_MS))
+	{
+		WorkerStep	step = worker_check_marks(c, updated_at);
+
+		if (step == STEP_EXIT)
+			return false;
+		if (step == STEP_RETRY)
+			*need_plan = true;
+		*last_marks = now;
+	}
+	/* a quiet topic: report the last batches without waiting for more */
+	if (lineage_window != 0 &&
+		TimestampDifferenceExceeds(lineage_window, now, lh_openlineage_stream_interval))
+	{
+		worker_begin();
+		lineage_window = lineage_stream_flush(c->src);
+		worker_commit();
+	}
+	worker_publish(c, false);
+	return true;
+}
+
+/*
+ * The worker's main loop (see the file header): discover, plan, collect,
+ * land, until the source goes away.
+ */
+static void
+worker_run(int32 source_id)
+{
+	KafkaConn  *c;
+	rd_kafka_message_t **msgs;
+	TimestampTz updated_at = 0;
+	TimestampTz last_discover = 0;
+	TimestampTz last_marks = 0;
+	bool		need_plan = true;
+
+	c = worker_open(source_id, &updated_at);
+	if (c == NULL)
+		return;
 
 	msgs = MemoryContextAlloc(TopMemoryContext,
 							  sizeof(rd_kafka_message_t *) * c->opts.batch_size);
@@ -521,25 +575,8 @@ worker_run(int32 source_id)
 		reported = worker_report(c);
 		if (n == 0)
 		{
-			now = GetCurrentTimestamp();
-			if (woken || TimestampDifferenceExceeds(last_marks, now, WORKER_MARKS_MS))
-			{
-				step = worker_check_marks(c, &updated_at);
-				if (step == STEP_EXIT)
-					break;
-				if (step == STEP_RETRY)
-					need_plan = true;
-				last_marks = now;
-			}
-			/* a quiet topic: report the last batches without waiting for more */
-			if (lineage_window != 0 &&
-				TimestampDifferenceExceeds(lineage_window, now, lh_openlineage_stream_interval))
-			{
-				worker_begin();
-				lineage_window = lineage_stream_flush(c->src);
-				worker_commit();
-			}
-			worker_publish(c, false);
+			if (!worker_idle(c, woken, &last_marks, &updated_at, &need_plan))
+				break;
 			continue;
 		}
 

@@ -197,6 +197,132 @@ start_db_launcher(Oid dbid, BackgroundWorkerHandle **handle)
 	return RegisterDynamicBackgroundWorker(&bgw, handle);
 }
 
+/* Is a database launcher of dbid among the handles of the cluster launcher? */
+static bool
+db_handle_running(List *handles, Oid dbid)
+{
+	ListCell   *hc;
+	bool		running = false;
+
+	foreach(hc, handles)
+		if (((DbHandle *) lfirst(hc))->dbid == dbid)
+			running = true;
+	return running;
+}
+
+/*
+ * Forget the database launchers that exited: their shared entries are
+ * cleared and due for a new start a naptime from now.  Returns handles
+ * without them.
+ */
+static List *
+launcher_forget_exited(List *handles, TimestampTz now)
+{
+	ListCell   *lc;
+
+	foreach(lc, handles)
+	{
+		DbHandle   *h = lfirst(lc);
+
+		if (handle_running(h->handle))
+			continue;
+		LWLockAcquire(lh_shared->lock, LW_EXCLUSIVE);
+		{
+			LhDbEntry  *e = db_entry(h->dbid, false);
+
+			if (e)
+			{
+				e->pid = 0;
+				e->latch = NULL;
+				e->recheck_after = TimestampTzPlusMilliseconds(now,
+															   lh_launcher_naptime * 1000);
+			}
+		}
+		LWLockRelease(lh_shared->lock);
+		pfree(h->handle);
+		pfree(h);
+		handles = foreach_delete_current(handles, lc);
+	}
+	return handles;
+}
+
+/*
+ * Start a database launcher in every database of dbs that has none and is
+ * due (asked for, or its naptime passed).  New handles are allocated in
+ * the current memory context and appended to handles, which is returned;
+ * *timeout is shortened when no background worker slot was free.
+ */
+static List *
+launcher_start_db_launchers(List *dbs, List *handles, TimestampTz now,
+							long *timeout)
+{
+	ListCell   *lc;
+
+	foreach(lc, dbs)
+	{
+		Oid			dbid = lfirst_oid(lc);
+		bool		start = false;
+
+		if (db_handle_running(handles, dbid))
+			continue;
+
+		LWLockAcquire(lh_shared->lock, LW_EXCLUSIVE);
+		{
+			LhDbEntry  *e = db_entry(dbid, true);
+
+			if (e && (e->wanted || now >= e->recheck_after))
+			{
+				e->wanted = false;
+				start = true;
+			}
+		}
+		LWLockRelease(lh_shared->lock);
+
+		if (start)
+		{
+			BackgroundWorkerHandle *handle;
+
+			if (start_db_launcher(dbid, &handle))
+			{
+				DbHandle   *h = palloc(sizeof(DbHandle));
+
+				h->dbid = dbid;
+				h->handle = handle;
+				handles = lappend(handles, h);
+			}
+			else
+			{
+				ereport(LOG,
+						(errmsg("lakehouse launcher could not start a database launcher for database %u",
+								dbid),
+						 errhint("Increase max_worker_processes.")));
+				*timeout = Min(*timeout, 1000L);
+			}
+		}
+	}
+	return handles;
+}
+
+/*
+ * Clear the shared entries of databases no longer in dbs (dropped, or no
+ * longer served) whose launcher is not running.
+ */
+static void
+launcher_forget_dropped(List *dbs, List *handles)
+{
+	LWLockAcquire(lh_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < LH_MAX_DATABASES; i++)
+	{
+		LhDbEntry  *e = &lh_shared->dbs[i];
+
+		if (e->dbid == InvalidOid || list_member_oid(dbs, e->dbid))
+			continue;
+		if (!db_handle_running(handles, e->dbid))
+			memset(e, 0, sizeof(LhDbEntry));
+	}
+	LWLockRelease(lh_shared->lock);
+}
+
 /*
  * lh_launcher_main
  *		The cluster launcher.
@@ -231,7 +357,6 @@ lh_launcher_main(Datum arg)
 	for (;;)
 	{
 		List	   *dbs;
-		ListCell   *lc;
 		TimestampTz now;
 		long		timeout = (long) lh_launcher_naptime * 1000L;
 
@@ -248,96 +373,10 @@ lh_launcher_main(Datum arg)
 		MemoryContextSwitchTo(TopMemoryContext);
 		now = GetCurrentTimestamp();
 
-		/* forget launchers that exited */
-		foreach(lc, handles)
-		{
-			DbHandle   *h = lfirst(lc);
-
-			if (handle_running(h->handle))
-				continue;
-			LWLockAcquire(lh_shared->lock, LW_EXCLUSIVE);
-			{
-				LhDbEntry  *e = db_entry(h->dbid, false);
-
-				if (e)
-				{
-					e->pid = 0;
-					e->latch = NULL;
-					e->recheck_after = TimestampTzPlusMilliseconds(now,
-																   lh_launcher_naptime * 1000);
-				}
-			}
-			LWLockRelease(lh_shared->lock);
-			pfree(h->handle);
-			pfree(h);
-			handles = foreach_delete_current(handles, lc);
-		}
-
-		foreach(lc, dbs)
-		{
-			Oid			dbid = lfirst_oid(lc);
-			bool		running = false;
-			bool		start = false;
-			ListCell   *hc;
-
-			foreach(hc, handles)
-				if (((DbHandle *) lfirst(hc))->dbid == dbid)
-					running = true;
-			if (running)
-				continue;
-
-			LWLockAcquire(lh_shared->lock, LW_EXCLUSIVE);
-			{
-				LhDbEntry  *e = db_entry(dbid, true);
-
-				if (e && (e->wanted || now >= e->recheck_after))
-				{
-					e->wanted = false;
-					start = true;
-				}
-			}
-			LWLockRelease(lh_shared->lock);
-
-			if (start)
-			{
-				BackgroundWorkerHandle *handle;
-
-				if (start_db_launcher(dbid, &handle))
-				{
-					DbHandle   *h = palloc(sizeof(DbHandle));
-
-					h->dbid = dbid;
-					h->handle = handle;
-					handles = lappend(handles, h);
-				}
-				else
-				{
-					ereport(LOG,
-							(errmsg("lakehouse launcher could not start a database launcher for database %u",
-									dbid),
-							 errhint("Increase max_worker_processes.")));
-					timeout = Min(timeout, 1000L);
-				}
-			}
-		}
-
+		handles = launcher_forget_exited(handles, now);
+		handles = launcher_start_db_launchers(dbs, handles, now, &timeout);
 		/* entries of dropped databases */
-		LWLockAcquire(lh_shared->lock, LW_EXCLUSIVE);
-		for (int i = 0; i < LH_MAX_DATABASES; i++)
-		{
-			LhDbEntry  *e = &lh_shared->dbs[i];
-			bool		running = false;
-			ListCell   *hc;
-
-			if (e->dbid == InvalidOid || list_member_oid(dbs, e->dbid))
-				continue;
-			foreach(hc, handles)
-				if (((DbHandle *) lfirst(hc))->dbid == e->dbid)
-					running = true;
-			if (!running)
-				memset(e, 0, sizeof(LhDbEntry));
-		}
-		LWLockRelease(lh_shared->lock);
+		launcher_forget_dropped(dbs, handles);
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 timeout, PG_WAIT_EXTENSION);
@@ -567,18 +606,15 @@ find_source(List *sources, int32 source_id)
 }
 
 /*
- * One pass of the database launcher.  Returns the longest it may sleep
- * (ms), or -1 when it has nothing left to do.
+ * Step 1 of a pass: forget the workers that exited, and decide when each
+ * starts again (at once after a clean exit, a termination or a restart
+ * request; else after a backoff that doubles with each failure in a row).
  */
-static long
-db_launcher_pass(List *sources, List **handles)
+static void
+db_launcher_reap(List **handles, TimestampTz now)
 {
-	TimestampTz now = GetCurrentTimestamp();
-	long		timeout = (long) lh_launcher_naptime * 1000L;
-	bool		busy = false;
 	ListCell   *lc;
 
-	/* 1. workers that exited: decide when they start again */
 	foreach(lc, *handles)
 	{
 		WorkerHandle *h = lfirst(lc);
@@ -619,15 +655,24 @@ db_launcher_pass(List *sources, List **handles)
 		pfree(h);
 		*handles = foreach_delete_current(*handles, lc);
 	}
+}
 
-	/* 2. workers of sources gone, disabled, changed or given away: stop them */
-	foreach(lc, *handles)
+/*
+ * Step 2 of a pass: terminate the workers of sources gone, disabled,
+ * changed or given away, or whose restart was asked for.  *timeout is
+ * shortened while a worker is terminating.
+ */
+static void
+db_launcher_stop_unwanted(List *sources, List *handles, long *timeout)
+{
+	ListCell   *lc;
+
+	foreach(lc, handles)
 	{
 		WorkerHandle *h = lfirst(lc);
 		LauncherSource *s = find_source(sources, h->source_id);
 		bool		restart = false;
 
-		busy = true;
 		LWLockAcquire(lh_shared->lock, LW_SHARED);
 		{
 			LhWorkerSlot *slot = lh_find_slot(MyDatabaseId, h->source_id);
@@ -643,10 +688,17 @@ db_launcher_pass(List *sources, List **handles)
 			h->terminating = true;
 		}
 		if (h->terminating)
-			timeout = Min(timeout, 1000L);
+			*timeout = Min(*timeout, 1000L);
 	}
+}
 
-	/* 3. free the slots of sources no longer wanted, once their worker is gone */
+/*
+ * Step 3 of a pass: free the slots of sources no longer wanted, once their
+ * worker is gone.
+ */
+static void
+db_launcher_free_slots(List *sources, List *handles)
+{
 	LWLockAcquire(lh_shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < lh_shared->nslots; i++)
 	{
@@ -657,94 +709,144 @@ db_launcher_pass(List *sources, List **handles)
 			continue;
 		s = find_source(sources, slot->source_id);
 		if ((s == NULL || !s->enabled) &&
-			find_handle(*handles, slot->source_id) == NULL)
+			find_handle(handles, slot->source_id) == NULL)
 			memset(slot, 0, sizeof(LhWorkerSlot));
 	}
 	LWLockRelease(lh_shared->lock);
+}
+
+/*
+ * The slot of source s: its own, else a free one taken for it; NULL when
+ * every slot is in use (lakehouse.max_workers).  Caller holds the lock
+ * exclusively.
+ */
+static LhWorkerSlot *
+db_launcher_claim_slot(LauncherSource *s)
+{
+	LhWorkerSlot *slot = lh_find_slot(MyDatabaseId, s->source_id);
+
+	if (slot == NULL)
+	{
+		for (int i = 0; i < lh_shared->nslots; i++)
+			if (lh_shared->slots[i].source_id == 0)
+			{
+				slot = &lh_shared->slots[i];
+				memset(slot, 0, sizeof(LhWorkerSlot));
+				slot->dbid = MyDatabaseId;
+				slot->source_id = s->source_id;
+				strlcpy(slot->state, "starting", LH_STATE_LEN);
+				break;
+			}
+	}
+	return slot;
+}
+
+/*
+ * Step 4 of a pass, for one enabled source without a worker: take a slot
+ * and start its worker when its backoff is over.  Says once in the log
+ * that the slots are full.  *timeout is shortened to the end of the
+ * backoff, or to a second while the source waits for a slot.
+ */
+static void
+db_launcher_start_source(LauncherSource *s, List **handles, TimestampTz now,
+						 long *timeout)
+{
+	LhWorkerSlot *slot;
+	bool		start = false;
+	bool		full;
+
+	LWLockAcquire(lh_shared->lock, LW_EXCLUSIVE);
+	slot = db_launcher_claim_slot(s);
+	full = (slot == NULL);
+	if (slot)
+	{
+		if (now >= slot->next_start)
+		{
+			start = true;
+			slot->starts++;
+			slot->clean_exit = false;
+			slot->restart_requested = false;
+		}
+		else
+			*timeout = Min(*timeout,
+						   Max(1L, (long) ((slot->next_start - now) / 1000)));
+	}
+	{
+		LhDbEntry  *e = db_entry(MyDatabaseId, false);
+
+		if (full && e && !e->waiting_logged)
+		{
+			e->waiting_logged = true;
+			ereport(LOG,
+					(errmsg("Kafka source \"%s\" waits for a worker: lakehouse.max_workers (%d) reached",
+							s->name, lh_max_workers),
+					 errhint("Increase lakehouse.max_workers (needs a restart) or disable another source.")));
+		}
+		else if (!full && e)
+			e->waiting_logged = false;
+	}
+	LWLockRelease(lh_shared->lock);
+
+	if (start)
+	{
+		BackgroundWorkerHandle *handle;
+
+		if (start_source_worker(slot, s, &handle))
+		{
+			WorkerHandle *h = MemoryContextAllocZero(TopMemoryContext,
+													 sizeof(WorkerHandle));
+
+			h->source_id = s->source_id;
+			h->handle = handle;
+			h->updated_at = s->updated_at;
+			h->role = s->role;
+			*handles = lappend(*handles, h);
+		}
+		else
+		{
+			lh_slot_set_state(slot, "waiting: no background worker slot (max_worker_processes)",
+							  NULL);
+			*timeout = Min(*timeout, 1000L);
+		}
+	}
+	if (full)
+		*timeout = Min(*timeout, 1000L);
+}
+
+/*
+ * One pass of the database launcher.  Returns the longest it may sleep
+ * (ms), or -1 when it has nothing left to do.
+ */
+static long
+db_launcher_pass(List *sources, List **handles)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	long		timeout = (long) lh_launcher_naptime * 1000L;
+	bool		busy = false;
+	ListCell   *lc;
+
+	/* 1. workers that exited: decide when they start again */
+	db_launcher_reap(handles, now);
+
+	/* 2. workers of sources gone, disabled, changed or given away: stop them */
+	if (*handles != NIL)
+		busy = true;
+	db_launcher_stop_unwanted(sources, *handles, &timeout);
+
+	/* 3. free the slots of sources no longer wanted, once their worker is gone */
+	db_launcher_free_slots(sources, *handles);
 
 	/* 4. start workers for enabled sources that have none */
 	foreach(lc, sources)
 	{
 		LauncherSource *s = lfirst(lc);
-		LhWorkerSlot *slot;
-		bool		start = false;
-		bool		full = false;
 
 		if (!s->enabled)
 			continue;
 		busy = true;
 		if (find_handle(*handles, s->source_id))
 			continue;
-
-		LWLockAcquire(lh_shared->lock, LW_EXCLUSIVE);
-		slot = lh_find_slot(MyDatabaseId, s->source_id);
-		if (slot == NULL)
-		{
-			for (int i = 0; i < lh_shared->nslots; i++)
-				if (lh_shared->slots[i].source_id == 0)
-				{
-					slot = &lh_shared->slots[i];
-					memset(slot, 0, sizeof(LhWorkerSlot));
-					slot->dbid = MyDatabaseId;
-					slot->source_id = s->source_id;
-					strlcpy(slot->state, "starting", LH_STATE_LEN);
-					break;
-				}
-			full = (slot == NULL);
-		}
-		if (slot)
-		{
-			if (now >= slot->next_start)
-			{
-				start = true;
-				slot->starts++;
-				slot->clean_exit = false;
-				slot->restart_requested = false;
-			}
-			else
-				timeout = Min(timeout,
-							  Max(1L, (long) ((slot->next_start - now) / 1000)));
-		}
-		{
-			LhDbEntry  *e = db_entry(MyDatabaseId, false);
-
-			if (full && e && !e->waiting_logged)
-			{
-				e->waiting_logged = true;
-				ereport(LOG,
-						(errmsg("Kafka source \"%s\" waits for a worker: lakehouse.max_workers (%d) reached",
-								s->name, lh_max_workers),
-						 errhint("Increase lakehouse.max_workers (needs a restart) or disable another source.")));
-			}
-			else if (!full && e)
-				e->waiting_logged = false;
-		}
-		LWLockRelease(lh_shared->lock);
-
-		if (start)
-		{
-			BackgroundWorkerHandle *handle;
-
-			if (start_source_worker(slot, s, &handle))
-			{
-				WorkerHandle *h = MemoryContextAllocZero(TopMemoryContext,
-														 sizeof(WorkerHandle));
-
-				h->source_id = s->source_id;
-				h->handle = handle;
-				h->updated_at = s->updated_at;
-				h->role = s->role;
-				*handles = lappend(*handles, h);
-			}
-			else
-			{
-				lh_slot_set_state(slot, "waiting: no background worker slot (max_worker_processes)",
-								  NULL);
-				timeout = Min(timeout, 1000L);
-			}
-		}
-		if (full)
-			timeout = Min(timeout, 1000L);
+		db_launcher_start_source(s, handles, now, &timeout);
 	}
 
 	return busy || *handles != NIL ? timeout : -1;
