@@ -98,6 +98,8 @@ extern Jsonb *lh_option_object(Jsonb *options, const char *key, const char *what
 extern bool lh_option_bool(Jsonb *options, const char *key, bool defval);
 extern int64 lh_option_int(Jsonb *options, const char *key, int64 defval);
 extern char *lh_jsonb_scalar_text(JsonbValue *v);
+typedef void (*LhOptionPairFn) (const char *key, const char *text, void *arg);
+extern void lh_option_pairs(Jsonb *obj, LhOptionPairFn fn, void *arg);
 extern bool lh_option_differs(Jsonb *a, Jsonb *b, const char *key);
 
 /* src/common/safeinput.c: type input that turns data errors into values */

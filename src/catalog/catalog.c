@@ -92,6 +92,41 @@ lh_spi_exec(const char *sql, int nargs, Oid *types, Datum *values,
 }
 
 /*
+ * lh_spi_prepare
+ *		Parse and analyse sql (no parameters) through SPI, for its result
+ *		columns or the relations it reads.  An error in the query is the
+ *		parser's own; what names the work if SPI itself fails, worded as
+ *		lh_spi_exec words it.  The plan is the caller's (SPI_freeplan, or
+ *		SPI_finish frees it).
+ */
+SPIPlanPtr
+lh_spi_prepare(const char *sql, const char *what)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, 0, NULL);
+
+	if (plan == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not %s: %s", what, SPI_result_code_string(SPI_result)),
+				 errdetail_internal("Statement: %s", sql)));
+	return plan;
+}
+
+/*
+ * lh_spi_plan_source
+ *		The one plan source of a plan made by lh_spi_prepare of one query.
+ */
+CachedPlanSource *
+lh_spi_plan_source(SPIPlanPtr plan)
+{
+	List	   *sources = SPI_plan_get_plan_sources(plan);
+
+	if (list_length(sources) != 1)
+		elog(ERROR, "a query produced %d plan sources", list_length(sources));
+	return (CachedPlanSource *) linitial(sources);
+}
+
+/*
  * catalog_exec
  *		Run a fixed catalog statement as the catalog owner (see above),
  *		checking the expected result code.

@@ -114,6 +114,8 @@ typedef struct LhStageRecord
 	" THEN v::numeric END"
 
 /* src/catalog/catalog.c: SPI and identity */
+extern SPIPlanPtr lh_spi_prepare(const char *sql, const char *what);
+extern CachedPlanSource *lh_spi_plan_source(SPIPlanPtr plan);
 extern uint64 lh_spi_exec(const char *sql, int nargs, Oid *types, Datum *values,
 						  const char *nulls, int expected, const char *what);
 extern void catalog_exec(const char *sql, int nargs, Oid *types, Datum *values,

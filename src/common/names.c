@@ -182,16 +182,14 @@ void
 lh_ensure_schema(const char *schema)
 {
 	StringInfoData sql;
-	int			rc;
 
 	if (OidIsValid(get_namespace_oid(schema, true)))
 		return;
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "CREATE SCHEMA IF NOT EXISTS %s",
 					 quote_identifier(schema));
-	rc = SPI_execute(sql.data, false, 0);
-	if (rc != SPI_OK_UTILITY)
-		elog(ERROR, "could not create schema \"%s\": SPI error %d", schema, rc);
+	(void) lh_spi_exec(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY,
+					   "create a schema");
 	pfree(sql.data);
 }
 
@@ -229,24 +227,22 @@ lh_unique_index_on(Oid relid, List *columns)
 	Datum		values[2];
 	Datum	   *elems = palloc(sizeof(Datum) * Max(list_length(columns), 1));
 	ListCell   *lc;
-	int			rc;
 
 	foreach(lc, columns)
 		elems[foreach_current_index(lc)] = CStringGetTextDatum(lfirst(lc));
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = PointerGetDatum(construct_array(elems, list_length(columns),
 												TEXTOID, -1, false, TYPALIGN_INT));
-	rc = SPI_execute_with_args("SELECT 1 FROM pg_catalog.pg_index i"
+	return lh_spi_exec("SELECT 1 FROM pg_catalog.pg_index i"
 							   " WHERE i.indrelid = $1 AND i.indisunique"
 							   " AND i.indpred IS NULL AND i.indexprs IS NULL"
 							   " AND (SELECT array_agg(a.attname::text ORDER BY a.attname)"
 							   "      FROM unnest(i.indkey) k JOIN pg_catalog.pg_attribute a"
 							   "      ON a.attrelid = i.indrelid AND a.attnum = k)"
-							   "   = (SELECT array_agg(x ORDER BY x) FROM unnest($2) x)",
-							   2, types, values, NULL, false, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read indexes: SPI error %d", rc);
-	return SPI_processed > 0;
+							   "   = (SELECT array_agg(x ORDER BY x) FROM unnest($2) x)"
+							   " LIMIT 1",
+							   2, types, values, NULL, SPI_OK_SELECT,
+							   "read the indexes of a table") > 0;
 }
 
 /*

@@ -198,6 +198,32 @@ lh_jsonb_scalar_text(JsonbValue *v)
 }
 
 /*
+ * lh_option_pairs
+ *		Call fn(key, text, arg) for each pair of a flat JSON object, text
+ *		being the value as lh_jsonb_scalar_text gives it (NULL for null,
+ *		arrays and objects: fn decides).  A NULL object has no pairs.
+ */
+void
+lh_option_pairs(Jsonb *obj, LhOptionPairFn fn, void *arg)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+
+	if (obj == NULL)
+		return;
+	it = JsonbIteratorInit(&obj->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE)
+			fn(key, lh_jsonb_scalar_text(&v), arg);
+	}
+}
+
+/*
  * lh_option_differs
  *		Whether the text of option key differs between two option objects
  *		(absent on one side only counts as different).

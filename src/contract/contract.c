@@ -270,26 +270,40 @@ relationship_target(const char *schema, const char *table, char **qualname)
 	return InvalidOid;
 }
 
-/*
- * The differences between a contract and its table (see lh_contract_diff).
- * Caller is connected to SPI.
- */
-static List *
-contract_diff_rows(ContractDef *def, const char *schema, const char *table,
-				   Oid relid)
+/* One difference between a contract and its table. */
+static void
+add_diff(List **rows, const char *column, const char *issue,
+		 const char *contract, const char *actual, bool breaking)
 {
-	List	   *rows = NIL;
-	Relation	rel = table_open(relid, AccessShareLock);
-	TupleDesc	desc = RelationGetDescr(rel);
-	List	   *pk_actual = NIL;
+	DiffRow    *d = palloc(sizeof(DiffRow));
+
+	d->column = (char *) column;
+	d->issue = (char *) issue;
+	d->contract = (char *) contract;
+	d->actual = (char *) actual;
+	d->breaking = breaking;
+	*rows = lappend(*rows, d);
+}
+
+/* The names of a list of columns, quoted and comma-separated. */
+static char *
+column_list(List *columns)
+{
+	StringInfoData buf;
 	ListCell   *lc;
 
-#define DIFF(c, i, k, a, b) \
-	do { \
-		DiffRow *d_ = palloc(sizeof(DiffRow)); \
-		d_->column = (c); d_->issue = (i); d_->contract = (k); d_->actual = (a); \
-		d_->breaking = (b); rows = lappend(rows, d_); \
-	} while (0)
+	initStringInfo(&buf);
+	foreach(lc, columns)
+		appendStringInfo(&buf, "%s%s", foreach_current_index(lc) ? ", " : "",
+						 quote_identifier(lfirst(lc)));
+	return buf.data;
+}
+
+/* Each column the contract describes: present, of its type, nullability, unique. */
+static void
+diff_columns(ContractDef *def, TupleDesc desc, Oid relid, List **rows)
+{
+	ListCell   *lc;
 
 	foreach(lc, def->columns)
 	{
@@ -303,15 +317,15 @@ contract_diff_rows(ContractDef *def, const char *schema, const char *table,
 				att = TupleDescAttr(desc, i);
 		if (att == NULL)
 		{
-			DIFF(cc->name, "missing column",
-				 cc->physical_type ? cc->physical_type :
-				 cc->logical_type ? cc->logical_type : "column", NULL, true);
+			add_diff(rows, cc->name, "missing column",
+					 cc->physical_type ? cc->physical_type :
+					 cc->logical_type ? cc->logical_type : "column", NULL, true);
 			continue;
 		}
 		actual = format_type_with_typemod(att->atttypid, att->atttypmod);
 		if (cc->logical_type && !contract_type_compatible(cc->logical_type, att->atttypid))
-			DIFF(cc->name, "type mismatch", psprintf("logicalType %s", cc->logical_type),
-				 actual, true);
+			add_diff(rows, cc->name, "type mismatch",
+					 psprintf("logicalType %s", cc->logical_type), actual, true);
 		if (cc->physical_type)
 		{
 			Oid			ptyp;
@@ -319,79 +333,83 @@ contract_diff_rows(ContractDef *def, const char *schema, const char *table,
 
 			if (!contract_physical_type(cc->physical_type, &ptyp, &pmod) ||
 				ptyp != att->atttypid || (pmod != -1 && pmod != att->atttypmod))
-				DIFF(cc->name, "type mismatch",
-					 psprintf("physicalType %s", cc->physical_type), actual, true);
+				add_diff(rows, cc->name, "type mismatch",
+						 psprintf("physicalType %s", cc->physical_type), actual, true);
 		}
 		if ((cc->required || cc->pk_position > 0) && !att->attnotnull)
-			DIFF(cc->name, "nullability mismatch", "required", "nullable", false);
+			add_diff(rows, cc->name, "nullability mismatch", "required", "nullable", false);
 		if (cc->unique && !lh_unique_index_on(relid, list_make1(cc->name)))
-			DIFF(cc->name, "unique mismatch", "unique", "no unique index", false);
+			add_diff(rows, cc->name, "unique mismatch", "unique", "no unique index", false);
 	}
+}
 
-	/* the table's primary key */
+/* The primary key and the unique keys of the contract. */
+static void
+diff_keys(ContractDef *def, Relation rel, Oid relid, List **rows)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	List	   *pk_actual = NIL;
+	bool		same;
+	ListCell   *lc;
+
+	foreach(lc, RelationGetIndexList(rel))
 	{
-		List	   *indexes = RelationGetIndexList(rel);
+		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_index idx;
 
-		foreach(lc, indexes)
-		{
-			HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
-			Form_pg_index idx;
-
-			if (!HeapTupleIsValid(tup))
-				continue;
-			idx = (Form_pg_index) GETSTRUCT(tup);
-			if (idx->indisprimary)
-				for (int k = 0; k < idx->indnkeyatts; k++)
-					pk_actual = lappend(pk_actual,
-										pstrdup(NameStr(TupleDescAttr(desc, idx->indkey.values[k] - 1)->attname)));
-			ReleaseSysCache(tup);
-		}
+		if (!HeapTupleIsValid(tup))
+			continue;
+		idx = (Form_pg_index) GETSTRUCT(tup);
+		if (idx->indisprimary)
+			for (int k = 0; k < idx->indnkeyatts; k++)
+				pk_actual = lappend(pk_actual,
+									pstrdup(NameStr(TupleDescAttr(desc, idx->indkey.values[k] - 1)->attname)));
+		ReleaseSysCache(tup);
 	}
+	same = list_length(pk_actual) == list_length(def->primary_key);
+	for (int i = 0; same && i < list_length(pk_actual); i++)
+		same = strcmp(list_nth(pk_actual, i), list_nth(def->primary_key, i)) == 0;
+	if (!same)
 	{
-		bool		same = list_length(pk_actual) == list_length(def->primary_key);
-		StringInfoData k;
-		StringInfoData a;
+		char	   *k = column_list(def->primary_key);
+		char	   *a = column_list(pk_actual);
 
-		for (int i = 0; same && i < list_length(pk_actual); i++)
-			same = strcmp(list_nth(pk_actual, i), list_nth(def->primary_key, i)) == 0;
-		if (!same)
-		{
-			initStringInfo(&k);
-			initStringInfo(&a);
-			foreach(lc, def->primary_key)
-				appendStringInfo(&k, "%s%s", foreach_current_index(lc) ? ", " : "",
-								 quote_identifier(lfirst(lc)));
-			foreach(lc, pk_actual)
-				appendStringInfo(&a, "%s%s", foreach_current_index(lc) ? ", " : "",
-								 quote_identifier(lfirst(lc)));
-			DIFF(NULL, "primary key mismatch", k.len ? k.data : NULL,
-				 a.len ? a.data : NULL, false);
-		}
+		add_diff(rows, NULL, "primary key mismatch", k[0] ? k : NULL,
+				 a[0] ? a : NULL, false);
 	}
 	foreach(lc, def->uniques)
 	{
 		List	   *cols = lfirst(lc);
 
 		if (!lh_unique_index_on(relid, cols))
-		{
-			StringInfoData k;
-			ListCell   *lc2;
-
-			initStringInfo(&k);
-			foreach(lc2, cols)
-				appendStringInfo(&k, "%s%s", foreach_current_index(lc2) ? ", " : "",
-								 quote_identifier(lfirst(lc2)));
-			DIFF(NULL, "unique mismatch", psprintf("unique (%s)", k.data),
-				 "no unique index", false);
-		}
+			add_diff(rows, NULL, "unique mismatch",
+					 psprintf("unique (%s)", column_list(cols)),
+					 "no unique index", false);
 	}
+}
+
+/*
+ * The differences between a contract and its table (see lh_contract_diff).
+ * Caller is connected to SPI.
+ */
+static List *
+contract_diff_rows(ContractDef *def, const char *schema, const char *table,
+				   Oid relid)
+{
+	List	   *rows = NIL;
+	Relation	rel = table_open(relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	ListCell   *lc;
+
+	diff_columns(def, desc, relid, &rows);
+	diff_keys(def, rel, relid, &rows);
 	foreach(lc, def->relationships)
 	{
 		ContractRelationship *r = lfirst(lc);
 
 		if (!OidIsValid(relationship_target(schema, r->to_table, NULL)))
-			DIFF(linitial(r->from), "missing relationship target",
-				 psprintf("%s.%s", r->to_table, (char *) linitial(r->to)), NULL, false);
+			add_diff(&rows, linitial(r->from), "missing relationship target",
+					 psprintf("%s.%s", r->to_table, (char *) linitial(r->to)), NULL, false);
 	}
 	/* columns the contract does not describe */
 	for (int i = 0; i < desc->natts; i++)
@@ -405,8 +423,8 @@ contract_diff_rows(ContractDef *def, const char *schema, const char *table,
 			if (strcmp(((ContractColumn *) lfirst(lc))->name, NameStr(att->attname)) == 0)
 				found = true;
 		if (!found)
-			DIFF(pstrdup(NameStr(att->attname)), "extra column", NULL,
-				 format_type_with_typemod(att->atttypid, att->atttypmod), false);
+			add_diff(&rows, pstrdup(NameStr(att->attname)), "extra column", NULL,
+					 format_type_with_typemod(att->atttypid, att->atttypmod), false);
 	}
 	table_close(rel, AccessShareLock);
 	return rows;

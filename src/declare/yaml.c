@@ -109,12 +109,8 @@ static void
 cfg_exec(const char *sql, int nargs, Oid *types, Datum *values,
 		 const char *nulls)
 {
-	int			ret;
-
-	ret = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_with_args failed: %s",
-			 SPI_result_code_string(ret));
+	(void) lh_spi_exec(sql, nargs, types, values, nulls, SPI_OK_SELECT,
+					   "apply a pipeline configuration");
 }
 
 static Datum
@@ -419,57 +415,26 @@ cfg_define(LhCfgPipeline *pl, CfgApplyContext *ctx)
 }
 
 /*
- * Apply parsed pipelines; see the file header for the order of the steps.
- * Returns the summary.
+ * Check what can be checked before anything changes: every upstream in
+ * depends_on exists (here or in the catalog), and no table is declared
+ * twice.  Fills tables[i] with the tables pipeline i declares.
  */
-static Jsonb *
-cfg_apply(LhCfgParser *p)
+static void
+cfg_check_before(LhCfgParser *p, LhCfgNameRef *byname, char ***tables,
+				 CfgApplyContext *ctx)
 {
-	int			n = p->npipelines;
-	const char **actions = palloc(sizeof(char *) * (n + 1));
-	LhCfgNameRef *byname = palloc(sizeof(LhCfgNameRef) * (n + 1));
-	LhCfgNameRef *tablerefs;
-	char	   *marks = palloc0(n + 1);
-	int		   *order = palloc(sizeof(int) * (n + 1));
-	int			norder = 0;
-	char	  **before = palloc(sizeof(char *) * (n + 1));
-	char	 ***tables = palloc(sizeof(char **) * (n + 1));
 	int			ntablerefs = 0;
-	CfgApplyContext ctx;
-	ErrorContextCallback errcb;
-	Oid			types[3] = {TEXTOID, TEXTOID, TEXTARRAYOID};
-	Datum		values[3];
-	char		nulls[4] = "   ";
-	StringInfoData buf;
-	int			i;
-	int			j;
+	LhCfgNameRef *tablerefs;
 
-	for (i = 0; i < n; i++)
-	{
-		byname[i].name = p->pipelines[i].name;
-		byname[i].loc = p->pipelines[i].loc;
-		byname[i].seq = i;
+	for (int i = 0; i < p->npipelines; i++)
 		ntablerefs += p->pipelines[i].nsilver + p->pipelines[i].ngold;
-	}
-	qsort(byname, n, sizeof(LhCfgNameRef), lh_cfg_nameref_cmp);
 	tablerefs = palloc(sizeof(LhCfgNameRef) * (ntablerefs + 1));
 	ntablerefs = 0;
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-
-	ctx.what = NULL;
-	errcb.callback = cfg_apply_callback;
-	errcb.arg = &ctx;
-	errcb.previous = error_context_stack;
-	error_context_stack = &errcb;
-
-	/* Check what can be checked before changing anything. */
-	for (i = 0; i < n; i++)
+	for (int i = 0; i < p->npipelines; i++)
 	{
 		LhCfgPipeline *pl = &p->pipelines[i];
 
-		for (j = 0; j < pl->depends_on.n; j++)
+		for (int j = 0; j < pl->depends_on.n; j++)
 		{
 			const char *up = pl->depends_on.names[j];
 
@@ -482,43 +447,111 @@ cfg_apply(LhCfgParser *p)
 								   pl->depends_on.locs[j].column),
 						 errhint("Declare the upstream pipeline before, or in the same configuration.")));
 		}
-		tables[i] = cfg_table_names(pl, &ctx, tablerefs, &ntablerefs);
+		tables[i] = cfg_table_names(pl, ctx, tablerefs, &ntablerefs);
 	}
 	lh_cfg_check_unique(p, tablerefs, ntablerefs, "table", NULL);
+}
 
+/*
+ * Steps 1 and 2: every pipeline exists (with_deps false: with no
+ * dependencies yet), then its dependencies (with_deps true, only for the
+ * pipelines that have some), once every upstream exists.
+ */
+static void
+cfg_create_pipelines(LhCfgParser *p, CfgApplyContext *ctx, bool with_deps)
+{
+	Oid			types[3] = {TEXTOID, TEXTOID, TEXTARRAYOID};
+	Datum		values[3];
+	char		nulls[4] = "   ";
+
+	for (int i = 0; i < p->npipelines; i++)
+	{
+		LhCfgPipeline *pl = &p->pipelines[i];
+
+		if (with_deps && pl->depends_on.n == 0)
+			continue;
+		ctx->what = psprintf("pipeline \"%s\"", pl->name);
+		ctx->loc = pl->loc;
+		values[0] = CStringGetTextDatum(pl->name);
+		values[1] = cfg_text_or_null(pl->description, &nulls[1]);
+		if (with_deps)
+		{
+			values[2] = cfg_text_array(&pl->depends_on);
+			cfg_exec("SELECT lakehouse.lh_create_pipeline($1, $2, $3, true)",
+					 3, types, values, nulls);
+		}
+		else
+			cfg_exec("SELECT lakehouse.lh_create_pipeline($1, $2, '{}'::text[], true)",
+					 2, types, values, nulls);
+		nulls[1] = ' ';
+	}
+}
+
+/* The summary: {"pipelines": [{"pipeline": name, "action": ...}, ...]}. */
+static Jsonb *
+cfg_summary(LhCfgParser *p, const char **actions)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"pipelines\": [");
+	for (int i = 0; i < p->npipelines; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(&buf, ", ");
+		appendStringInfoString(&buf, "{\"pipeline\": ");
+		escape_json(&buf, p->pipelines[i].name);
+		appendStringInfo(&buf, ", \"action\": \"%s\"}", actions[i]);
+	}
+	appendStringInfoString(&buf, "]}");
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+}
+
+/*
+ * Apply parsed pipelines; see the file header for the order of the steps.
+ * Returns the summary.
+ */
+static Jsonb *
+cfg_apply(LhCfgParser *p)
+{
+	int			n = p->npipelines;
+	const char **actions = palloc(sizeof(char *) * (n + 1));
+	LhCfgNameRef *byname = palloc(sizeof(LhCfgNameRef) * (n + 1));
+	char	   *marks = palloc0(n + 1);
+	int		   *order = palloc(sizeof(int) * (n + 1));
+	int			norder = 0;
+	char	  **before = palloc(sizeof(char *) * (n + 1));
+	char	 ***tables = palloc(sizeof(char **) * (n + 1));
+	CfgApplyContext ctx;
+	ErrorContextCallback errcb;
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		byname[i].name = p->pipelines[i].name;
+		byname[i].loc = p->pipelines[i].loc;
+		byname[i].seq = i;
+	}
+	qsort(byname, n, sizeof(LhCfgNameRef), lh_cfg_nameref_cmp);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	ctx.what = NULL;
+	errcb.callback = cfg_apply_callback;
+	errcb.arg = &ctx;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+
+	cfg_check_before(p, byname, tables, &ctx);
 	for (i = 0; i < n; i++)
 		before[i] = catalog_pipeline_fingerprint(p->pipelines[i].name);
 
 	/* 1: every pipeline exists, with no dependencies yet */
-	for (i = 0; i < n; i++)
-	{
-		LhCfgPipeline *pl = &p->pipelines[i];
-
-		ctx.what = psprintf("pipeline \"%s\"", pl->name);
-		ctx.loc = pl->loc;
-		values[0] = CStringGetTextDatum(pl->name);
-		values[1] = cfg_text_or_null(pl->description, &nulls[1]);
-		cfg_exec("SELECT lakehouse.lh_create_pipeline($1, $2, '{}'::text[], true)",
-				 2, types, values, nulls);
-		nulls[1] = ' ';
-	}
+	cfg_create_pipelines(p, &ctx, false);
 
 	/* 2: dependencies, now that every upstream exists */
-	for (i = 0; i < n; i++)
-	{
-		LhCfgPipeline *pl = &p->pipelines[i];
-
-		if (pl->depends_on.n == 0)
-			continue;
-		ctx.what = psprintf("pipeline \"%s\"", pl->name);
-		ctx.loc = pl->loc;
-		values[0] = CStringGetTextDatum(pl->name);
-		values[1] = cfg_text_or_null(pl->description, &nulls[1]);
-		values[2] = cfg_text_array(&pl->depends_on);
-		cfg_exec("SELECT lakehouse.lh_create_pipeline($1, $2, $3, true)",
-				 3, types, values, nulls);
-		nulls[1] = ' ';
-	}
+	cfg_create_pipelines(p, &ctx, true);
 
 	/* 3: unregister what the pipelines no longer declare */
 	for (i = 0; i < n; i++)
@@ -562,20 +595,7 @@ cfg_apply(LhCfgParser *p)
 
 	error_context_stack = errcb.previous;
 	SPI_finish();
-
-	initStringInfo(&buf);
-	appendStringInfoString(&buf, "{\"pipelines\": [");
-	for (i = 0; i < n; i++)
-	{
-		if (i > 0)
-			appendStringInfoString(&buf, ", ");
-		appendStringInfoString(&buf, "{\"pipeline\": ");
-		escape_json(&buf, p->pipelines[i].name);
-		appendStringInfo(&buf, ", \"action\": \"%s\"}", actions[i]);
-	}
-	appendStringInfoString(&buf, "]}");
-
-	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+	return cfg_summary(p, actions);
 }
 
 /*

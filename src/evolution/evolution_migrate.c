@@ -126,12 +126,7 @@ static void
 evo_plan_gold_work(void *arg)
 {
 	char	   *sql = psprintf("SELECT * FROM (%s) q LIMIT 0", ((EvoGold *) arg)->sql);
-	SPIPlanPtr	plan = SPI_prepare(sql, 0, NULL);
-
-	if (plan == NULL)
-		elog(ERROR, "could not prepare gold query: %s",
-			 SPI_result_code_string(SPI_result));
-	SPI_freeplan(plan);
+	SPI_freeplan(lh_spi_prepare(sql, "analyse a gold query"));
 }
 
 static void

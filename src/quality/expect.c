@@ -480,6 +480,69 @@ dq_expression_has_subquery(const char *expr)
  * ----------------------------------------------------------------
  */
 
+/* min/max (and strict_min/strict_max) of the *_between kinds */
+static void
+decode_bounds(DqExpectation *e)
+{
+	e->min = dq_arg_text(e, "min", false);
+	e->max = dq_arg_text(e, "max", false);
+	if (e->min == NULL && e->max == NULL)
+		arg_error(e, "Give \"min\", \"max\" or both.");
+	if (e->kind == DQ_LENGTH_BETWEEN || e->kind == DQ_ROW_COUNT_BETWEEN)
+	{
+		check_integer(e, "min", e->min);
+		check_integer(e, "max", e->max);
+	}
+	else
+	{
+		e->strict_min = arg_bool(e, "strict_min");
+		e->strict_max = arg_bool(e, "strict_max");
+	}
+}
+
+/* to/field of relationships: the referenced column must exist */
+static void
+decode_relationship(DqExpectation *e)
+{
+	char	   *to = dq_arg_text(e, "to", true);
+	char	   *schema;
+	char	   *table;
+	Oid			relid;
+
+	e->ref_field = dq_arg_text(e, "field", true);
+	lh_parse_table_name(to, "silver", &schema, &table);
+	relid = lh_table_oid(schema, table, false);
+	if (get_attnum(relid, e->ref_field) == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of expectation \"%s\" does not exist in table %s",
+						e->ref_field, e->name,
+						lh_qualified_name(schema, table))));
+	e->ref_table = lh_qualified_name(schema, table);
+}
+
+/* path/tolerance of control_total, which only a silver table can have */
+static void
+decode_control_total(DqTable *t, DqExpectation *e)
+{
+	JsonbValue	v;
+
+	if (strcmp(t->layer, "silver") != 0)
+		arg_error(e, "A control total compares a silver table with its bronze table and quarantine; table %s is a %s table.",
+				  t->display, t->layer);
+	if (lh_option_lookup(e->args, "path", &v) && v.type == jbvString)
+		e->path = list_make1(pnstrdup(v.val.string.val, v.val.string.len));
+	else
+		e->path = dq_arg_list(e, "path", false);
+	if (e->path == NIL)
+		e->path = list_make1(linitial(e->columns));
+	e->tolerance = dq_arg_text(e, "tolerance", false);
+	if (e->tolerance == NULL)
+		e->tolerance = "0";
+	(void) DirectFunctionCall3(numeric_in, CStringGetDatum(e->tolerance),
+							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+}
+
 /*
  * Decode e->args into the fields of e, checking them against the table.
  * Raises an error for anything invalid.  Caller is connected to SPI.
@@ -529,20 +592,7 @@ dq_decode(DqTable *t, DqExpectation *e)
 		case DQ_COLUMN_MAX_BETWEEN:
 		case DQ_LENGTH_BETWEEN:
 		case DQ_ROW_COUNT_BETWEEN:
-			e->min = dq_arg_text(e, "min", false);
-			e->max = dq_arg_text(e, "max", false);
-			if (e->min == NULL && e->max == NULL)
-				arg_error(e, "Give \"min\", \"max\" or both.");
-			if (e->kind == DQ_LENGTH_BETWEEN || e->kind == DQ_ROW_COUNT_BETWEEN)
-			{
-				check_integer(e, "min", e->min);
-				check_integer(e, "max", e->max);
-			}
-			else
-			{
-				e->strict_min = arg_bool(e, "strict_min");
-				e->strict_max = arg_bool(e, "strict_max");
-			}
+			decode_bounds(e);
 			break;
 		case DQ_MATCH_REGEX:
 		case DQ_NOT_MATCH_REGEX:
@@ -553,23 +603,7 @@ dq_decode(DqTable *t, DqExpectation *e)
 										   CStringGetTextDatum(e->regex));
 			break;
 		case DQ_RELATIONSHIPS:
-			{
-				char	   *to = dq_arg_text(e, "to", true);
-				char	   *schema;
-				char	   *table;
-				Oid			relid;
-
-				e->ref_field = dq_arg_text(e, "field", true);
-				lh_parse_table_name(to, "silver", &schema, &table);
-				relid = lh_table_oid(schema, table, false);
-				if (get_attnum(relid, e->ref_field) == InvalidAttrNumber)
-					ereport(ERROR,
-							(errcode(ERRCODE_UNDEFINED_COLUMN),
-							 errmsg("column \"%s\" of expectation \"%s\" does not exist in table %s",
-									e->ref_field, e->name,
-									lh_qualified_name(schema, table))));
-				e->ref_table = lh_qualified_name(schema, table);
-			}
+			decode_relationship(e);
 			break;
 		case DQ_ROW_CONDITION:
 			e->condition = dq_arg_text(e, "condition", true);
@@ -582,24 +616,7 @@ dq_decode(DqTable *t, DqExpectation *e)
 									   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 			break;
 		case DQ_CONTROL_TOTAL:
-			if (strcmp(t->layer, "silver") != 0)
-				arg_error(e, "A control total compares a silver table with its bronze table and quarantine; table %s is a %s table.",
-						  t->display, t->layer);
-			{
-				JsonbValue	v;
-
-				if (lh_option_lookup(e->args, "path", &v) && v.type == jbvString)
-					e->path = list_make1(pnstrdup(v.val.string.val, v.val.string.len));
-				else
-					e->path = dq_arg_list(e, "path", false);
-				if (e->path == NIL)
-					e->path = list_make1(linitial(e->columns));
-			}
-			e->tolerance = dq_arg_text(e, "tolerance", false);
-			if (e->tolerance == NULL)
-				e->tolerance = "0";
-			(void) DirectFunctionCall3(numeric_in, CStringGetDatum(e->tolerance),
-									   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+			decode_control_total(t, e);
 			break;
 		case DQ_COLUMNS_MATCH_SET:
 			{
@@ -757,13 +774,12 @@ dq_unexpected_sql(DqExpectation *e)
 static void
 check_boolean(DqTable *t, const char *expr, const char *what)
 {
-	SPIPlanPtr	plan = SPI_prepare(psprintf("SELECT (%s) FROM %s t", expr, t->qname), 0, NULL);
+	SPIPlanPtr	plan = lh_spi_prepare(psprintf("SELECT (%s) FROM %s t", expr, t->qname),
+									  "analyse an expectation's condition");
 	CachedPlanSource *ps;
 	Oid			typid;
 
-	if (plan == NULL)
-		elog(ERROR, "could not prepare %s: %s", what, SPI_result_code_string(SPI_result));
-	ps = linitial(SPI_plan_get_plan_sources(plan));
+	ps = lh_spi_plan_source(plan);
 	typid = TupleDescAttr(ps->resultDesc, 0)->atttypid;
 	if (typid != BOOLOID)
 		ereport(ERROR,
@@ -829,9 +845,6 @@ dq_validate_sql(DqTable *t, DqExpectation *e)
 		appendStringInfo(&sql, " FROM %s t", t->qname);
 	if (scope)
 		appendStringInfo(&sql, " WHERE %s", scope);
-	plan = SPI_prepare(sql.data, 0, NULL);
-	if (plan == NULL)
-		elog(ERROR, "could not prepare expectation \"%s\": %s", e->name,
-			 SPI_result_code_string(SPI_result));
+	plan = lh_spi_prepare(sql.data, "analyse an expectation's query");
 	SPI_freeplan(plan);
 }

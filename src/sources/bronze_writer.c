@@ -343,7 +343,6 @@ bronze_create_table(const char *schema, const char *table,
 {
 	char	   *qname;
 	StringInfoData sql;
-	int			rc;
 
 	lh_check_name("schema", schema);
 	lh_check_name("table", table);
@@ -380,16 +379,13 @@ bronze_create_table(const char *schema, const char *table,
 							   " _lh_timestamp pg_catalog.timestamptz,");
 	appendStringInfo(&sql, " payload %s NOT NULL)",
 					 format_type_be_qualified(shape->payload_type));
-	rc = SPI_execute(sql.data, false, 0);
-	if (rc != SPI_OK_UTILITY)
-		elog(ERROR, "could not create bronze table %s: SPI result %d", qname, rc);
+	(void) lh_spi_exec(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY,
+					   "create a bronze table");
 
 	resetStringInfo(&sql);
 	appendStringInfo(&sql, "CREATE INDEX ON %s USING brin (_lh_id) WITH (autosummarize = on)", qname);
-	rc = SPI_execute(sql.data, false, 0);
-	if (rc != SPI_OK_UTILITY)
-		elog(ERROR, "could not create index on bronze table %s: SPI result %d",
-			 qname, rc);
+	(void) lh_spi_exec(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY,
+					   "index a bronze table");
 
 	resetStringInfo(&sql);
 	appendStringInfo(&sql,
@@ -400,10 +396,8 @@ bronze_create_table(const char *schema, const char *table,
 										"and timestamp" :
 										"lakehouse bronze table: raw source records "
 										"as jsonb, with their source, run and position"));
-	rc = SPI_execute(sql.data, false, 0);
-	if (rc != SPI_OK_UTILITY)
-		elog(ERROR, "could not comment on bronze table %s: SPI result %d",
-			 qname, rc);
+	(void) lh_spi_exec(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY,
+					   "comment on a bronze table");
 	security_grant_readers(qname, false);
 
 	SPI_finish();

@@ -76,48 +76,35 @@ check_no_controls(const char *s, const char *what, bool tab_ok)
 					 errdetail("Carriage returns, line feeds and other control characters would change the request sent.")));
 }
 
+/* One header of option "headers": its name, then its value. */
+static void
+check_header(const char *key, const char *value, void *arg)
+{
+	if (!is_token(key))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid HTTP header name \"%s\"", key),
+				 errdetail("Header names are tokens: letters, digits and !#$%%&'*+-.^_`|~.")));
+	for (int i = 0; http_managed_headers[i]; i++)
+		if (pg_strcasecmp(key, http_managed_headers[i]) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("HTTP header \"%s\" cannot be set in option \"headers\"", key),
+					 pg_strcasecmp(key, "authorization") == 0 ?
+					 errhint("Use option \"auth\", whose credentials come from a secret.") :
+					 errhint("lakehouse and libcurl set it.")));
+	if (value == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("value of HTTP header \"%s\" must be a string, number or boolean", key)));
+	check_no_controls(value, psprintf("value of HTTP header \"%s\"", key), true);
+}
+
 /* The names and values of option "headers". */
 static void
 check_headers(Jsonb *headers)
 {
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	char	   *key = NULL;
-
-	if (headers == NULL)
-		return;
-	it = JsonbIteratorInit(&headers->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-		{
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-			if (!is_token(key))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("invalid HTTP header name \"%s\"", key),
-						 errdetail("Header names are tokens: letters, digits and !#$%%&'*+-.^_`|~.")));
-			for (int i = 0; http_managed_headers[i]; i++)
-				if (pg_strcasecmp(key, http_managed_headers[i]) == 0)
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("HTTP header \"%s\" cannot be set in option \"headers\"", key),
-							 pg_strcasecmp(key, "authorization") == 0 ?
-							 errhint("Use option \"auth\", whose credentials come from a secret.") :
-							 errhint("lakehouse and libcurl set it.")));
-		}
-		else if (tok == WJB_VALUE)
-		{
-			char	   *value = lh_jsonb_scalar_text(&v);
-
-			if (value == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("value of HTTP header \"%s\" must be a string, number or boolean", key)));
-			check_no_controls(value, psprintf("value of HTTP header \"%s\"", key), true);
-		}
-	}
+	lh_option_pairs(headers, check_header, NULL);
 }
 
 static void

@@ -249,29 +249,20 @@ http_url_resolve(const char *base, const char *ref)
 	return result;
 }
 
+static void
+add_param_pair(const char *key, const char *text, void *arg)
+{
+	char	  **url = (char **) arg;
+
+	if (text)
+		*url = http_url_add_param(*url, key, text);
+}
+
+/* Add each scalar pair of obj to the URL's query (null and the rest: skipped). */
 void
 http_add_object_params(char **url, Jsonb *obj)
 {
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	char	   *key = NULL;
-
-	if (obj == NULL)
-		return;
-	it = JsonbIteratorInit(&obj->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-		else if (tok == WJB_VALUE)
-		{
-			char	   *val = lh_jsonb_scalar_text(&v);
-
-			if (val)
-				*url = http_url_add_param(*url, key, val);
-		}
-	}
+	lh_option_pairs(obj, add_param_pair, url);
 }
 
 /* ----------------------------------------------------------------

@@ -240,43 +240,36 @@ jbv_text(JsonbValue *v)
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
-/* Iterate over the string-valued pairs of a flat object: a callback each. */
-typedef void (*kafka_pair_fn) (const char *key, const char *value, void *arg);
+/*
+ * Iterate over the pairs of a flat object whose values must be strings,
+ * numbers or booleans (as text): a callback each.
+ */
+typedef struct KafkaPairs
+{
+	const char *what;			/* the option, for messages */
+	LhOptionPairFn fn;
+	void	   *arg;
+} KafkaPairs;
 
 static void
-for_each_pair(Jsonb *obj, const char *what, kafka_pair_fn fn, void *arg)
+scalar_pair(const char *key, const char *text, void *arg)
 {
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	char	   *key = NULL;
+	KafkaPairs *kp = (KafkaPairs *) arg;
 
-	if (obj == NULL)
-		return;
-	it = JsonbIteratorInit(&obj->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-			key = jbv_text(&v);
-		else if (tok == WJB_VALUE)
-		{
-			char	   *value;
+	if (text == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("value of \"%s\" in option \"%s\" must be a string, number or boolean",
+						key, kp->what)));
+	kp->fn(key, text, kp->arg);
+}
 
-			if (v.type == jbvString)
-				value = jbv_text(&v);
-			else if (v.type == jbvNumeric)
-				value = DatumGetCString(DirectFunctionCall1(numeric_out,
-															NumericGetDatum(v.val.numeric)));
-			else if (v.type == jbvBool)
-				value = pstrdup(v.val.boolean ? "true" : "false");
-			else
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("value of \"%s\" in option \"%s\" must be a string, number or boolean",
-								key, what)));
-			fn(key, value, arg);
-		}
-	}
+static void
+for_each_pair(Jsonb *obj, const char *what, LhOptionPairFn fn, void *arg)
+{
+	KafkaPairs	kp = {what, fn, arg};
+
+	lh_option_pairs(obj, scalar_pair, &kp);
 }
 
 /* Parse a non-negative integer; false if it is not one. */

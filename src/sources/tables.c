@@ -217,7 +217,6 @@ tables_ingest(LhSource *src, int64 run_id, LhStageCounts *counts)
 	Oid			argtypes[4];
 	Datum		values[4];
 	char		nulls[4] = {' ', ' ', 'n', 'n'};
-	int			rc;
 	bool		isnull;
 	int64		rows;
 	char	   *new_mark;
@@ -281,9 +280,8 @@ tables_ingest(LhSource *src, int64 run_id, LhStageCounts *counts)
 					 " FROM src",
 					 bronze);
 
-	rc = SPI_execute_with_args(sql.data, 4, argtypes, values, nulls, false, 0);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "table source query failed (SPI result %d): %s", rc, sql.data);
+	(void) lh_spi_exec(sql.data, 4, argtypes, values, nulls, SPI_OK_SELECT,
+					   "read a table source");
 
 	rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 1, &isnull));

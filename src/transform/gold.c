@@ -149,15 +149,7 @@ query_text(const char *sql)
 static CachedPlanSource *
 prepare_query(const char *sql)
 {
-	SPIPlanPtr	plan = SPI_prepare(query_text(sql), 0, NULL);
-	List	   *sources;
-
-	if (plan == NULL)
-		elog(ERROR, "could not prepare gold SQL: SPI error %d", SPI_result);
-	sources = SPI_plan_get_plan_sources(plan);
-	if (list_length(sources) != 1)
-		elog(ERROR, "gold SQL produced %d plan sources", list_length(sources));
-	return (CachedPlanSource *) linitial(sources);
+	return lh_spi_plan_source(lh_spi_prepare(query_text(sql), "analyse gold SQL"));
 }
 
 /*
@@ -215,8 +207,8 @@ gold_prepare_table(const char *schema, const char *table, const char *sql,
 		lh_ensure_schema(schema);
 		appendStringInfo(&buf, "CREATE TABLE %s AS SELECT * FROM (\n%s\n) AS q WITH NO DATA",
 						 qname, query_text(sql));
-		if (SPI_execute(buf.data, false, 0) != SPI_OK_UTILITY)
-			elog(ERROR, "could not create gold table %s", qname);
+		(void) lh_spi_exec(buf.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY,
+						   "create a gold table");
 		security_grant_readers(qname, true);
 		relid = lh_table_oid(schema, table, false);
 	}
@@ -253,8 +245,8 @@ gold_prepare_table(const char *schema, const char *table, const char *sql,
 			appendStringInfo(&buf, "%s%s", foreach_current_index(lc) ? ", " : "",
 							 quote_identifier(lfirst(lc)));
 		appendStringInfoChar(&buf, ')');
-		if (SPI_execute(buf.data, false, 0) != SPI_OK_UTILITY)
-			elog(ERROR, "could not index gold table %s", qname);
+		(void) lh_spi_exec(buf.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY,
+						   "index a gold table on its keys");
 	}
 }
 
@@ -371,7 +363,6 @@ gold_insert(LhTable *table, const char *query, LhStageCounts *counts,
 	TupleDesc	qdesc = prepare_query(query)->resultDesc;
 	StringInfoData cols;
 	StringInfoData sql;
-	int			rc;
 
 	initStringInfo(&cols);
 	for (int i = 0; i < qdesc->natts; i++)
@@ -382,9 +373,8 @@ gold_insert(LhTable *table, const char *query, LhStageCounts *counts,
 	if (how == GOLD_INSERT_REBUILD)
 	{
 		appendStringInfo(&sql, "DELETE FROM %s", qname);
-		rc = SPI_execute(sql.data, false, 0);
-		if (rc != SPI_OK_DELETE)
-			elog(ERROR, "could not empty gold table %s: SPI error %d", qname, rc);
+		(void) lh_spi_exec(sql.data, 0, NULL, NULL, NULL, SPI_OK_DELETE,
+						   "empty a gold table");
 		resetStringInfo(&sql);
 	}
 
@@ -399,9 +389,8 @@ gold_insert(LhTable *table, const char *query, LhStageCounts *counts,
 		append_merge_clause(&sql, table, qdesc);
 	appendStringInfoString(&sql, " RETURNING 1)"
 						   " SELECT (SELECT count(*) FROM q), (SELECT count(*) FROM w)");
-	rc = SPI_execute(sql.data, false, 0);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not write gold table %s: SPI error %d", qname, rc);
+	(void) lh_spi_exec(sql.data, 0, NULL, NULL, NULL, SPI_OK_SELECT,
+					   "write a gold table");
 	counts->rows_read = catalog_int64(0, 1, 0);
 	counts->rows_written = catalog_int64(0, 2, 0);
 	counts->rows_skipped = counts->rows_read - counts->rows_written;

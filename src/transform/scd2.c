@@ -366,15 +366,13 @@ typedef struct Scd2Source
 static Scd2Source *
 describe_source(const char *sql, List *keys, Scd2Options *o)
 {
-	SPIPlanPtr	plan = SPI_prepare(sql, 0, NULL);
+	SPIPlanPtr	plan = lh_spi_prepare(sql, "analyse an SCD2 source");
 	CachedPlanSource *ps;
 	TupleDesc	desc;
 	Scd2Source *src = palloc0(sizeof(Scd2Source));
 	ListCell   *lc;
 
-	if (plan == NULL)
-		elog(ERROR, "could not prepare SCD2 source: SPI error %d", SPI_result);
-	ps = linitial(SPI_plan_get_plan_sources(plan));
+	ps = lh_spi_plan_source(plan);
 	desc = ps->resultDesc;
 	if (desc == NULL)
 		ereport(ERROR,
@@ -444,10 +442,8 @@ describe_source(const char *sql, List *keys, Scd2Options *o)
 static void
 spi_utility(const char *sql)
 {
-	int			rc = SPI_execute(sql, false, 0);
-
-	if (rc != SPI_OK_UTILITY)
-		elog(ERROR, "SCD2 statement failed: SPI error %d: %s", rc, sql);
+	(void) lh_spi_exec(sql, 0, NULL, NULL, NULL, SPI_OK_UTILITY,
+					   "prepare an SCD2 table");
 }
 
 /*
@@ -660,7 +656,6 @@ source_key_indexes(Oid relid, List *keys, bool *unique, bool *ordered)
 	Datum	   *elems = palloc(sizeof(Datum) * list_length(keys));
 	ListCell   *lc;
 	bool		isnull;
-	int			rc;
 
 	*unique = false;
 	*ordered = false;
@@ -672,7 +667,7 @@ source_key_indexes(Oid relid, List *keys, bool *unique, bool *ordered)
 	values[1] = PointerGetDatum(construct_array(elems, list_length(keys), TEXTOID,
 												-1, false, TYPALIGN_INT));
 	values[2] = Int32GetDatum(list_length(keys));
-	rc = SPI_execute_with_args("SELECT coalesce(bool_or(i.indisunique AND NOT EXISTS (SELECT 1"
+	(void) lh_spi_exec("SELECT coalesce(bool_or(i.indisunique AND NOT EXISTS (SELECT 1"
 							   "   FROM unnest((i.indkey::pg_catalog.int2[])[0:i.indnkeyatts - 1]) k"
 							   "   JOIN pg_catalog.pg_attribute a"
 							   "     ON a.attrelid = i.indrelid AND a.attnum = k"
@@ -689,9 +684,8 @@ source_key_indexes(Oid relid, List *keys, bool *unique, bool *ordered)
 							   " JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
 							   " WHERE i.indrelid = $1 AND i.indisvalid"
 							   " AND i.indpred IS NULL AND i.indexprs IS NULL",
-							   3, types, values, NULL, true, 1);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not read indexes: SPI error %d", rc);
+							   3, types, values, NULL, SPI_OK_SELECT,
+							   "read the indexes of an SCD2 table");
 	*unique = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 										 SPI_tuptable->tupdesc, 1, &isnull));
 	*ordered = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
@@ -711,7 +705,6 @@ check_duplicates(const char *qname, const char *source_sql, List *keys)
 {
 	StringInfoData sql;
 	StringInfoData detail;
-	int			rc;
 	int64		total = 0;
 
 	initStringInfo(&sql);
@@ -719,10 +712,8 @@ check_duplicates(const char *qname, const char *source_sql, List *keys)
 					 " FROM (\n%s\n) AS q GROUP BY %s HAVING count(*) > 1"
 					 " ORDER BY 1 LIMIT 10",
 					 col_list("q", keys), source_sql, col_list("q", keys));
-	rc = SPI_execute(sql.data, true, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not check SCD2 source for duplicates: SPI error %d", rc);
-	if (SPI_processed == 0)
+	if (lh_spi_exec(sql.data, 0, NULL, NULL, NULL, SPI_OK_SELECT,
+					"check an SCD2 source for duplicate keys") == 0)
 		return;
 
 	initStringInfo(&detail);
@@ -788,7 +779,6 @@ merge_late(const char *qname, const char *source_sql, Scd2Source *src,
 	const char *vt = quote_identifier(o->meta[M_VALID_TO]);
 	const char *cur = quote_identifier(o->meta[M_IS_CURRENT]);
 	const char *del = quote_identifier(o->meta[M_IS_DELETED]);
-	int			rc;
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "WITH ");
@@ -822,9 +812,8 @@ merge_late(const char *qname, const char *source_sql, Scd2Source *src,
 					 " SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM p WHERE p._dup)",
 					 col_list("p", src->names), col_list("p", keys),
 					 col_list("p", src->tracked));
-	rc = SPI_execute(sql.data, false, 0);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not place late-arriving rows into %s: SPI error %d", qname, rc);
+	(void) lh_spi_exec(sql.data, 0, NULL, NULL, NULL, SPI_OK_SELECT,
+					   "place late-arriving rows into an SCD2 table");
 	*placed = spi_int64(0, 1);
 	*already = spi_int64(0, 2);
 }
@@ -1108,7 +1097,6 @@ merge_main(const char *qname, const char *source_sql, Scd2Source *src,
 	Oid			types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
 	Datum		values[2];
 	char		nulls[2] = {' ', ' '};
-	int			rc;
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "WITH ");
@@ -1134,9 +1122,8 @@ merge_main(const char *qname, const char *source_sql, Scd2Source *src,
 		nulls[1] = 'n';
 	else
 		values[1] = o->vtc;
-	rc = SPI_execute_with_args(sql.data, 2, types, values, nulls, false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not merge into %s: SPI error %d", qname, rc);
+	(void) lh_spi_exec(sql.data, 2, types, values, nulls, SPI_OK_SELECT,
+					   "merge into an SCD2 table");
 	count_actions(counts);
 }
 
@@ -1188,9 +1175,9 @@ scd2_merge(const char *schema, const char *table, const char *source_sql,
 
 		values[0] = Int32GetDatum(SCD2_LOCK_CLASS);
 		values[1] = CStringGetTextDatum(qname);
-		if (SPI_execute_with_args("SELECT pg_catalog.pg_advisory_xact_lock($1, pg_catalog.hashtext($2))",
-								  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not lock SCD2 target %s", qname);
+		(void) lh_spi_exec("SELECT pg_catalog.pg_advisory_xact_lock($1, pg_catalog.hashtext($2))",
+						   2, types, values, NULL, SPI_OK_SELECT,
+						   "lock an SCD2 target");
 	}
 
 	src = describe_source(source_sql, keys, &o);

@@ -648,15 +648,13 @@ bronze_has_new_rows(LhSource *src, int64 mark)
 	bool		usable;
 	bool		isnull;
 	Datum		last;
-	int			rc;
 
-	rc = SPI_execute_with_args("SELECT s IS NOT NULL AND pg_catalog.has_sequence_privilege(s, 'SELECT'),"
-							   " CASE WHEN s IS NOT NULL AND pg_catalog.has_sequence_privilege(s, 'SELECT')"
-							   " THEN pg_catalog.pg_sequence_last_value(s::pg_catalog.regclass) END"
-							   " FROM pg_catalog.pg_get_serial_sequence($1, '_lh_id') AS s",
-							   1, types, values, NULL, false, 1);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not read the sequence of %s", qname);
+	(void) lh_spi_exec("SELECT s IS NOT NULL AND pg_catalog.has_sequence_privilege(s, 'SELECT'),"
+					   " CASE WHEN s IS NOT NULL AND pg_catalog.has_sequence_privilege(s, 'SELECT')"
+					   " THEN pg_catalog.pg_sequence_last_value(s::pg_catalog.regclass) END"
+					   " FROM pg_catalog.pg_get_serial_sequence($1, '_lh_id') AS s",
+					   1, types, values, NULL, SPI_OK_SELECT,
+					   "read the sequence of a bronze table");
 	usable = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 										1, &isnull));
 	if (usable)
@@ -665,11 +663,9 @@ bronze_has_new_rows(LhSource *src, int64 mark)
 		return !isnull && DatumGetInt64(last) > mark;
 	}
 
-	rc = SPI_execute_with_args(psprintf("SELECT 1 FROM %s WHERE _lh_id > $1 LIMIT 1", qname),
-							   1, ptypes, pvalues, NULL, false, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read bronze table %s", qname);
-	return SPI_processed > 0;
+	return lh_spi_exec(psprintf("SELECT 1 FROM %s WHERE _lh_id > $1 LIMIT 1", qname),
+					   1, ptypes, pvalues, NULL, SPI_OK_SELECT,
+					   "read a bronze table") > 0;
 }
 
 /*
@@ -687,7 +683,6 @@ execute_stage(SilverStage *st, const char *stage_sql, int64 old_mark)
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(old_mark)};
 	uint64		written = 0;
-	int			rc;
 	int			save_nestlevel = NewGUCNestLevel();
 
 	if (old_mark > 0)
@@ -698,10 +693,8 @@ execute_stage(SilverStage *st, const char *stage_sql, int64 old_mark)
 	active_stage = st;
 	PG_TRY();
 	{
-		rc = SPI_execute_with_args(stage_sql, 1, types, values, NULL, false, 0);
-		if (rc != SPI_OK_INSERT)
-			elog(ERROR, "silver stage statement failed: SPI error %d", rc);
-		written = SPI_processed;
+		written = lh_spi_exec(stage_sql, 1, types, values, NULL, SPI_OK_INSERT,
+							  "run the silver stage's statement");
 		flush_quarantine(st);
 	}
 	PG_FINALLY();
@@ -745,8 +738,8 @@ silver_run_stage(LhTable *table, LhStageCounts *counts)
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "LOCK TABLE %s IN SHARE MODE",
 					 lh_qualified_name(src->bronze_schema, src->bronze_table));
-	if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "could not lock bronze table");
+	(void) lh_spi_exec(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY,
+					   "lock a bronze table");
 
 	if (lh_current_run && lh_current_run->full_refresh)
 	{
@@ -756,8 +749,8 @@ silver_run_stage(LhTable *table, LhStageCounts *counts)
 			resetStringInfo(&sql);
 			appendStringInfo(&sql, "DELETE FROM %s",
 							 lh_qualified_name(table->schema_name, table->table_name));
-			if (SPI_execute(sql.data, false, 0) != SPI_OK_DELETE)
-				elog(ERROR, "could not empty silver table");
+			(void) lh_spi_exec(sql.data, 0, NULL, NULL, NULL, SPI_OK_DELETE,
+							   "empty a silver table");
 		}
 		catalog_quarantine_clear(table->table_id);
 	}

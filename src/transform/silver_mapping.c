@@ -573,8 +573,8 @@ create_silver_table(const char *schema, const char *qname, List *columns,
 		appendStringInfoChar(&sql, ')');
 	}
 	appendStringInfoChar(&sql, ')');
-	if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "could not create silver table %s", qname);
+	(void) lh_spi_exec(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY,
+					   "create a silver table");
 	security_grant_readers(qname, false);
 }
 
