@@ -36,7 +36,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 
-#include "declare/yaml.h"
+#include "declare/declare.h"
 #include "contract/contract.h"
 #include "lakehouse.h"
 

@@ -5,7 +5,7 @@
  *	  YAML stream.
  *
  * The work happens in two steps.  yaml_parse.c turns the stream into the
- * validated LhCfg* definitions of config/yaml.h (lh_cfg_parse(), no SQL);
+ * validated LhCfg* definitions of declare/declare.h (lh_cfg_parse(), no SQL);
  * this file reads the input, runs that step, and applies its result.  It
  * also supplies lh_cfg_report(), which raises the parse step's errors.
  *
@@ -67,7 +67,7 @@
 #include "utils/jsonb.h"
 
 #include "lakehouse.h"
-#include "declare/yaml.h"
+#include "declare/declare.h"
 
 PG_FUNCTION_INFO_V1(lh_apply_config);
 PG_FUNCTION_INFO_V1(lh_apply_config_file);

@@ -2,7 +2,7 @@
  *
  * yaml_parse.c
  *	  The parse step of lh_apply_config(): a YAML stream into the validated
- *	  pipeline definitions of config/yaml.h.
+ *	  pipeline definitions of declare/declare.h.
  *
  * lh_cfg_parse() loads the stream with libyaml's document API, one document
  * at a time, and walks each node tree into the LhCfg* structs.  It checks
@@ -55,7 +55,7 @@
 #include "miscadmin.h"
 #include "utils/json.h"
 
-#include "declare/yaml.h"
+#include "declare/declare.h"
 
 /* Deepest nesting of option values. */
 #define CFG_MAX_DEPTH			64

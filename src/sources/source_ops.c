@@ -21,6 +21,7 @@
  */
 #include "postgres.h"
 
+#include "miscadmin.h"
 #include "utils/builtins.h"
 
 #include "catalog/catalog.h"
@@ -75,6 +76,9 @@ set_enabled(FunctionCallInfo fcinfo, bool enabled)
 	src = source_arg(fcinfo, 0, LH_RIGHT_OPERATE, enabled ? "enable" : "disable");
 	(void) catalog_source_set_enabled(src->source_id, enabled, NULL);
 	SPI_finish();
+	/* enabled again after crashing: it starts counting from zero */
+	if (enabled)
+		lh_crash_reset(MyDatabaseId, src->source_id);
 	lh_workers_notify(src->source_id);
 	PG_RETURN_VOID();
 }

@@ -26,8 +26,9 @@
  *	  reason in lakehouse.sources.disabled_reason and source_status.
  *
  * Losing a count to an operating-system crash only delays the disabling.
- * lh_crash_reset removes a file (when the source is disabled, so that
- * enabling it starts from zero).
+ * lh_crash_reset removes a file: lh_enable_source does, so that a source
+ * enabled again starts from zero (the launcher keeps the count when it
+ * disables a source, in case the disabling is lost in a crash restart).
  *
  *-------------------------------------------------------------------------
  */

@@ -435,7 +435,9 @@ static TimestampTz last_prune = 0;
 /*
  * A source whose worker crashed lakehouse.max_worker_crashes times in a
  * row is disabled, with the reason (crashes.c).  In the launcher's
- * transaction, connected to SPI.
+ * transaction, connected to SPI.  The count stays until lh_enable_source:
+ * should the disabling transaction be lost (an asynchronous commit just
+ * before the next crash restart), the next pass disables the source again.
  */
 static void
 launcher_check_crashes(LhSource *src)
@@ -447,7 +449,6 @@ launcher_check_crashes(LhSource *src)
 	(void) catalog_source_set_enabled(src->source_id, false,
 									  psprintf("its worker crashed %d times in a row (lakehouse.max_worker_crashes); fix the cause, then run lakehouse.lh_enable_source()",
 											   n));
-	lh_crash_reset(MyDatabaseId, src->source_id);
 	src->enabled = false;
 	ereport(WARNING,
 			(errmsg("lakehouse disabled source \"%s\": its worker crashed %d times in a row",

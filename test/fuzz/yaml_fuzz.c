@@ -45,7 +45,7 @@
 #include <time.h>
 
 #include "common/jsonapi.h"
-#include "declare/yaml.h"
+#include "declare/declare.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 

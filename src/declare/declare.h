@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
- * yaml.h
- *	  Pipeline definitions read from YAML (src/declare/yaml_parse.c and
- *	  src/declare/yaml.c).
+ * declare.h
+ *	  The declaration API's header: pipeline definitions read from YAML
+ *	  (src/declare/yaml_parse.c and src/declare/yaml.c).  The SQL functions
+ *	  of declare.c need no declarations here.
  *
  * Declaring pipelines from YAML works in two steps.  yaml_parse.c's
  * lh_cfg_parse() turns the YAML stream into the plain structs below and
@@ -15,12 +16,12 @@
  * longjmps.  Either way the caller must call lh_cfg_release() afterwards
  * (from PG_FINALLY in the server) to free what libyaml allocated.
  *
- * This header is included as "declare/yaml.h"; <yaml.h> is libyaml's.
+ * <yaml.h> below is libyaml's.
  *
  *-------------------------------------------------------------------------
  */
-#ifndef LH_CONFIG_YAML_H
-#define LH_CONFIG_YAML_H
+#ifndef LH_DECLARE_H
+#define LH_DECLARE_H
 
 #include <yaml.h>
 
@@ -153,4 +154,4 @@ extern void lh_cfg_report(LhCfgParser *parser, LhCfgErrorKind kind,
 						  const char *message, const char *detail,
 						  const char *hint) pg_attribute_noreturn();
 
-#endif							/* LH_CONFIG_YAML_H */
+#endif							/* LH_DECLARE_H */
