@@ -259,69 +259,6 @@ catalog_pipeline_has_kind(int32 pipeline_id, const char *kind)
 	return SPI_processed > 0;
 }
 
-char *
-catalog_get_source_mark(int32 source_id, const char *key)
-{
-	Oid			types[2] = {INT4OID, TEXTOID};
-	Datum		values[2];
-
-	values[0] = Int32GetDatum(source_id);
-	values[1] = CStringGetTextDatum(key);
-	catalog_exec("SELECT mark_value FROM lakehouse.source_marks"
-				 " WHERE source_id = $1 AND mark_key = $2",
-				 2, types, values, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 0)
-		return NULL;
-	return catalog_text(0, 1);
-}
-
-void
-catalog_set_source_mark(int32 source_id, const char *key, const char *value)
-{
-	Oid			types[3] = {INT4OID, TEXTOID, TEXTOID};
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', ' '};
-
-	values[0] = Int32GetDatum(source_id);
-	values[1] = CStringGetTextDatum(key);
-	values[2] = catalog_text_or_null(value, &nulls[2]);
-	catalog_exec("INSERT INTO lakehouse.source_marks AS m"
-				 " (source_id, mark_key, mark_value, updated_at)"
-				 " VALUES ($1, $2, $3, now())"
-				 " ON CONFLICT (source_id, mark_key) DO UPDATE"
-				 " SET mark_value = excluded.mark_value, updated_at = now()",
-				 3, types, values, nulls, SPI_OK_INSERT);
-}
-
-/* Delete a source's marks whose key starts with prefix (NULL: all). */
-void
-catalog_delete_source_marks(int32 source_id, const char *prefix)
-{
-	Oid			types[2] = {INT4OID, TEXTOID};
-	Datum		values[2];
-	char		nulls[2] = {' ', ' '};
-
-	values[0] = Int32GetDatum(source_id);
-	values[1] = catalog_text_or_null(prefix, &nulls[1]);
-	catalog_exec("DELETE FROM lakehouse.source_marks"
-				 " WHERE source_id = $1 AND ($2 IS NULL OR starts_with(mark_key, $2))",
-				 2, types, values, nulls, SPI_OK_DELETE);
-}
-
-/* Forget one mark of a source; returns whether there was one. */
-bool
-catalog_delete_source_mark(int32 source_id, const char *key)
-{
-	Oid			types[2] = {INT4OID, TEXTOID};
-	Datum		values[2];
-
-	values[0] = Int32GetDatum(source_id);
-	values[1] = CStringGetTextDatum(key);
-	catalog_exec("DELETE FROM lakehouse.source_marks WHERE source_id = $1 AND mark_key = $2",
-				 2, types, values, NULL, SPI_OK_DELETE);
-	return SPI_processed > 0;
-}
-
 /*
  * The keys of a source's marks that start with prefix (NULL: all), in key
  * order; their values in *values (same order).

@@ -216,54 +216,6 @@ catalog_table_drop(int32 table_id)
 				 1, types, values, NULL, SPI_OK_DELETE);
 }
 
-char *
-catalog_get_stage_mark(int32 table_id, const char *key)
-{
-	Oid			types[2] = {INT4OID, TEXTOID};
-	Datum		values[2];
-
-	values[0] = Int32GetDatum(table_id);
-	values[1] = CStringGetTextDatum(key);
-	catalog_exec("SELECT mark_value FROM lakehouse.stage_marks"
-				 " WHERE table_id = $1 AND mark_key = $2",
-				 2, types, values, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 0)
-		return NULL;
-	return catalog_text(0, 1);
-}
-
-void
-catalog_set_stage_mark(int32 table_id, const char *key, const char *value)
-{
-	Oid			types[3] = {INT4OID, TEXTOID, TEXTOID};
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', ' '};
-
-	values[0] = Int32GetDatum(table_id);
-	values[1] = CStringGetTextDatum(key);
-	values[2] = catalog_text_or_null(value, &nulls[2]);
-	catalog_exec("INSERT INTO lakehouse.stage_marks AS m"
-				 " (table_id, mark_key, mark_value, updated_at)"
-				 " VALUES ($1, $2, $3, now())"
-				 " ON CONFLICT (table_id, mark_key) DO UPDATE"
-				 " SET mark_value = excluded.mark_value, updated_at = now()",
-				 3, types, values, nulls, SPI_OK_INSERT);
-}
-
-/* Forget a stage mark; returns whether there was one. */
-bool
-catalog_delete_stage_mark(int32 table_id, const char *key)
-{
-	Oid			types[2] = {INT4OID, TEXTOID};
-	Datum		values[2];
-
-	values[0] = Int32GetDatum(table_id);
-	values[1] = CStringGetTextDatum(key);
-	catalog_exec("DELETE FROM lakehouse.stage_marks WHERE table_id = $1 AND mark_key = $2",
-				 2, types, values, NULL, SPI_OK_DELETE);
-	return SPI_processed > 0;
-}
-
 /*
  * Store the column mappings of a silver table, changing only what differs.
  */

@@ -9,8 +9,8 @@
  * every key (unrecognized and duplicate keys), the kind of every node
  * (mapping, list, scalar) and every required key, and reports the line and
  * column of what is wrong.  Source options and silver column lists are
- * rendered to JSON text on the way, and relative "path" options of file
- * sources are made absolute against the parser's base_dir.  Pipeline names
+ * rendered to JSON text on the way, and relative "path" options of
+ * sources (files) are made absolute against the parser's base_dir.  Pipeline names
  * and source names must be unique across the stream.  yaml.c applies the
  * result; it shares the duplicate check (lh_cfg_check_unique) and the
  * sorted-name helpers defined here.
@@ -1025,8 +1025,8 @@ cfg_source(LhCfgParser *p, LhCfgPipeline *pl, LhCfgSource *src, yaml_node_t *map
 			cfg_wrong_kind(p, options, "a mapping", "options", false, where);
 		initStringInfo(&buf);
 		p->depth = 0;
-		cfg_json_object(p, &buf, options, where,
-						strcmp(src->kind, "file") == 0 ? p->base_dir : NULL);
+		/* a source option "path" names a file: relative to this file */
+		cfg_json_object(p, &buf, options, where, p->base_dir);
 		src->options = buf.data;
 	}
 }

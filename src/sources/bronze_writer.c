@@ -452,10 +452,11 @@ bronze_writer_open(LhSource *src, int64 run_id)
 	w->run_id = run_id;
 	w->run_id_null = (run_id == 0);
 	w->source_name = CStringGetTextDatum(src->name);
-	if (strcmp(src->kind, "kafka") == 0)
-		w->topic = CStringGetTextDatum(lh_option_text(src->options, "topic"));
 	w->ingested_at = GetCurrentTransactionStartTimestamp();
 	source_bronze_shape(src->kind, src->options, &w->shape);
+	/* Kafka's provenance columns: the topic is the source's */
+	if (w->shape.kafka)
+		w->topic = CStringGetTextDatum(lh_option_text(src->options, "topic"));
 
 	/* lock, then check privileges and shape */
 	relid = bronze_check_table(src->bronze_schema, src->bronze_table,
