@@ -80,6 +80,7 @@ extern ErrorData *lh_try_subxact(void (*fn) (void *arg), void *arg);
 extern void lh_parse_table_name(const char *name, const char *default_schema,
 								char **schema, char **table);
 extern char *lh_qualified_name(const char *schema, const char *table);
+extern char *lh_layer_table_name(const char *layer, const char *qualified);
 extern Oid	lh_table_oid(const char *schema, const char *table, bool missing_ok);
 extern void lh_ensure_schema(const char *schema);
 extern void lh_check_name(const char *what, const char *name);

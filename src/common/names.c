@@ -154,6 +154,27 @@ lh_qualified_name(const char *schema, const char *table)
 	return quote_qualified_identifier(schema, table);
 }
 
+
+/*
+ * lh_layer_table_name
+ *		The name of a table of a layer ("bronze", "silver", "gold") the way
+ *		lineage jobs and metric labels write it: without the layer's own
+ *		schema, which is where an unqualified name of that layer goes
+ *		("silver.orders" -> "orders"), else qualified ("sales.orders").
+ *		qualified is lh_qualified_name's form.  The layer schemas never
+ *		need quoting, so a quoted schema never matches the prefix, and the
+ *		result names the same table when read back with the layer as the
+ *		default schema (lh_parse_table_name).
+ */
+char *
+lh_layer_table_name(const char *layer, const char *qualified)
+{
+	size_t		n = strlen(layer);
+
+	if (strncmp(qualified, layer, n) == 0 && qualified[n] == '.')
+		return pstrdup(qualified + n + 1);
+	return pstrdup(qualified);
+}
 /*
  * lh_table_oid
  *		Look up a table by its unquoted parts.

@@ -14,8 +14,13 @@
  * tables, so deleting history (runs, dq_results, pruned outbox rows)
  * lowers them, which Prometheus treats as a counter reset.
  *
- * Label values are escaped per the exposition format (backslash, double
- * quote, newline); metric names are fixed here.
+ * A label means the same in every family: pipeline, layer (bronze,
+ * silver, gold: the layer a stage writes), table (the table of that
+ * layer, named without the layer's schema, as lineage jobs name it),
+ * source (a source's name), status (a run's status), code (an HTTP
+ * status code), worker (a worker's kind).  A label a series has no value
+ * for is left out.  Label values are escaped per the exposition format
+ * (backslash, double quote, newline); metric names are fixed here.
  *
  *-------------------------------------------------------------------------
  */
@@ -57,18 +62,33 @@ PG_FUNCTION_INFO_V1(lh_observe_workers);
 	"  UNION ALL SELECT '_count', d.labels, count(*), d.labels, 3, 0 FROM d GROUP BY d.labels" \
 	" ) h ORDER BY k, o, le"
 
-/* the layer a stage writes, and the source it reads (for labels) */
+/* the layer a stage (run_stages.stage) writes */
+#define STAGE_LAYER(col) "CASE " col " WHEN 'ingest' THEN 'bronze' ELSE " col " END"
+
+/*
+ * A stage's labels: its pipeline, the layer and table it writes, and the
+ * source an ingest stage reads (no source label for other stages).
+ */
 #define STAGE_LABELS \
-	"ARRAY['pipeline', r.pipeline_name, 'stage', s.target," \
-	" 'layer', CASE s.stage WHEN 'ingest' THEN 'bronze' ELSE s.stage END," \
-	" 'source', coalesce((SELECT so.name FROM lakehouse.sources so" \
+	"ARRAY['pipeline', r.pipeline_name, 'layer', " STAGE_LAYER("s.stage") ", 'table', s.target," \
+	" 'source', (SELECT so.name FROM lakehouse.sources so" \
 	"   WHERE so.pipeline_id = r.pipeline_id AND s.stage = 'ingest'" \
-	"     AND format('%I.%I', so.bronze_schema, so.bronze_table) = s.target), '')]"
+	"     AND format('%I.%I', so.bronze_schema, so.bronze_table) = s.target)]"
 
 #define ROWS_TOTAL(col) \
 	"SELECT '', " STAGE_LABELS ", sum(s." col ")::float8" \
 	" FROM lakehouse.run_stages s JOIN lakehouse.runs r USING (run_id)" \
 	" GROUP BY r.pipeline_name, r.pipeline_id, s.stage, s.target ORDER BY 2"
+
+/*
+ * The labels of a registered silver or gold table t of pipeline p, and
+ * the join that finds them from a table_id column.
+ */
+#define TABLE_LABELS \
+	"'pipeline', p.name, 'layer', t.layer, 'table', format('%I.%I', t.schema_name, t.table_name)"
+#define JOIN_TABLE(col) \
+	" JOIN lakehouse.tables t ON t.table_id = " col \
+	" JOIN lakehouse.pipelines p ON p.pipeline_id = t.pipeline_id"
 
 typedef struct MetricFamily
 {
@@ -98,61 +118,71 @@ static const MetricFamily families[] = {
 				  " FROM lakehouse.runs WHERE finished_at IS NOT NULL"
 				  " AND status IN ('succeeded', 'failed')")},
 	{"lakehouse_stage_duration_seconds", "histogram",
-		"Duration of executed stages, by pipeline, stage kind and layer.",
-		HISTOGRAM("SELECT ARRAY['pipeline', r.pipeline_name, 'stage', s.stage,"
-				  " 'layer', CASE s.stage WHEN 'ingest' THEN 'bronze' ELSE s.stage END] AS labels,"
+		"Duration of executed stages, by pipeline and the layer and table they write.",
+		HISTOGRAM("SELECT ARRAY['pipeline', r.pipeline_name, 'layer', " STAGE_LAYER("s.stage") ","
+				  " 'table', s.target] AS labels,"
 				  " extract(epoch FROM s.finished_at - s.started_at)::float8 AS s"
 				  " FROM lakehouse.run_stages s JOIN lakehouse.runs r USING (run_id)"
 				  " WHERE s.finished_at IS NOT NULL AND s.status <> 'not run'")},
 	{"lakehouse_rows_read_total", "counter",
-		"Rows read by stages, by pipeline, stage (target table), layer and source.",
+		"Rows read by stages, by pipeline, the layer and table they write, and source.",
 		ROWS_TOTAL("rows_read")},
 	{"lakehouse_rows_written_total", "counter",
-		"Rows written by stages, by pipeline, stage (target table), layer and source.",
+		"Rows written by stages, by pipeline, the layer and table they write, and source.",
 		ROWS_TOTAL("rows_written")},
 	{"lakehouse_rows_quarantined_total", "counter",
-		"Rows quarantined by stages, by pipeline, stage (target table), layer and source.",
+		"Rows quarantined by stages, by pipeline, the layer and table they write, and source.",
 		ROWS_TOTAL("rows_quarantined")},
 	{"lakehouse_rows_dead_lettered_total", "counter",
-		"Source records dead-lettered (lakehouse.dead_letters), by pipeline and source.",
-		"SELECT '', ARRAY['pipeline', coalesce(p.name, ''), 'stage',"
-		" coalesce(format('%I.%I', s.bronze_schema, s.bronze_table), ''),"
-		" 'layer', 'bronze', 'source', d.source_name], count(*)::float8"
+		"Source records dead-lettered (lakehouse.dead_letters), by pipeline, bronze table and source.",
+		"SELECT '', ARRAY['pipeline', p.name, 'layer', 'bronze',"
+		" 'table', format('%I.%I', s.bronze_schema, s.bronze_table),"
+		" 'source', d.source_name], count(*)::float8"
 		" FROM lakehouse.dead_letters d"
 		" LEFT JOIN lakehouse.sources s ON s.source_id = d.source_id"
 		" LEFT JOIN lakehouse.pipelines p ON p.pipeline_id = s.pipeline_id"
 		" GROUP BY 2 ORDER BY 2"},
 	{"lakehouse_dq_expectations_evaluated_total", "counter",
-		"Data-quality expectation evaluations (lakehouse.dq_results), by table.",
-		"SELECT '', ARRAY['table', table_name], count(*)::float8"
-		" FROM lakehouse.dq_results GROUP BY table_name ORDER BY 2"},
+		"Data-quality expectation evaluations (lakehouse.dq_results), by pipeline, layer and table.",
+		"SELECT '', ARRAY[" TABLE_LABELS "], count(*)::float8"
+		" FROM lakehouse.dq_results r" JOIN_TABLE("r.table_id")
+		" GROUP BY 2 ORDER BY 2"},
 	{"lakehouse_dq_expectations_failed_total", "counter",
-		"Data-quality expectation evaluations that failed, by table.",
-		"SELECT '', ARRAY['table', table_name], count(*) FILTER (WHERE NOT success)::float8"
-		" FROM lakehouse.dq_results GROUP BY table_name ORDER BY 2"},
+		"Data-quality expectation evaluations that failed, by pipeline, layer and table.",
+		"SELECT '', ARRAY[" TABLE_LABELS "], count(*) FILTER (WHERE NOT r.success)::float8"
+		" FROM lakehouse.dq_results r" JOIN_TABLE("r.table_id")
+		" GROUP BY 2 ORDER BY 2"},
 	{"lakehouse_dq_score_ratio", "gauge",
 		"Weighted share of expectations that passed in the last check of a table (0 to 1).",
-		"SELECT '', ARRAY['table', table_name], (score / 100.0)::float8"
-		" FROM lakehouse.dq_summary ORDER BY 2"},
+		"SELECT '', ARRAY[" TABLE_LABELS "], (q.score / 100.0)::float8"
+		" FROM lakehouse.dq_summary q"
+		" JOIN lakehouse.tables t ON format('%I.%I', t.schema_name, t.table_name) = q.table_name"
+		" JOIN lakehouse.pipelines p ON p.pipeline_id = t.pipeline_id ORDER BY 2"},
 	{"lakehouse_contract_violations_total", "counter",
-		"Data contract violations recorded by runs, by table and action.",
-		"SELECT '', ARRAY['table', target_table, 'action', action], sum(violations)::float8"
-		" FROM lakehouse.contract_violations GROUP BY target_table, action ORDER BY 2"},
+		"Data contract violations recorded by runs, by pipeline, layer, table and action.",
+		"SELECT '', ARRAY[" TABLE_LABELS ", 'action', c.action], sum(c.violations)::float8"
+		" FROM lakehouse.contract_violations c" JOIN_TABLE("c.table_id")
+		" GROUP BY 2 ORDER BY 2"},
 	{"lakehouse_kafka_consumer_lag_messages", "gauge",
 		"Messages of a Kafka partition not landed yet (high watermark minus stored offset).",
-		"SELECT '', ARRAY['source', source, 'partition', \"partition\"::text], lag::float8"
-		" FROM lakehouse.source_status"
+		"SELECT '', ARRAY['pipeline', pipeline, 'source', source, 'partition', \"partition\"::text],"
+		" lag::float8 FROM lakehouse.source_status"
 		" WHERE kind = 'kafka' AND \"partition\" IS NOT NULL AND lag IS NOT NULL ORDER BY 2"},
 	{"lakehouse_http_requests_total", "counter",
-		"HTTP requests made by HTTP sources, by source and HTTP status (0: no answer).",
-		"SELECT '', ARRAY['source', s.name, 'status', c.http_status::text], c.requests::float8"
+		"HTTP requests made by HTTP sources, by source and HTTP status code (0: no answer).",
+		"SELECT '', ARRAY['pipeline', p.name, 'source', s.name, 'code', c.http_status::text],"
+		" c.requests::float8"
 		" FROM lakehouse.http_request_counts c JOIN lakehouse.sources s USING (source_id)"
-		" ORDER BY 2"},
+		" JOIN lakehouse.pipelines p ON p.pipeline_id = s.pipeline_id ORDER BY 2"},
 	{"lakehouse_last_success_timestamp_seconds", "gauge",
 		"Unix time when the last successful run of a pipeline finished.",
-		"SELECT '', ARRAY['pipeline', pipeline_name],"
-		" extract(epoch FROM max(finished_at))::float8"
-		" FROM lakehouse.runs WHERE status = 'succeeded' GROUP BY pipeline_name ORDER BY 2"},
+		"SELECT '', ARRAY['pipeline', p.name], extract(epoch FROM max(r.finished_at))::float8"
+		" FROM lakehouse.runs r JOIN lakehouse.pipelines p ON p.pipeline_id = r.pipeline_id"
+		" WHERE r.status = 'succeeded' GROUP BY p.name ORDER BY 2"},
+	{"lakehouse_pipeline_created_timestamp_seconds", "gauge",
+		"Unix time when a pipeline was created: where its staleness starts until it first succeeds.",
+		"SELECT '', ARRAY['pipeline', name], extract(epoch FROM created_at)::float8"
+		" FROM lakehouse.pipelines ORDER BY 2"},
 	{"lakehouse_lineage_outbox_pending_events", "gauge",
 		"OpenLineage events in lakehouse.event_outbox not delivered yet.",
 		"SELECT '', '{}'::text[], count(*)::float8 FROM lakehouse.event_outbox"
@@ -172,7 +202,7 @@ static const MetricFamily families[] = {
 		"SELECT '', '{}'::text[], count(*)::float8 FROM lakehouse.event_outbox"
 		" WHERE delivered_at IS NOT NULL"},
 	{"lakehouse_worker_up", "gauge",
-		"1 when the background worker of a source (or the lineage or metrics worker) runs.",
+		"1 when a background worker (of a source, or the lineage or metrics worker) runs.",
 		NULL},
 	{"lakehouse_worker_restarts_total", "counter",
 		"Times a background worker was started again in its slot.",
@@ -261,10 +291,17 @@ append_worker_metrics(StringInfo buf, const char *name, bool up)
 		char	   *labels[4];
 		ListCell   *lc;
 
+		/* the observability workers have no source: no source label */
 		if (copy[i].source_id == LH_LINEAGE_WORKER_ID)
-			kind = label = "lineage";
+		{
+			kind = "lineage";
+			label = NULL;
+		}
 		else if (copy[i].source_id == LH_METRICS_WORKER_ID)
-			kind = label = "metrics";
+		{
+			kind = "metrics";
+			label = NULL;
+		}
 		else
 			foreach(lc, sources)
 			{
@@ -285,6 +322,27 @@ append_worker_metrics(StringInfo buf, const char *name, bool up)
 					  up ? (copy[i].pid != 0 ? 1 : 0) :
 					  (double) Max(copy[i].starts - 1, 0));
 	}
+}
+
+/*
+ * A table label is named as lineage jobs name it: without the schema of
+ * the layer the series' layer label gives (lh_layer_table_name), so that
+ * {pipeline="orders", layer="silver", table="orders"} is the job
+ * orders.silver.orders.  The queries give the qualified name.
+ */
+static void
+shorten_table_label(char **labels, int nlabels)
+{
+	const char *layer = NULL;
+
+	for (int i = 0; i + 1 < nlabels; i += 2)
+		if (strcmp(labels[i], "layer") == 0)
+			layer = labels[i + 1];
+	if (layer == NULL)
+		return;
+	for (int i = 0; i + 1 < nlabels; i += 2)
+		if (strcmp(labels[i], "table") == 0 && labels[i + 1] != NULL)
+			labels[i + 1] = lh_layer_table_name(layer, labels[i + 1]);
 }
 
 /*
@@ -333,6 +391,7 @@ metrics_exposition(void)
 			labels = palloc0(sizeof(char *) * (nelems + 1));
 			for (int k = 0; k < nelems; k++)
 				labels[k] = nulls[k] ? NULL : TextDatumGetCString(elems[k]);
+			shorten_table_label(labels, nelems);
 			append_sample(&buf, m->name, suffix ? suffix : "", labels, nelems, value);
 		}
 	}
