@@ -37,10 +37,13 @@ SELECT lakehouse.lh_add_source('gen', 'gen_src', 'generate', '{"rows": 5, "total
 SELECT r->>'status' AS status FROM lakehouse.lh_run_pipeline('gen') r;
 SELECT * FROM gold.gen_sum;
 
--- its lineage dataset: namespace "generate", named after the source
-SELECT DISTINCT d->>'namespace' AS namespace, d->>'name' AS name
+-- its lineage dataset: namespace "generate", named after the source; the
+-- namespace is no URI, so its data source has none
+SELECT DISTINCT d->>'namespace' AS namespace, d->>'name' AS name,
+       d->'facets'->'dataSource'->>'name' AS data_source,
+       d->'facets'->'dataSource' ? 'uri' AS has_uri
   FROM lakehouse.event_outbox e, jsonb_array_elements(e.payload->'inputs') d
- WHERE e.payload->'job'->>'name' = 'gen.ingest.bronze.gen_src';
+ WHERE e.payload->'job'->>'name' = 'gen.bronze.gen_src';
 
 -- invalid options are refused, naming the option
 SELECT lakehouse.lh_add_source('gen', 'gen_bad', 'generate', '{"rows": 0}');

@@ -64,7 +64,7 @@ SELECT status, failed_stage, error_sqlstate, error_message FROM lakehouse.runs
 SELECT event_type, job_name, payload->'run'->'facets'->'errorMessage'->>'message' AS error
   FROM lakehouse.event_outbox
  WHERE run_id = (SELECT max(run_id) FROM lakehouse.runs WHERE pipeline_name = 'gd')
-   AND event_type <> 'START' AND job_name NOT LIKE '%.ingest.%'
+   AND event_type <> 'START' AND job_name NOT LIKE '%.bronze.%'
  ORDER BY event_id;
 -- the silver stage of the failed run committed
 SELECT count(*) AS silver_rows FROM silver.gd_sales;

@@ -1,30 +1,54 @@
 /*-------------------------------------------------------------------------
  *
  * lineage.c
- *	  OpenLineage RunEvents for pipeline runs and their stages, written to
- *	  lakehouse.event_outbox in the run's own transaction.
+ *	  OpenLineage RunEvents for pipeline runs, their stages and the
+ *	  quality checks of those stages, written to lakehouse.event_outbox in
+ *	  the run's own transaction.
  *
- * Two kinds of OpenLineage run:
+ * Three kinds of OpenLineage run, named after the pipeline and, for
+ * stages, the layer and table they write (<pipeline>.<layer>.<table>, the
+ * table without its layer's schema: lh_layer_table_name; the same names
+ * as the labels of the metrics):
  *	- the pipeline run (job "<pipeline>"): START when lh_run_pipeline or
  *	  lh_ingest begins a run (lineage_run_start, called by run.c after the
  *	  run row is inserted) and COMPLETE or FAIL when it ends
- *	  (lineage_run_end);
- *	- each stage run (job "<pipeline>.<stage>.<target>"): a START and a
+ *	  (lineage_run_end).  An upstream pipeline run, started first by
+ *	  lh_run_pipeline for the pipeline that depends on it, names that
+ *	  run as its parent: the dependent run's id is chosen before the
+ *	  upstream runs start (lineage_trigger_init);
+ *	- each stage run (job "<pipeline>.<layer>.<table>"): a START and a
  *	  COMPLETE or FAIL, both written by lineage_stage_done (the last stage
  *	  check of src/pipeline/checks.c), which runs after the stage was
  *	  recorded in lakehouse.run_stages and outside the stage's
  *	  subtransaction.  The events are built from that surviving
  *	  record (times, row counts, error), so a rolled-back stage still has
  *	  its START and FAIL; the START carries the stage's start time.
- *	  Stages that did not run get no events.
+ *	  Stages that did not run get no events;
+ *	- the quality check of a stage's table (job "<stage job>.check",
+ *	  jobType TEST), when the stage recorded expectation results: the
+ *	  checked table is its input, with the results as the
+ *	  dataQualityAssertions input facet, as the facet's definition (an
+ *	  InputDatasetFacet) and OpenLineage's dbt and Great Expectations
+ *	  integrations have it.  Its parent is the stage run.
  *
  * Run ids are UUIDv7 (48-bit Unix milliseconds, then random bits from
- * pg_strong_random), generated here.  Stage runs carry a ParentRunFacet
- * naming the pipeline run.  Every event names its producer and schemaURL;
- * datasets are named per the OpenLineage naming spec: PostgreSQL tables
- * in namespace postgres://host:port as database.schema.table, Kafka
- * topics in kafka://broker:port, HTTP APIs in scheme://host:port with the
- * path as name, files in namespace "file" with the path as name.
+ * pg_strong_random), generated here.  Every run but a top one carries a
+ * ParentRunFacet naming its parent and the root of its hierarchy.  Every
+ * event names its producer and schemaURL; datasets are named per the
+ * OpenLineage naming spec: PostgreSQL tables in namespace
+ * postgres://host:port as database.schema.table, Kafka topics in
+ * kafka://broker:port, HTTP APIs in scheme://host:port with the path as
+ * name, files in namespace "file" with the path as name.  A dataset's
+ * dataSource facet has the URI its source kind gives (file:// URLs for
+ * files), or the namespace when that is a URI; never a non-URI.
+ *
+ * Statistics: outputStatistics.rowCount is the rows the stage wrote;
+ * inputStatistics.rowCount the rows it read from that input, given only
+ * where that is known: ingest and silver stages read one input and count
+ * what they read; a gold stage's query reads its inputs in ways only the
+ * executor knows (filters, joins, index lookups), so its inputs carry no
+ * statistics, and neither do the inputs of a failed stage whose counts
+ * were rolled back with it.
  *
  * Nothing here does network I/O: the delivery worker (lineage_worker.c)
  * sends committed events.  lakehouse.emit_events = off writes none.
@@ -72,16 +96,29 @@ char	   *lh_metrics_listen_address = NULL;
 char	   *lh_metrics_database = NULL;
 
 
-/* The pipeline run whose stages the hook sees (runs never nest). */
+/* A run other runs point at: its id and its job's name. */
+typedef struct OlRunRef
+{
+	char		uuid[37];
+	char	   *job;
+} OlRunRef;
+
+/*
+ * The pipeline run whose stages the hook sees (runs never nest), its
+ * parent (the run that triggered it, if any) and the root of its
+ * hierarchy (the parent, or itself).  Names in TopMemoryContext.
+ */
 static int64 cur_run_id = 0;
-static char cur_run_uuid[37];
-static char *cur_pipeline = NULL;
+static OlRunRef cur_run;
+static OlRunRef cur_parent;
+static bool cur_has_parent = false;
 
 /* A dataset of an event. */
 typedef struct OlDataset
 {
 	char	   *ns;
 	char	   *name;
+	char	   *uri;			/* its data source's URI, or NULL */
 	Oid			relid;			/* PostgreSQL table: for the schema facet */
 	char	   *facets;			/* its dataSource and schema facets, once built */
 } OlDataset;
@@ -201,10 +238,25 @@ append_job(StringInfo buf, const char *name, const char *jobtype,
 	appendStringInfoString(buf, "}}");
 }
 
-/* "run":{...} with processing_engine, and parent / errorMessage if given. */
+/* "run":{"runId":...},"job":{...} of a run a parent facet names */
 static void
-append_run(StringInfo buf, const char *uuid, const char *parent_uuid,
-		   const char *parent_job, const char *error)
+append_run_ref(StringInfo buf, const OlRunRef *ref)
+{
+	appendStringInfo(buf, "\"run\":{\"runId\":\"%s\"},\"job\":{\"namespace\":",
+					 ref->uuid);
+	lineage_json_str(buf, job_namespace());
+	appendStringInfoString(buf, ",\"name\":");
+	lineage_json_str(buf, ref->job);
+	appendStringInfoChar(buf, '}');
+}
+
+/*
+ * "run":{...} with processing_engine, parent (the parent run and the root
+ * of the hierarchy) if parent is given, and errorMessage if error is.
+ */
+static void
+append_run(StringInfo buf, const char *uuid, const OlRunRef *parent,
+		   const OlRunRef *root, const char *error)
 {
 	appendStringInfo(buf, ",\"run\":{\"runId\":\"%s\",\"facets\":{", uuid);
 	lineage_facet_head(buf, "processing_engine", "1-1-1/ProcessingEngineRunFacet.json",
@@ -213,21 +265,15 @@ append_run(StringInfo buf, const char *uuid, const char *parent_uuid,
 	lineage_json_str(buf, PG_VERSION);
 	appendStringInfoString(buf, ",\"name\":\"PostgreSQL lakehouse\","
 						   "\"openlineageAdapterVersion\":\"0.1\"}");
-	if (parent_uuid)
+	if (parent)
 	{
 		appendStringInfoChar(buf, ',');
 		lineage_facet_head(buf, "parent", "1-2-0/ParentRunFacet.json", "ParentRunFacet");
-		appendStringInfo(buf, ",\"run\":{\"runId\":\"%s\"},\"job\":{\"namespace\":",
-						 parent_uuid);
-		lineage_json_str(buf, job_namespace());
-		appendStringInfoString(buf, ",\"name\":");
-		lineage_json_str(buf, parent_job);
-		appendStringInfo(buf, "},\"root\":{\"run\":{\"runId\":\"%s\"},\"job\":{\"namespace\":",
-						 parent_uuid);
-		lineage_json_str(buf, job_namespace());
-		appendStringInfoString(buf, ",\"name\":");
-		lineage_json_str(buf, parent_job);
-		appendStringInfoString(buf, "}}}");
+		appendStringInfoChar(buf, ',');
+		append_run_ref(buf, parent);
+		appendStringInfoString(buf, ",\"root\":{");
+		append_run_ref(buf, root);
+		appendStringInfoString(buf, "}}");
 	}
 	if (error)
 	{
@@ -290,29 +336,72 @@ outbox_insert_pair(int64 run_id, const char *pipeline, const char *uuid,
 
 /* ---------- pipeline runs ---------- */
 
+/* Set ref to uuid (or a new one, if NULL) and a copy of job in TopMemoryContext. */
+static void
+run_ref_set(OlRunRef *ref, const char *uuid, const char *job)
+{
+	if (uuid)
+		strlcpy(ref->uuid, uuid, sizeof(ref->uuid));
+	else
+		lineage_new_uuid(ref->uuid);
+	if (ref->job)
+		pfree(ref->job);
+	ref->job = MemoryContextStrdup(TopMemoryContext, job);
+}
+
+/* The root of the current pipeline run's hierarchy. */
+static const OlRunRef *
+cur_root(void)
+{
+	return cur_has_parent ? &cur_parent : &cur_run;
+}
+
 /*
- * lineage_run_start
- *		The pipeline run began (run row inserted, SPI connected).
+ * lineage_trigger_init
+ *		Choose the OpenLineage run id of a run of pipeline that is about to
+ *		start its upstream pipelines' runs: they name it as their parent
+ *		(lineage_run_start's trigger), and it starts with that id.
  */
 void
-lineage_run_start(int64 run_id, const char *pipeline, bool full_refresh)
+lineage_trigger_init(LineageTrigger *trigger, const char *pipeline)
+{
+	lineage_new_uuid(trigger->uuid);
+	trigger->pipeline = pipeline;
+}
+
+/* The START, COMPLETE or FAIL event of the current pipeline run. */
+static void
+pipeline_event(int64 run_id, const char *type, TimestampTz when, const char *error)
 {
 	StringInfoData buf;
-	TimestampTz now = GetCurrentTimestamp();
 
-	cur_run_id = run_id;
-	lineage_new_uuid(cur_run_uuid);
-	if (cur_pipeline)
-		pfree(cur_pipeline);
-	cur_pipeline = MemoryContextStrdup(TopMemoryContext, pipeline);
-	if (!lh_emit_events)
-		return;
 	initStringInfo(&buf);
-	event_head(&buf, "START", now);
-	append_run(&buf, cur_run_uuid, NULL, NULL, NULL);
-	append_job(&buf, pipeline, "DAG", NULL);
+	event_head(&buf, type, when);
+	append_run(&buf, cur_run.uuid, cur_has_parent ? &cur_parent : NULL, cur_root(),
+			   error);
+	append_job(&buf, cur_run.job, "DAG", NULL);
 	appendStringInfoString(&buf, ",\"inputs\":[],\"outputs\":[]}");
-	outbox_insert(run_id, pipeline, cur_run_uuid, pipeline, "START", now, buf.data);
+	outbox_insert(run_id, cur_run.job, cur_run.uuid, cur_run.job, type, when, buf.data);
+}
+
+/*
+ * lineage_run_start
+ *		The pipeline run began (run row inserted, SPI connected).  uuid is
+ *		its OpenLineage run id if chosen beforehand (lineage_trigger_init),
+ *		else NULL; trigger is the run that started this one first, as its
+ *		upstream, else NULL.
+ */
+void
+lineage_run_start(int64 run_id, const char *pipeline, const char *uuid,
+				  const LineageTrigger *trigger)
+{
+	cur_run_id = run_id;
+	run_ref_set(&cur_run, uuid, pipeline);
+	cur_has_parent = trigger != NULL;
+	if (trigger)
+		run_ref_set(&cur_parent, trigger->uuid, trigger->pipeline);
+	if (lh_emit_events)
+		pipeline_event(run_id, "START", GetCurrentTimestamp(), NULL);
 }
 
 /*
@@ -320,25 +409,52 @@ lineage_run_start(int64 run_id, const char *pipeline, bool full_refresh)
  *		The pipeline run ended; error_message is set when it failed.
  */
 void
-lineage_run_end(int64 run_id, const char *pipeline, bool failed,
-				const char *error_message)
+lineage_run_end(int64 run_id, bool failed, const char *error_message)
 {
-	StringInfoData buf;
-	TimestampTz now = GetCurrentTimestamp();
-
 	if (!lh_emit_events || run_id != cur_run_id)
 		return;
-	initStringInfo(&buf);
-	event_head(&buf, failed ? "FAIL" : "COMPLETE", now);
-	append_run(&buf, cur_run_uuid, NULL, NULL,
-			   failed ? (error_message ? error_message : "the run failed") : NULL);
-	append_job(&buf, pipeline, "DAG", NULL);
-	appendStringInfoString(&buf, ",\"inputs\":[],\"outputs\":[]}");
-	outbox_insert(run_id, pipeline, cur_run_uuid, pipeline,
-				  failed ? "FAIL" : "COMPLETE", now, buf.data);
+	pipeline_event(run_id, failed ? "FAIL" : "COMPLETE", GetCurrentTimestamp(),
+				   failed ? (error_message ? error_message : "the run failed") : NULL);
 }
 
 /* ---------- datasets ---------- */
+
+/* ASCII character classes (URIs are ASCII, whatever the server's locale) */
+#define ASCII_ALPHA(c) (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z'))
+#define ASCII_ALNUM(c) (ASCII_ALPHA(c) || ((c) >= '0' && (c) <= '9'))
+#define ASCII_HEX(c) (((c) >= '0' && (c) <= '9') || ((c) >= 'a' && (c) <= 'f') || \
+					  ((c) >= 'A' && (c) <= 'F'))
+
+/*
+ * Is s an absolute URI (RFC 3986: scheme ":" hier-part, every other
+ * character unreserved, reserved or a %XX escape)?  Namespaces are free
+ * text to OpenLineage (lakehouse.openlineage_dataset_namespace may be set
+ * to anything); only a URI may go into a dataSource facet's uri.
+ */
+static bool
+lineage_is_uri(const char *s)
+{
+	const char *p = s;
+
+	if (!ASCII_ALPHA(*p))
+		return false;
+	while (ASCII_ALNUM(*p) || *p == '+' || *p == '-' || *p == '.')
+		p++;
+	if (*p++ != ':' || *p == '\0')
+		return false;
+	for (; *p; p++)
+	{
+		if (*p == '%')
+		{
+			if (!ASCII_HEX(p[1]) || !ASCII_HEX(p[2]))
+				return false;
+			p += 2;
+		}
+		else if (!ASCII_ALNUM(*p) && !strchr("-._~:/?#[]@!$&'()*+,;=", *p))
+			return false;
+	}
+	return true;
+}
 
 static OlDataset *
 pg_dataset(const char *ns, const char *schema, const char *table)
@@ -347,6 +463,7 @@ pg_dataset(const char *ns, const char *schema, const char *table)
 
 	d->ns = pstrdup(ns);
 	d->name = psprintf("%s.%s.%s", get_database_name(MyDatabaseId), schema, table);
+	d->uri = lineage_is_uri(ns) ? d->ns : NULL;
 	d->relid = lh_table_oid(schema, table, true);
 	return d;
 }
@@ -364,10 +481,14 @@ source_input_dataset(LhSource *src, const char *ns)
 	d = palloc0(sizeof(OlDataset));
 	d->ns = ds.ns;
 	d->name = ds.name;
+	d->uri = (ds.uri && lineage_is_uri(ds.uri)) ? ds.uri : NULL;
 	return d;
 }
 
-/* "schema" and "dataSource" facets of a dataset (inside "facets":{...}) */
+/*
+ * "dataSource" and "schema" facets of a dataset (inside "facets":{...}):
+ * the data source is the namespace, with its URI when there is one.
+ */
 static void
 append_dataset_facets(StringInfo out, OlDataset *d)
 {
@@ -384,8 +505,11 @@ append_dataset_facets(StringInfo out, OlDataset *d)
 					   "DatasourceDatasetFacet");
 	appendStringInfoString(buf, ",\"name\":");
 	lineage_json_str(buf, d->ns);
-	appendStringInfoString(buf, ",\"uri\":");
-	lineage_json_str(buf, d->ns);
+	if (d->uri)
+	{
+		appendStringInfoString(buf, ",\"uri\":");
+		lineage_json_str(buf, d->uri);
+	}
 	appendStringInfoChar(buf, '}');
 	if (OidIsValid(d->relid))
 	{
@@ -466,15 +590,27 @@ append_silver_columns(StringInfo buf, int32 table_id, OlDataset *bronze)
 	appendStringInfoString(buf, "}}");
 }
 
-/* Data-quality results of this stage's table in this run. */
-static void
-append_quality(StringInfo buf, int64 run_id, int32 table_id)
+/*
+ * The dataQualityAssertions facet ("dataQualityAssertions":{...}) of the
+ * expectation results recorded for table_id in run_id: one assertion per
+ * row of lakehouse.dq_results, with the expectation's arguments as params.
+ * Sets *seconds to the time the checks took.  NULL when there are none.
+ */
+static char *
+quality_assertions(int64 run_id, int32 table_id, double *seconds)
 {
 	Oid			types[2] = {INT8OID, INT4OID};
 	Datum		values[2] = {Int64GetDatum(run_id), Int32GetDatum(table_id)};
+	StringInfoData buf;
 
 	catalog_exec("SELECT r.expectation, r.kind, r.success, r.severity,"
-				 " e.args->>'column', r.observed_value::text"
+				 " e.args->>'column', r.observed_value::text,"
+				 " nullif(CASE WHEN jsonb_typeof(e.args) = 'object'"
+				 "             THEN e.args - 'column' ELSE '{}' END"
+				 "        || CASE WHEN r.mostly < 1"
+				 "             THEN jsonb_build_object('mostly', r.mostly) ELSE '{}' END,"
+				 "        '{}')::text,"
+				 " coalesce(extract(epoch FROM sum(r.duration) OVER ()), 0)::float8"
 				 " FROM lakehouse.dq_results r"
 				 " LEFT JOIN lakehouse.dq_expectations e"
 				 "   ON e.table_id = r.table_id AND e.name = r.expectation"
@@ -482,12 +618,12 @@ append_quality(StringInfo buf, int64 run_id, int32 table_id)
 				 " ORDER BY r.result_id",
 				 2, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
-		return;
-	appendStringInfoChar(buf, ',');
-	lineage_facet_head(buf, "dataQualityAssertions",
+		return NULL;
+	initStringInfo(&buf);
+	lineage_facet_head(&buf, "dataQualityAssertions",
 					   "1-1-0/DataQualityAssertionsDatasetFacet.json",
 					   "DataQualityAssertionsDatasetFacet");
-	appendStringInfoString(buf, ",\"assertions\":[");
+	appendStringInfoString(&buf, ",\"assertions\":[");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -495,30 +631,54 @@ append_quality(StringInfo buf, int64 run_id, int32 table_id)
 		bool		isnull;
 		char	   *column = SPI_getvalue(tup, desc, 5);
 		char	   *observed = SPI_getvalue(tup, desc, 6);
+		char	   *params = SPI_getvalue(tup, desc, 7);
 
-		appendStringInfoString(buf, i ? ",{\"assertion\":" : "{\"assertion\":");
-		lineage_json_str(buf, SPI_getvalue(tup, desc, 2));
-		appendStringInfo(buf, ",\"success\":%s,\"name\":",
+		appendStringInfoString(&buf, i ? ",{\"assertion\":" : "{\"assertion\":");
+		lineage_json_str(&buf, SPI_getvalue(tup, desc, 2));
+		appendStringInfo(&buf, ",\"success\":%s,\"name\":",
 						 DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull)) ? "true" : "false");
-		lineage_json_str(buf, SPI_getvalue(tup, desc, 1));
-		appendStringInfoString(buf, ",\"severity\":");
-		lineage_json_str(buf, SPI_getvalue(tup, desc, 4));
+		lineage_json_str(&buf, SPI_getvalue(tup, desc, 1));
+		appendStringInfoString(&buf, ",\"severity\":");
+		lineage_json_str(&buf, SPI_getvalue(tup, desc, 4));
 		if (column)
 		{
-			appendStringInfoString(buf, ",\"column\":");
-			lineage_json_str(buf, column);
+			appendStringInfoString(&buf, ",\"column\":");
+			lineage_json_str(&buf, column);
 		}
 		if (observed)
 		{
-			appendStringInfoString(buf, ",\"actual\":");
-			lineage_json_str(buf, observed);
+			appendStringInfoString(&buf, ",\"actual\":");
+			lineage_json_str(&buf, observed);
 		}
-		appendStringInfoChar(buf, '}');
+		if (params)
+			appendStringInfo(&buf, ",\"params\":%s", params);
+		appendStringInfoChar(&buf, '}');
+		*seconds = DatumGetFloat8(SPI_getbinval(tup, desc, 8, &isnull));
 	}
-	appendStringInfoString(buf, "]}");
+	appendStringInfoString(&buf, "]}");
+	return buf.data;
 }
 
 /* ---------- stage runs ---------- */
+
+/* The layer a stage writes: its kind, but an ingest stage writes bronze. */
+static const char *
+stage_layer(const char *stage)
+{
+	return strcmp(stage, "ingest") == 0 ? "bronze" : stage;
+}
+
+/*
+ * The job of a stage: <pipeline>.<layer>.<table>, the table named without
+ * its layer's schema (lh_layer_table_name), as the metrics label it.
+ */
+static char *
+stage_job(const char *pipeline, const char *stage, const char *target)
+{
+	const char *layer = stage_layer(stage);
+
+	return psprintf("%s.%s.%s", pipeline, layer, lh_layer_table_name(layer, target));
+}
 
 static LhSource *
 find_source_by_target(int32 pipeline_id, const char *target)
@@ -550,49 +710,66 @@ find_table(int32 pipeline_id, const char *layer, int32 table_id)
 	return NULL;
 }
 
-/* one START or COMPLETE/FAIL event of a stage */
+/* What the START and COMPLETE/FAIL events of one stage run describe. */
+typedef struct OlStage
+{
+	OlRunRef	run;			/* its id and job */
+	const OlRunRef *parent;		/* the pipeline run; NULL: a top run */
+	const OlRunRef *root;
+	const char *sql;			/* gold: the transform (sql job facet) */
+	List	   *inputs;			/* OlDataset */
+	OlDataset  *output;
+	const char *column_lineage; /* ,"columnLineage":{...}, or NULL */
+	int64		rows_read;		/* from its one input; -1: unknown */
+	int64		rows_written;
+} OlStage;
+
+/* The dataset's head and facets: {"namespace":...,"facets":{...} (left open). */
+static void
+append_dataset(StringInfo buf, OlDataset *d)
+{
+	append_dataset_head(buf, d);
+	appendStringInfoString(buf, ",\"facets\":{");
+	append_dataset_facets(buf, d);
+}
+
+/*
+ * One START or COMPLETE/FAIL event of a stage (final: a COMPLETE or FAIL,
+ * with statistics).
+ */
 static char *
-stage_event(const char *type, TimestampTz when, const char *uuid, const char *job,
-			const char *sql, const char *error, List *inputs, OlDataset *output,
-			const char *column_lineage, LhStageRecord *rec, bool final,
-			int64 run_id, int32 table_id, bool has_parent)
+stage_event(const OlStage *st, const char *type, TimestampTz when,
+			const char *error, bool final)
 {
 	StringInfoData buf;
 	ListCell   *lc;
 
 	initStringInfo(&buf);
 	event_head(&buf, type, when);
-	append_run(&buf, uuid, has_parent ? cur_run_uuid : NULL, cur_pipeline, error);
-	append_job(&buf, job, "TASK", sql);
+	append_run(&buf, st->run.uuid, st->parent, st->root, error);
+	append_job(&buf, st->run.job, "TASK", st->sql);
 	appendStringInfoString(&buf, ",\"inputs\":[");
-	foreach(lc, inputs)
+	foreach(lc, st->inputs)
 	{
-		OlDataset  *d = lfirst(lc);
-
 		if (foreach_current_index(lc) > 0)
 			appendStringInfoChar(&buf, ',');
-		append_dataset_head(&buf, d);
-		appendStringInfoString(&buf, ",\"facets\":{");
-		append_dataset_facets(&buf, d);
+		append_dataset(&buf, lfirst(lc));
 		appendStringInfoChar(&buf, '}');
-		if (final && list_length(inputs) == 1)
+		if (final && st->rows_read >= 0)
 		{
+			Assert(list_length(st->inputs) == 1);
 			appendStringInfoString(&buf, ",\"inputFacets\":{");
 			lineage_facet_head(&buf, "inputStatistics",
 							   "1-0-0/InputStatisticsInputDatasetFacet.json",
 							   "InputStatisticsInputDatasetFacet");
-			appendStringInfo(&buf, ",\"rowCount\":" INT64_FORMAT "}}", rec->rows_read);
+			appendStringInfo(&buf, ",\"rowCount\":" INT64_FORMAT "}}", st->rows_read);
 		}
 		appendStringInfoChar(&buf, '}');
 	}
 	appendStringInfoString(&buf, "],\"outputs\":[");
-	append_dataset_head(&buf, output);
-	appendStringInfoString(&buf, ",\"facets\":{");
-	append_dataset_facets(&buf, output);
-	if (column_lineage)
-		appendStringInfoString(&buf, column_lineage);
-	if (final && table_id != 0)
-		append_quality(&buf, run_id, table_id);
+	append_dataset(&buf, st->output);
+	if (st->column_lineage)
+		appendStringInfoString(&buf, st->column_lineage);
 	appendStringInfoChar(&buf, '}');
 	if (final)
 	{
@@ -600,15 +777,82 @@ stage_event(const char *type, TimestampTz when, const char *uuid, const char *jo
 		lineage_facet_head(&buf, "outputStatistics",
 						   "1-0-2/OutputStatisticsOutputDatasetFacet.json",
 						   "OutputStatisticsOutputDatasetFacet");
-		appendStringInfo(&buf, ",\"rowCount\":" INT64_FORMAT "}}", rec->rows_written);
+		appendStringInfo(&buf, ",\"rowCount\":" INT64_FORMAT "}}", st->rows_written);
 	}
 	appendStringInfoString(&buf, "}]}");
 	return buf.data;
 }
 
+/* Queue the START and the COMPLETE/FAIL of a stage run. */
+static void
+stage_emit(int64 run_id, const char *pipeline, const OlStage *st,
+		   TimestampTz started, TimestampTz finished, const char *error)
+{
+	outbox_insert_pair(run_id, pipeline, st->run.uuid, st->run.job, started,
+					   stage_event(st, "START", started, NULL, false),
+					   error ? "FAIL" : "COMPLETE", finished,
+					   stage_event(st, error ? "FAIL" : "COMPLETE", finished, error,
+								   true));
+}
+
 /*
- * lineage_stage_done: the START and COMPLETE/FAIL events of a stage (a
- * stage check of src/pipeline/checks.c, after quality's).
+ * One START or COMPLETE event of the quality check of a stage's table: a
+ * run of its own (a child of the stage run) whose input is the table, and
+ * the assertions its input facet (COMPLETE only).
+ */
+static char *
+check_event(const OlStage *st, const OlRunRef *check, const char *type,
+			TimestampTz when, const char *assertions)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	event_head(&buf, type, when);
+	append_run(&buf, check->uuid, &st->run, st->root, NULL);
+	append_job(&buf, check->job, "TEST", NULL);
+	appendStringInfoString(&buf, ",\"inputs\":[");
+	append_dataset(&buf, st->output);
+	appendStringInfoChar(&buf, '}');
+	if (assertions)
+		appendStringInfo(&buf, ",\"inputFacets\":{%s}", assertions);
+	appendStringInfoString(&buf, "}],\"outputs\":[]}");
+	return buf.data;
+}
+
+/*
+ * The quality check of the table a stage wrote, if the stage recorded
+ * expectation results for it: a START and a COMPLETE, the check having
+ * run at the end of the stage (after its write) for as long as its
+ * expectations took.  It completes whatever the results: a failed
+ * expectation is an assertion with success false (and, with severity
+ * "fail", the stage's FAIL).
+ */
+static void
+check_emit(int64 run_id, const char *pipeline, const OlStage *st,
+		   int32 table_id, const LhStageRecord *rec)
+{
+	OlRunRef	check = {{0}};
+	double		seconds = 0;
+	char	   *assertions = quality_assertions(run_id, table_id, &seconds);
+	TimestampTz started;
+
+	if (assertions == NULL)
+		return;
+	lineage_new_uuid(check.uuid);
+	check.job = psprintf("%s.check", st->run.job);
+	started = rec->finished - (TimestampTz) (seconds * USECS_PER_SEC);
+	if (started < rec->started)
+		started = rec->started;
+	outbox_insert_pair(run_id, pipeline, check.uuid, check.job, started,
+					   check_event(st, &check, "START", started, NULL),
+					   "COMPLETE", rec->finished,
+					   check_event(st, &check, "COMPLETE", rec->finished, assertions));
+}
+
+/*
+ * lineage_stage_done: the START and COMPLETE/FAIL events of a stage, and
+ * of its quality check (a stage check of src/pipeline/checks.c, after
+ * quality's).
  */
 void
 lineage_stage_done(int64 run_id, int stage_no, const char *stage,
@@ -616,13 +860,8 @@ lineage_stage_done(int64 run_id, int stage_no, const char *stage,
 				   ErrorData *error)
 {
 	LhStageRecord rec;
-	char		uuid[37];
-	char	   *job;
+	OlStage		st;
 	char	   *ns;
-	char	   *sql = NULL;
-	char	   *column_lineage = NULL;
-	List	   *inputs = NIL;
-	OlDataset  *output = NULL;
 	int32		pipeline_id;
 	bool		failed = strcmp(status, "failed") == 0;
 
@@ -631,7 +870,13 @@ lineage_stage_done(int64 run_id, int stage_no, const char *stage,
 		return;
 	pipeline_id = lh_current_run->pipeline_id;
 	ns = lineage_postgres_namespace();
-	job = psprintf("%s.%s.%s", cur_pipeline, stage, target);
+	memset(&st, 0, sizeof(st));
+	lineage_new_uuid(st.run.uuid);
+	st.run.job = stage_job(cur_run.job, stage, target);
+	st.parent = &cur_run;
+	st.root = cur_root();
+	st.rows_read = -1;
+	st.rows_written = rec.rows_written;
 
 	if (strcmp(stage, "ingest") == 0)
 	{
@@ -639,8 +884,9 @@ lineage_stage_done(int64 run_id, int stage_no, const char *stage,
 
 		if (src == NULL)
 			return;
-		inputs = list_make1(source_input_dataset(src, ns));
-		output = pg_dataset(ns, src->bronze_schema, src->bronze_table);
+		st.inputs = list_make1(source_input_dataset(src, ns));
+		st.output = pg_dataset(ns, src->bronze_schema, src->bronze_table);
+		st.rows_read = rec.rows_read;
 	}
 	else
 	{
@@ -648,17 +894,18 @@ lineage_stage_done(int64 run_id, int stage_no, const char *stage,
 
 		if (t == NULL)
 			return;
-		output = pg_dataset(ns, t->schema_name, t->table_name);
+		st.output = pg_dataset(ns, t->schema_name, t->table_name);
 		if (strcmp(stage, "silver") == 0)
 		{
 			LhSource   *src = catalog_source_by_id(t->source_id, false);
 			OlDataset  *bronze = pg_dataset(ns, src->bronze_schema, src->bronze_table);
 			StringInfoData cl;
 
-			inputs = list_make1(bronze);
+			st.inputs = list_make1(bronze);
+			st.rows_read = rec.rows_read;
 			initStringInfo(&cl);
 			append_silver_columns(&cl, t->table_id, bronze);
-			column_lineage = cl.data;
+			st.column_lineage = cl.data;
 		}
 		else
 		{
@@ -666,11 +913,11 @@ lineage_stage_done(int64 run_id, int stage_no, const char *stage,
 			List	   *rels = NIL;
 			ListCell   *lc;
 
-			sql = t->sql;
+			st.sql = t->sql;
 			initStringInfo(&cl);
 			lineage_gold_columns(&cl, t->sql, ns, &rels);
 			if (cl.len > 0)
-				column_lineage = cl.data;
+				st.column_lineage = cl.data;
 			foreach(lc, rels)
 			{
 				char	   *qualified = lfirst(lc);
@@ -678,21 +925,18 @@ lineage_stage_done(int64 run_id, int stage_no, const char *stage,
 				char	   *table;
 
 				lh_parse_table_name(qualified, "public", &schema, &table);
-				inputs = lappend(inputs, pg_dataset(ns, schema, table));
+				st.inputs = lappend(st.inputs, pg_dataset(ns, schema, table));
 			}
 		}
 	}
 
-	lineage_new_uuid(uuid);
-	outbox_insert_pair(run_id, cur_pipeline, uuid, job, rec.started,
-					   stage_event("START", rec.started, uuid, job, sql, NULL, inputs,
-								   output, column_lineage, &rec, false, run_id, table_id,
-								   true),
-					   failed ? "FAIL" : "COMPLETE", rec.finished,
-					   stage_event(failed ? "FAIL" : "COMPLETE", rec.finished, uuid, job,
-								   sql, failed ? (rec.error ? rec.error : "the stage failed") : NULL,
-								   inputs, output, column_lineage, &rec, true, run_id,
-								   table_id, true));
+	/* a failed stage's counts went with its rollback, unless it kept work */
+	if (failed && rec.rows_read == 0)
+		st.rows_read = -1;
+	stage_emit(run_id, cur_run.job, &st, rec.started, rec.finished,
+			   failed ? (rec.error ? rec.error : "the stage failed") : NULL);
+	if (table_id != 0)
+		check_emit(run_id, cur_run.job, &st, table_id, &rec);
 }
 
 /*
@@ -706,34 +950,23 @@ static void
 stream_emit(LhSource *src, TimestampTz started, int64 rows_read,
 			int64 rows_written)
 {
-	LhStageRecord rec;
-	char		uuid[37];
+	OlStage		st;
 	char	   *ns;
-	char	   *job;
 	char	   *pipeline;
-	List	   *inputs;
-	OlDataset  *output;
 
 	pipeline = catalog_pipeline_name_if_exists(src->pipeline_id);
 	if (pipeline == NULL)
 		return;
 	ns = lineage_postgres_namespace();
-	job = psprintf("%s.ingest.%s", pipeline,
-				   lh_qualified_name(src->bronze_schema, src->bronze_table));
-	inputs = list_make1(source_input_dataset(src, ns));
-	output = pg_dataset(ns, src->bronze_schema, src->bronze_table);
-	memset(&rec, 0, sizeof(rec));
-	rec.started = started;
-	rec.finished = GetCurrentTimestamp();
-	rec.rows_read = rows_read;
-	rec.rows_written = rows_written;
-	lineage_new_uuid(uuid);
-	outbox_insert_pair(0, pipeline, uuid, job, rec.started,
-					   stage_event("START", rec.started, uuid, job, NULL, NULL, inputs,
-								   output, NULL, &rec, false, 0, 0, false),
-					   "COMPLETE", rec.finished,
-					   stage_event("COMPLETE", rec.finished, uuid, job, NULL, NULL, inputs,
-								   output, NULL, &rec, true, 0, 0, false));
+	memset(&st, 0, sizeof(st));
+	lineage_new_uuid(st.run.uuid);
+	st.run.job = stage_job(pipeline, "ingest",
+						   lh_qualified_name(src->bronze_schema, src->bronze_table));
+	st.inputs = list_make1(source_input_dataset(src, ns));
+	st.output = pg_dataset(ns, src->bronze_schema, src->bronze_table);
+	st.rows_read = rows_read;
+	st.rows_written = rows_written;
+	stage_emit(0, pipeline, &st, started, GetCurrentTimestamp(), NULL);
 }
 
 /*

@@ -36,14 +36,26 @@ extern char *lh_metrics_database;
 #define LH_LINEAGE_WORKER_ID	(-1)
 #define LH_METRICS_WORKER_ID	(-2)
 
+/*
+ * A pipeline run that first starts the runs of its upstream pipelines
+ * (lh_run_pipeline): its OpenLineage run id, chosen before they start, so
+ * that their events name it as their parent.
+ */
+typedef struct LineageTrigger
+{
+	char		uuid[37];
+	const char *pipeline;
+} LineageTrigger;
+
 /* src/observe/lineage.c */
 extern void observe_init(void);
 extern void lineage_stage_done(int64 run_id, int stage_no, const char *stage,
 							   const char *target, int32 table_id,
 							   const char *status, ErrorData *error);
-extern void lineage_run_start(int64 run_id, const char *pipeline, bool full_refresh);
-extern void lineage_run_end(int64 run_id, const char *pipeline, bool failed,
-							const char *error_message);
+extern void lineage_trigger_init(LineageTrigger *trigger, const char *pipeline);
+extern void lineage_run_start(int64 run_id, const char *pipeline, const char *uuid,
+							  const LineageTrigger *trigger);
+extern void lineage_run_end(int64 run_id, bool failed, const char *error_message);
 extern TimestampTz lineage_stream_batch(LhSource *src, TimestampTz started,
 										int64 rows_read, int64 rows_written);
 extern TimestampTz lineage_stream_flush(LhSource *src);

@@ -501,10 +501,14 @@ report_run(const char *name, RunResult *result, LhStageCounts *total,
 /*
  * Run one pipeline (no dependencies).  upstream_failed names an upstream
  * pipeline whose run failed: then no stage runs and the run fails.
+ * For lineage, trigger is the run of the dependent pipeline this run is
+ * an upstream of (its parent), or, when it is this run itself, gives
+ * this run's OpenLineage id; NULL for a run on its own.
  */
 static RunResult
 run_one(LhPipeline *p, bool wait, bool full_refresh, LhSource *only_source,
-		const char *upstream_failed, List *upstream_results)
+		const char *upstream_failed, List *upstream_results,
+		const LineageTrigger *trigger)
 {
 	int32		pipeline_id = p->pipeline_id;
 	const char *name = p->name;
@@ -523,7 +527,10 @@ run_one(LhPipeline *p, bool wait, bool full_refresh, LhSource *only_source,
 	run.pipeline_name = name;
 	run.owner = p->owner;
 	run.full_refresh = full_refresh;
-	lineage_run_start(run.run_id, name, full_refresh);
+	if (trigger && strcmp(trigger->pipeline, name) == 0)
+		lineage_run_start(run.run_id, name, trigger->uuid, NULL);
+	else
+		lineage_run_start(run.run_id, name, NULL, trigger);
 
 	stages = build_stages(pipeline_id, only_source);
 
@@ -541,7 +548,7 @@ run_one(LhPipeline *p, bool wait, bool full_refresh, LhSource *only_source,
 					   total.rows_written, total.rows_quarantined, f.stage,
 					   f.sqlstate, f.message, result.json);
 
-	lineage_run_end(run.run_id, name, failed || upstream_failed,
+	lineage_run_end(run.run_id, failed || upstream_failed,
 					failed ? psprintf("stage %s failed: %s", f.stage, f.message) :
 					f.message);
 
@@ -621,6 +628,7 @@ lh_run_pipeline(PG_FUNCTION_ARGS)
 	List	   *failed_ids = NIL;
 	MemoryContext callcxt = CurrentMemoryContext;
 	char	   *upstream_failed = NULL;
+	LineageTrigger trigger;
 	RunResult	result;
 	ListCell   *lc;
 	Datum		json;
@@ -644,6 +652,7 @@ lh_run_pipeline(PG_FUNCTION_ARGS)
 							psprintf("run pipeline \"%s\"", name));
 	order = upstream ? deps_run_order(target->pipeline_id) :
 		list_make1_int(target->pipeline_id);
+	lineage_trigger_init(&trigger, target->name);
 
 	foreach(lc, order)
 	{
@@ -663,14 +672,14 @@ lh_run_pipeline(PG_FUNCTION_ARGS)
 										psprintf("run pipeline \"%s\", upstream of \"%s\"",
 												 catalog_pipeline_name(id), name));
 		r = palloc(sizeof(RunResult));
-		*r = run_one(up, wait, full_refresh, NULL, blocked_by, NIL);
+		*r = run_one(up, wait, full_refresh, NULL, blocked_by, NIL, &trigger);
 		if (strcmp(r->status, "failed") == 0)
 			failed_ids = lappend_int(failed_ids, id);
 		upstream_results = lappend(upstream_results, r);
 	}
 
 	result = run_one(target, wait, full_refresh, NULL, upstream_failed,
-					 upstream_results);
+					 upstream_results, &trigger);
 	foreach(lc, upstream_results)
 		catalog_run_set_parent(((RunResult *) lfirst(lc))->run_id, result.run_id);
 	json = json_result(result.json, callcxt);
@@ -705,7 +714,7 @@ lh_ingest(PG_FUNCTION_ARGS)
 	src = catalog_source_by_name(name, false);
 	p = security_check_pipeline_id(src->pipeline_id, LH_RIGHT_OPERATE,
 								   psprintf("ingest source \"%s\"", name));
-	result = run_one(p, false, false, src, NULL, NIL);
+	result = run_one(p, false, false, src, NULL, NIL, NULL);
 	json = json_result(result.json, callcxt);
 	SPI_finish();
 	PG_RETURN_DATUM(json);

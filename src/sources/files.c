@@ -741,7 +741,34 @@ files_ingest(LhSource *src, int64 run_id, LhStageCounts *counts)
 	MemoryContextDelete(st.rowcxt);
 }
 
-/* The files: namespace "file", the path (or pattern) as the name. */
+/*
+ * The file:// URL of an absolute path (RFC 8089): every byte but the
+ * unreserved characters of RFC 3986 and "/" percent-encoded, so that
+ * spaces, "%", "#", "?", glob characters and UTF-8 survive as a URI.
+ */
+static char *
+files_path_uri(const char *path)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "file://");
+	for (const unsigned char *p = (const unsigned char *) path; *p; p++)
+	{
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			(*p >= '0' && *p <= '9') || strchr("-._~/", *p))
+			appendStringInfoChar(&buf, *p);
+		else
+			appendStringInfo(&buf, "%%%02X", *p);
+	}
+	return buf.data;
+}
+
+/*
+ * The files: namespace "file" and the absolute path (or pattern) as the
+ * name (OpenLineage's naming of local files); the data source's URI is
+ * the path's file:// URL.
+ */
 static void
 files_dataset(LhSource *src, SourceDataset *ds)
 {
@@ -749,6 +776,8 @@ files_dataset(LhSource *src, SourceDataset *ds)
 
 	ds->ns = pstrdup("file");
 	ds->name = pstrdup(path ? path : src->name);
+	if (path && is_absolute_path(path))
+		ds->uri = files_path_uri(path);
 }
 
 const SourceRoutine file_routine = {

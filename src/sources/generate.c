@@ -93,7 +93,10 @@ generate_ingest(LhSource *src, int64 run_id, LhStageCounts *counts)
 	catalog_set_source_mark(src->source_id, "next", psprintf(INT64_FORMAT, last + 1));
 }
 
-/* Nothing outside: the dataset is named after the source. */
+/*
+ * Nothing outside: the dataset is named after the source, in namespace
+ * "generate", which is no URI (so its data source has none).
+ */
 static void
 generate_dataset(LhSource *src, SourceDataset *ds)
 {

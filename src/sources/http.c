@@ -540,7 +540,8 @@ http_worker_mode(Jsonb *options)
 
 /*
  * scheme://host:port and path of the URL (no user info, query or
- * fragment), OpenLineage's naming of an HTTP dataset.
+ * fragment), OpenLineage's naming of an HTTP dataset; the namespace is
+ * the data source's URI.
  */
 static void
 http_dataset(LhSource *src, SourceDataset *ds)
@@ -560,6 +561,7 @@ http_dataset(LhSource *src, SourceDataset *ds)
 	{
 		ds->ns = pstrdup("http://unknown:80");
 		ds->name = pstrdup(url);
+		ds->uri = ds->ns;
 		return;
 	}
 	scheme = pnstrdup(url, p - url);
@@ -576,6 +578,7 @@ http_dataset(LhSource *src, SourceDataset *ds)
 								pg_strcasecmp(scheme, "https") == 0 ? 443 : 80);
 	}
 	ds->ns = psprintf("%s://%s", scheme, hostport);
+	ds->uri = ds->ns;
 	plen = strcspn(hend, "?#");
 	ds->name = plen > 0 ? pnstrdup(hend, plen) : pstrdup("/");
 }

@@ -634,7 +634,10 @@ kafka_restart_reason(Jsonb *old_options, Jsonb *options)
 	return NULL;
 }
 
-/* kafka://<first broker> and the topic (OpenLineage's Kafka naming). */
+/*
+ * kafka://<first broker> and the topic (OpenLineage's Kafka naming); the
+ * namespace is the data source's URI.
+ */
 static void
 kafka_dataset(LhSource *src, SourceDataset *ds)
 {
@@ -648,6 +651,7 @@ kafka_dataset(LhSource *src, SourceDataset *ds)
 	if (strchr(brokers, ':') == NULL)
 		brokers = psprintf("%s:9092", brokers);
 	ds->ns = psprintf("kafka://%s", brokers);
+	ds->uri = ds->ns;
 	ds->name = pstrdup(topic ? topic : src->name);
 }
 

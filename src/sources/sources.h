@@ -29,13 +29,15 @@ typedef enum LhWorkerMode
 
 /*
  * The dataset a source reads, for OpenLineage: a namespace and a name
- * ("kafka://host:9092" and the topic), or a table of this database (ns
- * NULL, schema and table set).
+ * ("kafka://host:9092" and the topic) with the URI of its data source
+ * (NULL: none, the namespace being no URI), or a table of this database
+ * (ns NULL, schema and table set).
  */
 typedef struct SourceDataset
 {
 	char	   *ns;
 	char	   *name;
+	char	   *uri;
 	char	   *schema;
 	char	   *table;
 } SourceDataset;
