@@ -14,8 +14,8 @@
  * defines its key; a facet key no schema defines is an error, and so is a
  * facet in the wrong place (run facets must be RunFacets, job facets
  * JobFacets, inputFacets InputDatasetFacets, outputFacets
- * OutputDatasetFacets; dataset "facets" accept DatasetFacets and, for
- * dataQualityAssertions on the checked output table, InputDatasetFacets).
+ * OutputDatasetFacets, dataset "facets" DatasetFacets).  Formats are
+ * checked (ajv-formats, full mode): a dataSource uri must be a URI.
  * With --pairs, every runId must have exactly one START followed by
  * exactly one COMPLETE or FAIL.
  *
@@ -108,7 +108,7 @@ for (const file of args) {
             checkFacets(`${where} inputs[${n}].inputFacets`, d.inputFacets, ['InputDatasetFacet']);
         }
         for (const [n, d] of (ev.outputs || []).entries()) {
-            checkFacets(`${where} outputs[${n}]`, d.facets, ['DatasetFacet', 'InputDatasetFacet']);
+            checkFacets(`${where} outputs[${n}]`, d.facets, ['DatasetFacet']);
             checkFacets(`${where} outputs[${n}].outputFacets`, d.outputFacets, ['OutputDatasetFacet']);
         }
         const id = ev.run && ev.run.runId;

@@ -8,9 +8,14 @@
 # - once it answers again, every event arrives, each run's START before
 #   its COMPLETE or FAIL, nothing lost across the receiver's restart;
 # - every event received (and every event in the outbox, including the
-#   STREAMING runs of a polled HTTP source's worker) validates against the
-#   official OpenLineage schemas, START and COMPLETE/FAIL pair up per
-#   runId, and the output statistics equal the rows in the tables;
+#   STREAMING runs of a polled HTTP source's worker, the check runs that
+#   carry the data-quality assertions on their input, an upstream run
+#   with its parent facet and a file source whose path needs
+#   percent-encoding in its file:// data source URI) validates against the
+#   official OpenLineage schemas (facets in their places, formats such as
+#   uri checked), START and COMPLETE/FAIL pair up per runId, and the
+#   output statistics equal the rows in the tables; the validator itself
+#   rejects misplaced facets and a non-URI data source;
 # - delivered events are pruned after lakehouse.openlineage_retention,
 #   keeping the last one of each job for lineage_graph;
 # - clearing lakehouse.openlineage_url stops the worker; events stay.
@@ -135,6 +140,44 @@ SELECT lakehouse.lh_add_expectation('silver.orders', 'not_null', '"amount"');
 SELECT lakehouse.lh_run_pipeline('shop');
 EOS
 
+# an upstream run: running "report" runs "shop" first, which names the
+# report run as its parent
+lh_sql($node, <<'EOS');
+SELECT lakehouse.lh_create_pipeline('report', depends_on => '{shop}');
+SELECT lakehouse.lh_define_gold('report', 'gold.report', 'SELECT n FROM gold.totals');
+SELECT lakehouse.lh_run_pipeline('report');
+EOS
+is(lh_sql($node, q{
+	SELECT u.payload->'run'->'facets'->'parent'->'run'->>'runId' = r.run_uuid::text
+	       AND u.payload->'run'->'facets'->'parent'->'job'->>'name' = 'report'
+	       AND u.payload->'run'->'facets'->'parent'->'root'->'run'->>'runId' = r.run_uuid::text
+	  FROM lakehouse.event_outbox u, lakehouse.event_outbox r
+	 WHERE u.job_name = 'shop' AND u.event_type = 'START'
+	   AND u.run_id = (SELECT max(run_id) FROM lakehouse.runs WHERE pipeline_name = 'shop')
+	   AND r.job_name = 'report' AND r.event_type = 'START'}),
+	't', 'the upstream run of shop names the report run as its parent and root');
+
+# a file source whose path needs percent-encoding in its file:// URI
+my $files_dir = "$dir/in box #1 100%";
+mkdir $files_dir or die "mkdir: $!";
+chmod 0755, $files_dir;
+{
+	open(my $fh, '>', "$files_dir/orders \xc3\xa9.csv") or die;
+	print $fh "id,amount\n1,10\n2,20\n3,30\n";
+	close $fh;
+}
+lh_sql($node, qq{SELECT lakehouse.lh_create_pipeline('files');
+SELECT lakehouse.lh_add_source('files', 'file_orders', 'file',
+       '{"path": "$files_dir/orders *.csv", "format": "csv"}');
+SELECT lakehouse.lh_run_pipeline('files')});
+(my $files_uri = "$files_dir/orders *.csv") =~ s{([^A-Za-z0-9\-._~/])}{sprintf('%%%02X', ord($1))}ge;
+is(lh_sql($node, q{SELECT DISTINCT (payload->'inputs'->0->>'namespace') || ' '
+                          || (payload->'inputs'->0->'facets'->'dataSource'->>'uri') || ' '
+                          || (payload->'inputs'->0->'inputFacets'->'inputStatistics'->>'rowCount')
+                     FROM lakehouse.event_outbox
+                    WHERE job_name = 'files.bronze.file_orders' AND event_type = 'COMPLETE'}),
+	"file file://$files_uri 3", 'a file source: namespace file, the percent-encoded file:// URL as data source URI');
+
 # an HTTP source run by hand (batch) and one polled by its worker (streaming)
 my $B = $srv->{base};
 lh_sql($node, <<"EOS");
@@ -165,11 +208,11 @@ ok($node->poll_query_until('postgres', q{SELECT count(*) FROM bronze.k_orders}, 
 	'the Kafka worker landed the messages');
 poll_is($node, q{SELECT sum((payload->'outputs'->0->'outputFacets'->'outputStatistics'->>'rowCount')::int)
                    FROM lakehouse.event_outbox
-                  WHERE job_name = 'stream.ingest.bronze.k_orders' AND event_type = 'COMPLETE'},
+                  WHERE job_name = 'stream.bronze.k_orders' AND event_type = 'COMPLETE'},
 	'5', 'the Kafka worker\'s batches are OpenLineage runs with their row counts');
 is(lh_sql($node, qq{SELECT DISTINCT (payload->'inputs'->0->>'namespace') || ' ' || (payload->'inputs'->0->>'name')
                       || ' ' || (payload->'job'->'facets'->'jobType'->>'processingType')
-                      FROM lakehouse.event_outbox WHERE job_name = 'stream.ingest.bronze.k_orders'}),
+                      FROM lakehouse.event_outbox WHERE job_name = 'stream.bronze.k_orders'}),
 	"kafka://$mock->{addr} orders STREAMING", 'the topic is a kafka:// dataset, the job STREAMING');
 # batches are grouped into windows of at least openlineage_stream_interval;
 # a quiet topic's window is reported without waiting for more messages
@@ -178,12 +221,12 @@ ok($node->poll_query_until('postgres', q{SELECT count(*) FROM bronze.k_orders}, 
 	'the Kafka worker landed three more messages');
 poll_is($node, q{SELECT sum((payload->'outputs'->0->'outputFacets'->'outputStatistics'->>'rowCount')::int)
                    FROM lakehouse.event_outbox
-                  WHERE job_name = 'stream.ingest.bronze.k_orders' AND event_type = 'COMPLETE'},
+                  WHERE job_name = 'stream.bronze.k_orders' AND event_type = 'COMPLETE'},
 	'8', 'the next window reports the three rows once the topic is quiet');
 is(lh_sql($node, q{SELECT count(*) FILTER (WHERE event_type = 'START') || ' '
                           || count(*) FILTER (WHERE event_type = 'COMPLETE') || ' '
                           || count(DISTINCT run_uuid)
-                     FROM lakehouse.event_outbox WHERE job_name = 'stream.ingest.bronze.k_orders'}),
+                     FROM lakehouse.event_outbox WHERE job_name = 'stream.bronze.k_orders'}),
 	'2 2 2', 'two windows: two STREAMING runs, each a START and a COMPLETE');
 is(lh_sql($node, q{SELECT count(*) FROM lakehouse.source_marks
                     WHERE mark_key = 'lineage_window'}),
@@ -273,26 +316,38 @@ is($attempts, "t", 'attempt counts include the failed attempts');
 is(lh_sql($node, q{SELECT count(*) FROM lakehouse.event_outbox WHERE last_error IS NOT NULL}),
 	"0", 'a delivered event keeps no error');
 
-# statistics equal the rows of the tables
+# statistics: rows read from the input (none for the gold query, whose
+# reads are unknown) / rows written, which equal the rows of the tables
 is(lh_sql($node, q{
-	SELECT string_agg(job_name || '=' || (payload->'outputs'->0->'outputFacets'->'outputStatistics'->>'rowCount'), ' ' ORDER BY job_name)
+	SELECT string_agg(job_name || '='
+	                  || coalesce(payload->'inputs'->0->'inputFacets'->'inputStatistics'->>'rowCount', '-') || '/'
+	                  || (payload->'outputs'->0->'outputFacets'->'outputStatistics'->>'rowCount'),
+	                  ' ' ORDER BY job_name)
 	  FROM lakehouse.event_outbox
-	 WHERE pipeline_name = 'shop' AND event_type = 'COMPLETE' AND job_name <> 'shop'
+	 WHERE pipeline_name = 'shop' AND event_type = 'COMPLETE'
+	   AND payload->'job'->'facets'->'jobType'->>'jobType' = 'TASK'
 	   AND run_id = (SELECT min(run_id) FROM lakehouse.runs WHERE pipeline_name = 'shop')}),
-	"shop.gold.gold.totals=1 shop.ingest.bronze.orders=40 shop.silver.silver.orders=40",
-	'output statistics are the rows written');
+	"shop.bronze.orders=40/40 shop.gold.totals=-/1 shop.silver.orders=40/40",
+	'statistics: rows read from each input (not for the gold query) and rows written');
+is(lh_sql($node, q{
+	SELECT string_agg(a->>'name' || '=' || (a->>'success'), ' ')
+	  FROM lakehouse.event_outbox,
+	       jsonb_array_elements(payload->'inputs'->0->'inputFacets'->'dataQualityAssertions'->'assertions') a
+	 WHERE job_name = 'shop.silver.orders.check' AND event_type = 'COMPLETE'
+	   AND run_id = (SELECT min(run_id) FROM lakehouse.runs WHERE pipeline_name = 'shop')}),
+	"not_null_amount=true", 'the check run carries the assertions on its input');
 is(lh_sql($node, q{SELECT (SELECT count(*) FROM bronze.orders) || ' ' || (SELECT count(*) FROM silver.orders)}),
 	"40 40", 'the tables hold those rows');
 # HTTP sources are input datasets of their own namespace, named by path
 is(lh_sql($node, q{
 	SELECT DISTINCT payload->'inputs'->0->>'namespace' = 'http://127.0.0.1:' || split_part(split_part(payload->'inputs'->0->>'namespace', '//', 2), ':', 2)
 	       AND payload->'inputs'->0->>'name' = '/pages/items'
-	  FROM lakehouse.event_outbox WHERE job_name = 'api.ingest.bronze.items'}),
+	  FROM lakehouse.event_outbox WHERE job_name = 'api.bronze.items'}),
 	"t", 'an HTTP source is named scheme://host:port with the path as name');
 
 SKIP:
 {
-	skip 'node or ajv is not installed (scripts/install-deps.sh)', 2 unless $have_node;
+	skip 'node or ajv is not installed (scripts/install-deps.sh)', 6 unless $have_node;
 	my $out = `node $validate --pairs $events_file 2>&1`;
 	is($? >> 8, 0, 'every received event validates against the OpenLineage schemas, paired')
 	  or diag($out);
@@ -304,6 +359,30 @@ SKIP:
 	close $fh;
 	$out = `node $validate --pairs $all 2>&1`;
 	is($? >> 8, 0, 'every outbox event validates (batch and streaming runs)') or diag($out);
+	my ($checked) = $out =~ /^(\d+) events/m;
+	is($checked, $outbox, 'it validated every event of the outbox');
+
+	# the validator rejects what this test must catch: an input facet among
+	# an output's facets, and a data source uri that is no URI
+	my $bad = "$dir/bad.jsonl";
+	my (undef, $one) = $node->psql('postgres', q{
+		WITH c AS (SELECT payload->'inputs'->0->'inputFacets'->'dataQualityAssertions' AS a
+		             FROM lakehouse.event_outbox
+		            WHERE job_name = 'shop.silver.orders.check' AND event_type = 'COMPLETE' LIMIT 1),
+		     s AS (SELECT payload FROM lakehouse.event_outbox
+		            WHERE job_name = 'shop.silver.orders' AND event_type = 'COMPLETE' LIMIT 1)
+		SELECT jsonb_set(jsonb_set(s.payload, '{outputs,0,facets,dataQualityAssertions}', c.a),
+		                 '{outputs,0,facets,dataSource,uri}', '"file"')
+		  FROM s, c});
+	open($fh, '>', $bad) or die;
+	print $fh "$one\n";
+	close $fh;
+	$out = `node $validate $bad 2>&1`;
+	is($? >> 8, 1, 'the validator rejects a misplaced facet and a non-URI data source');
+	like($out, qr/"dataQualityAssertions" is a InputDatasetFacet, not allowed here/,
+		'it names the input facet among the output facets');
+	like($out, qr{dataSource: /dataSource/uri must match format "uri"},
+		'it names the data source uri that is no URI');
 }
 
 # --- retention: delivered events are pruned, the last of each job stays

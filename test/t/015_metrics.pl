@@ -5,7 +5,13 @@
 # - lh_metrics() and GET /metrics pass `promtool check metrics`;
 # - a real Prometheus server (Debian package), started here on its own
 #   port and data directory, scrapes the endpoint, and its HTTP API
-#   (/api/v1/query) returns the expected series and values;
+#   (/api/v1/query) returns the expected series and values, labels
+#   meaning one thing (layer and table, HTTP status as code);
+# - a pipeline that never succeeded has a staleness series; the alerting
+#   rule of observability.md passes `promtool check rules` and `promtool
+#   test rules` and evaluates cleanly in the real Prometheus;
+# - the Grafana dashboard uses only exported metrics, $__rate_interval in
+#   every rate(), and each of its queries runs in the real Prometheus;
 # - malformed requests (garbage, half a request then silence, a huge
 #   header, many connections) are answered 400 or dropped, never disturb
 #   the worker, and a slow client does not hold up another one; 404 for
@@ -63,6 +69,9 @@ SELECT lakehouse.lh_add_source('api', 'items', 'http',
 SELECT lakehouse.lh_run_pipeline('api');
 SELECT lakehouse.lh_define_gold('shop', 'gold.bad', 'SELECT 1 / 0 AS x');
 SELECT lakehouse.lh_run_pipeline('shop');
+SELECT lakehouse.lh_create_pipeline('never');
+SELECT lakehouse.lh_define_gold('never', 'gold.never', 'SELECT 1 / 0 AS x');
+SELECT lakehouse.lh_run_pipeline('never');
 EOS
 
 # --- the endpoint comes up
@@ -78,10 +87,15 @@ is($r->{status}, 200, 'GET /metrics answers 200');
 like($r->{headers}{'content-type'}, qr{^text/plain; version=0\.0\.4}, 'exposition content type');
 like($r->{content}, qr/^lakehouse_pipeline_runs_total\{pipeline="shop",status="succeeded"\} 1$/m,
 	'the runs counter is served');
-like($r->{content}, qr/^lakehouse_http_requests_total\{source="items",status="200"\} [1-9]/m,
-	'HTTP requests are counted by source and status');
-like($r->{content}, qr/^lakehouse_worker_up\{worker="metrics",source="metrics"\} 1$/m,
-	'the metrics worker reports itself up');
+like($r->{content}, qr/^lakehouse_http_requests_total\{pipeline="api",source="items",code="200"\} [1-9]/m,
+	'HTTP requests are counted by source and status code');
+like($r->{content}, qr/^lakehouse_worker_up\{worker="metrics"\} 1$/m,
+	'the metrics worker reports itself up (no source label: it has no source)');
+like($r->{content}, qr/^lakehouse_pipeline_created_timestamp_seconds\{pipeline="never"\} \d+/m,
+	'a pipeline that never succeeded has a creation timestamp');
+unlike($r->{content}, qr/^lakehouse_last_success_timestamp_seconds\{pipeline="never"\}/m,
+	'and no last success');
+unlike($r->{content}, qr/[{,]stage="/, 'no series has a stage label');
 
 # --- promtool on both outputs
 sub promtool_ok
@@ -109,6 +123,77 @@ promtool_ok(lh_sql($node, q{SELECT lakehouse.lh_metrics()}) =~ s/\n*\z/\n/r,
 	my @unknown = grep { !$families{$_} } sort keys %used;
 	is("@unknown", '', 'every metric of the Grafana dashboard is exported');
 	ok(keys(%used) >= 10, 'the dashboard uses the metrics');
+}
+
+# --- the dashboard's rates use $__rate_interval; a fixed window only where
+# --- a stat panel says it shows the last hour
+my $dashboard = JSON::PP->new->decode(
+	slurp_file("$FindBin::RealBin/../../contrib-docs/grafana-dashboard.json"));
+my @dash_queries;
+{
+	my @bad;
+	for my $panel (@{ $dashboard->{panels} })
+	{
+		for my $t (@{ $panel->{targets} })
+		{
+			push @dash_queries, [ $panel->{title}, $t->{expr} ];
+			for my $range ($t->{expr} =~ /\[([^\]]*)\]/g)
+			{
+				next if $range eq '$__rate_interval';
+				next if $range eq '1h' && $panel->{type} eq 'stat'
+				  && $panel->{title} =~ /\(last hour\)/;
+				push @bad, "$panel->{title}: [$range]";
+			}
+		}
+	}
+	is("@bad", '', 'every range of the dashboard is $__rate_interval (or a stat panel\'s last hour)');
+	ok((grep { $_->[1] =~ /rate\(.*\[\$__rate_interval\]/ } @dash_queries) >= 8,
+		'the dashboard\'s rates use $__rate_interval');
+}
+
+# --- the alerting rule of observability.md
+my ($rules_yaml) = slurp_file("$FindBin::RealBin/../../contrib-docs/observability.md")
+  =~ /```yaml\n(groups:\n.*?)```/s;
+ok(defined $rules_yaml, 'observability.md has an alerting rule');
+{
+	open(my $fh, '>', "$dir/rules.yml") or die;
+	print $fh $rules_yaml;
+	close $fh;
+	my $out = `$promtool check rules $dir/rules.yml 2>&1`;
+	is($? >> 8, 0, 'promtool check rules accepts it') or diag($out);
+	# a pipeline created at 0 that never succeeded, one that succeeds every
+	# minute: after 7 h only the first is stale; after 5 h neither
+	open($fh, '>', "$dir/rules_test.yml") or die;
+	print $fh <<'EOT';
+rule_files:
+  - rules.yml
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'lakehouse_pipeline_created_timestamp_seconds{pipeline="never"}'
+        values: '0x600'
+      - series: 'lakehouse_pipeline_created_timestamp_seconds{pipeline="fresh"}'
+        values: '0x600'
+      - series: 'lakehouse_last_success_timestamp_seconds{pipeline="fresh"}'
+        values: '0+60x600'
+    alert_rule_test:
+      - eval_time: 5h
+        alertname: LakehousePipelineStale
+        exp_alerts: []
+      - eval_time: 7h
+        alertname: LakehousePipelineStale
+        exp_alerts:
+          - exp_labels:
+              severity: warning
+              pipeline: never
+            exp_annotations:
+              summary: 'Pipeline never has not succeeded for 7h 0m 0s'
+EOT
+	close $fh;
+	$out = `cd $dir && $promtool test rules rules_test.yml 2>&1`;
+	is($? >> 8, 0, 'promtool test rules: a never-succeeded pipeline gets stale, a succeeding one does not')
+	  or diag($out);
 }
 
 # --- status codes
@@ -171,6 +256,8 @@ print $cf <<"EOC";
 global:
   scrape_interval: 1s
   evaluation_interval: 1s
+rule_files:
+  - $dir/rules.yml
 scrape_configs:
   - job_name: lakehouse
     static_configs:
@@ -196,12 +283,20 @@ END
 
 my $json = JSON::PP->new;
 
-sub prom_query
+# the API's whole answer to an instant query (undef if it did not answer)
+sub prom_answer
 {
 	my ($q) = @_;
 	my $res = $ua->get("http://127.0.0.1:$pport/api/v1/query?query=" . uri_escape($q));
-	return undef unless $res->{success};
-	my $d = $json->decode($res->{content});
+	return undef unless $res->{content} && $res->{content} =~ /^\{/;
+	return $json->decode($res->{content});
+}
+
+sub prom_query
+{
+	my ($q) = @_;
+	my $d = prom_answer($q);
+	return undef unless $d && $d->{status} eq 'success';
 	return $d->{data}{result};
 }
 
@@ -238,7 +333,59 @@ is(prom_value('lakehouse_pipeline_run_duration_seconds_count{pipeline="shop"}'),
 	'the run duration histogram counts both runs');
 is(prom_value('histogram_quantile(1, sum by (le) (rate(lakehouse_stage_duration_seconds_bucket[1m]))) >= 0 or vector(0)') // '', '0',
 	'the stage histogram is usable by histogram_quantile');
-is(prom_value('lakehouse_dq_score_ratio{table="silver.t"}'), '1', 'the quality score of silver.t');
+is(prom_value('lakehouse_dq_score_ratio{pipeline="shop",layer="silver",table="t"}'), '1',
+	'the quality score of silver.t, labelled by layer and table as its lineage job shop.silver.t');
+is(prom_value('lakehouse_rows_written_total{pipeline="shop",layer="silver",table="t"}'), '25',
+	'rows written, by the same labels');
+ok((prom_value('sum(lakehouse_http_requests_total{pipeline="api",source="items",code="200"})') // 0) > 0,
+	'HTTP requests by status code');
+
+# --- staleness: the never-succeeded pipeline has a series, and alerts on it can fire
+my $stale = prom_value(q{time() - max by (pipeline) (lakehouse_last_success_timestamp_seconds{pipeline="never"}
+                                                     or lakehouse_pipeline_created_timestamp_seconds{pipeline="never"})});
+ok(defined $stale && $stale >= 0 && $stale < 3600,
+	'the never-succeeded pipeline is stale since its creation') or diag($stale // 'no series');
+{
+	my $deadline = time() + 60;
+	my $rule;
+	while (time() < $deadline)
+	{
+		my $res = $ua->get("http://127.0.0.1:$pport/api/v1/rules");
+		($rule) = map { @{ $_->{rules} } } @{ $json->decode($res->{content})->{data}{groups} }
+		  if $res->{success};
+		last if $rule && $rule->{lastEvaluation} && $rule->{lastEvaluation} !~ /^0001/;
+		usleep(250_000);
+	}
+	is($rule ? "$rule->{name} $rule->{health}" : '', 'LakehousePipelineStale ok',
+		'Prometheus loaded and evaluated the alerting rule without error')
+	  or diag($rule ? $rule->{lastError} : 'no rule');
+}
+
+# --- every query of the dashboard runs in Prometheus; the staleness panel
+# --- shows the never-succeeded pipeline
+{
+	my @failed;
+	for my $q (@dash_queries)
+	{
+		(my $expr = $q->[1]) =~ s/\$__rate_interval/1m/g;
+		$expr =~ s/\$pipeline/.*/g;
+		my $d = prom_answer($expr);
+		push @failed, "$q->[0]: " . ($d ? $d->{error} : 'no answer')
+		  unless $d && $d->{status} eq 'success';
+	}
+	is("@failed", '', 'every dashboard query runs in Prometheus');
+	my ($since) = grep { $_->[0] eq 'Time since last success' } @dash_queries;
+	(my $expr = $since->[1]) =~ s/\$pipeline/.*/g;
+	my $deadline = time() + 30;
+	my %pipelines;
+	while (time() < $deadline)
+	{
+		%pipelines = map { $_->{metric}{pipeline} => 1 } @{ prom_query($expr) // [] };
+		last if $pipelines{never};
+		usleep(250_000);
+	}
+	ok($pipelines{never} && $pipelines{shop}, 'the time-since-last-success panel shows never and shop');
+}
 my $pending = lh_sql($node, q{SELECT count(*) FROM lakehouse.event_outbox WHERE delivered_at IS NULL});
 chomp $pending;
 is(prom_value('lakehouse_lineage_outbox_pending_events'), $pending, 'the lineage backlog');
