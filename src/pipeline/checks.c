@@ -25,8 +25,9 @@
  *		- contract: the violations counted, into
  *		  lakehouse.contract_violations;
  *		- quality: its results into lakehouse.dq_results (gate.c);
- *		- lineage: the stage's OpenLineage events, with those results as
- *		  facets, so last (lineage.c).
+ *		- lineage: the stage's OpenLineage events and those of its quality
+ *		  check, whose input facet carries those results, so last
+ *		  (lineage.c).
  *
  * A new check is a row in stage_checks, with the phases it needs.
  *
