@@ -367,3 +367,24 @@ REVOKE ALL ON FUNCTION lakehouse.lh_grant_secret(text, text),
     lakehouse.lh_revoke_secret(text, text),
     lakehouse.lh_set_pipeline_owner(text, text),
     lakehouse.lh_catalog_guard() FROM PUBLIC;
+
+/*
+ * ---- messages that do not mislead (issue 19, item 5) ----
+ *
+ * lh_reset_source returns the offset each partition will start from (a
+ * new return type: dropped and created again; lh_create_roles grants it
+ * again, and nothing is for PUBLIC, below).
+ */
+DROP FUNCTION lakehouse.lh_reset_source(text, text, integer);
+/*
+ * The offset each partition will start from (partition_no: the partition;
+ * the IN parameter has the name "partition"), when the position could be
+ * resolved with the brokers now; no rows when it is left to the worker.
+ */
+CREATE FUNCTION lakehouse.lh_reset_source(name text,
+                                          "position" text DEFAULT 'earliest',
+                                          "partition" integer DEFAULT NULL)
+RETURNS TABLE(partition_no integer, next_offset bigint)
+AS 'MODULE_PATHNAME', 'lh_reset_source'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+REVOKE ALL ON FUNCTION lakehouse.lh_reset_source(text, text, integer) FROM PUBLIC;
