@@ -917,10 +917,15 @@ evolution_lookup_table(const char *tname)
 	lh_parse_table_name(tname, "silver", &schema, &table);
 	t = evo_lookup(schema, table, 0);
 	if (t == NULL)
+	{
+		char	   *hint = catalog_suggest_table(tname, "silver");
+
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("table \"%s\" is not a silver table of any pipeline", tname),
+				 hint ? errhint("%s", hint) :
 				 errhint("See lakehouse.tables for the silver tables of each pipeline.")));
+	}
 	if (!OidIsValid(t->relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
