@@ -2,8 +2,10 @@
 #
 # `make demo` and `make test` work on a fresh Debian 12 machine: they run
 # scripts/install-deps.sh first, so pg_config and the libraries exist before
-# PGXS is read.  Every other target needs pg_config already (run
-# `scripts/install-deps.sh` once by hand, or `make deps`).
+# PGXS is read; only `make test` asks it for what the tests alone need
+# (--test: the TAP harness, Prometheus, npm packages).  Every other target
+# needs pg_config already (run `scripts/install-deps.sh` once by hand, or
+# `make deps`).
 
 MODULE_big = lakehouse
 # every C file of src/ (a new source or gold kind is a new file plus one
@@ -34,7 +36,7 @@ DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA = sql/$(EXTENSION)--0.1.sql $(wildcard sql/$(EXTENSION)--*--*.sql)
 PGFILEDESC = "lakehouse - medallion lakehouse inside PostgreSQL"
 
-REGRESS = setup api yaml jsonfast ingest_file ingest_table kafka http generate silver gold scd2 quality quality_gate contract evolution run lineage metrics deps errors hostile security
+REGRESS = setup api yaml jsonfast ingest_file ingest_table kafka http generate silver gold scd2 quality quality_gate contract evolution run lineage metrics deps errors hostile security messages
 # `make installcheck` against a server started with test/regress.conf
 # (or a temporary instance: EXTRA_REGRESS_OPTS=--temp-instance=...)
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf
@@ -82,7 +84,7 @@ fuzz-short:
 	bash test/fuzz/run.sh short $(FUZZ_SECONDS)
 
 test:
-	bash scripts/install-deps.sh
+	bash scripts/install-deps.sh --test
 	bash scripts/run-tests.sh
 
 demo:

@@ -1,23 +1,34 @@
 #!/usr/bin/env bash
 #
-# scripts/install-deps.sh: install everything lakehouse needs to build, test
-# and demo on Debian 12 (`make deps`; `make test` and `make demo` run it
-# first).
+# scripts/install-deps.sh: install everything lakehouse needs to build and
+# demo on Debian 12 (`make deps`; `make demo` and `make bench` run it
+# first), and with --test what only the tests need as well (`make test`).
 #
 # Idempotent and quick when everything is present: one dpkg-query decides
 # whether apt is needed at all, and `apt-get update` runs only when some
 # package is missing.  It must not need pg_config: on a fresh machine that
 # only appears once postgresql-server-dev-15 is installed.
 #
-# The JSON Schema validator used by later tests (ajv + ajv-formats) goes into
-# a repo-local test/node_modules, from test/package.json.
+# With --test: the Debian packages only the test suites use, and the JSON
+# Schema validator of the TAP tests (ajv + ajv-formats, with node and npm),
+# which goes into a repo-local test/node_modules, from test/package.json.
+#
+# Usage: scripts/install-deps.sh [--test]
 #
 # Environment:
-#   LH_SKIP_NPM=1   do not install the npm packages
+#   LH_SKIP_NPM=1   with --test, do not install the npm packages
 #
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+TEST_DEPS=0
+for arg in "$@"; do
+	case "$arg" in
+		--test) TEST_DEPS=1 ;;
+		*) printf 'install-deps: unrecognized argument "%s" (usage: %s [--test])\n' "$arg" "$0" >&2; exit 2 ;;
+	esac
+done
 
 APT_PACKAGES=(
 	postgresql-15
@@ -27,25 +38,32 @@ APT_PACKAGES=(
 	libcurl4-openssl-dev
 	libyaml-dev
 	libssl-dev	# OpenSSL EVP: secrets encrypted at rest (src/security/secrets.c)
-	libpq-dev	# libpq: the contract fuzz driver (test/fuzz/contract_fuzz.c)
 	postgresql-15-cron
-	postgresql-15-pgtap
-	kcat
-	libipc-run-perl
-	prometheus	# prometheus and promtool: the metrics tests (test/t/015_metrics.pl)
+	kcat		# the demo and the benchmarks produce Kafka messages with it
 	clang-14
 	llvm-14
 	make
 	gcc
+	procps		# pgrep/pkill: run-tests.sh and the benchmarks find their processes
+	python3		# the HTTP test server (test/http) and the sample data generator
+	curl		# the HTTP benchmark's baseline
+)
+
+# Only the test suites use these (--test).
+TEST_APT_PACKAGES=(
+	libpq-dev	# libpq: the contract fuzz driver (test/fuzz/contract_fuzz.c)
+	postgresql-15-pgtap
+	libipc-run-perl	# PostgreSQL::Test::Cluster, the TAP tests
+	prometheus	# prometheus and promtool: the metrics tests (test/t/015_metrics.pl)
 	# scripts/run-tests.sh runs each suite under `tini -s`: a subreaper
 	# that reaps postmasters killed by TAP crash tests at once (PID 1 on
 	# some machines reaps orphans late, and a zombie postmaster blocks the
 	# restart with "lock file postmaster.pid already exists").
 	tini
-	procps		# pgrep/pkill: run-tests.sh stops a suite's whole session
-	python3		# the HTTP test server (test/http) and the sample data generator
-	curl		# the HTTP benchmark's baseline
 )
+if [ "$TEST_DEPS" -eq 1 ]; then
+	APT_PACKAGES+=("${TEST_APT_PACKAGES[@]}")
+fi
 
 log() { printf 'install-deps: %s\n' "$*"; }
 die() { printf 'install-deps: ERROR: %s\n' "$*" >&2; exit 1; }
@@ -107,9 +125,9 @@ PGBIN=$(pg_config --bindir)
 PGLIB=$(pg_config --pkglibdir)
 [ -f "$PGLIB/pg_cron.so" ] || die "pg_cron.so not found in $PGLIB (postgresql-15-cron)"
 
-# --- node / npm: JSON Schema validation for later tests ----------------------
+# --- node / npm: JSON Schema validation in the TAP tests (--test only) --------
 
-if [ "${LH_SKIP_NPM:-0}" != 1 ]; then
+if [ "$TEST_DEPS" -eq 1 ] && [ "${LH_SKIP_NPM:-0}" != 1 ]; then
 	if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 		# A node from elsewhere (e.g. a nodejs package that bundles npm) is
 		# used as it is; only a machine without either gets Debian's.
@@ -130,4 +148,8 @@ if [ "${LH_SKIP_NPM:-0}" != 1 ]; then
 	fi
 fi
 
-log "all dependencies present"
+if [ "$TEST_DEPS" -eq 1 ]; then
+	log "all dependencies present, those of the tests included"
+else
+	log "all dependencies present (the tests need more: scripts/install-deps.sh --test, as make test runs it)"
+fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 #
 # scripts/run-tests.sh: build, install and test lakehouse (`make test` runs
-# scripts/install-deps.sh, then this).
+# scripts/install-deps.sh --test, then this).
 #
 # 1. `make` and `make install` as root in the work tree.
 # 2. PostgreSQL refuses to run as root, and the clone may live where the
@@ -69,7 +69,7 @@ die() { printf 'run-tests: ERROR: %s\n' "$*" >&2; exit 1; }
 command -v "$PG_CONFIG" >/dev/null 2>&1 || die "pg_config not found: run scripts/install-deps.sh first"
 id "$PGUSER_OS" >/dev/null 2>&1 || die "no '$PGUSER_OS' user (is postgresql-15 installed?)"
 PGBIN=$("$PG_CONFIG" --bindir)
-command -v tini >/dev/null 2>&1 || die "tini not found: run scripts/install-deps.sh first"
+command -v tini >/dev/null 2>&1 || die "tini not found: run scripts/install-deps.sh --test first"
 
 WORK=
 CHILD=

@@ -196,13 +196,30 @@ BEGIN
         EXECUTE format('GRANT USAGE ON SCHEMA lakehouse TO %I', r);
     END LOOP;
     -- an engineer operates its own pipelines (as their owner), not others'
-    -- (0.1 made every engineer an operator)
-    REVOKE lakehouse_operator FROM lakehouse_engineer;
-    GRANT lakehouse_analyst TO lakehouse_operator, lakehouse_engineer;
-    GRANT lakehouse_engineer, lakehouse_operator, lakehouse_pii_reader TO lakehouse_admin;
+    -- (0.1 made every engineer an operator).  Memberships and schemas are
+    -- looked at first: a call that finds everything in place says nothing
+    -- (REVOKE and GRANT would warn or notice about each one).
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members
+                WHERE roleid = 'lakehouse_operator'::regrole
+                  AND member = 'lakehouse_engineer'::regrole) THEN
+        REVOKE lakehouse_operator FROM lakehouse_engineer;
+    END IF;
+    FOREACH r IN ARRAY ARRAY['lakehouse_analyst TO lakehouse_operator',
+                             'lakehouse_analyst TO lakehouse_engineer',
+                             'lakehouse_engineer TO lakehouse_admin',
+                             'lakehouse_operator TO lakehouse_admin',
+                             'lakehouse_pii_reader TO lakehouse_admin'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members
+                        WHERE roleid = split_part(r, ' TO ', 1)::regrole
+                          AND member = split_part(r, ' TO ', 2)::regrole) THEN
+            EXECUTE 'GRANT ' || r;
+        END IF;
+    END LOOP;
 
     FOREACH sch IN ARRAY ARRAY['bronze', 'silver', 'gold'] LOOP
-        EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I', sch);
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = sch) THEN
+            EXECUTE format('CREATE SCHEMA %I', sch);
+        END IF;
         EXECUTE format('GRANT USAGE, CREATE ON SCHEMA %I TO lakehouse_engineer', sch);
         EXECUTE format('GRANT USAGE ON SCHEMA %I TO lakehouse_operator, lakehouse_pii_reader', sch);
         EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA %I TO lakehouse_pii_reader', sch);
@@ -222,7 +239,9 @@ BEGIN
     GRANT USAGE ON SCHEMA gold TO lakehouse_analyst;
     GRANT SELECT ON ALL TABLES IN SCHEMA gold TO lakehouse_analyst;
     -- masked views (lh_apply_masking, run by a table's owner)
-    CREATE SCHEMA IF NOT EXISTS lakehouse_masked;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'lakehouse_masked') THEN
+        CREATE SCHEMA lakehouse_masked;
+    END IF;
     GRANT USAGE, CREATE ON SCHEMA lakehouse_masked TO lakehouse_engineer;
     GRANT USAGE ON SCHEMA lakehouse_masked TO lakehouse_analyst, lakehouse_pii_reader;
     ALTER DEFAULT PRIVILEGES FOR ROLE lakehouse_engineer IN SCHEMA gold
@@ -367,3 +386,78 @@ REVOKE ALL ON FUNCTION lakehouse.lh_grant_secret(text, text),
     lakehouse.lh_revoke_secret(text, text),
     lakehouse.lh_set_pipeline_owner(text, text),
     lakehouse.lh_catalog_guard() FROM PUBLIC;
+
+/*
+ * ---- messages that do not mislead (issue 19, item 5) ----
+ *
+ * lh_reset_source returns the offset each partition will start from (a
+ * new return type: dropped and created again; lh_create_roles grants it
+ * again, and nothing is for PUBLIC, below).  dq_results records the rows
+ * a drop expectation sent to quarantine, and dq_summary counts those
+ * expectations as dropped rather than failed.
+ */
+DROP FUNCTION lakehouse.lh_reset_source(text, text, integer);
+/*
+ * The offset each partition will start from (partition_no: the partition;
+ * the IN parameter has the name "partition"), when the position could be
+ * resolved with the brokers now; no rows when it is left to the worker.
+ */
+CREATE FUNCTION lakehouse.lh_reset_source(name text,
+                                          "position" text DEFAULT 'earliest',
+                                          "partition" integer DEFAULT NULL)
+RETURNS TABLE(partition_no integer, next_offset bigint)
+AS 'MODULE_PATHNAME', 'lh_reset_source'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+REVOKE ALL ON FUNCTION lakehouse.lh_reset_source(text, text, integer) FROM PUBLIC;
+
+ALTER TABLE lakehouse.dq_results ADD COLUMN rows_dropped bigint;
+
+/*
+ * Quality score per table, from its latest check: the weighted share of
+ * the expectations that passed or dropped their failing rows (weights:
+ * fail 3, drop 2, warn 1), the score of the check before it, and the
+ * trend.  A drop expectation that the silver stage applied (rows_dropped
+ * set) and that sent rows to quarantine did its job: it counts as dropped,
+ * not failed, and does not lower the score; passed + failed + dropped =
+ * expectations.
+ */
+CREATE OR REPLACE VIEW lakehouse.dq_summary AS
+WITH checks AS (
+    SELECT r.table_name,
+           r.check_id,
+           max(r.run_id) AS run_id,
+           max(r.mode) AS mode,
+           min(r.checked_at) AS checked_at,
+           count(*) AS expectations,
+           count(*) FILTER (WHERE r.success AND NOT w.dropped) AS passed,
+           count(*) FILTER (WHERE NOT r.success AND NOT w.dropped) AS failed,
+           count(*) FILTER (WHERE NOT r.success AND r.severity = 'fail') AS failed_fail,
+           round(100.0 * sum(w.weight) FILTER (WHERE r.success OR w.dropped) / sum(w.weight), 1) AS score,
+           count(*) FILTER (WHERE w.dropped) AS dropped,
+           row_number() OVER (PARTITION BY r.table_name ORDER BY r.check_id DESC) AS age
+      FROM lakehouse.dq_results r
+      CROSS JOIN LATERAL (SELECT CASE r.severity WHEN 'fail' THEN 3
+                                                 WHEN 'drop' THEN 2 ELSE 1 END AS weight,
+                                 coalesce(r.rows_dropped, 0) > 0 AS dropped) w
+     GROUP BY r.table_name, r.check_id
+)
+SELECT l.table_name,
+       l.check_id AS last_check_id,
+       l.run_id AS last_run_id,
+       l.mode AS last_mode,
+       l.checked_at AS last_checked_at,
+       l.expectations,
+       l.passed,
+       l.failed,
+       l.failed_fail,
+       coalesce(l.score, 0) AS score,
+       p.score AS previous_score,
+       coalesce(l.score, 0) - p.score AS score_change,
+       CASE WHEN p.check_id IS NULL THEN 'new'
+            WHEN coalesce(l.score, 0) > coalesce(p.score, 0) THEN 'improving'
+            WHEN coalesce(l.score, 0) < coalesce(p.score, 0) THEN 'degrading'
+            ELSE 'stable' END AS trend,
+       l.dropped
+  FROM checks l
+  LEFT JOIN checks p ON p.table_name = l.table_name AND p.age = 2
+ WHERE l.age = 1;

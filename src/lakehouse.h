@@ -54,6 +54,8 @@ typedef struct LhStageCounts
 	int64		rows_written;
 	int64		rows_quarantined;
 	int64		rows_skipped;
+	int64		files;			/* files found, when counts_files */
+	bool		counts_files;	/* a source that reads files: report files */
 	ErrorData  *partial_error;
 } LhStageCounts;
 

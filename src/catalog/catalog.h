@@ -134,6 +134,17 @@ extern Jsonb *catalog_jsonb(int row, int col);
 extern List *catalog_text_list(int row, int col);
 extern Datum catalog_text_or_null(const char *s, char *nullflag);
 
+/* src/catalog/suggest.c: "Did you mean ...?" hints, or NULL */
+extern char *lh_suggest_name(const char *name, List *candidates,
+							 const char *what);
+extern List *catalog_pipeline_names(void);
+extern char *catalog_suggest_pipeline(const char *name);
+extern char *catalog_suggest_source(const char *name);
+extern char *catalog_suggest_table(const char *name, const char *layer);
+extern Oid	catalog_table_oid(const char *given, const char *schema,
+							  const char *table, const char *layer);
+extern LhTable *catalog_table_by_user_name(const char *name, const char *hint);
+
 /* src/catalog/pipelines.c */
 extern int32 catalog_pipeline_id(const char *name, bool missing_ok);
 extern LhPipeline *catalog_pipeline(int32 pipeline_id);

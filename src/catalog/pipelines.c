@@ -41,12 +41,16 @@ pipeline_from_row(int row)
 	return p;
 }
 
+/* A pipeline that does not exist: the closest name, or how to declare it. */
 static void
 pipeline_missing(const char *name)
 {
+	char	   *hint = catalog_suggest_pipeline(name);
+
 	ereport(ERROR,
 			(errcode(ERRCODE_UNDEFINED_OBJECT),
 			 errmsg("pipeline \"%s\" does not exist", name),
+			 hint ? errhint("%s", hint) :
 			 errhint("Declare it with lakehouse.lh_create_pipeline() or lakehouse.lh_apply_config().")));
 }
 

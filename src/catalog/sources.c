@@ -61,11 +61,15 @@ catalog_source_by_name(const char *name, bool missing_ok)
 				 1, types, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
 	{
+		char	   *hint;
+
 		if (missing_ok)
 			return NULL;
+		hint = catalog_suggest_source(name);
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("source \"%s\" does not exist", name)));
+				 errmsg("source \"%s\" does not exist", name),
+				 hint ? errhint("%s", hint) : 0));
 	}
 	return source_from_row(0);
 }

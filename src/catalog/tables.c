@@ -86,6 +86,35 @@ catalog_table_by_name(const char *schema, const char *table)
 	return SPI_processed > 0 ? table_from_row(0) : NULL;
 }
 
+/*
+ * catalog_table_by_user_name
+ *		The silver or gold table a user named: name as written, qualified
+ *		or not (unqualified: silver, then gold).  One that is not
+ *		registered is an error, with the closest registered name in the
+ *		hint, else with hint.
+ */
+LhTable *
+catalog_table_by_user_name(const char *name, const char *hint)
+{
+	char	   *schema;
+	char	   *table;
+	LhTable    *t;
+	char	   *suggestion;
+
+	lh_parse_table_name(name, "silver", &schema, &table);
+	t = catalog_table_by_name(schema, table);
+	if (t == NULL && !lh_name_is_qualified(name))
+		t = catalog_table_by_name("gold", table);
+	if (t != NULL)
+		return t;
+	suggestion = catalog_suggest_table(name, NULL);
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("table \"%s\" is not a lakehouse table", name),
+			 errhint("%s", suggestion ? suggestion : hint)));
+	return NULL;				/* keep compiler quiet */
+}
+
 /* A pipeline's tables of one layer, in declaration order. */
 List *
 catalog_pipeline_tables(int32 pipeline_id, const char *layer)

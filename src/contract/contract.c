@@ -609,7 +609,7 @@ lh_attach_contract(PG_FUNCTION_ARGS)
 				 errhint("Valid modes are \"fail\" and \"quarantine\".")));
 	lh_parse_table_name(tname, "gold", &schema, &table);
 	qualname = lh_qualified_name(schema, table);
-	relid = lh_table_oid(schema, table, false);
+	relid = catalog_table_oid(tname, schema, table, "gold");
 	if (get_rel_relkind(relid) != RELKIND_RELATION &&
 		get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,

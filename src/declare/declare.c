@@ -645,21 +645,12 @@ lh_drop_table(PG_FUNCTION_ARGS)
 {
 	char	   *tname = required_text_arg(fcinfo, 0, "table name");
 	bool		drop_data = bool_arg(fcinfo, 1);
-	char	   *schema;
-	char	   *table;
 	LhTable    *t;
 	LhIdentity	id;
 
 	SPI_connect();
-	lh_parse_table_name(tname, "silver", &schema, &table);
-	t = catalog_table_by_name(schema, table);
-	if (t == NULL && !lh_name_is_qualified(tname))
-		t = catalog_table_by_name("gold", table);
-	if (t == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("table \"%s\" is not a lakehouse table", tname),
-				 errhint("See lakehouse.tables for the silver and gold tables of each pipeline.")));
+	t = catalog_table_by_user_name(tname,
+								   "See lakehouse.tables for the silver and gold tables of each pipeline.");
 	(void) security_check_pipeline_id(t->pipeline_id, LH_RIGHT_ALTER,
 									  psprintf("drop table %s",
 											   lh_qualified_name(t->schema_name,

@@ -154,4 +154,17 @@ extern void lh_cfg_report(LhCfgParser *parser, LhCfgErrorKind kind,
 						  const char *message, const char *detail,
 						  const char *hint) pg_attribute_noreturn();
 
+/*
+ * src/declare/cron.c: pg_cron schedule syntax, checked by lh_schedule and
+ * by the YAML parser (and linked with it by the fuzz harness).
+ */
+extern bool lh_cron_check(const char *schedule, char **problem);
+
+#define LH_CRON_SYNTAX_HINT \
+	"A schedule has five fields: minute (0-59), hour (0-23), day of month (1-31), " \
+	"month (1-12 or jan-dec) and day of week (0-7 or sun-sat; 0 and 7 are Sunday), " \
+	"each \"*\", a value, a range a-b, a step */n or a-b/n, or a comma-separated list " \
+	"of these, as in \"*/15 * * * *\" or \"0 3 * * mon-fri\"; or one of @hourly, " \
+	"@daily, @weekly, @monthly, @yearly."
+
 #endif							/* LH_DECLARE_H */

@@ -439,13 +439,22 @@ cfg_check_before(LhCfgParser *p, LhCfgNameRef *byname, char ***tables,
 			const char *up = pl->depends_on.names[j];
 
 			if (cfg_pipeline_index(p, byname, up) < 0 && catalog_pipeline_id(up, true) == 0)
+			{
+				List	   *known = catalog_pipeline_names();
+				char	   *hint;
+
+				for (int k = 0; k < p->npipelines; k++)
+					known = lappend(known, p->pipelines[k].name);
+				hint = lh_suggest_name(up, known, "pipeline");
 				ereport(ERROR,
 						(errcode(ERRCODE_UNDEFINED_OBJECT),
 						 errmsg("pipeline \"%s\" does not exist", up),
 						 errdetail("Pipeline \"%s\" lists it in depends_on at line %d, column %d.",
 								   pl->name, pl->depends_on.locs[j].line,
 								   pl->depends_on.locs[j].column),
+						 hint ? errhint("%s", hint) :
 						 errhint("Declare the upstream pipeline before, or in the same configuration.")));
+			}
 		}
 		tables[i] = cfg_table_names(pl, ctx, tablerefs, &ntablerefs);
 	}

@@ -433,6 +433,73 @@ cfg_key_index(const yaml_node_t *key, const char *const *keys)
 	return -1;
 }
 
+/* Opening minus closing parentheses in a scalar. */
+static int
+cfg_paren_balance(const yaml_node_t *node)
+{
+	int			balance = 0;
+
+	for (size_t i = 0; i < node->data.scalar.length; i++)
+	{
+		if (node->data.scalar.value[i] == '(')
+			balance++;
+		else if (node->data.scalar.value[i] == ')')
+			balance--;
+	}
+	return balance;
+}
+
+/* A plain (unquoted) scalar node? */
+static bool
+cfg_is_plain(const yaml_node_t *node)
+{
+	return node->type == YAML_SCALAR_NODE &&
+		node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+}
+
+/*
+ * In a flow mapping a comma ends a plain value, so {type: numeric(12,2)}
+ * reads as {type: "numeric(12", "2)": null}.  When pair i of map is such
+ * a tail (a plain key with a null value that closes a parenthesis the
+ * plain value before it opened), fail with a hint to quote the value,
+ * rather than report the tail as an unrecognized key.
+ */
+static void
+cfg_check_split_value(LhCfgParser *p, yaml_node_t *map, int i,
+					  const char *where)
+{
+	yaml_node_pair_t *pairs = map->data.mapping.pairs.start;
+	yaml_node_t *key;
+	yaml_node_t *value;
+	yaml_node_t *prev_key;
+	yaml_node_t *prev_value;
+	LhCfgLoc	loc;
+
+	if (map->data.mapping.style != YAML_FLOW_MAPPING_STYLE || i == 0)
+		return;
+	key = yaml_document_get_node(&p->document, pairs[i].key);
+	value = yaml_document_get_node(&p->document, pairs[i].value);
+	prev_key = yaml_document_get_node(&p->document, pairs[i - 1].key);
+	prev_value = yaml_document_get_node(&p->document, pairs[i - 1].value);
+	if (key == NULL || value == NULL || prev_key == NULL || prev_value == NULL ||
+		!cfg_is_plain(key) || !cfg_is_plain(value) ||
+		value->data.scalar.length != 0 || !cfg_is_plain(prev_value) ||
+		prev_key->type != YAML_SCALAR_NODE ||
+		cfg_paren_balance(key) >= 0 || cfg_paren_balance(prev_value) <= 0)
+		return;
+
+	loc = cfg_loc(key);
+	cfg_fail(p, LH_CFG_ERROR_INVALID,
+			 psprintf("unquoted value of configuration key \"%s\" contains a comma",
+					  cfg_cstring(p, prev_key, where)),
+			 psprintf("Quote the value: %s: \"%s,%s\".",
+					  cfg_cstring(p, prev_key, where),
+					  cfg_cstring(p, prev_value, where),
+					  cfg_cstring(p, key, where)),
+			 "In a flow mapping ({ ... }) a comma ends a plain value: \"%s\" became a key of its own in %s at line %d, column %d.",
+			 cfg_cstring(p, key, where), where, loc.line, loc.column);
+}
+
 /*
  * Sort a mapping's pairs into f by key.  Every key must be one of keys and
  * appear once; hint overrides the default "Valid keys are: ..." hint.
@@ -462,6 +529,9 @@ cfg_fields(LhCfgParser *p, yaml_node_t *map, const char *const *keys,
 		{
 			StringInfoData valid;
 			int			k;
+
+			cfg_check_split_value(p, map, (int) (pair - map->data.mapping.pairs.start),
+								  where);
 
 			initStringInfo(&valid);
 			appendStringInfoString(&valid, "Valid keys are: ");
@@ -709,6 +779,37 @@ lh_cfg_check_unique(LhCfgParser *p, LhCfgNameRef *refs, int n,
 }
 
 /*
+ * Is the character at line, column (1-based; columns count characters) of
+ * the input a tab, or does that line start with a tab?  libyaml reports a
+ * tab in indentation as "found character that cannot start any token" (or
+ * a few other problems) at the tab, or where the indentation it broke
+ * shows.
+ */
+static bool
+cfg_tab_at(LhCfgParser *p, int line, int column)
+{
+	size_t		i = 0;
+	size_t		start;
+
+	for (int l = 1; l < line && i < p->input_len; i++)
+		if (p->input[i] == '\n')
+			l++;
+	start = i;
+	if (start < p->input_len && p->input[start] == '\t')
+		return true;
+	/* move to the column-th character (continuation bytes are 10xxxxxx) */
+	for (int c = 1; i < p->input_len && p->input[i] != '\n'; i++)
+	{
+		if ((p->input[i] & 0xC0) == 0x80)
+			continue;
+		if (c == column)
+			break;
+		c++;
+	}
+	return i < p->input_len && p->input[i] == '\t';
+}
+
+/*
  * Report a libyaml parse error.  Reader errors (bad UTF-8, control
  * characters) carry a byte offset rather than a mark.
  */
@@ -764,6 +865,8 @@ cfg_syntax_error(LhCfgParser *p)
 	else
 		message = psprintf("could not parse %s", cfg_what);
 	lh_cfg_report(p, LH_CFG_ERROR_SYNTAX, message, detail.data,
+				  cfg_tab_at(p, line, column) ?
+				  "YAML does not allow tabs in indentation: indent with spaces." :
 				  "Check the YAML syntax near the position given.");
 }
 
@@ -883,6 +986,7 @@ cfg_json_object(LhCfgParser *p, StringInfo buf, yaml_node_t *map,
 					 "Expected a string but found %s as a key in %s at line %d, column %d.",
 					 cfg_kind_name(key), where, loc.line, loc.column);
 		}
+		cfg_check_split_value(p, map, i, where);
 		keytext = cfg_cstring(p, key, where);
 		refs[i].name = keytext;
 		refs[i].loc = cfg_loc(key);
@@ -1227,6 +1331,21 @@ cfg_pipeline(LhCfgParser *p, yaml_node_t *map)
 								 where, false);
 	pl->schedule = cfg_string(p, &f, pipeline_keys, PK_SCHEDULE, map, where,
 							  false);
+	if (pl->schedule != NULL)
+	{
+		char	   *problem;
+
+		if (!lh_cron_check(pl->schedule, &problem))
+		{
+			LhCfgLoc	loc = cfg_loc(f.value[PK_SCHEDULE]);
+
+			cfg_fail(p, LH_CFG_ERROR_INVALID,
+					 "invalid value for configuration key \"schedule\"",
+					 LH_CRON_SYNTAX_HINT,
+					 "The schedule \"%s\" in %s at line %d, column %d is not a cron schedule: %s.",
+					 pl->schedule, where, loc.line, loc.column, problem);
+		}
+	}
 
 	cfg_names(p, &f, pipeline_keys, PK_DEPENDS_ON, map, where, &pl->depends_on);
 	refs = palloc(sizeof(LhCfgNameRef) * (pl->depends_on.n + 1));

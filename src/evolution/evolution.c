@@ -245,21 +245,92 @@ evo_same_type(EvoColumn *a, EvoColumn *b)
 		strcmp(a->type_name, b->type_name) == 0;
 }
 
+/* The decimal digits every value of an integer type needs; 0: not one. */
+static int
+evo_integer_digits(Oid typid)
+{
+	switch (typid)
+	{
+		case INT2OID:
+			return 5;			/* -32768 .. 32767 */
+		case INT4OID:
+			return 10;			/* -2147483648 .. 2147483647 */
+		case INT8OID:
+			return 19;			/* -9223372036854775808 .. */
+		default:
+			return 0;
+	}
+}
+
+/* The bits of mantissa an integer type needs to be exact; 0: not one. */
+static int
+evo_integer_bits(Oid typid)
+{
+	switch (typid)
+	{
+		case INT2OID:
+			return 15;
+		case INT4OID:
+			return 31;
+		case INT8OID:
+			return 63;
+		default:
+			return 0;
+	}
+}
+
+/* Precision and scale of a numeric typmod (>= 0). */
+static void
+evo_numeric_typmod(int32 typmod, int *precision, int *scale)
+{
+	int32		t = typmod - VARHDRSZ;
+
+	*precision = (t >> 16) & 0xffff;
+	*scale = (((t & 0x7ff) ^ 1024) - 1024);
+}
+
 /*
- * Is old -> new a widening: every value of the old type converts to the new
- * one without loss?  int2 -> int4/int8, int4 -> int8, float4 -> float8,
- * numeric(p,s) -> numeric(q>p,s) or unconstrained numeric,
- * varchar(n) -> varchar(m>n), unbounded varchar or text.
+ * Is old -> new a widening: does every value of the old type convert to the
+ * new one without loss (and without error)?
+ *
+ * - an integer type to a wider one (int2 -> int4, int8; int4 -> int8), to
+ *   real or double precision when its bits fit the mantissa (int2 -> real,
+ *   double precision; int4 -> double precision), and to numeric when its
+ *   digits fit: unconstrained numeric, or numeric(p,s) with s >= 0 and
+ *   p - s >= 5 (int2), 10 (int4) or 19 (int8);
+ * - real -> double precision;
+ * - numeric(p,s) -> numeric(q,t) that keeps every integer digit and every
+ *   fractional one: q - t >= p - s and t >= s (not both equal), or
+ *   unconstrained numeric;
+ * - varchar(n) -> varchar(m > n), unbounded varchar or text.
  */
 static bool
 evo_widening(Oid oldtyp, int32 oldmod, Oid newtyp, int32 newmod)
 {
+	int			digits = evo_integer_digits(oldtyp);
+
+	if (digits > 0)
+	{
+		if (evo_integer_digits(newtyp) > digits)
+			return true;
+		if (newtyp == FLOAT4OID)
+			return evo_integer_bits(oldtyp) <= 24;
+		if (newtyp == FLOAT8OID)
+			return evo_integer_bits(oldtyp) <= 53;
+		if (newtyp == NUMERICOID)
+		{
+			int			prec;
+			int			scale;
+
+			if (newmod < 0)
+				return true;
+			evo_numeric_typmod(newmod, &prec, &scale);
+			return scale >= 0 && prec - scale >= digits;
+		}
+		return false;
+	}
 	switch (oldtyp)
 	{
-		case INT2OID:
-			return newtyp == INT4OID || newtyp == INT8OID;
-		case INT4OID:
-			return newtyp == INT8OID;
 		case FLOAT4OID:
 			return newtyp == FLOAT8OID;
 		case NUMERICOID:
@@ -270,14 +341,15 @@ evo_widening(Oid oldtyp, int32 oldmod, Oid newtyp, int32 newmod)
 			if (oldmod < 0)
 				return false;
 			{
-				int32		o = oldmod - VARHDRSZ;
-				int32		n = newmod - VARHDRSZ;
-				int			oprec = (o >> 16) & 0xffff;
-				int			nprec = (n >> 16) & 0xffff;
-				int			oscale = (((o & 0x7ff) ^ 1024) - 1024);
-				int			nscale = (((n & 0x7ff) ^ 1024) - 1024);
+				int			oprec;
+				int			oscale;
+				int			nprec;
+				int			nscale;
 
-				return oscale == nscale && nprec > oprec;
+				evo_numeric_typmod(oldmod, &oprec, &oscale);
+				evo_numeric_typmod(newmod, &nprec, &nscale);
+				return nscale >= oscale && nprec - nscale >= oprec - oscale &&
+					(nprec != oprec || nscale != oscale);
 			}
 		case VARCHAROID:
 			if (newtyp == TEXTOID)
@@ -917,10 +989,15 @@ evolution_lookup_table(const char *tname)
 	lh_parse_table_name(tname, "silver", &schema, &table);
 	t = evo_lookup(schema, table, 0);
 	if (t == NULL)
+	{
+		char	   *hint = catalog_suggest_table(tname, "silver");
+
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("table \"%s\" is not a silver table of any pipeline", tname),
+				 hint ? errhint("%s", hint) :
 				 errhint("See lakehouse.tables for the silver tables of each pipeline.")));
+	}
 	if (!OidIsValid(t->relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),

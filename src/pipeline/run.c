@@ -418,10 +418,13 @@ append_stages_json(StringInfo json, List *stages)
 		appendStringInfoChar(json, ',');
 		json_key_str(json, "status", st->status);
 		appendStringInfo(json, ",\"rows_read\":" INT64_FORMAT ",\"rows_written\":" INT64_FORMAT
-						 ",\"rows_quarantined\":" INT64_FORMAT ",\"rows_skipped\":" INT64_FORMAT
-						 ",\"ms\":%.3f}",
+						 ",\"rows_quarantined\":" INT64_FORMAT ",\"rows_skipped\":" INT64_FORMAT,
 						 st->counts.rows_read, st->counts.rows_written,
-						 st->counts.rows_quarantined, st->counts.rows_skipped,
+						 st->counts.rows_quarantined, st->counts.rows_skipped);
+		/* sources that read files say how many they found: 0 is news */
+		if (st->counts.counts_files)
+			appendStringInfo(json, ",\"files\":" INT64_FORMAT, st->counts.files);
+		appendStringInfo(json, ",\"ms\":%.3f}",
 						 (double) (st->finished - st->started) / 1000.0);
 	}
 	appendStringInfoString(json, "]");

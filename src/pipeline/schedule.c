@@ -27,6 +27,7 @@
 #include "utils/builtins.h"
 
 #include "catalog/catalog.h"
+#include "declare/declare.h"
 #include "lakehouse.h"
 #include "security/security.h"
 
@@ -48,6 +49,25 @@ require_pg_cron(void)
 				 errmsg("scheduling pipelines requires the pg_cron extension"),
 				 errdetail("pg_cron is not installed in this database."),
 				 errhint("Add pg_cron to shared_preload_libraries, set cron.database_name to this database, and run CREATE EXTENSION pg_cron.")));
+}
+
+/*
+ * A schedule pg_cron would refuse, or silently misread, is an error that
+ * names the field at fault, with the syntax in the hint (declare/cron.c).
+ */
+static void
+check_schedule(const char *pipeline, const char *schedule)
+{
+	char	   *problem;
+
+	if (!lh_cron_check(schedule, &problem))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid schedule for pipeline \"%s\": \"%s\"",
+						pipeline, schedule),
+				 errdetail("%c%s.", pg_toupper((unsigned char) problem[0]),
+						   problem + 1),
+				 errhint(LH_CRON_SYNTAX_HINT)));
 }
 
 /*
@@ -79,6 +99,7 @@ lh_schedule(PG_FUNCTION_ARGS)
 	p = catalog_pipeline_by_name(pipeline, false);
 	security_check_pipeline(p, LH_RIGHT_ALTER,
 							psprintf("schedule pipeline \"%s\"", pipeline));
+	check_schedule(pipeline, schedule);
 	require_pg_cron();
 
 	/*

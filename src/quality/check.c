@@ -742,6 +742,10 @@ dq_results_json(DqTable *t, List *results)
 			appendStringInfo(&buf, ",\"observed_value\":%s", r->observed);
 		if (r->samples)
 			appendStringInfo(&buf, ",\"partial_unexpected_list\":%s", r->samples);
+		/* rows a drop expectation sent to quarantine (none: not applied) */
+		if (r->dropped)
+			appendStringInfo(&buf, ",\"rows_dropped\":" INT64_FORMAT,
+							 r->unexpected_count);
 		appendStringInfo(&buf, ",\"duration_ms\":%.3f}", r->duration_ms);
 	}
 	appendStringInfoChar(&buf, ']');
@@ -771,16 +775,18 @@ dq_record_json(int32 table_id, const char *table_name, int64 run_id,
 						  " (check_id, run_id, table_id, table_name, mode, expectation, kind,"
 						  " severity, success, element_count, unexpected_count,"
 						  " unexpected_percent, missing_count, mostly, observed_value,"
-						  " partial_unexpected_list, duration)"
+						  " partial_unexpected_list, duration, rows_dropped)"
 						  " SELECT " INT64_FORMAT ", $1, $2, $3, $4, x.expectation, x.kind,"
 						  " x.severity, x.success, x.element_count, x.unexpected_count,"
 						  " x.unexpected_percent, x.missing_count, x.mostly, x.observed_value,"
-						  " x.partial_unexpected_list, x.duration_ms * interval '1 millisecond'"
+						  " x.partial_unexpected_list, x.duration_ms * interval '1 millisecond',"
+						  " x.rows_dropped"
 						  " FROM jsonb_to_recordset($5::jsonb) AS x(expectation text, kind text,"
 						  " severity text, success boolean, element_count bigint,"
 						  " unexpected_count bigint, unexpected_percent double precision,"
 						  " missing_count bigint, mostly numeric, observed_value jsonb,"
-						  " partial_unexpected_list jsonb, duration_ms double precision)",
+						  " partial_unexpected_list jsonb, duration_ms double precision,"
+						  " rows_dropped bigint)",
 						  check_id),
 				 5, types, values, nulls, SPI_OK_INSERT);
 	return check_id;

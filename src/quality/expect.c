@@ -158,25 +158,10 @@ table_from_catalog(LhTable *lt, bool with_suite);
 DqTable *
 dq_lookup_table(const char *name, bool with_suite)
 {
-	char	   *schema;
-	char	   *table;
+	LhTable    *lt = catalog_table_by_user_name(name,
+												"Expectations belong to the silver and gold tables of a pipeline; see lakehouse.tables.");
 
-	lh_parse_table_name(name, "silver", &schema, &table);
-	for (int attempt = 0; attempt < 2; attempt++)
-	{
-		LhTable    *lt = catalog_table_by_name(schema, table);
-
-		if (lt != NULL)
-			return table_from_catalog(lt, with_suite);
-		if (lh_name_is_qualified(name))
-			break;
-		schema = "gold";
-	}
-	ereport(ERROR,
-			(errcode(ERRCODE_UNDEFINED_OBJECT),
-			 errmsg("table \"%s\" is not a lakehouse table", name),
-			 errhint("Expectations belong to the silver and gold tables of a pipeline; see lakehouse.tables.")));
-	return NULL;
+	return table_from_catalog(lt, with_suite);
 }
 
 /* The table with this id, or NULL.  Caller is connected to SPI. */
@@ -511,7 +496,7 @@ decode_relationship(DqExpectation *e)
 
 	e->ref_field = dq_arg_text(e, "field", true);
 	lh_parse_table_name(to, "silver", &schema, &table);
-	relid = lh_table_oid(schema, table, false);
+	relid = catalog_table_oid(to, schema, table, NULL);
 	if (get_attnum(relid, e->ref_field) == InvalidAttrNumber)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),

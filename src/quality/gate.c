@@ -397,6 +397,7 @@ drop_results(DqTable *t, GateState *g)
 			r->samples = psprintf("[%s]", tally->samples.data);
 		}
 		dq_decide(r);
+		r->dropped = true;
 		results = lappend(results, r);
 	}
 	return results;

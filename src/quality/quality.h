@@ -120,6 +120,8 @@ typedef struct DqResult
 	char	   *observed;		/* jsonb text or NULL */
 	char	   *samples;		/* jsonb array text or NULL */
 	double		duration_ms;
+	bool		dropped;		/* a drop applied by the silver stage: the
+								 * unexpected rows went to quarantine */
 } DqResult;
 
 /* expect.c */

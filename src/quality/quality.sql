@@ -59,6 +59,7 @@ CREATE TABLE lakehouse.dq_results (
     partial_unexpected_list jsonb,
     duration        interval,
     checked_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    rows_dropped    bigint,
     CONSTRAINT dq_results_mode_check CHECK (mode IN ('full', 'incremental'))
 );
 CREATE INDEX dq_results_table_idx ON lakehouse.dq_results (table_name, check_id);
@@ -141,9 +142,13 @@ CREATE AGGREGATE lakehouse.lh_dq_count(jsonb) (
 );
 
 /*
- * Quality score per table: the weighted share of passed expectations of
- * its latest check (weights: fail 3, drop 2, warn 1), the score of the
- * check before it, and the trend.
+ * Quality score per table, from its latest check: the weighted share of
+ * the expectations that passed or dropped their failing rows (weights:
+ * fail 3, drop 2, warn 1), the score of the check before it, and the
+ * trend.  A drop expectation that the silver stage applied (rows_dropped
+ * set) and that sent rows to quarantine did its job: it counts as dropped,
+ * not failed, and does not lower the score; passed + failed + dropped =
+ * expectations.
  */
 CREATE VIEW lakehouse.dq_summary AS
 WITH checks AS (
@@ -153,14 +158,16 @@ WITH checks AS (
            max(r.mode) AS mode,
            min(r.checked_at) AS checked_at,
            count(*) AS expectations,
-           count(*) FILTER (WHERE r.success) AS passed,
-           count(*) FILTER (WHERE NOT r.success) AS failed,
+           count(*) FILTER (WHERE r.success AND NOT w.dropped) AS passed,
+           count(*) FILTER (WHERE NOT r.success AND NOT w.dropped) AS failed,
            count(*) FILTER (WHERE NOT r.success AND r.severity = 'fail') AS failed_fail,
-           round(100.0 * sum(w.weight) FILTER (WHERE r.success) / sum(w.weight), 1) AS score,
+           round(100.0 * sum(w.weight) FILTER (WHERE r.success OR w.dropped) / sum(w.weight), 1) AS score,
+           count(*) FILTER (WHERE w.dropped) AS dropped,
            row_number() OVER (PARTITION BY r.table_name ORDER BY r.check_id DESC) AS age
       FROM lakehouse.dq_results r
       CROSS JOIN LATERAL (SELECT CASE r.severity WHEN 'fail' THEN 3
-                                                 WHEN 'drop' THEN 2 ELSE 1 END AS weight) w
+                                                 WHEN 'drop' THEN 2 ELSE 1 END AS weight,
+                                 coalesce(r.rows_dropped, 0) > 0 AS dropped) w
      GROUP BY r.table_name, r.check_id
 )
 SELECT l.table_name,
@@ -178,7 +185,8 @@ SELECT l.table_name,
        CASE WHEN p.check_id IS NULL THEN 'new'
             WHEN coalesce(l.score, 0) > coalesce(p.score, 0) THEN 'improving'
             WHEN coalesce(l.score, 0) < coalesce(p.score, 0) THEN 'degrading'
-            ELSE 'stable' END AS trend
+            ELSE 'stable' END AS trend,
+       l.dropped
   FROM checks l
   LEFT JOIN checks p ON p.table_name = l.table_name AND p.age = 2
  WHERE l.age = 1;

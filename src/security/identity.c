@@ -272,7 +272,7 @@ security_table_begin(const char *schema, const char *table, LhRight right,
 		return;
 	}
 	{
-		Oid			relid = lh_table_oid(schema, table, false);
+		Oid			relid = catalog_table_oid(qname, schema, table, NULL);
 
 		if (!pg_class_ownercheck(relid, GetUserId()))
 			ereport(ERROR,

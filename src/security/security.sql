@@ -544,13 +544,30 @@ BEGIN
         EXECUTE format('GRANT USAGE ON SCHEMA lakehouse TO %I', r);
     END LOOP;
     -- an engineer operates its own pipelines (as their owner), not others'
-    -- (0.1 made every engineer an operator)
-    REVOKE lakehouse_operator FROM lakehouse_engineer;
-    GRANT lakehouse_analyst TO lakehouse_operator, lakehouse_engineer;
-    GRANT lakehouse_engineer, lakehouse_operator, lakehouse_pii_reader TO lakehouse_admin;
+    -- (0.1 made every engineer an operator).  Memberships and schemas are
+    -- looked at first: a call that finds everything in place says nothing
+    -- (REVOKE and GRANT would warn or notice about each one).
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members
+                WHERE roleid = 'lakehouse_operator'::regrole
+                  AND member = 'lakehouse_engineer'::regrole) THEN
+        REVOKE lakehouse_operator FROM lakehouse_engineer;
+    END IF;
+    FOREACH r IN ARRAY ARRAY['lakehouse_analyst TO lakehouse_operator',
+                             'lakehouse_analyst TO lakehouse_engineer',
+                             'lakehouse_engineer TO lakehouse_admin',
+                             'lakehouse_operator TO lakehouse_admin',
+                             'lakehouse_pii_reader TO lakehouse_admin'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members
+                        WHERE roleid = split_part(r, ' TO ', 1)::regrole
+                          AND member = split_part(r, ' TO ', 2)::regrole) THEN
+            EXECUTE 'GRANT ' || r;
+        END IF;
+    END LOOP;
 
     FOREACH sch IN ARRAY ARRAY['bronze', 'silver', 'gold'] LOOP
-        EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I', sch);
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = sch) THEN
+            EXECUTE format('CREATE SCHEMA %I', sch);
+        END IF;
         EXECUTE format('GRANT USAGE, CREATE ON SCHEMA %I TO lakehouse_engineer', sch);
         EXECUTE format('GRANT USAGE ON SCHEMA %I TO lakehouse_operator, lakehouse_pii_reader', sch);
         EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA %I TO lakehouse_pii_reader', sch);
@@ -570,7 +587,9 @@ BEGIN
     GRANT USAGE ON SCHEMA gold TO lakehouse_analyst;
     GRANT SELECT ON ALL TABLES IN SCHEMA gold TO lakehouse_analyst;
     -- masked views (lh_apply_masking, run by a table's owner)
-    CREATE SCHEMA IF NOT EXISTS lakehouse_masked;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'lakehouse_masked') THEN
+        CREATE SCHEMA lakehouse_masked;
+    END IF;
     GRANT USAGE, CREATE ON SCHEMA lakehouse_masked TO lakehouse_engineer;
     GRANT USAGE ON SCHEMA lakehouse_masked TO lakehouse_analyst, lakehouse_pii_reader;
     ALTER DEFAULT PRIVILEGES FOR ROLE lakehouse_engineer IN SCHEMA gold

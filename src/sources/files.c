@@ -5,14 +5,15 @@
  *	  landed incrementally in bronze.
  *
  * Options: {"path": "/abs/path/or/glob*.csv", "format": "csv" | "jsonl",
- * "delimiter": ",", "quote": "\"", "null": ""}; the last three apply to
- * CSV only.  Reading server files is a privilege: declaring and running a
+ * "delimiter": ",", "quote": "\"", "null": "", "require_files": false};
+ * delimiter, quote and null apply to CSV only.  Reading server files is a privilege: declaring and running a
  * file source both need superuser or the privileges of
  * pg_read_server_files, as COPY FROM a file does.
  *
  * Files.  path is expanded with glob(3), in sorted order.  A pattern that
- * matches nothing lands nothing; a path without wildcards that does not
- * exist is an error.  Matches that are not regular files (directories,
+ * matches nothing lands nothing, with a NOTICE saying so (an ERROR with
+ * require_files); a path without wildcards that does not exist is an
+ * error.  The stage reports how many files it found (counts->files).  Matches that are not regular files (directories,
  * FIFOs) are skipped, as is a match removed before it could be opened; a
  * plain path naming one is an error.  New files matching the pattern are
  * picked up by the next run.
@@ -53,7 +54,8 @@
  * becoming a dead letter.
  *
  * Counts: rows_read = records read, rows_written = landed in bronze,
- * rows_skipped = dead-lettered, so read = written + skipped.
+ * rows_skipped = dead-lettered, so read = written + skipped; files = the
+ * files found (read or not, new records or none).
  *
  * Resources.  Files are opened with AllocateFile and closed in PG_FINALLY,
  * so an error (or a cancel, checked between records) leaves no descriptor
@@ -94,6 +96,7 @@ typedef struct FilesOptions
 	char		delimiter;
 	char		quote;
 	char	   *null_string;	/* NULL: an unquoted empty field */
+	bool		require_files;	/* no matching file is an error */
 } FilesOptions;
 
 /* State of one ingest of one source, shared by its files. */
@@ -110,7 +113,7 @@ typedef struct FilesIngest
 } FilesIngest;
 
 static const char *const files_option_keys[] = {
-	"path", "format", "delimiter", "quote", "null", NULL
+	"path", "format", "delimiter", "quote", "null", "require_files", NULL
 };
 
 static void
@@ -201,6 +204,7 @@ files_parse_options(Jsonb *options, FilesOptions *opts)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("options \"delimiter\" and \"quote\" must be different characters")));
 	opts->null_string = lh_option_text(options, "null");
+	opts->require_files = lh_option_bool(options, "require_files", false);
 }
 
 /*
@@ -662,9 +666,10 @@ files_read_file(FilesIngest *st, FILE *fp, const char *path, const char *mark,
 
 /*
  * Land the new records of one file and move its mark.  A file that a
- * pattern matched may have been removed since: that is not an error.
+ * pattern matched may have been removed since: that is not an error, and
+ * the result is false (the file was not found).
  */
-static void
+static bool
 files_ingest_file(FilesIngest *st, const char *path, bool from_pattern)
 {
 	char	   *mark;
@@ -676,7 +681,7 @@ files_ingest_file(FilesIngest *st, const char *path, bool from_pattern)
 
 	fp = AllocateFile(path, PG_BINARY_R);
 	if (fp == NULL && errno == ENOENT && from_pattern)
-		return;					/* vanished since the pattern was expanded */
+		return false;			/* vanished since the pattern was expanded */
 	if (fp == NULL)
 		ereport(ERROR,
 				(errcode_for_file_access(),
@@ -694,10 +699,31 @@ files_ingest_file(FilesIngest *st, const char *path, bool from_pattern)
 
 	/* nothing read, or an empty file: the mark stays as it is */
 	if (!end.moved || (end.offset == 0 && mark == NULL))
-		return;
+		return true;
 	new_mark = psprintf(INT64_FORMAT ":" INT64_FORMAT, end.offset, end.line);
 	if (mark == NULL || strcmp(mark, new_mark) != 0)
 		catalog_set_source_mark(st->src->source_id, path, new_mark);
+	return true;
+}
+
+/*
+ * A pattern that matched no file: a run that lands nothing would otherwise
+ * look like a source without new data.  An ERROR with require_files, a
+ * NOTICE otherwise.
+ */
+static void
+files_none_found(FilesIngest *st)
+{
+	ereport(st->opts.require_files ? ERROR : NOTICE,
+			(errcode(st->opts.require_files ? ERRCODE_UNDEFINED_FILE :
+					 ERRCODE_SUCCESSFUL_COMPLETION),
+			 errmsg("no file matches the path of file source \"%s\"",
+					st->src->name),
+			 errdetail("The pattern \"%s\" matched no regular file.",
+					   st->opts.path),
+			 st->opts.require_files ?
+			 errhint("Check option \"path\", or set option \"require_files\" to false if finding no file is expected.") :
+			 errhint("Set option \"require_files\" to true to make a run fail when no file matches.")));
 }
 
 /*
@@ -731,9 +757,13 @@ files_ingest(LhSource *src, int64 run_id, LhStageCounts *counts)
 									  "lakehouse file record",
 									  ALLOCSET_DEFAULT_SIZES);
 
+	counts->counts_files = true;
 	foreach(lc, paths)
-		files_ingest_file(&st, (const char *) lfirst(lc),
-						  files_is_pattern(st.opts.path));
+		if (files_ingest_file(&st, (const char *) lfirst(lc),
+							  files_is_pattern(st.opts.path)))
+			counts->files++;
+	if (counts->files == 0)
+		files_none_found(&st);
 
 	written = bronze_writer_close(st.writer);
 	Assert(written == st.rows_added);

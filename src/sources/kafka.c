@@ -74,6 +74,8 @@ kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 	snprintf(c->error, sizeof(c->error), "%s: %s",
 			 rd_kafka_err2name((rd_kafka_resp_err_t) err), reason);
 	c->error_new = true;
+	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+		c->brokers_down = true;
 }
 
 /* An integer property of a consumer's configuration; 0 if unreadable. */
@@ -517,13 +519,21 @@ kafka_resolve(KafkaConn *c, KafkaMarks *m, int64 *targets, int timeout_ms)
  * kafka_apply_marks
  *		Store the resolved starting offsets and remove the reset requests
  *		they answered (only if nobody replaced them meanwhile).  Needs SPI,
- *		in the transaction that locked the source row.
+ *		in the transaction that locked the source row.  Says where each
+ *		reset partition starts (a LOG line in a worker, a NOTICE in a
+ *		run): lh_reset_source could not always tell.
  */
 void
 kafka_apply_marks(KafkaConn *c, KafkaMarks *m, int64 *targets)
 {
 	for (int i = 0; i < c->npart; i++)
 	{
+		const char *reset = marks_reset(m, c->parts[i].partition);
+
+		if (reset != NULL)
+			ereport(IsBackgroundWorker ? LOG : NOTICE,
+					(errmsg("Kafka source \"%s\" reads partition %d again from offset " INT64_FORMAT,
+							c->src->name, c->parts[i].partition, targets[i])));
 		if (marks_offset(m, c->parts[i].partition) != targets[i])
 		{
 			char		key[32];

@@ -87,6 +87,7 @@ typedef struct KafkaConn
 	bool		queue_was_full; /* the queue reached half its limits */
 	char		error[512];		/* last error librdkafka reported */
 	bool		error_new;		/* error set since last looked at */
+	bool		brokers_down;	/* librdkafka said every broker is down */
 } KafkaConn;
 
 /* Stored marks of a source: offsets and pending reset requests. */

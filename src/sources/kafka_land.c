@@ -19,12 +19,14 @@
 #include "common/base64.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "portability/instr_time.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "lakehouse.h"
+#include "security/security.h"
 #include "sources/sources.h"
 #include "sources/kafka.h"
 #include "worker/worker.h"
@@ -479,21 +481,173 @@ reset_position_context(void *arg)
 }
 
 /*
+ * Ask the brokers for the topic's partitions within timeout_ms, giving up
+ * as soon as librdkafka reports every broker down (a refused connection,
+ * an unknown host): nothing is gained by waiting out the timeout then.
+ * False, with c->error set, when they did not answer.
+ */
+static bool
+kafka_reset_discover(KafkaConn *c, int timeout_ms)
+{
+	instr_time	start;
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(start);
+	for (;;)
+	{
+		rd_kafka_message_t *msg;
+
+		if (kafka_discover(c, 100))
+			return true;
+		/* serve librdkafka's callbacks: the error callback notes brokers_down */
+		if (kafka_consume(c, &msg, 1, 0) > 0)
+			rd_kafka_message_destroy(msg);
+		if (c->brokers_down)
+			return false;
+		CHECK_FOR_INTERRUPTS();
+		INSTR_TIME_SET_CURRENT(now);
+		INSTR_TIME_SUBTRACT(now, start);
+		if (INSTR_TIME_GET_MILLISEC(now) >= timeout_ms)
+			return false;
+	}
+}
+
+/* What kafka_reset_resolve works out, in a subtransaction. */
+typedef struct KafkaResetResolve
+{
+	LhSource   *src;
+	const char *request;
+	int32		partition;		/* -1: all */
+	List	   *targets;		/* SourceResetTarget, or NIL */
+	char	   *why;			/* NIL targets: why */
+	bool		no_partition;	/* the topic has no such partition */
+} KafkaResetResolve;
+
+/* The work of kafka_reset_resolve, with a connected consumer. */
+static void
+kafka_reset_resolve_with(KafkaConn *c, KafkaResetResolve *rr)
+{
+	bool		found = false;
+
+	if (!kafka_reset_discover(c, KAFKA_ONESHOT_TIMEOUT))
+		return;
+	for (int i = 0; i < c->npart; i++)
+	{
+		SourceResetTarget *t;
+		int64		offset;
+
+		if (rr->partition >= 0 && c->parts[i].partition != rr->partition)
+			continue;
+		found = true;
+		offset = kafka_resolve_one(c, c->parts[i].partition, rr->request,
+								   KAFKA_ONESHOT_TIMEOUT);
+		if (offset < 0)
+		{
+			list_free_deep(rr->targets);
+			rr->targets = NIL;
+			return;
+		}
+		t = palloc(sizeof(SourceResetTarget));
+		t->partition = c->parts[i].partition;
+		t->offset = offset;
+		rr->targets = lappend(rr->targets, t);
+	}
+	if (rr->partition >= 0 && !found)
+		rr->no_partition = true;
+	else if (!found)
+		snprintf(c->error, sizeof(c->error),
+				 "the brokers list no partition of topic \"%s\"", c->opts.topic);
+}
+
+/*
+ * Connect as the pipeline's owner, whose secrets the connection may use,
+ * and resolve (kafka_reset_resolve).  Runs in a subtransaction: an error
+ * (a secret that is gone, say) leaves the request to the worker.
+ */
+static void
+kafka_reset_resolve_work(void *arg)
+{
+	KafkaResetResolve *rr = (KafkaResetResolve *) arg;
+	KafkaConn  *volatile c;
+	LhIdentity	id;
+
+	lh_owner_begin(rr->src->owner, &id);
+	c = kafka_connect(rr->src, false);
+	PG_TRY();
+	{
+		kafka_reset_resolve_with(c, rr);
+		if (rr->targets == NIL && !rr->no_partition)
+			rr->why = pstrdup(c->error[0] ? c->error : "the brokers did not answer");
+	}
+	PG_FINALLY();
+	{
+		kafka_disconnect(c);
+	}
+	PG_END_TRY();
+	lh_owner_end(&id);
+}
+
+/*
+ * Resolve a reset request ("earliest", "latest", "offset:<n>",
+ * "time:<ms>") to the offset each partition (or the one) will start from,
+ * asking the brokers, as kafka-consumer-groups --reset-offsets does: the
+ * caller learns where the source will start, and the request then means
+ * exactly that, whenever the worker applies it.  Waits at most a few
+ * seconds.  NIL, with *why set, when the brokers did not answer or the
+ * consumer could not be made; an error for a partition the topic does not
+ * have.
+ */
+static List *
+kafka_reset_resolve(LhSource *src, const char *request, int32 partition,
+					char **why)
+{
+	KafkaResetResolve rr = {0};
+	ErrorData  *edata;
+
+	rr.src = src;
+	rr.request = request;
+	rr.partition = partition;
+	edata = lh_try_subxact(kafka_reset_resolve_work, &rr);
+	if (edata != NULL)
+	{
+		*why = edata->message;
+		return NIL;
+	}
+	if (rr.no_partition)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("Kafka topic of source \"%s\" has no partition %d",
+						src->name, partition),
+				 errhint("See the partitions of the source in lakehouse.source_status.")));
+	*why = rr.why;
+	return rr.targets;
+}
+
+/*
  * kafka_reset
  *		lh_reset_source for a Kafka source: a request (mark "reset:<n>" or
- *		"reset:all") that the worker, or the next one-shot ingest, resolves
- *		with the broker and applies in the transaction of its next batch.
+ *		"reset:all") that the worker, or the next one-shot ingest, applies
+ *		in the transaction of its next batch.
  *
  * position: 'earliest', 'latest', an offset ('1500'), or a timestamp with
  * time zone, resolved with offsets_for_times.  partition -1: all.  Rows
  * already in bronze stay; a reset to earlier offsets lands them again.
+ *
+ * The position is resolved with the brokers now, and each partition's
+ * request is stored as its concrete offset ("offset:<n>"), which is
+ * returned.  When the brokers do not answer, the request is stored as
+ * given, for the worker to resolve later (it logs the offsets), with a
+ * NOTICE saying why; the result is then NIL.
  */
-static void
+static List *
 kafka_reset(LhSource *src, const char *position, int32 partition)
 {
 	char	   *request;
 	char		key[32];
 	KafkaOptions o;
+	List	   *targets;
+	ListCell   *lc;
+	char	   *why = NULL;
 
 	kafka_parse_options(src->options, &o);
 	if (strcmp(position, "earliest") == 0 || strcmp(position, "latest") == 0)
@@ -521,24 +675,42 @@ kafka_reset(LhSource *src, const char *position, int32 partition)
 		request = psprintf("time:" INT64_FORMAT,
 						   (ts + (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY) / 1000);
 	}
+	if (partition >= 0 && o.partitions != NIL &&
+		!list_member_int(o.partitions, partition))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("source \"%s\" does not consume partition %d", src->name,
+						partition),
+				 errhint("Its option \"partitions\" lists the partitions it consumes.")));
 
+	targets = kafka_reset_resolve(src, request, partition, &why);
+
+	/* one request for all supersedes the per-partition ones */
 	if (partition < 0)
-	{
-		/* one request for all supersedes the per-partition ones */
 		catalog_delete_source_marks(src->source_id, "reset:");
-		strlcpy(key, "reset:all", sizeof(key));
-	}
-	else
+	if (targets == NIL)
 	{
-		if (o.partitions != NIL && !list_member_int(o.partitions, partition))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("source \"%s\" does not consume partition %d", src->name,
-							partition),
-					 errhint("Its option \"partitions\" lists the partitions it consumes.")));
-		snprintf(key, sizeof(key), "reset:%d", partition);
+		if (partition < 0)
+			strlcpy(key, "reset:all", sizeof(key));
+		else
+			snprintf(key, sizeof(key), "reset:%d", partition);
+		catalog_set_source_mark(src->source_id, key, request);
+		ereport(NOTICE,
+				(errmsg("could not resolve the reset of source \"%s\" to offsets now",
+						src->name),
+				 errdetail("The brokers could not be asked: %s.", why),
+				 errhint("The request is kept: the source's worker, or its next ingest, resolves it when it reaches the brokers, and logs the offsets.")));
+		return NIL;
 	}
-	catalog_set_source_mark(src->source_id, key, request);
+	foreach(lc, targets)
+	{
+		SourceResetTarget *t = lfirst(lc);
+
+		snprintf(key, sizeof(key), "reset:%d", t->partition);
+		catalog_set_source_mark(src->source_id, key,
+								psprintf("offset:" INT64_FORMAT, t->offset));
+	}
+	return targets;
 }
 
 /* A text or *_base64 member of dead-letter metadata as bytes. */

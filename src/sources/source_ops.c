@@ -21,6 +21,7 @@
  */
 #include "postgres.h"
 
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 
@@ -128,18 +129,49 @@ lh_restart_source(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Say where a reset makes each partition start, in one NOTICE: without it
+ * a reset by time, say, would seem to do nothing.
+ */
+static void
+report_reset_targets(LhSource *src, List *targets)
+{
+	StringInfoData list;
+	ListCell   *lc;
+
+	initStringInfo(&list);
+	foreach(lc, targets)
+	{
+		SourceResetTarget *t = lfirst(lc);
+
+		appendStringInfo(&list, "%spartition %d from offset " INT64_FORMAT,
+						 foreach_current_index(lc) > 0 ? ", " : "",
+						 t->partition, t->offset);
+	}
+	ereport(NOTICE,
+			(errmsg("source \"%s\" will read %s", src->name, list.data)));
+}
+
+/*
  * lh_reset_source(name, position, partition)
+ *		returns table (partition integer, next_offset bigint)
  *
  * Read the source again from position (for Kafka: 'earliest', 'latest',
- * an offset or a timestamp) in one partition, or all when NULL.
+ * an offset or a timestamp) in one partition, or all when NULL.  Returns,
+ * and says in a NOTICE, the offset each partition will start from, when
+ * the kind could resolve the position now (no rows otherwise; the kind
+ * says why).
  */
 Datum
 lh_reset_source(PG_FUNCTION_ARGS)
 {
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	LhSource   *src;
 	const SourceRoutine *r;
 	int32		partition = -1;
+	List	   *targets;
+	ListCell   *lc;
 
+	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
 	src = source_arg(fcinfo, 0, LH_RIGHT_ALTER, "reset");
 	r = source_routine(src->kind);
@@ -158,10 +190,22 @@ lh_reset_source(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("partition must not be negative")));
 	}
-	r->reset(src, text_to_cstring(PG_GETARG_TEXT_PP(1)), partition);
+	targets = r->reset(src, text_to_cstring(PG_GETARG_TEXT_PP(1)), partition);
+	if (targets != NIL)
+		report_reset_targets(src, targets);
+	foreach(lc, targets)
+	{
+		SourceResetTarget *t = lfirst(lc);
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		values[0] = Int32GetDatum(t->partition);
+		values[1] = Int64GetDatum(t->offset);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
 	SPI_finish();
 	lh_workers_notify(src->source_id);
-	PG_RETURN_VOID();
+	return (Datum) 0;
 }
 
 /*

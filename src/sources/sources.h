@@ -44,6 +44,13 @@ typedef struct SourceDataset
 
 typedef struct BronzeWriter BronzeWriter;
 
+/* Where a reset makes a partition of a source start (lh_reset_source). */
+typedef struct SourceResetTarget
+{
+	int32		partition;
+	int64		offset;			/* the next offset to land */
+} SourceResetTarget;
+
 /* What the bronze table of a source looks like. */
 typedef struct BronzeShape
 {
@@ -97,9 +104,12 @@ typedef struct SourceRoutine
 
 	/*
 	 * optional: record a request to read again from position (and
-	 * partition, -1: all) for lh_reset_source; NULL: not supported
+	 * partition, -1: all) for lh_reset_source, and return where each
+	 * partition will start (a List of SourceResetTarget), or NIL when
+	 * that cannot be known yet (the kind then says why in a NOTICE).
+	 * NULL: not supported
 	 */
-	void		(*reset) (LhSource *src, const char *position, int32 partition);
+	List	   *(*reset) (LhSource *src, const char *position, int32 partition);
 
 	/*
 	 * optional: land a dead letter's raw bytes (and the metadata recorded

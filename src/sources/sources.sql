@@ -41,10 +41,15 @@ RETURNS boolean
 AS 'MODULE_PATHNAME', 'lh_restart_source'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 
+/*
+ * The offset each partition will start from (partition_no: the partition;
+ * the IN parameter has the name "partition"), when the position could be
+ * resolved with the brokers now; no rows when it is left to the worker.
+ */
 CREATE FUNCTION lakehouse.lh_reset_source(name text,
                                           "position" text DEFAULT 'earliest',
                                           "partition" integer DEFAULT NULL)
-RETURNS void
+RETURNS TABLE(partition_no integer, next_offset bigint)
 AS 'MODULE_PATHNAME', 'lh_reset_source'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 

@@ -11,7 +11,7 @@
 # TARGET is yaml (the default, so "run.sh 60" still fuzzes the YAML loader),
 # payload or contract:
 #
-#   yaml      src/declare/yaml_parse.c (compiled as is, with the server's
+#   yaml      src/declare/yaml_parse.c and cron.c (compiled as is, with the server's
 #             headers) with yaml_fuzz.c supplying the few backend functions
 #             the parse step calls; seeds: corpus/ and samples/*.yaml.
 #   payload   src/common/payload.c (UTF-8 and JSON-depth checks every source
@@ -51,6 +51,7 @@ build()
 		yaml)
 			"$CC" "${CFLAGS[@]}" "${PGINC[@]}" \
 				"$HERE/yaml_fuzz.c" "$ROOT/src/declare/yaml_parse.c" \
+				"$ROOT/src/declare/cron.c" \
 				"${PGLIB[@]}" -lpgcommon -lpgport -lyaml -o "$OUT/yaml_fuzz"
 			;;
 		payload)

@@ -12,7 +12,9 @@
 # the source's start position, every message of it.
 #
 # A reset lands again what is after the new position; rows already in
-# bronze stay, so replayed positions appear once more.
+# bronze stay, so replayed positions appear once more.  lh_reset_source
+# resolves the position with the cluster at once and returns (and says in
+# a NOTICE) the offset each partition starts from.
 
 use strict;
 use warnings;
@@ -61,6 +63,18 @@ sub expect
 	return join(',', @out);
 }
 
+# lh_reset_source(args): "partition:offset" lines of its result, and its
+# messages
+sub reset_source
+{
+	my ($args) = @_;
+	my ($ret, $out, $err) = $node->psql('postgres',
+		"SELECT partition_no || ':' || next_offset FROM lakehouse.lh_reset_source($args) ORDER BY 1"
+	);
+	die "lh_reset_source($args) failed: $err" if $ret != 0;
+	return ($out, $err);
+}
+
 # wait until the worker applied every reset request and caught up
 sub settled
 {
@@ -102,20 +116,30 @@ my %want = (0 => [ (1) x 20 ], 1 => [ (1) x 20 ]);
 is(landings(), expect(\%want), 'A and B landed once each');
 
 # 'earliest', all partitions
-$node->safe_psql('postgres', q{SELECT lakehouse.lh_reset_source('replay_src')});
+my ($resolved, $msgs) = reset_source(q{'replay_src'});
+is($resolved, "0:0\n1:0", 'reset to earliest returns where each partition starts');
+like(
+	$msgs,
+	qr/NOTICE:  source "replay_src" will read partition 0 from offset 0, partition 1 from offset 0/,
+	'... and says so');
 settled('reset to earliest', 80);
 $_++ for @{ $want{0} }, @{ $want{1} };
 is(landings(), expect(\%want), 'reset to earliest: every position landed once more');
 
 # an offset, one partition
-$node->safe_psql('postgres', q{SELECT lakehouse.lh_reset_source('replay_src', '15', 0)});
+($resolved) = reset_source(q{'replay_src', '15', 0});
+is($resolved, '0:15', 'reset partition 0 to offset 15 returns it');
 settled('reset partition 0 to offset 15', 85);
 $want{0}[$_]++ for 15 .. 19;
 is(landings(), expect(\%want), 'reset to offset 15 in partition 0: offsets 15..19 of partition 0 again');
+like(
+	slurp_file($node->logfile),
+	qr/LOG:  Kafka source "replay_src" reads partition 0 again from offset 15/,
+	'the worker logs where it applied the reset');
 
 # 'earliest', one partition
-$node->safe_psql('postgres',
-	q{SELECT lakehouse.lh_reset_source('replay_src', 'earliest', 1)});
+($resolved) = reset_source(q{'replay_src', 'earliest', 1});
+is($resolved, '1:0', 'reset partition 1 to earliest returns its first offset');
 settled('reset partition 1 to earliest', 105);
 $want{1}[$_]++ for 0 .. 19;
 is(landings(), expect(\%want), 'reset partition 1 to earliest: only partition 1 again');
@@ -127,7 +151,13 @@ my $mid = $node->safe_psql('postgres',
 my $broker_off = kafka_offset_for_time($addr, 'replay', 0, $mid_ms);
 note "timestamp between the batches: $mid ($mid_ms ms); the cluster resolves it to offset "
   . ($broker_off // 'nothing') . ' in partition 0';
-$node->safe_psql('postgres', "SELECT lakehouse.lh_reset_source('replay_src', '$mid')");
+($resolved, $msgs) = reset_source("'replay_src', '$mid'");
+# what the cluster answers for that time (the end when it has no answer)
+my $want_off = defined $broker_off && $broker_off >= 0 ? $broker_off : 20;
+like($resolved, qr/^0:$want_off\n1:\d+$/,
+	"reset to a timestamp returns the offsets the cluster resolved it to (partition 0: $want_off)");
+like($msgs, qr/NOTICE:  source "replay_src" will read partition 0 from offset $want_off, partition 1 from offset \d+/,
+	'... and says which');
 SKIP:
 {
 	if (!defined $broker_off || $broker_off != 10)
@@ -145,7 +175,8 @@ SKIP:
 my $rows = $node->safe_psql('postgres', 'SELECT count(*) FROM bronze.replay_src');
 
 # 'latest': nothing again; what comes next lands once
-$node->safe_psql('postgres', q{SELECT lakehouse.lh_reset_source('replay_src', 'latest')});
+($resolved) = reset_source(q{'replay_src', 'latest'});
+is($resolved, "0:20\n1:20", 'reset to latest returns the ends of the partitions');
 settled('reset to latest', $rows);
 batch('C', 1, 20, 5);
 settled('batch C after reset to latest', $rows + 5);
@@ -154,19 +185,18 @@ is(landings(), expect(\%want), 'reset to latest: nothing again, batch C once');
 
 # an offset beyond the log is clamped to its end (as Kafka's reset tool
 # does), so messages that arrive later are not skipped
-$node->safe_psql('postgres', q{SELECT lakehouse.lh_reset_source('replay_src', '500', 0)});
+($resolved, $msgs) = reset_source(q{'replay_src', '500', 0});
+is($resolved, '0:20', 'reset to offset 500 of a partition that holds 0..19 returns 20');
+like(
+	$msgs,
+	qr/WARNING:  Kafka source "replay_src": offset 500 is outside partition 0 of topic "replay" \(0 to 20\); starting at 20/,
+	'and says so in a WARNING');
 settled('reset partition 0 to offset 500', $rows + 5);
 is( $node->safe_psql(
 		'postgres',
 		q{SELECT stored_offset FROM lakehouse.source_status WHERE source = 'replay_src' AND partition = 0}),
 	'20',
-	'reset to offset 500 of a partition that holds 0..19 stores 20');
-like(
-	$node->safe_psql(
-		'postgres',
-		q{SELECT last_error FROM lakehouse.source_status WHERE source = 'replay_src' AND partition = 0}),
-	qr/offset 500 is outside partition 0 of topic "replay" \(0 to 20\); starting at 20/,
-	'and says so in last_error');
+	'the worker stores 20');
 batch('D', 0, 20, 3);
 settled('batch D after the clamped reset', $rows + 8);
 push @{ $want{0} }, (1) x 3;
@@ -183,6 +213,16 @@ isnt($ret, 0, 'lh_reset_source refuses a negative offset');
 ($ret, $out, $err) =
   $node->psql('postgres', q{SELECT lakehouse.lh_reset_source('no_such_source')});
 isnt($ret, 0, 'lh_reset_source refuses an unknown source');
+($ret, $out, $err) =
+  $node->psql('postgres', q{SELECT lakehouse.lh_reset_source('replay_src', 'earliest', 7)});
+isnt($ret, 0, 'lh_reset_source refuses a partition the topic does not have');
+like($err, qr/ERROR:  Kafka topic of source "replay_src" has no partition 7/, '... saying so');
+is( $node->safe_psql(
+		'postgres', q{
+SELECT count(*) FROM lakehouse.source_marks m JOIN lakehouse.sources s USING (source_id)
+ WHERE s.name = 'replay_src' AND m.mark_key LIKE 'reset:%'}),
+	'0',
+	'... and records no request');
 
 # start offsets and a partition subset: new sources on the same topic
 $node->safe_psql(
