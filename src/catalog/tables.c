@@ -86,6 +86,24 @@ catalog_table_by_name(const char *schema, const char *table)
 	return SPI_processed > 0 ? table_from_row(0) : NULL;
 }
 
+/*
+ * catalog_table_lookup
+ *		The registered table a user names: a qualified name as written, an
+ *		unqualified one in silver, then in gold.  NULL if none; *schema and
+ *		*table get the name as parsed (unqualified: in silver).
+ */
+LhTable *
+catalog_table_lookup(const char *name, char **schema, char **table)
+{
+	LhTable    *t;
+
+	lh_parse_table_name(name, "silver", schema, table);
+	t = catalog_table_by_name(*schema, *table);
+	if (t == NULL && !lh_name_is_qualified(name))
+		t = catalog_table_by_name("gold", *table);
+	return t;
+}
+
 /* A pipeline's tables of one layer, in declaration order. */
 List *
 catalog_pipeline_tables(int32 pipeline_id, const char *layer)
