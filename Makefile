@@ -39,7 +39,7 @@ REGRESS = setup api yaml jsonfast ingest_file ingest_table kafka http generate s
 # (or a temporary instance: EXTRA_REGRESS_OPTS=--temp-instance=...)
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf
 
-ISOLATION = concurrent_runs scd2_concurrent bronze_vs_silver contract_invalidation
+ISOLATION = concurrent_runs scd2_concurrent bronze_vs_silver contract_invalidation quarantine_replay
 # Specs in test/isolation/specs, expected output in test/isolation/expected;
 # results and diffs go to test/isolation/output_iso.
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output_iso
