@@ -147,6 +147,7 @@ DECLARE
         'lh_classify(text,text,text,text)', 'lh_apply_masking(text)',
         'lh_reset_source(text,text,integer)', 'lh_replay_dead_letters(text,bigint[])',
         'lh_discard_dead_letters(text,bigint[])', 'lh_set_retention(text,interval)',
+        'lh_replay_quarantine(text,bigint[])', 'lh_discard_quarantine(text,bigint[])',
         'lh_set_secret(text,text)', 'lh_drop_secret(text)', 'lh_check_secret(text)',
         'lh_grant_secret(text,text)', 'lh_revoke_secret(text,text)'];
     run_fns text[] := ARRAY[
@@ -461,3 +462,164 @@ SELECT l.table_name,
   FROM checks l
   LEFT JOIN checks p ON p.table_name = l.table_name AND p.age = 2
  WHERE l.age = 1;
+
+/*
+ * ---- quarantine you can triage (issue 19, item 2) ----
+ *
+ * A quarantined row keeps every rule it breaks (violations), and its rule
+ * names the kind of rule without the value, so that quarantine_summary
+ * groups by table, column and rule.  Rows belong to their table's
+ * registration (a foreign key) and go when their table is dropped
+ * (lh_quarantine_sql_drop).  lh_replay_quarantine and lh_discard_quarantine
+ * triage them.  See contrib-docs/catalog.md, "Quarantine".
+ */
+
+/*
+ * Rows 0.1 kept for tables that are gone: tables unregistered or registered
+ * again (their new registration quarantined the rows again), and tables no
+ * pipeline declares that were dropped.
+ */
+DELETE FROM lakehouse.quarantine q
+ WHERE (q.table_id IS NOT NULL
+        AND NOT EXISTS (SELECT 1 FROM lakehouse.tables t WHERE t.table_id = q.table_id))
+    OR (q.table_id IS NULL AND pg_catalog.to_regclass(q.target_table) IS NULL);
+
+/*
+ * Gold tables whose every write offers all their rows again (rebuild,
+ * merge, scd2): 0.1 quarantined a row their contract refused once per run.
+ * Keep the rows of the last run whose gold stage wrote the table.
+ */
+DELETE FROM lakehouse.quarantine q
+ USING lakehouse.tables t
+ WHERE t.table_id = q.table_id AND t.layer = 'gold'
+   AND t.gold_kind IN ('rebuild', 'merge', 'scd2')
+   AND q.run_id < (SELECT max(s.run_id) FROM lakehouse.run_stages s
+                    WHERE s.stage = 'gold' AND s.status = 'succeeded'
+                      AND s.target = pg_catalog.format('%I.%I', t.schema_name, t.table_name));
+
+/*
+ * The rule of each row, read from the reasons 0.1 wrote: a contract's rule
+ * was stored already; a silver row's reason names a required field, a
+ * bound or drop expectations (as JSON strings), and any other silver reason
+ * with a value was a type error.  A reason that cannot be read is "legacy".
+ */
+ALTER TABLE lakehouse.quarantine ADD COLUMN violations jsonb;
+UPDATE lakehouse.quarantine q
+   SET rule = x.rule,
+       violations = pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+           'column', q.column_name, 'rule', x.rule, 'value', q.value, 'reason', q.reason))
+  FROM (SELECT q2.quarantine_id,
+               CASE
+                 WHEN q2.rule IS NOT NULL THEN 'contract:' || q2.rule
+                 WHEN q2.reason ~ '^required field ".*" is (null|missing)$' THEN 'required'
+                 WHEN q2.reason ~ '^value is below the minimum .* of column ".*"$' THEN 'min'
+                 WHEN q2.reason ~ '^value is above the maximum .* of column ".*"$' THEN 'max'
+                 WHEN q2.reason ~ ('^failed data-quality expectation ' || r.s || ' \(.*\)$')
+                   THEN 'expectation:'
+                        || (substring(q2.reason from '^failed data-quality expectation (' || r.s || ')')::jsonb #>> '{}')
+                 WHEN q2.reason ~ ('^failed data-quality expectations ' || r.s || '(, ' || r.s || ')*$')
+                   THEN 'expectation:'
+                        || (substring(q2.reason from '^failed data-quality expectations (' || r.s || ')')::jsonb #>> '{}')
+                 WHEN q2.reason ~ '^(required field |value is (below|above) |failed data-quality expectation)'
+                   THEN 'legacy'
+                 WHEN q2.bronze_table IS NOT NULL AND q2.value IS NOT NULL THEN 'type'
+                 ELSE 'legacy'
+               END AS rule
+          FROM lakehouse.quarantine q2,
+               (SELECT '"(?:[^"\\]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"'::text AS s) r) x
+ WHERE x.quarantine_id = q.quarantine_id;
+
+/* a row that failed several drop expectations: one violation each */
+UPDATE lakehouse.quarantine q
+   SET violations = v.violations,
+       reason = v.violations->0->>'reason'
+  FROM (SELECT q2.quarantine_id,
+               pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                   'column', CASE WHEN n.i = 1 THEN q2.column_name ELSE e.args->>'column' END,
+                   'rule', 'expectation:' || n.name,
+                   'value', CASE WHEN n.i = 1 THEN q2.value END,
+                   'reason', 'failed data-quality expectation ' || pg_catalog.to_jsonb(n.name)::text
+                             || coalesce(' (' || e.kind || ')', ''))
+                 ORDER BY n.i) AS violations
+          FROM lakehouse.quarantine q2
+         CROSS JOIN LATERAL pg_catalog.jsonb_array_elements_text(
+                  CASE WHEN q2.rule LIKE 'expectation:%'
+                        AND q2.reason LIKE 'failed data-quality expectations %'
+                       THEN ('[' || substring(q2.reason from '^failed data-quality expectations (.*)$')
+                             || ']')::jsonb
+                       ELSE '[]' END)
+                  WITH ORDINALITY AS n(name, i)
+          LEFT JOIN lakehouse.dq_expectations e ON e.table_id = q2.table_id AND e.name = n.name
+         WHERE q2.rule LIKE 'expectation:%'
+           AND q2.reason LIKE 'failed data-quality expectations %'
+         GROUP BY q2.quarantine_id) v
+ WHERE v.quarantine_id = q.quarantine_id;
+
+ALTER TABLE lakehouse.quarantine
+    ALTER COLUMN rule SET NOT NULL,
+    ALTER COLUMN violations SET NOT NULL,
+    ADD CONSTRAINT quarantine_violations_check CHECK (jsonb_typeof(violations) = 'array'),
+    ADD CONSTRAINT quarantine_table_id_fkey FOREIGN KEY (table_id)
+        REFERENCES lakehouse.tables ON DELETE CASCADE;
+COMMENT ON TABLE lakehouse.quarantine IS 'Bronze rows that could not be projected into silver, and rows diverted by a gold data contract, with every rule each breaks.';
+COMMENT ON COLUMN lakehouse.quarantine.rule IS 'The first rule the row breaks, without the value: type, required, min, max, expectation:<name>, contract:<rule>, or legacy (a 0.1 reason that could not be read).';
+COMMENT ON COLUMN lakehouse.quarantine.violations IS 'Every rule the row breaks, in order: an array of {"column", "rule", "value", "reason"} objects; column_name, value, reason and rule repeat the first.';
+
+/*
+ * One line per table, column and rule: rows counts the quarantined rows
+ * that break the rule (a row breaking two rules counts on both lines);
+ * reason and example_value are those of the group's first row.
+ */
+CREATE OR REPLACE VIEW lakehouse.quarantine_summary AS
+SELECT p.name AS pipeline,
+       q.target_table,
+       v."column" AS column_name,
+       (array_agg(v.reason ORDER BY q.quarantine_id))[1] AS reason,
+       count(*) AS rows,
+       min(q.quarantined_at) AS first_seen,
+       max(q.quarantined_at) AS last_seen,
+       (array_agg(v.value ORDER BY q.quarantine_id))[1] AS example_value,
+       v.rule,
+       count(DISTINCT v.value) AS distinct_values
+  FROM lakehouse.quarantine q
+ CROSS JOIN LATERAL jsonb_to_recordset(q.violations)
+         AS v("column" text, rule text, value text, reason text)
+  LEFT JOIN lakehouse.pipelines p ON p.pipeline_id = q.pipeline_id
+ GROUP BY p.name, q.target_table, v."column", v.rule;
+
+/*
+ * The quarantined rows of a table dropped with DROP TABLE, DROP SCHEMA or
+ * DROP OWNED go with it (src/catalog/quarantine.c).
+ */
+CREATE FUNCTION lakehouse.lh_quarantine_sql_drop()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'lh_quarantine_sql_drop'
+LANGUAGE C;
+
+CREATE EVENT TRIGGER lh_quarantine_sql_drop ON sql_drop
+    WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED')
+    EXECUTE FUNCTION lakehouse.lh_quarantine_sql_drop();
+
+/*
+ * Triage of quarantined rows (src/transform/quarantine_ops.c): project a
+ * silver table's quarantined rows again after a mapping fix (all, or those
+ * quarantine ids), and delete a table's quarantined rows.
+ */
+CREATE FUNCTION lakehouse.lh_replay_quarantine(table_name text,
+                                               ids bigint[] DEFAULT NULL,
+                                               OUT replayed bigint,
+                                               OUT still_quarantined bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'lh_replay_quarantine'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+CREATE FUNCTION lakehouse.lh_discard_quarantine(table_name text,
+                                                ids bigint[] DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'lh_discard_quarantine'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+/* nothing new for PUBLIC (see the block above) */
+REVOKE ALL ON FUNCTION lakehouse.lh_quarantine_sql_drop(),
+    lakehouse.lh_replay_quarantine(text, bigint[]),
+    lakehouse.lh_discard_quarantine(text, bigint[]) FROM PUBLIC;

@@ -219,6 +219,8 @@ extern void catalog_add_dead_letter(LhSource *src, const char *position,
 /* src/catalog/tables.c */
 extern LhTable *catalog_table(int32 table_id);
 extern LhTable *catalog_table_by_name(const char *schema, const char *table);
+extern LhTable *catalog_table_lookup(const char *name, char **schema,
+									 char **table);
 extern List *catalog_pipeline_tables(int32 pipeline_id, const char *layer);
 /* a pipeline's silver and gold tables, by layer, schema and name */
 extern List *catalog_pipeline_tables_by_name(int32 pipeline_id);
@@ -248,6 +250,27 @@ extern void catalog_set_stage_mark(int32 table_id, const char *key,
 								   const char *value);
 extern bool catalog_delete_stage_mark(int32 table_id, const char *key);
 
+/*
+ * One rule a quarantined row breaks (src/catalog/quarantine.c).  A row
+ * keeps every rule it breaks, in lakehouse.quarantine.violations; its
+ * column_name, value, reason and rule are those of the first.
+ *
+ * rule is a stable identifier of the kind of rule, without the value:
+ * "type", "required", "min", "max" (silver mapping), "expectation:<name>"
+ * (a drop expectation), "contract:<rule>" (a data contract's row rule),
+ * "legacy" (rows quarantined by 0.1 whose reason could not be read).
+ */
+typedef struct LhViolation
+{
+	const char *column;			/* NULL: the row as a whole */
+	char	   *rule;
+	char	   *value;			/* NULL: null, or no value */
+	char	   *reason;			/* full sentence fragment, may name the value */
+} LhViolation;
+
+/* Values longer than this (bytes) are cut in quarantine rows. */
+#define LH_QUARANTINE_VALUE_MAX 1000
+
 /* src/catalog/quarantine.c: columns of a quarantine batch, in order */
 typedef enum LhQuarantineCol
 {
@@ -263,11 +286,47 @@ typedef enum LhQuarantineCol
 	LHQ_REASON,					/* text, not null */
 	LHQ_RULE,					/* text */
 	LHQ_PAYLOAD,				/* jsonb */
+	LHQ_VIOLATIONS,				/* jsonb, not null */
 	LHQ_NCOLS
 } LhQuarantineCol;
 
+extern LhViolation *lh_violation(const char *column, const char *rule,
+								 const char *value, const char *reason);
+extern char *catalog_quarantine_clip(const char *value);
+extern Datum catalog_quarantine_violations(List *violations);
 extern void catalog_quarantine_insert(int n, Datum **cols, bool **nulls);
-extern void catalog_quarantine_clear(int32 table_id);
+extern void catalog_quarantine_clear(int32 table_id, bool runs_only);
+
+/*
+ * The quarantined rows of one table: a registered table by its table_id,
+ * any other (a contract on a table no pipeline declares) by its qualified
+ * name with table_id 0.
+ */
+typedef struct LhQuarantineKey
+{
+	int32		table_id;
+	const char *target;
+} LhQuarantineKey;
+
+/* one batch of a replay: the rows after after_id, locked, in id order */
+typedef struct LhQuarantineBatch
+{
+	int			n;
+	Datum		payloads;		/* jsonb[] */
+	Datum		bronze_ids;		/* int8[] */
+	Datum		ids;			/* int8[] */
+	int64		last_id;
+} LhQuarantineBatch;
+
+extern void catalog_quarantine_check_ids(const LhQuarantineKey *key, Datum ids);
+extern bool catalog_quarantine_batch(const LhQuarantineKey *key, Datum ids,
+									 bool ids_null, int64 after_id, int limit,
+									 LhQuarantineBatch *batch);
+extern void catalog_quarantine_update(int n, Datum *ids, Datum **cols,
+									  bool **nulls);
+extern void catalog_quarantine_delete(int n, Datum *ids);
+extern int64 catalog_quarantine_discard(const LhQuarantineKey *key, Datum ids,
+										bool ids_null);
 /* numeric sum of the values at path in a table's quarantined payloads */
 extern Datum catalog_quarantine_total(int32 table_id, List *path,
 									  bool one_run, int64 run_id);
@@ -287,6 +346,8 @@ extern void catalog_stage_insert(int64 run_id, int stage_no, const char *stage,
 								 int64 rows_read, int64 rows_written,
 								 int64 rows_quarantined, int64 rows_skipped,
 								 ErrorData *error);
+/* a new id of the run sequence, for a write that is not a run */
+extern int64 catalog_run_id_next(void);
 /* what run_stages holds of a stage; false if it has no row */
 extern bool catalog_stage_record(int64 run_id, int stage_no,
 								 LhStageRecord *rec);

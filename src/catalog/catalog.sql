@@ -159,11 +159,19 @@ CREATE TABLE lakehouse.run_stages (
 );
 COMMENT ON TABLE lakehouse.run_stages IS 'One row per stage of a run: timings, row counts, error with SQLSTATE.';
 
+/*
+ * One row per refused input row, with every rule it breaks (violations);
+ * column_name, value, reason and rule repeat the first of them.  A row
+ * belongs to its table's registration (rows of a table no pipeline
+ * declares, diverted by its data contract, have table_id NULL and are kept
+ * by target_table): unregistering the table removes them, and so does
+ * dropping the table (lh_quarantine_sql_drop).
+ */
 CREATE TABLE lakehouse.quarantine (
     quarantine_id   bigserial PRIMARY KEY,
     run_id          bigint,
     pipeline_id     integer,
-    table_id        integer,
+    table_id        integer REFERENCES lakehouse.tables ON DELETE CASCADE,
     target_table    text NOT NULL,
     bronze_table    text,
     bronze_id       bigint,
@@ -171,12 +179,16 @@ CREATE TABLE lakehouse.quarantine (
     column_name     text,
     value           text,
     reason          text NOT NULL,
-    rule            text,
+    rule            text NOT NULL,
     payload         jsonb,
-    quarantined_at  timestamptz NOT NULL DEFAULT now()
+    quarantined_at  timestamptz NOT NULL DEFAULT now(),
+    violations      jsonb NOT NULL,
+    CONSTRAINT quarantine_violations_check CHECK (jsonb_typeof(violations) = 'array')
 );
 CREATE INDEX quarantine_table_idx ON lakehouse.quarantine (table_id, quarantine_id);
-COMMENT ON TABLE lakehouse.quarantine IS 'Bronze rows that could not be projected into silver, and rows diverted by a gold data contract, with the column, value and reason.';
+COMMENT ON TABLE lakehouse.quarantine IS 'Bronze rows that could not be projected into silver, and rows diverted by a gold data contract, with every rule each breaks.';
+COMMENT ON COLUMN lakehouse.quarantine.rule IS 'The first rule the row breaks, without the value: type, required, min, max, expectation:<name>, contract:<rule>, or legacy (a 0.1 reason that could not be read).';
+COMMENT ON COLUMN lakehouse.quarantine.violations IS 'Every rule the row breaks, in order: an array of {"column", "rule", "value", "reason"} objects; column_name, value, reason and rule repeat the first.';
 
 CREATE TABLE lakehouse.dead_letters (
     dead_letter_id  bigserial PRIMARY KEY,
@@ -274,15 +286,37 @@ SELECT s.run_id,
   FROM lakehouse.run_stages s
   JOIN lakehouse.runs r USING (run_id);
 
+/*
+ * One line per table, column and rule: rows counts the quarantined rows
+ * that break the rule (a row breaking two rules counts on both lines);
+ * reason and example_value are those of the group's first row.
+ */
 CREATE VIEW lakehouse.quarantine_summary AS
 SELECT p.name AS pipeline,
        q.target_table,
-       q.column_name,
-       q.reason,
+       v."column" AS column_name,
+       (array_agg(v.reason ORDER BY q.quarantine_id))[1] AS reason,
        count(*) AS rows,
        min(q.quarantined_at) AS first_seen,
        max(q.quarantined_at) AS last_seen,
-       (array_agg(q.value ORDER BY q.quarantine_id))[1] AS example_value
+       (array_agg(v.value ORDER BY q.quarantine_id))[1] AS example_value,
+       v.rule,
+       count(DISTINCT v.value) AS distinct_values
   FROM lakehouse.quarantine q
+ CROSS JOIN LATERAL jsonb_to_recordset(q.violations)
+         AS v("column" text, rule text, value text, reason text)
   LEFT JOIN lakehouse.pipelines p ON p.pipeline_id = q.pipeline_id
- GROUP BY p.name, q.target_table, q.column_name, q.reason;
+ GROUP BY p.name, q.target_table, v."column", v.rule;
+
+/*
+ * The quarantined rows of a table dropped with DROP TABLE, DROP SCHEMA or
+ * DROP OWNED go with it (src/catalog/quarantine.c).
+ */
+CREATE FUNCTION lakehouse.lh_quarantine_sql_drop()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'lh_quarantine_sql_drop'
+LANGUAGE C;
+
+CREATE EVENT TRIGGER lh_quarantine_sql_drop ON sql_drop
+    WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED')
+    EXECUTE FUNCTION lakehouse.lh_quarantine_sql_drop();

@@ -20,6 +20,21 @@
 #include "catalog/catalog.h"
 #include "lakehouse.h"
 
+/*
+ * catalog_run_id_next
+ *		A new id of the run ledger's sequence, for rows written outside a
+ *		run (a quarantine replay's _lh_run_id and changed_run mark): it
+ *		orders after every run so far and before the next one, and names
+ *		no row of lakehouse.runs.
+ */
+int64
+catalog_run_id_next(void)
+{
+	catalog_exec("SELECT pg_catalog.nextval('lakehouse.runs_run_id_seq')",
+				 0, NULL, NULL, NULL, SPI_OK_SELECT);
+	return catalog_int64(0, 1, 0);
+}
+
 int64
 catalog_run_insert(int32 pipeline_id, const char *name, const char *status,
 				   bool full_refresh)

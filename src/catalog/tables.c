@@ -87,24 +87,36 @@ catalog_table_by_name(const char *schema, const char *table)
 }
 
 /*
+ * catalog_table_lookup
+ *		The registered table a user names: a qualified name as written, an
+ *		unqualified one in silver, then in gold.  NULL if none; *schema and
+ *		*table get the name as parsed (unqualified: in silver).
+ */
+LhTable *
+catalog_table_lookup(const char *name, char **schema, char **table)
+{
+	LhTable    *t;
+
+	lh_parse_table_name(name, "silver", schema, table);
+	t = catalog_table_by_name(*schema, *table);
+	if (t == NULL && !lh_name_is_qualified(name))
+		t = catalog_table_by_name("gold", *table);
+	return t;
+}
+
+/*
  * catalog_table_by_user_name
- *		The silver or gold table a user named: name as written, qualified
- *		or not (unqualified: silver, then gold).  One that is not
- *		registered is an error, with the closest registered name in the
- *		hint, else with hint.
+ *		catalog_table_lookup, where a name that is not registered is an
+ *		error, with the closest registered name in the hint, else with hint.
  */
 LhTable *
 catalog_table_by_user_name(const char *name, const char *hint)
 {
 	char	   *schema;
 	char	   *table;
-	LhTable    *t;
+	LhTable    *t = catalog_table_lookup(name, &schema, &table);
 	char	   *suggestion;
 
-	lh_parse_table_name(name, "silver", &schema, &table);
-	t = catalog_table_by_name(schema, table);
-	if (t == NULL && !lh_name_is_qualified(name))
-		t = catalog_table_by_name("gold", table);
 	if (t != NULL)
 		return t;
 	suggestion = catalog_suggest_table(name, NULL);

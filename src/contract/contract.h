@@ -93,14 +93,14 @@ extern void contract_check_compiles(ContractDef *def, Relation rel,
 extern void contract_quarantine_init(void);
 extern void contract_quarantine_add(int32 table_id, const char *target,
 									HeapTuple tuple, TupleDesc desc,
-									const char *column, const char *value,
-									const char *reason, const char *rule);
+									List *violations);
 extern void contract_flush_quarantine(void);
 
 /* contract_table.c */
 extern void contract_note_violation(int32 table_id, const char *rule,
 									const char *column, const char *sample,
 									int64 count, bool quarantined);
+extern void contract_note_quarantined_row(int32 table_id);
 extern void contract_init(void);
 
 /* contract_table.c: the contract checks of src/pipeline/checks.c */

@@ -5,8 +5,8 @@
  *	  'quarantine'), written to lakehouse.quarantine in batches.
  *
  * The row trigger (contract_trigger.c) appends each diverted row -- the
- * whole row as jsonb, the column, the value, the reason and the rule -- to
- * a backend-local buffer.  The buffer is written with one multi-row INSERT
+ * whole row as jsonb and every rule it breaks (column, value, reason and
+ * rule "contract:<rule>") -- to a backend-local buffer.  The buffer is written with one multi-row INSERT
  * (unnest of arrays) when lakehouse.max_quarantine_buffer rows wait, at the
  * end of every statement that writes a contracted table (the trigger
  * lh_contract_flush, AFTER INSERT OR UPDATE FOR EACH STATEMENT), and at the
@@ -54,6 +54,7 @@ typedef struct QuarantineEntry
 	char	   *reason;
 	char	   *rule;
 	Datum		payload;		/* jsonb */
+	Datum		violations;		/* jsonb: every rule broken */
 } QuarantineEntry;
 
 static MemoryContext quarantine_cxt = NULL;
@@ -119,9 +120,9 @@ contract_quarantine_init(void)
 void
 contract_flush_quarantine(void)
 {
-	static const LhQuarantineCol order[9] = {
+	static const LhQuarantineCol order[] = {
 		LHQ_RUN_ID, LHQ_PIPELINE_ID, LHQ_TABLE_ID, LHQ_TARGET, LHQ_COLUMN,
-		LHQ_VALUE, LHQ_REASON, LHQ_RULE, LHQ_PAYLOAD
+		LHQ_VALUE, LHQ_REASON, LHQ_RULE, LHQ_PAYLOAD, LHQ_VIOLATIONS
 	};
 	Datum	   *cols[LHQ_NCOLS] = {0};
 	bool	   *nulls[LHQ_NCOLS] = {0};
@@ -134,7 +135,7 @@ contract_flush_quarantine(void)
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "lakehouse quarantine flush",
 								ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
-	for (int k = 0; k < 9; k++)
+	for (int k = 0; k < lengthof(order); k++)
 	{
 		cols[order[k]] = palloc(sizeof(Datum) * n);
 		nulls[order[k]] = palloc0(sizeof(bool) * n);
@@ -150,12 +151,14 @@ contract_flush_quarantine(void)
 		cols[LHQ_TABLE_ID][i] = Int32GetDatum(e->table_id);
 		nulls[LHQ_TABLE_ID][i] = e->table_id == 0;
 		cols[LHQ_TARGET][i] = CStringGetTextDatum(e->target);
-		cols[LHQ_COLUMN][i] = CStringGetTextDatum(e->column);
+		cols[LHQ_COLUMN][i] = e->column ? CStringGetTextDatum(e->column) : (Datum) 0;
+		nulls[LHQ_COLUMN][i] = e->column == NULL;
 		cols[LHQ_VALUE][i] = e->value ? CStringGetTextDatum(e->value) : (Datum) 0;
 		nulls[LHQ_VALUE][i] = e->value == NULL;
 		cols[LHQ_REASON][i] = CStringGetTextDatum(e->reason);
 		cols[LHQ_RULE][i] = CStringGetTextDatum(e->rule);
 		cols[LHQ_PAYLOAD][i] = e->payload;
+		cols[LHQ_VIOLATIONS][i] = e->violations;
 	}
 	/* the buffer is written: forget it before anything else can fail */
 	quarantine_reset();
@@ -169,16 +172,17 @@ contract_flush_quarantine(void)
 
 /*
  * contract_quarantine_add
- *		Buffer one diverted row (as jsonb) with its column, value, reason and
- *		rule; writes the buffer first when it is full.
+ *		Buffer one diverted row (as jsonb) with every rule it breaks
+ *		(LhViolation, at least one); writes the buffer first when it is
+ *		full.
  */
 void
 contract_quarantine_add(int32 table_id, const char *target, HeapTuple tuple,
-						TupleDesc desc, const char *column, const char *value,
-						const char *reason, const char *rule)
+						TupleDesc desc, List *violations)
 {
 	MemoryContext old;
 	QuarantineEntry *e;
+	LhViolation *first = linitial(violations);
 	Datum		row;
 	char	   *json;
 
@@ -205,11 +209,12 @@ contract_quarantine_add(int32 table_id, const char *target, HeapTuple tuple,
 	e->pipeline_id = lh_current_run ? lh_current_run->pipeline_id : 0;
 	e->table_id = table_id;
 	e->target = pstrdup(target);
-	e->column = pstrdup(column);
-	e->value = value ? pstrdup(value) : NULL;
-	e->reason = pstrdup(reason);
-	e->rule = pstrdup(rule);
+	e->column = first->column ? pstrdup(first->column) : NULL;
+	e->value = catalog_quarantine_clip(first->value);
+	e->reason = pstrdup(first->reason);
+	e->rule = pstrdup(first->rule);
 	e->payload = DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
+	e->violations = catalog_quarantine_violations(violations);
 	qbuf_n++;
 	MemoryContextSwitchTo(old);
 }

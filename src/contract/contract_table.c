@@ -25,7 +25,8 @@
  * list is cleared.
  *
  * contract_after_write also flushes the quarantine buffer and moves the
- * rows the trigger quarantined from the stage's rows_skipped to its
+ * rows the trigger quarantined (counted apart from the rules they break:
+ * one row may break several) from the stage's rows_skipped to its
  * rows_quarantined, so that read = written + quarantined + skipped.
  *
  *-------------------------------------------------------------------------
@@ -50,8 +51,27 @@ typedef struct ViolationCount
 	bool		quarantined;
 } ViolationCount;
 
+/* Rows of one table the trigger quarantined during a run. */
+typedef struct QuarantinedRows
+{
+	int32		table_id;
+	int64		rows;
+} QuarantinedRows;
+
 static MemoryContext violations_cxt = NULL;
 static List *violations = NIL;
+static List *quarantined_rows = NIL;
+
+/* The memory of the counts, created on first use. */
+static MemoryContext
+counts_cxt(void)
+{
+	if (violations_cxt == NULL)
+		violations_cxt = AllocSetContextCreate(TopMemoryContext,
+											   "lakehouse contract violations",
+											   ALLOCSET_SMALL_SIZES);
+	return violations_cxt;
+}
 
 
 /*
@@ -77,11 +97,7 @@ contract_note_violation(int32 table_id, const char *rule, const char *column,
 			return;
 		}
 	}
-	if (violations_cxt == NULL)
-		violations_cxt = AllocSetContextCreate(TopMemoryContext,
-											   "lakehouse contract violations",
-											   ALLOCSET_SMALL_SIZES);
-	old = MemoryContextSwitchTo(violations_cxt);
+	old = MemoryContextSwitchTo(counts_cxt());
 	v = palloc0(sizeof(ViolationCount));
 	v->table_id = table_id;
 	v->rule = pstrdup(rule);
@@ -93,10 +109,39 @@ contract_note_violation(int32 table_id, const char *rule, const char *column,
 	MemoryContextSwitchTo(old);
 }
 
+/*
+ * contract_note_quarantined_row
+ *		Count a row the trigger quarantined during a pipeline run.
+ */
+void
+contract_note_quarantined_row(int32 table_id)
+{
+	ListCell   *lc;
+	QuarantinedRows *q;
+	MemoryContext old;
+
+	foreach(lc, quarantined_rows)
+	{
+		q = lfirst(lc);
+		if (q->table_id == table_id)
+		{
+			q->rows++;
+			return;
+		}
+	}
+	old = MemoryContextSwitchTo(counts_cxt());
+	q = palloc(sizeof(QuarantinedRows));
+	q->table_id = table_id;
+	q->rows = 1;
+	quarantined_rows = lappend(quarantined_rows, q);
+	MemoryContextSwitchTo(old);
+}
+
 static void
 violations_reset(void)
 {
 	violations = NIL;
+	quarantined_rows = NIL;
 	if (violations_cxt)
 		MemoryContextReset(violations_cxt);
 }
@@ -349,12 +394,12 @@ contract_after_write(const char *stage, const char *target, int32 table_id,
 		ListCell   *lc;
 		int64		q = 0;
 
-		foreach(lc, violations)
+		foreach(lc, quarantined_rows)
 		{
-			ViolationCount *v = lfirst(lc);
+			QuarantinedRows *r = lfirst(lc);
 
-			if (v->table_id == table_id && v->quarantined)
-				q += v->count;
+			if (r->table_id == table_id)
+				q += r->rows;
 		}
 		counts->rows_quarantined += q;
 		counts->rows_skipped = Max(counts->rows_skipped - q, 0);

@@ -32,9 +32,11 @@
  *
  * Violations: on_violation 'fail' raises ERRCODE_CHECK_VIOLATION for the
  * first rule a row breaks.  'quarantine' returns NULL (the row is not
- * written) and hands the row to the quarantine buffer
- * (contract_quarantine.c).  During a pipeline run every violation is also
- * counted per rule (contract_table.c) for the run's record.
+ * written) and hands the row, with every rule it breaks (its columns are
+ * checked again, collecting: the slow path of a refused row only), to the
+ * quarantine buffer (contract_quarantine.c).  During a pipeline run every
+ * violation is also counted per rule (contract_table.c) for the run's
+ * record.
  *
  * XXX: if compiling a column fails after its regex was compiled, that one
  * regex's malloc'd memory is not freed (rules_release frees the regexes of
@@ -725,12 +727,32 @@ compare_form(ContractRules *r, ColumnCheck *c, Datum value)
 }
 
 /*
+ * A rule broken while checking a value.  Collecting (all != NULL): append
+ * it (rule and explanation) to *all and return false, so that the check
+ * goes on; else set *why and return true, so that the check returns the
+ * rule at once.
+ */
+static bool
+rule_broken(List **all, const char *rule, char *explanation, char **why)
+{
+	if (all == NULL)
+	{
+		*why = explanation;
+		return true;
+	}
+	*all = lappend(*all, lh_violation(NULL, rule, NULL, explanation));
+	return false;
+}
+
+/*
  * Check a non-null value against the column's bounds (cmpvalue is its
  * compare_form).  Returns NULL if it passes, else the rule broken; *why
- * gets the explanation.
+ * gets the explanation.  Collecting (all != NULL), every broken bound is
+ * appended to *all and NULL is returned.
  */
 static const char *
-check_bounds(ColumnCheck *c, Datum value, Datum cmpvalue, char **why)
+check_bounds(ColumnCheck *c, Datum value, Datum cmpvalue, char **why,
+			 List **all)
 {
 	for (int k = 0; k < c->nbounds; k++)
 	{
@@ -785,12 +807,11 @@ check_bounds(ColumnCheck *c, Datum value, Datum cmpvalue, char **why)
 				ok = cmp < 0;
 				break;
 		}
-		if (!ok)
-		{
-			*why = psprintf("the value must be %s %s", bound_op[c->bound_kind[k]],
-							c->bound_text[k]);
+		if (!ok && rule_broken(all, bound_rule[c->bound_kind[k]],
+							   psprintf("the value must be %s %s",
+										bound_op[c->bound_kind[k]], c->bound_text[k]),
+							   why))
 			return bound_rule[c->bound_kind[k]];
-		}
 	}
 	return NULL;
 }
@@ -843,10 +864,11 @@ is_valid_value(ColumnCheck *c, Datum value, Datum cmpvalue)
 /*
  * Check a non-null value's text against the column's length limits,
  * pattern and format.  Returns NULL if it passes, else the rule broken;
- * *why gets the explanation.
+ * *why gets the explanation.  Collecting (all != NULL), as check_bounds.
  */
 static const char *
-check_text(ContractRules *r, ColumnCheck *c, Datum value, char **why)
+check_text(ContractRules *r, ColumnCheck *c, Datum value, char **why,
+		   List **all)
 {
 	const char *s;
 	int			len;
@@ -873,63 +895,62 @@ check_text(ContractRules *r, ColumnCheck *c, Datum value, char **why)
 			 (c->max_length >= 0 && len > c->max_length) ||
 			 c->min_length >= 0))
 			nchars = pg_mbstrlen_with_len(s, len);
-		if (c->min_length >= 0 && nchars < c->min_length)
-		{
-			*why = psprintf("the value must be at least %d characters long", c->min_length);
+		if (c->min_length >= 0 && nchars < c->min_length &&
+			rule_broken(all, "minLength",
+						psprintf("the value must be at least %d characters long",
+								 c->min_length), why))
 			return "minLength";
-		}
-		if (c->max_length >= 0 && nchars > c->max_length)
-		{
-			*why = psprintf("the value must be at most %d characters long", c->max_length);
+		if (c->max_length >= 0 && nchars > c->max_length &&
+			rule_broken(all, "maxLength",
+						psprintf("the value must be at most %d characters long",
+								 c->max_length), why))
 			return "maxLength";
-		}
 	}
-	if (c->pattern && !regex_matches(r, c->pattern, s, len))
-	{
-		*why = psprintf("the value must match the pattern %s", c->pattern_text);
+	if (c->pattern && !regex_matches(r, c->pattern, s, len) &&
+		rule_broken(all, "pattern",
+					psprintf("the value must match the pattern %s", c->pattern_text),
+					why))
 		return "pattern";
-	}
-	if (c->format_re && !regex_matches(r, c->format_re, s, len))
-	{
-		*why = psprintf("the value must be a valid %s", c->format);
+	if (c->format_re && !regex_matches(r, c->format_re, s, len) &&
+		rule_broken(all, "format",
+					psprintf("the value must be a valid %s", c->format), why))
 		return "format";
-	}
 	return NULL;
 }
 
 /*
  * Check one column's value.  Returns NULL if it passes, else the rule
  * broken; *why gets the explanation.  Rules are checked in this order:
- * required, bounds, allowed values, then the text checks.
+ * required, bounds, allowed values, then the text checks.  Collecting
+ * (all != NULL), every rule the value breaks is appended to *all (as an
+ * LhViolation with rule and reason) and NULL is returned.
  */
 static const char *
 check_value(ContractRules *r, ColumnCheck *c, Datum value, bool isnull,
-			char **why)
+			char **why, List **all)
 {
 	Datum		cmpvalue;
 	const char *rule;
 
 	if (isnull)
 	{
-		if (c->required)
-		{
-			*why = "the column is required and must not be null";
+		if (c->required &&
+			rule_broken(all, "required", "the column is required and must not be null",
+						why))
 			return "required";
-		}
 		return NULL;
 	}
 	cmpvalue = compare_form(r, c, value);
 
-	rule = check_bounds(c, value, cmpvalue, why);
+	rule = check_bounds(c, value, cmpvalue, why, all);
 	if (rule != NULL)
 		return rule;
-	if (c->nvalid > 0 && !is_valid_value(c, value, cmpvalue))
-	{
-		*why = psprintf("the value must be one of %s", c->valid_text);
+	if (c->nvalid > 0 && !is_valid_value(c, value, cmpvalue) &&
+		rule_broken(all, "validValues",
+					psprintf("the value must be one of %s", c->valid_text), why))
 		return "validValues";
-	}
 	if (c->need_text)
-		return check_text(r, c, value, why);
+		return check_text(r, c, value, why, all);
 	return NULL;
 }
 
@@ -944,6 +965,7 @@ lh_contract_row_check(PG_FUNCTION_ARGS)
 	TupleTableSlot *slot;
 	HeapTuple	tuple;
 	ContractRules *r;
+	List	   *violations = NIL;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -979,30 +1001,50 @@ lh_contract_row_check(PG_FUNCTION_ARGS)
 		ColumnCheck *c = &r->cols[i];
 		int			a = c->attnum - 1;
 		char	   *why;
-		const char *rule = check_value(r, c, slot->tts_values[a], slot->tts_isnull[a], &why);
+		const char *rule = check_value(r, c, slot->tts_values[a], slot->tts_isnull[a],
+									   &why, NULL);
 		char	   *value;
-		char	   *shown;
+		List	   *broken = NIL;
+		ListCell   *lc;
 
 		if (rule == NULL)
 			continue;
 		value = value_text(c, slot->tts_values[a], slot->tts_isnull[a]);
-		shown = value ? quote_literal_cstr(value) : "null";
-		if (lh_current_run)
-			contract_note_violation(r->table_id, rule, c->name, value, 1,
-									r->quarantine);
 		if (!r->quarantine)
+		{
+			if (lh_current_run)
+				contract_note_violation(r->table_id, rule, c->name, value, 1, false);
 			ereport(ERROR,
 					(errcode(ERRCODE_CHECK_VIOLATION),
 					 errmsg("row violates data contract \"%s\"", r->contract_name),
 					 errdetail("Column \"%s\" of table %s has value %s, which breaks rule \"%s\" of data contract \"%s\": %s.",
-							   c->name, r->qualname, shown, rule, r->contract_name, why),
+							   c->name, r->qualname,
+							   value ? quote_literal_cstr(value) : "null",
+							   rule, r->contract_name, why),
 					 errhint("Fix the row, or attach the contract with on_violation => 'quarantine' to divert such rows to lakehouse.quarantine."),
 					 errtablecol(td->tg_relation, c->attnum)));
-		contract_quarantine_add(r->table_id, r->qualname, tuple,
-								RelationGetDescr(td->tg_relation), c->name, value,
-								psprintf("data contract \"%s\": %s", r->contract_name, why),
-								rule);
-		return PointerGetDatum(NULL);
+		}
+		/* quarantine: every rule of this column, then of the others */
+		(void) check_value(r, c, slot->tts_values[a], slot->tts_isnull[a], &why,
+						   &broken);
+		foreach(lc, broken)
+		{
+			LhViolation *v = lfirst(lc);
+
+			if (lh_current_run)
+				contract_note_violation(r->table_id, v->rule, c->name, value, 1, true);
+			violations = lappend(violations,
+								 lh_violation(c->name, psprintf("contract:%s", v->rule),
+											  value,
+											  psprintf("data contract \"%s\": %s",
+													   r->contract_name, v->reason)));
+		}
 	}
-	return PointerGetDatum(tuple);
+	if (violations == NIL)
+		return PointerGetDatum(tuple);
+	if (lh_current_run)
+		contract_note_quarantined_row(r->table_id);
+	contract_quarantine_add(r->table_id, r->qualname, tuple,
+							RelationGetDescr(td->tg_relation), violations);
+	return PointerGetDatum(NULL);
 }

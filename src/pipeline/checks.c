@@ -10,8 +10,8 @@
  *		- drift: every payload, before it is typed, for fields no column
  *		  maps (evolution_drift.c; recorded in lakehouse.silver_drift);
  *		- quality: every typed row, against the "drop" expectations; a row
- *		  that fails is quarantined with the expectation as its reason
- *		  (gate.c).
+ *		  that fails is quarantined with each expectation it fails as a
+ *		  rule, beside the mapping's own rules it breaks (gate.c).
  *	 2. after the write, inside the stage's subtransaction, as the owner:
  *		- contract (gold): the table-level rules of the table's contract
  *		  (keys, relationships, row counts); a violation rolls the stage
@@ -49,7 +49,7 @@ typedef struct StageCheck
 	void	   *(*begin_rows) (const StageCheckTarget *target);
 	void		(*payload) (void *state, Jsonb *payload, int64 row_no);
 	bool		(*row) (void *state, Datum *values, bool *nulls,
-						const char **column, char **value, char **reason);
+						const bool *unknown, List **violations);
 	void		(*end_rows) (void *state, const StageCheckTarget *target);
 
 	/* 2. after the write, in the stage's subtransaction */
@@ -123,18 +123,24 @@ stage_checks_payload(StageRowChecks *rc, Jsonb *payload, int64 row_no)
 }
 
 /*
- * One typed row: true to keep it; false with the column, value and reason
- * to quarantine it under (the first check that refuses it).
+ * One typed row: true when every check keeps it; false when some refuse
+ * it, each having appended the rules it breaks to *violations
+ * (LhViolation).  Every check sees the row, so a row reports all it
+ * breaks.  unknown[a] (NULL: none) marks attributes whose value could not
+ * be typed: they are null in the row, and a check that reads them is not
+ * judged on it.
  */
 bool
 stage_checks_row(StageRowChecks *rc, Datum *values, bool *nulls,
-				 const char **column, char **value, char **reason)
+				 const bool *unknown, List **violations)
 {
+	bool		keep = true;
+
 	for (int i = 0; i < NCHECKS; i++)
 		if (rc->state[i] && stage_checks[i].row &&
-			!stage_checks[i].row(rc->state[i], values, nulls, column, value, reason))
-			return false;
-	return true;
+			!stage_checks[i].row(rc->state[i], values, nulls, unknown, violations))
+			keep = false;
+	return keep;
 }
 
 /* Close the row checks (they record what they saw). */

@@ -24,6 +24,7 @@ extern void deps_check_acyclic(int32 pipeline_id, int32 upstream_id);
 
 /* run.c (lh_ingest is also called by the HTTP polling worker) */
 extern Datum lh_ingest(PG_FUNCTION_ARGS);
+extern bool lock_pipeline(int32 pipeline_id, bool wait);
 
 /*
  * checks.c: what runs around a stage, for silver and gold alike, in the
@@ -49,7 +50,7 @@ typedef struct StageRowChecks StageRowChecks;
 extern StageRowChecks *stage_checks_begin_rows(const StageCheckTarget *target);
 extern void stage_checks_payload(StageRowChecks *rc, Jsonb *payload, int64 row_no);
 extern bool stage_checks_row(StageRowChecks *rc, Datum *values, bool *nulls,
-							 const char **column, char **value, char **reason);
+							 const bool *unknown, List **violations);
 extern void stage_checks_end_rows(StageRowChecks *rc);
 extern void stage_checks_after_write(const char *stage, const char *target,
 									 int32 table_id, LhStageCounts *counts);

@@ -114,8 +114,12 @@ stage_error_context(void *arg)
 			   sc->pipeline, sc->stage, sc->target, sc->run_id);
 }
 
-/* Take the pipeline's run lock; false if busy and not waiting. */
-static bool
+/*
+ * Take the pipeline's run lock (to the end of the transaction); false if
+ * busy and not waiting.  Also taken by writes that must not overlap a run
+ * (a quarantine replay).
+ */
+bool
 lock_pipeline(int32 pipeline_id, bool wait)
 {
 	if (wait)

@@ -25,15 +25,20 @@
  * per stage, which compiles the SQL of every drop expectation (the same
  * text the scan of check.c uses) into executor expressions over the
  * silver row type, and quality_rows_check for each projected row, which
- * evaluates them on the row's datums in a per-row expression context.  A table
- * without drop expectations costs one catalog query per stage and a NULL
- * test per row.  The tallies (rows judged, missing, unexpected, samples)
+ * evaluates them on the row's datums in a per-row expression context.
+ * Every drop expectation a row fails becomes one of its quarantine rules
+ * ("expectation:<name>"), beside the mapping's rules it breaks; an
+ * expectation that reads a column whose value could not be typed is not
+ * judged on that row (its attributes are noted when it is compiled).  A
+ * table without drop expectations costs one catalog query per stage and a
+ * NULL test per row.  The tallies (rows judged, missing, unexpected, samples)
  * become the drop expectations' results of the run.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/sysattr.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
@@ -62,6 +67,10 @@ typedef struct RowExpectation
 	ExprState  *sample;			/* jsonb */
 	ExprState  *value;			/* text, for the quarantine row */
 	int			tally;			/* index in the tally */
+	Bitmapset  *reads;			/* attributes (0-based) the verdict reads */
+	bool		reads_row;		/* ... or the whole row */
+	char	   *rule;			/* "expectation:<name>" */
+	char	   *reason;
 } RowExpectation;
 
 typedef struct DqRowCheck
@@ -145,6 +154,49 @@ compile_target(TargetEntry *tle, EState *estate)
 	if (IsA(tle->expr, Const) && ((Const *) tle->expr)->constisnull)
 		return NULL;
 	return ExecPrepareExpr(tle->expr, estate);
+}
+
+/*
+ * Note the attributes of the row (range table entry 1) that a target
+ * reads, 0-based, in re->reads; a whole-row reference sets re->reads_row.
+ */
+static void
+note_reads(RowExpectation *re, TargetEntry *tle)
+{
+	Bitmapset  *attrs = NULL;
+	int			k = -1;
+
+	pull_varattnos((Node *) tle->expr, 1, &attrs);
+	while ((k = bms_next_member(attrs, k)) >= 0)
+	{
+		AttrNumber	attno = k + FirstLowInvalidHeapAttributeNumber;
+
+		if (attno == InvalidAttrNumber)
+			re->reads_row = true;
+		else if (attno > 0)
+			re->reads = bms_add_member(re->reads, attno - 1);
+	}
+}
+
+/* Does the expectation read an attribute whose value is unknown? */
+static bool
+reads_unknown(RowExpectation *re, const bool *unknown, int natts)
+{
+	int			k = -1;
+
+	if (unknown == NULL)
+		return false;
+	if (re->reads_row)
+	{
+		for (int a = 0; a < natts; a++)
+			if (unknown[a])
+				return true;
+		return false;
+	}
+	while ((k = bms_next_member(re->reads, k)) >= 0)
+		if (k < natts && unknown[k])
+			return true;
+	return false;
 }
 
 /*
@@ -244,6 +296,7 @@ quality_rows_begin(const StageCheckTarget *target)
 		RowExpectation *re = &rc->checks[i];
 		List	   *tl = query->targetList;
 		int			base = 5 * i;
+		StringInfoData quoted;
 
 		re->e = lfirst(lc);
 		re->tally = i;
@@ -252,6 +305,14 @@ quality_rows_begin(const StageCheckTarget *target)
 		re->unexpected = compile_target(list_nth(tl, base + 2), rc->estate);
 		re->sample = compile_target(list_nth(tl, base + 3), rc->estate);
 		re->value = compile_target(list_nth(tl, base + 4), rc->estate);
+		/* the verdict: scope, missing and unexpected */
+		for (int k = 0; k < 3; k++)
+			note_reads(re, list_nth(tl, base + k));
+		re->rule = psprintf("expectation:%s", re->e->name);
+		initStringInfo(&quoted);
+		escape_json(&quoted, re->e->name);
+		re->reason = psprintf("failed data-quality expectation %s (%s)",
+							  quoted.data, re->e->kind_name);
 		i++;
 	}
 
@@ -283,17 +344,17 @@ eval_bool(ExprState *state, ExprContext *econtext)
 
 /*
  * Evaluate the drop expectations on one projected row (values/nulls in the
- * silver row type).  Returns true to keep the row; false with the column,
- * value and reason to quarantine it under.
+ * silver row type; unknown: attributes that could not be typed, or NULL).
+ * Returns true to keep the row; false after appending each expectation it
+ * fails to *violations.
  */
 bool
 quality_rows_check(void *state, Datum *values, bool *nulls,
-				   const char **column, char **value, char **reason)
+				   const bool *unknown, List **violations)
 {
 	DqRowCheck *rc = (DqRowCheck *) state;
 	ExprContext *econtext = rc->econtext;
 	TupleTableSlot *slot = rc->slot;
-	StringInfoData failed;
 	int			nfailed = 0;
 	GateState  *g = gate;
 	MemoryContext old;
@@ -309,7 +370,11 @@ quality_rows_check(void *state, Datum *values, bool *nulls,
 	{
 		RowExpectation *re = &rc->checks[i];
 		DropTally  *tally = (g && g->have_tallies) ? &g->tallies[re->tally] : NULL;
+		bool		isnull = true;
+		Datum		d;
 
+		if (reads_unknown(re, unknown, rc->natts))
+			continue;
 		if (re->scope && !eval_bool(re->scope, econtext))
 			continue;
 		if (tally)
@@ -328,10 +393,8 @@ quality_rows_check(void *state, Datum *values, bool *nulls,
 			tally->unexpected++;
 			if (tally->nsamples < DQ_MAX_SAMPLES)
 			{
-				bool		isnull = true;
-				Datum		d = re->sample ?
+				d = re->sample ?
 					ExecEvalExprSwitchContext(re->sample, econtext, &isnull) : (Datum) 0;
-
 				old = MemoryContextSwitchTo(gate_cxt);
 				if (tally->nsamples++ > 0)
 					appendStringInfoString(&tally->samples, ", ");
@@ -342,26 +405,16 @@ quality_rows_check(void *state, Datum *values, bool *nulls,
 				MemoryContextSwitchTo(old);
 			}
 		}
-		if (nfailed++ == 0)
-		{
-			bool		isnull = true;
-			Datum		d = re->value ?
-				ExecEvalExprSwitchContext(re->value, econtext, &isnull) : (Datum) 0;
-
-			initStringInfo(&failed);
-			escape_json(&failed, re->e->name);
-			*column = (re->e->columns != NIL && re->e->kind != DQ_ROW_CONDITION) ?
-				linitial(re->e->columns) : NULL;
-			*value = isnull ? NULL : TextDatumGetCString(d);
-			*reason = psprintf("failed data-quality expectation %s (%s)",
-							   failed.data, re->e->kind_name);
-		}
-		else
-		{
-			appendStringInfoString(&failed, ", ");
-			escape_json(&failed, re->e->name);
-			*reason = psprintf("failed data-quality expectations %s", failed.data);
-		}
+		nfailed++;
+		isnull = true;
+		d = re->value ? ExecEvalExprSwitchContext(re->value, econtext, &isnull) : (Datum) 0;
+		*violations = lappend(*violations,
+							  lh_violation((re->e->columns != NIL &&
+											re->e->kind != DQ_ROW_CONDITION) ?
+										   linitial(re->e->columns) : NULL,
+										   re->rule,
+										   isnull ? NULL : TextDatumGetCString(d),
+										   re->reason));
 	}
 	return nfailed == 0;
 }

@@ -157,8 +157,7 @@ extern int64 dq_record_json(int32 table_id, const char *table_name,
 extern void quality_init(void);
 extern void *quality_rows_begin(const StageCheckTarget *target);
 extern bool quality_rows_check(void *state, Datum *values, bool *nulls,
-							   const char **column, char **value,
-							   char **reason);
+							   const bool *unknown, List **violations);
 extern void quality_after_write(const char *stage, const char *target,
 								int32 table_id, LhStageCounts *counts);
 extern void quality_stage_done(int64 run_id, int stage_no, const char *stage,

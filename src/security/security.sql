@@ -495,6 +495,7 @@ DECLARE
         'lh_classify(text,text,text,text)', 'lh_apply_masking(text)',
         'lh_reset_source(text,text,integer)', 'lh_replay_dead_letters(text,bigint[])',
         'lh_discard_dead_letters(text,bigint[])', 'lh_set_retention(text,interval)',
+        'lh_replay_quarantine(text,bigint[])', 'lh_discard_quarantine(text,bigint[])',
         'lh_set_secret(text,text)', 'lh_drop_secret(text)', 'lh_check_secret(text)',
         'lh_grant_secret(text,text)', 'lh_revoke_secret(text,text)'];
     run_fns text[] := ARRAY[

@@ -305,6 +305,9 @@ gold_run_stage(LhTable *table, LhStageCounts *counts)
 		!(lh_current_run && lh_current_run->full_refresh))
 		return false;
 
+	/* the rows earlier runs diverted are offered again (see transform.h) */
+	if (kind->rewrites)
+		catalog_quarantine_clear(table->table_id, true);
 	kind->write(table, query_text(table->sql), counts);
 	catalog_set_stage_mark(table->table_id, "built", version);
 	return true;
@@ -432,6 +435,7 @@ const GoldKindRoutine gold_kind_rebuild = {
 	.name = "rebuild",
 	.needs_keys = false,
 	.takes_options = false,
+	.rewrites = true,
 	.validate = NULL,
 	.prepare = rebuild_prepare,
 	.write = rebuild_write,
@@ -441,6 +445,7 @@ const GoldKindRoutine gold_kind_append = {
 	.name = "append",
 	.needs_keys = false,
 	.takes_options = false,
+	.rewrites = false,
 	.validate = NULL,
 	.prepare = rebuild_prepare,
 	.write = append_write,
@@ -450,6 +455,7 @@ const GoldKindRoutine gold_kind_merge = {
 	.name = "merge",
 	.needs_keys = true,
 	.takes_options = false,
+	.rewrites = true,
 	.validate = NULL,
 	.prepare = merge_prepare,
 	.write = merge_write,

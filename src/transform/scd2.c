@@ -1260,6 +1260,7 @@ const GoldKindRoutine gold_kind_scd2 = {
 	.name = "scd2",
 	.needs_keys = true,
 	.takes_options = true,
+	.rewrites = true,
 	.validate = scd2_validate_options,
 	.prepare = scd2_prepare_table,
 	.write = scd2_write,

@@ -20,11 +20,22 @@
  * lh_silver_project is a C set-returning function that converts one
  * payload with the mapping compiled once per stage (type input functions,
  * range bounds, attribute numbers).  A row that cannot be converted
- * produces no output row; instead the function appends it, with its
- * column, value and reason, to an in-memory quarantine buffer that is
- * written to lakehouse.quarantine in batches (multi-row INSERT from
- * arrays), during the statement when the buffer fills up and at its end.
- * One bad value therefore never aborts the batch.
+ * produces no output row; instead the function appends it, with every
+ * rule it breaks (each column's type, required, min and max, then the
+ * drop expectations of the row checks: LhViolation), to an in-memory
+ * quarantine buffer that is written to lakehouse.quarantine in batches
+ * (multi-row INSERT from arrays), during the statement when the buffer
+ * fills up and at its end.  One bad value therefore never aborts the
+ * batch.
+ *
+ * Replay (lh_replay_quarantine, src/transform/quarantine_ops.c): the same
+ * statement reads a table's quarantined rows (their stored payloads and
+ * bronze ids, in batches) instead of bronze; rows that now pass are
+ * upserted with the stage's de-duplication and leave quarantine, the
+ * others keep their row with their new rules.  The quarantine id travels
+ * in the position argument, which a quarantined row already has.  A
+ * replayed row never replaces a newer version of its key (order_by, then
+ * landing order by bronze id).
  *
  * Transactions and locking: the stage runs in the caller's (sub)transaction.
  * It first takes SHARE lock on the bronze table, which waits for writers
@@ -101,23 +112,24 @@ typedef struct SilverStage
 	int64		run_id;
 	StageRowChecks *checks;	/* the row checks (src/pipeline/checks.c) */
 
+	bool	   *unknown;		/* per attribute: could not be typed */
+
 	/* progress */
 	int64		rows_read;
 	int64		rows_quarantined;
 	int64		max_bronze_id;
 
-	/* quarantine buffer */
+	/* quarantine buffer: one array per column (LhQuarantineCol) */
 	int			nbuf;
 	int			maxbuf;
-	Datum	   *q_bronze_id;
-	Datum	   *q_position;
-	bool	   *q_position_null;
-	Datum	   *q_column;
-	bool	   *q_column_null;
-	Datum	   *q_value;
-	bool	   *q_value_null;
-	Datum	   *q_reason;
-	Datum	   *q_payload;
+	MemoryContext qcxt;			/* the buffered values, reset per flush */
+	Datum	   *q_cols[LHQ_NCOLS];
+	bool	   *q_nulls[LHQ_NCOLS];
+
+	/* replay: ids of the rows that passed (the refused ones are buffered) */
+	bool		replay;
+	int			npassed;
+	Datum	   *passed;
 } SilverStage;
 
 static SilverStage *active_stage = NULL;
@@ -230,8 +242,9 @@ compile_stage(SilverStage *st, Oid relid, List *columns)
 }
 
 /*
- * Write the buffered quarantine rows with one multi-row INSERT.  Connects
- * to SPI itself: it may be called from inside the stage's statement.
+ * Write the buffered quarantine rows with one multi-row INSERT (a replay:
+ * update the rows it refused again).  Connects to SPI itself: it may be
+ * called from inside the stage's statement.
  */
 static void
 flush_quarantine(SilverStage *st)
@@ -248,66 +261,90 @@ flush_quarantine(SilverStage *st)
 
 	if (n == 0)
 		return;
-	notnull = palloc0(sizeof(bool) * n);
-	for (int k = LHQ_RUN_ID; k <= LHQ_BRONZE_TABLE; k++)
-	{
-		Datum		d = k == LHQ_RUN_ID ? run : k == LHQ_PIPELINE_ID ? pipeline :
-			k == LHQ_TABLE_ID ? table : k == LHQ_TARGET ? target : bronze;
-
-		cols[k] = palloc(sizeof(Datum) * n);
-		for (int i = 0; i < n; i++)
-			cols[k][i] = d;
-		nulls[k] = notnull;
-	}
-	cols[LHQ_BRONZE_ID] = st->q_bronze_id;
-	nulls[LHQ_BRONZE_ID] = notnull;
-	cols[LHQ_POSITION] = st->q_position;
-	nulls[LHQ_POSITION] = st->q_position_null;
-	cols[LHQ_COLUMN] = st->q_column;
-	nulls[LHQ_COLUMN] = st->q_column_null;
-	cols[LHQ_VALUE] = st->q_value;
-	nulls[LHQ_VALUE] = st->q_value_null;
-	cols[LHQ_REASON] = st->q_reason;
-	nulls[LHQ_REASON] = notnull;
-	cols[LHQ_PAYLOAD] = st->q_payload;
-	nulls[LHQ_PAYLOAD] = notnull;
+	memcpy(cols, st->q_cols, sizeof(cols));
+	memcpy(nulls, st->q_nulls, sizeof(nulls));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	catalog_quarantine_insert(n, cols, nulls);
+	if (st->replay)
+		catalog_quarantine_update(n, st->q_cols[LHQ_BRONZE_ID], cols, nulls);
+	else
+	{
+		notnull = palloc0(sizeof(bool) * n);
+		for (int k = LHQ_RUN_ID; k <= LHQ_BRONZE_TABLE; k++)
+		{
+			Datum		d = k == LHQ_RUN_ID ? run : k == LHQ_PIPELINE_ID ? pipeline :
+				k == LHQ_TABLE_ID ? table : k == LHQ_TARGET ? target : bronze;
+
+			cols[k] = palloc(sizeof(Datum) * n);
+			for (int i = 0; i < n; i++)
+				cols[k][i] = d;
+			nulls[k] = notnull;
+		}
+		catalog_quarantine_insert(n, cols, nulls);
+	}
 	SPI_finish();
 	st->nbuf = 0;
+	MemoryContextReset(st->qcxt);
 }
 
+/*
+ * Buffer a row that breaks the rules in violations (at least one).  In a
+ * replay, position holds the row's quarantine id, which takes the place of
+ * the bronze id in the buffer (flush_quarantine updates that row).
+ */
 static void
 quarantine_row(SilverStage *st, int64 bronze_id, text *position,
-			   Jsonb *payload, const char *column, const char *value,
-			   const char *reason)
+			   Jsonb *payload, List *violations)
 {
-	MemoryContext old = MemoryContextSwitchTo(st->cxt);
+	MemoryContext old;
+	LhViolation *first = linitial(violations);
 	int			i;
 
 	if (st->nbuf >= st->maxbuf)
-	{
-		MemoryContextSwitchTo(old);
 		flush_quarantine(st);
-		MemoryContextSwitchTo(st->cxt);
-	}
+	old = MemoryContextSwitchTo(st->qcxt);
 	i = st->nbuf++;
-	st->q_bronze_id[i] = Int64GetDatum(bronze_id);
-	st->q_position_null[i] = (position == NULL);
-	st->q_position[i] = position ? PointerGetDatum(DatumGetTextPCopy(PointerGetDatum(position))) : (Datum) 0;
-	st->q_column_null[i] = (column == NULL);
-	st->q_column[i] = column ? CStringGetTextDatum(column) : (Datum) 0;
-	st->q_value_null[i] = (value == NULL);
-	/* cap stored values: the payload has the rest */
-	st->q_value[i] = value ?
-		PointerGetDatum(cstring_to_text_with_len(value,
-												 pg_mbcliplen(value, strlen(value), 1000))) :
-		(Datum) 0;
-	st->q_reason[i] = CStringGetTextDatum(reason);
-	st->q_payload[i] = PointerGetDatum(DatumGetJsonbPCopy(PointerGetDatum(payload)));
+	if (st->replay)
+		st->q_cols[LHQ_BRONZE_ID][i] =
+			Int64GetDatum(pg_strtoint64(text_to_cstring(position)));
+	else
+	{
+		st->q_cols[LHQ_BRONZE_ID][i] = Int64GetDatum(bronze_id);
+		st->q_nulls[LHQ_POSITION][i] = (position == NULL);
+		st->q_cols[LHQ_POSITION][i] = position ?
+			PointerGetDatum(DatumGetTextPCopy(PointerGetDatum(position))) : (Datum) 0;
+		st->q_cols[LHQ_PAYLOAD][i] =
+			PointerGetDatum(DatumGetJsonbPCopy(PointerGetDatum(payload)));
+	}
+	st->q_nulls[LHQ_COLUMN][i] = (first->column == NULL);
+	st->q_cols[LHQ_COLUMN][i] = first->column ? CStringGetTextDatum(first->column) : (Datum) 0;
+	st->q_nulls[LHQ_VALUE][i] = (first->value == NULL);
+	st->q_cols[LHQ_VALUE][i] = first->value ?
+		CStringGetTextDatum(catalog_quarantine_clip(first->value)) : (Datum) 0;
+	st->q_cols[LHQ_REASON][i] = CStringGetTextDatum(first->reason);
+	st->q_cols[LHQ_RULE][i] = CStringGetTextDatum(first->rule);
+	st->q_cols[LHQ_VIOLATIONS][i] = catalog_quarantine_violations(violations);
 	st->rows_quarantined++;
 	MemoryContextSwitchTo(old);
+}
+
+/* Allocate the quarantine buffer of a stage, in its memory context. */
+static void
+quarantine_buffer_init(SilverStage *st)
+{
+	static const LhQuarantineCol buffered[] = {
+		LHQ_BRONZE_ID, LHQ_POSITION, LHQ_COLUMN, LHQ_VALUE, LHQ_REASON,
+		LHQ_RULE, LHQ_PAYLOAD, LHQ_VIOLATIONS
+	};
+
+	st->maxbuf = Max(lh_max_quarantine_buffer, 1);
+	for (int k = 0; k < lengthof(buffered); k++)
+	{
+		st->q_cols[buffered[k]] = palloc(sizeof(Datum) * st->maxbuf);
+		st->q_nulls[buffered[k]] = palloc0(sizeof(bool) * st->maxbuf);
+	}
+	st->qcxt = AllocSetContextCreate(st->cxt, "silver quarantine buffer",
+									 ALLOCSET_DEFAULT_SIZES);
 }
 
 /*
@@ -395,15 +432,21 @@ apply_transforms(char *s, int flags)
 
 /*
  * Convert one payload.  Returns true and fills values/nulls, or false after
- * quarantining the row.
+ * quarantining the row with every rule it breaks: each column is judged
+ * (a value that cannot be typed is null and unknown to the row checks
+ * after it), then the row checks.
  */
 static bool
 project_row(SilverStage *st, Jsonb *payload, int64 bronze_id, text *position,
 			Datum *values, bool *nulls)
 {
+	List	   *violations = NIL;
+
+	memset(st->unknown, false, sizeof(bool) * st->tupdesc->natts);
 	for (int i = 0; i < st->ncolumns; i++)
 	{
 		CompiledColumn *cc = &st->columns[i];
+		const char *name = cc->def->name;
 		JsonbValue	jv;
 		char	   *str = NULL;
 		bool		found;
@@ -416,70 +459,60 @@ project_row(SilverStage *st, Jsonb *payload, int64 bronze_id, text *position,
 		if (str != NULL && cc->def->transforms)
 			str = apply_transforms(str, cc->def->transforms);
 
+		nulls[cc->attnum] = true;
 		if (str == NULL)
 		{
 			if (cc->has_default)
 			{
 				values[cc->attnum] = cc->default_datum;
 				nulls[cc->attnum] = false;
-				continue;
 			}
-			if (cc->def->required)
-			{
-				quarantine_row(st, bronze_id, position, payload, cc->def->name, NULL,
-							   found ? psprintf("required field \"%s\" is null",
-												cc->def->name) :
-							   psprintf("required field \"%s\" is missing",
-										cc->def->name));
-				return false;
-			}
-			nulls[cc->attnum] = true;
+			else if (cc->def->required)
+				violations = lappend(violations,
+									 lh_violation(name, "required", NULL,
+												  psprintf(found ?
+														   "required field \"%s\" is null" :
+														   "required field \"%s\" is missing",
+														   name)));
 			continue;
 		}
 
 		if (!lh_type_input_safe(&cc->input, str, &d, &edata))
 		{
-			quarantine_row(st, bronze_id, position, payload, cc->def->name, str,
-						   edata->detail ?
-						   psprintf("%s: %s", edata->message, edata->detail) :
-						   edata->message);
-			return false;
-		}
-		if (cc->has_min &&
-			DatumGetInt32(FunctionCall2Coll(cc->cmp, DEFAULT_COLLATION_OID,
-											d, cc->min_datum)) < 0)
-		{
-			quarantine_row(st, bronze_id, position, payload, cc->def->name, str,
-						   psprintf("value is below the minimum %s of column \"%s\"",
-									cc->def->min_value, cc->def->name));
-			return false;
-		}
-		if (cc->has_max &&
-			DatumGetInt32(FunctionCall2Coll(cc->cmp, DEFAULT_COLLATION_OID,
-											d, cc->max_datum)) > 0)
-		{
-			quarantine_row(st, bronze_id, position, payload, cc->def->name, str,
-						   psprintf("value is above the maximum %s of column \"%s\"",
-									cc->def->max_value, cc->def->name));
-			return false;
+			violations = lappend(violations,
+								 lh_violation(name, "type", str,
+											  edata->detail ?
+											  psprintf("%s: %s", edata->message, edata->detail) :
+											  edata->message));
+			st->unknown[cc->attnum] = true;
+			continue;
 		}
 		values[cc->attnum] = d;
 		nulls[cc->attnum] = false;
+		if (cc->has_min &&
+			DatumGetInt32(FunctionCall2Coll(cc->cmp, DEFAULT_COLLATION_OID,
+											d, cc->min_datum)) < 0)
+			violations = lappend(violations,
+								 lh_violation(name, "min", str,
+											  psprintf("value is below the minimum %s of column \"%s\"",
+													   cc->def->min_value, name)));
+		else if (cc->has_max &&
+				 DatumGetInt32(FunctionCall2Coll(cc->cmp, DEFAULT_COLLATION_OID,
+												 d, cc->max_datum)) > 0)
+			violations = lappend(violations,
+								 lh_violation(name, "max", str,
+											  psprintf("value is above the maximum %s of column \"%s\"",
+													   cc->def->max_value, name)));
 	}
 	values[st->att_bronze_id] = Int64GetDatum(bronze_id);
 	nulls[st->att_bronze_id] = false;
 	values[st->att_run_id] = Int64GetDatum(st->run_id);
 	nulls[st->att_run_id] = false;
+	(void) stage_checks_row(st->checks, values, nulls, st->unknown, &violations);
+	if (violations != NIL)
 	{
-		const char *column = NULL;
-		char	   *value = NULL;
-		char	   *reason = NULL;
-
-		if (!stage_checks_row(st->checks, values, nulls, &column, &value, &reason))
-		{
-			quarantine_row(st, bronze_id, position, payload, column, value, reason);
-			return false;
-		}
+		quarantine_row(st, bronze_id, position, payload, violations);
+		return false;
 	}
 	return true;
 }
@@ -540,7 +573,9 @@ lh_silver_project(PG_FUNCTION_ARGS)
 	st->rows_read++;
 	if (bronze_id > st->max_bronze_id)
 		st->max_bronze_id = bronze_id;
-	stage_checks_payload(st->checks, payload, st->rows_read);
+	/* drift was noted when the row was first read */
+	if (!st->replay)
+		stage_checks_payload(st->checks, payload, st->rows_read);
 
 	values = palloc(sizeof(Datum) * st->tupdesc->natts);
 	nulls = palloc(sizeof(bool) * st->tupdesc->natts);
@@ -551,16 +586,21 @@ lh_silver_project(PG_FUNCTION_ARGS)
 		rsi->isDone = ExprEndResult;
 		PG_RETURN_NULL();
 	}
+	if (st->replay)
+		st->passed[st->npassed++] =
+			Int64GetDatum(pg_strtoint64(text_to_cstring(position)));
 	ps->returned = true;
 	rsi->isDone = ExprMultipleResult;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(st->tupdesc, values, nulls)));
 }
 
 /*
- * Build the stage's statement.  $1 is the old mark.
+ * Build the stage's statement, reading the rows of from: a FROM item "b"
+ * with columns payload, _lh_id and _lh_position (for the stage, the bronze
+ * rows above the mark $1).  A replay upserts only over older versions.
  */
 static char *
-build_stage_sql(LhTable *table, SilverStage *st, LhSource *src, Oid reltype)
+build_stage_sql(LhTable *table, SilverStage *st, const char *from, Oid reltype)
 {
 	StringInfoData sql;
 	char	   *target = st->target;
@@ -585,10 +625,8 @@ build_stage_sql(LhTable *table, SilverStage *st, LhSource *src, Oid reltype)
 	appendStringInfo(&sql,
 					 "(s.r)._lh_bronze_id, (s.r)._lh_run_id FROM"
 					 " (SELECT lakehouse.lh_silver_project(b.payload, b._lh_id,"
-					 " b._lh_position, NULL::%s, %d) AS r FROM %s b"
-					 " WHERE b._lh_id > $1 OFFSET 0) s",
-					 format_type_be_qualified(reltype), table->table_id,
-					 lh_qualified_name(src->bronze_schema, src->bronze_table));
+					 " b._lh_position, NULL::%s, %d) AS r FROM %s OFFSET 0) s",
+					 format_type_be_qualified(reltype), table->table_id, from);
 	if (table->keys != NIL)
 	{
 		ListCell   *lc;
@@ -616,13 +654,25 @@ build_stage_sql(LhTable *table, SilverStage *st, LhSource *src, Oid reltype)
 		}
 		appendStringInfoString(&sql, "_lh_bronze_id = excluded._lh_bronze_id,"
 							   " _lh_run_id = excluded._lh_run_id");
-		if (table->order_by)
+		if (table->order_by && !st->replay)
 		{
 			const char *o = quote_identifier(table->order_by);
 
 			appendStringInfo(&sql, " WHERE t.%s IS NULL OR excluded.%s >= t.%s",
 							 o, o, o);
 		}
+		else if (table->order_by)
+		{
+			const char *o = quote_identifier(table->order_by);
+
+			appendStringInfo(&sql, " WHERE t.%s IS NULL OR excluded.%s > t.%s"
+							 " OR (excluded.%s = t.%s"
+							 " AND excluded._lh_bronze_id >= t._lh_bronze_id)",
+							 o, o, o, o, o);
+		}
+		else if (st->replay)
+			appendStringInfoString(&sql,
+								   " WHERE excluded._lh_bronze_id >= t._lh_bronze_id");
 	}
 	return sql.data;
 }
@@ -678,14 +728,13 @@ bronze_has_new_rows(LhSource *src, int64 mark)
  * (restored on exit, and by the subtransaction's abort on error).
  */
 static uint64
-execute_stage(SilverStage *st, const char *stage_sql, int64 old_mark)
+execute_stage(SilverStage *st, const char *stage_sql, int nargs, Oid *types,
+			  Datum *values, bool incremental)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(old_mark)};
 	uint64		written = 0;
 	int			save_nestlevel = NewGUCNestLevel();
 
-	if (old_mark > 0)
+	if (incremental)
 		(void) set_config_option("enable_seqscan", "off",
 								 PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
@@ -693,7 +742,7 @@ execute_stage(SilverStage *st, const char *stage_sql, int64 old_mark)
 	active_stage = st;
 	PG_TRY();
 	{
-		written = lh_spi_exec(stage_sql, 1, types, values, NULL, SPI_OK_INSERT,
+		written = lh_spi_exec(stage_sql, nargs, types, values, NULL, SPI_OK_INSERT,
 							  "run the silver stage's statement");
 		flush_quarantine(st);
 	}
@@ -704,6 +753,43 @@ execute_stage(SilverStage *st, const char *stage_sql, int64 old_mark)
 	PG_END_TRY();
 	AtEOXact_GUC(true, save_nestlevel);
 	return written;
+}
+
+/*
+ * Set up a stage (or a replay) of the silver table relid reading the bronze
+ * table of source source_id: the compiled mapping, the row checks, the
+ * quarantine buffer.  Everything lives in the stage's own memory context
+ * (st->cxt, which the caller deletes).  Caller is connected to SPI.
+ */
+static SilverStage *
+stage_begin(LhTable *table, Oid relid, int32 source_id, bool replay)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "silver stage",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	SilverStage *st = palloc0(sizeof(SilverStage));
+	LhSource   *src = catalog_source_by_id(source_id, false);
+	List	   *columns;
+
+	st->cxt = cxt;
+	st->replay = replay;
+	st->table_id = table->table_id;
+	st->pipeline_id = table->pipeline_id;
+	st->run_id = lh_current_run ? lh_current_run->run_id : 0;
+	st->target = lh_qualified_name(table->schema_name, table->table_name);
+	st->bronze = lh_qualified_name(src->bronze_schema, src->bronze_table);
+	columns = silver_load_columns(table->table_id);
+	compile_stage(st, relid, columns);
+	st->unknown = palloc0(sizeof(bool) * st->tupdesc->natts);
+	{
+		StageCheckTarget target = {"silver", table->table_id, relid,
+		st->tupdesc, columns};
+
+		st->checks = stage_checks_begin_rows(&target);
+	}
+	quarantine_buffer_init(st);
+	MemoryContextSwitchTo(old);
+	return st;
 }
 
 /*
@@ -720,9 +806,7 @@ silver_run_stage(LhTable *table, LhStageCounts *counts)
 	int64		old_mark = 0;
 	StringInfoData sql;
 	SilverStage *st;
-	List	   *columns;
 	char	   *stage_sql;
-	MemoryContext cxt;
 
 	if (table->source_id == 0)
 		ereport(ERROR,
@@ -752,7 +836,7 @@ silver_run_stage(LhTable *table, LhStageCounts *counts)
 			(void) lh_spi_exec(sql.data, 0, NULL, NULL, NULL, SPI_OK_DELETE,
 							   "empty a silver table");
 		}
-		catalog_quarantine_clear(table->table_id);
+		catalog_quarantine_clear(table->table_id, false);
 	}
 	else if ((mark = catalog_get_stage_mark(table->table_id, "bronze_id")) != NULL)
 		old_mark = strtoi64(mark, NULL, 10);
@@ -761,42 +845,20 @@ silver_run_stage(LhTable *table, LhStageCounts *counts)
 	if (!bronze_has_new_rows(src, old_mark))
 		return;
 
-	cxt = AllocSetContextCreate(CurrentMemoryContext, "silver stage",
-								ALLOCSET_DEFAULT_SIZES);
-	st = MemoryContextAllocZero(cxt, sizeof(SilverStage));
-	st->cxt = cxt;
-	st->table_id = table->table_id;
-	st->pipeline_id = table->pipeline_id;
-	st->run_id = lh_current_run ? lh_current_run->run_id : 0;
+	st = stage_begin(table, relid, src->source_id, false);
 	st->max_bronze_id = old_mark;
+	stage_sql = build_stage_sql(table, st,
+								psprintf("%s b WHERE b._lh_id > $1",
+										 lh_qualified_name(src->bronze_schema,
+														   src->bronze_table)),
+								get_rel_type_id(relid));
 	{
-		MemoryContext old = MemoryContextSwitchTo(cxt);
+		Oid			types[1] = {INT8OID};
+		Datum		values[1] = {Int64GetDatum(old_mark)};
 
-		st->target = lh_qualified_name(table->schema_name, table->table_name);
-		st->bronze = lh_qualified_name(src->bronze_schema, src->bronze_table);
-		columns = silver_load_columns(table->table_id);
-		compile_stage(st, relid, columns);
-		{
-			StageCheckTarget target = {"silver", table->table_id, relid,
-			st->tupdesc, columns};
-
-			st->checks = stage_checks_begin_rows(&target);
-		}
-		st->maxbuf = lh_max_quarantine_buffer;
-		st->q_bronze_id = palloc(sizeof(Datum) * st->maxbuf);
-		st->q_position = palloc(sizeof(Datum) * st->maxbuf);
-		st->q_position_null = palloc(sizeof(bool) * st->maxbuf);
-		st->q_column = palloc(sizeof(Datum) * st->maxbuf);
-		st->q_column_null = palloc(sizeof(bool) * st->maxbuf);
-		st->q_value = palloc(sizeof(Datum) * st->maxbuf);
-		st->q_value_null = palloc(sizeof(bool) * st->maxbuf);
-		st->q_reason = palloc(sizeof(Datum) * st->maxbuf);
-		st->q_payload = palloc(sizeof(Datum) * st->maxbuf);
-		MemoryContextSwitchTo(old);
+		counts->rows_written = execute_stage(st, stage_sql, 1, types, values,
+											 old_mark > 0);
 	}
-	stage_sql = build_stage_sql(table, st, src, get_rel_type_id(relid));
-
-	counts->rows_written = execute_stage(st, stage_sql, old_mark);
 	stage_checks_end_rows(st->checks);
 
 	counts->rows_read = st->rows_read;
@@ -805,5 +867,71 @@ silver_run_stage(LhTable *table, LhStageCounts *counts)
 	if (st->max_bronze_id > old_mark)
 		catalog_set_stage_mark(table->table_id, "bronze_id",
 							   psprintf(INT64_FORMAT, st->max_bronze_id));
-	MemoryContextDelete(cxt);
+	MemoryContextDelete(st->cxt);
+}
+
+/*
+ * silver_replay
+ *		Project the table's quarantined rows of key (those ids, or all when
+ *		ids_null) again with the current mapping and row checks, in batches
+ *		of lakehouse.max_quarantine_buffer rows: the rows that pass are
+ *		upserted into the silver table (their _lh_run_id is replay_id) and
+ *		leave quarantine, the others stay with the rules they break now.
+ *		Sets *replayed and *still; when rows were written, replay_id becomes
+ *		the table's changed_run mark, so the gold tables that read it are
+ *		built again by the next run.  Caller is connected to SPI, runs as
+ *		the pipeline's owner and holds the pipeline's run lock.
+ */
+void
+silver_replay(LhTable *table, const LhQuarantineKey *key, Datum ids,
+			  bool ids_null, int64 replay_id, int64 *replayed, int64 *still)
+{
+	Oid			relid = lh_table_oid(table->schema_name, table->table_name, false);
+	SilverStage *st;
+	char	   *sql;
+	MemoryContext batchcxt;
+	MemoryContext old;
+	LhQuarantineBatch batch;
+	int64		after = 0;
+	uint64		written = 0;
+
+	*replayed = *still = 0;
+	if (table->source_id == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("silver table %s has no source", key->target),
+				 errhint("Redefine it with lakehouse.lh_define_silver().")));
+	st = stage_begin(table, relid, table->source_id, true);
+	st->run_id = replay_id;
+	st->passed = MemoryContextAlloc(st->cxt, sizeof(Datum) * st->maxbuf);
+	sql = build_stage_sql(table, st,
+						  "unnest($1, $2, $3::pg_catalog.text[])"
+						  " AS b(payload, _lh_id, _lh_position)",
+						  get_rel_type_id(relid));
+	batchcxt = AllocSetContextCreate(CurrentMemoryContext, "silver replay batch",
+									 ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(batchcxt);
+	while (catalog_quarantine_batch(key, ids, ids_null, after, st->maxbuf, &batch))
+	{
+		Oid			types[3] = {JSONBARRAYOID, INT8ARRAYOID, INT8ARRAYOID};
+		Datum		values[3] = {batch.payloads, batch.bronze_ids, batch.ids};
+
+		CHECK_FOR_INTERRUPTS();
+		st->npassed = 0;
+		written += execute_stage(st, sql, 3, types, values, false);
+		catalog_quarantine_delete(st->npassed, st->passed);
+		*replayed += st->npassed;
+		*still += batch.n - st->npassed;
+		after = batch.last_id;
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(batchcxt);
+		old = MemoryContextSwitchTo(batchcxt);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(batchcxt);
+	stage_checks_end_rows(st->checks);
+	if (written > 0)
+		catalog_set_stage_mark(table->table_id, "changed_run",
+							   psprintf(INT64_FORMAT, replay_id));
+	MemoryContextDelete(st->cxt);
 }

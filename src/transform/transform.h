@@ -35,6 +35,9 @@ extern List *silver_load_columns(int32 table_id);
 extern void silver_prepare_table(const char *schema, const char *table,
 								 List *columns, List *keys);
 extern void silver_run_stage(LhTable *table, LhStageCounts *counts);
+extern void silver_replay(LhTable *table, const LhQuarantineKey *key, Datum ids,
+						  bool ids_null, int64 replay_id, int64 *replayed,
+						  int64 *still);
 
 /*
  * A gold write kind.  Every callback runs as the pipeline's owner,
@@ -45,6 +48,13 @@ typedef struct GoldKindRoutine
 	const char *name;			/* as in lh_define_gold(kind => ...) */
 	bool		needs_keys;		/* keys identify a row */
 	bool		takes_options;	/* options (checked by validate) */
+
+	/*
+	 * every write offers all the query's rows again (not only new ones):
+	 * rows a data contract diverted in earlier runs are diverted again or
+	 * land, so the stage replaces them in lakehouse.quarantine
+	 */
+	bool		rewrites;
 
 	/* definition time: check the options (takes_options only) */
 	void		(*validate) (Jsonb *options, List *keys);

@@ -21,6 +21,25 @@ AS 'MODULE_PATHNAME', 'lh_silver_project'
 LANGUAGE C VOLATILE ROWS 1;
 
 /*
+ * Triage of quarantined rows (src/transform/quarantine_ops.c): project a
+ * silver table's quarantined rows again after a mapping fix (all, or those
+ * quarantine ids), and delete a table's quarantined rows.
+ */
+CREATE FUNCTION lakehouse.lh_replay_quarantine(table_name text,
+                                               ids bigint[] DEFAULT NULL,
+                                               OUT replayed bigint,
+                                               OUT still_quarantined bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'lh_replay_quarantine'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+CREATE FUNCTION lakehouse.lh_discard_quarantine(table_name text,
+                                                ids bigint[] DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'lh_discard_quarantine'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+/*
  * SCD type 2 (src/transform/scd2.c).  lh_scd2_merge keeps the history of a
  * dimension: source is a table or view name, or a query; keys identify a
  * row; options are described in contrib-docs/scd2.md.  Returns the counts

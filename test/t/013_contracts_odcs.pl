@@ -169,7 +169,7 @@ is( $node->safe_psql(
 		'restored',
 		q{SELECT rule || ' ' || column_name FROM lakehouse.quarantine
            WHERE target_table = 'gold.daily_revenue'}),
-	'minimum orders',
+	'contract:minimum orders',
 	'the restored contract quarantines the row that breaks it');
 
 $node->stop;
