@@ -12,7 +12,9 @@
 #   NOTICE lines saying how far the run is;
 # - pg_cancel_backend and pg_terminate_backend in the middle of the silver
 #   stage roll the run back, and the database launcher writes its ledger
-#   row afterwards, status cancelled, with the run id the view showed.
+#   row afterwards, status cancelled, with the run id the view showed;
+# - a one-shot ingest of a Kafka topic (librdkafka's mock cluster) shows
+#   the topic's lag as its total.
 # The run is held at known points so that nothing depends on timing: the
 # ingest waits for a lock on its bronze table, the silver stage for
 # advisory locks taken by a domain check at rows 1000 and 5000.  Every
@@ -21,6 +23,10 @@
 use strict;
 use warnings;
 
+use FindBin;
+use lib $FindBin::RealBin;
+
+use LakehouseKafka;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -250,6 +256,40 @@ is(sql(q{SELECT (lakehouse.lh_run_pipeline('big'))->>'status'}),
 is( sql(q{SELECT string_agg(status, ',' ORDER BY run_id) FROM lakehouse.runs WHERE pipeline_name = 'big'}),
 	'succeeded,cancelled,cancelled,succeeded',
 	'the ledger: every run, the cancelled ones included');
+
+# ---- a one-shot Kafka ingest: the lag is the total ----
+# (a disabled source has no worker: lh_ingest consumes up to the high
+# watermarks itself)
+my $mock = kafka_mock_start(name => '019', topics => ['events:2']);
+kafka_produce($mock->{addr}, 'events', 0, [ map { qq({"i": $_}) } 1 .. 300 ]);
+kafka_produce($mock->{addr}, 'events', 1, [ map { qq({"i": $_}) } 1 .. 200 ]);
+sql(qq{
+BEGIN;
+SELECT lakehouse.lh_create_pipeline('stream');
+SELECT lakehouse.lh_add_source('stream', 'events_src', 'kafka',
+  '{"brokers": "$mock->{addr}", "topic": "events"}');
+SELECT lakehouse.lh_disable_source('events_src');
+COMMIT;
+});
+$gates->query_safe(q{BEGIN; LOCK TABLE bronze.events_src IN SHARE MODE;});
+$run->query_until(qr/started/, q{
+\echo started
+SELECT (lakehouse.lh_ingest('events_src'))->>'rows_written';
+});
+ok( $node->poll_query_until(
+		'postgres', q{
+SELECT EXISTS (SELECT 1 FROM lakehouse.run_progress p JOIN pg_stat_activity a USING (pid)
+                WHERE p.pipeline = 'stream' AND a.wait_event_type = 'Lock')}),
+	'the Kafka ingest is held at its bronze table');
+is( sql(q{
+SELECT concat_ws('|', pid, stage, target, stage_no, stages, rows_done, rows_total, percent_done)
+  FROM lakehouse.run_progress WHERE pipeline = 'stream'}),
+	"$pid|ingest|bronze.events_src|1|1|0|500|0.0",
+	'Kafka: the lag of both partitions is the total');
+$gates->query_safe(q{COMMIT});
+($out) = $run->query(q{SELECT 'done'});
+like($out, qr/^500\ndone$/m, 'the ingest landed the lag');
+is(sql(q{SELECT count(*) FROM lakehouse.run_progress}), '0', 'nothing in flight at the end');
 
 $run->quit;
 $gates->quit;
