@@ -160,7 +160,7 @@ DECLARE
         'lh_scd2_merge(text,text,text[],jsonb)'];
     read_fns text[] := ARRAY['lh_worker_status()', 'lh_partition_stats()',
                              'lh_mask_hash(text)', 'lh_mask_partial(text)',
-                             'lh_metrics()', 'lh_observe_workers()'];
+                             'lh_metrics()', 'lh_observe_workers()', 'lh_run_progress()'];
     admin_fns text[] := ARRAY[
         'lh_set_secret_from_file(text,text)', 'lh_set_secret_reference(text,text)',
         'lh_audit(text,text,text,jsonb)', 'lh_forget(text,text,text)',
@@ -175,7 +175,7 @@ DECLARE
         'lakehouse.silver_drift, lakehouse.schema_history, lakehouse.http_request_counts';
     views text := 'lakehouse.pipeline_status, lakehouse.recent_runs, lakehouse.run_stage_details, '
         'lakehouse.source_status, lakehouse.http_status, lakehouse.dq_summary, '
-        'lakehouse.lineage_graph';
+        'lakehouse.lineage_graph, lakehouse.run_progress';
     f text;
 BEGIN
     -- as at the end of the install script, for objects added since
@@ -623,3 +623,102 @@ LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 REVOKE ALL ON FUNCTION lakehouse.lh_quarantine_sql_drop(),
     lakehouse.lh_replay_quarantine(text, bigint[]),
     lakehouse.lh_discard_quarantine(text, bigint[]) FROM PUBLIC;
+
+/*
+ * ---- issue 19: runs in flight, cancelled runs, drops that cannot surprise ----
+ *
+ * lakehouse.run_progress (lh_run_progress(), shared memory: runs in flight),
+ * pipeline_status's run_state, current_run_id and current_stage, the run
+ * status "cancelled" (src/worker/progress.c), and the event trigger that
+ * refuses plain drops of registered tables (src/declare/drop_guard.c).
+ */
+ALTER TABLE lakehouse.runs DROP CONSTRAINT runs_status_check;
+ALTER TABLE lakehouse.runs ADD CONSTRAINT runs_status_check
+    CHECK (status IN ('running', 'succeeded', 'failed', 'skipped', 'cancelled'));
+COMMENT ON COLUMN lakehouse.runs.status IS 'running (only inside the run''s own transaction), succeeded, failed, skipped, or cancelled: the run''s transaction was cancelled or terminated and rolled back, and the database launcher wrote this row afterwards.';
+
+CREATE FUNCTION lakehouse.lh_run_progress(OUT pid integer,
+                                          OUT pipeline_id integer,
+                                          OUT pipeline text,
+                                          OUT run_id bigint,
+                                          OUT stage text,
+                                          OUT target text,
+                                          OUT stage_no integer,
+                                          OUT stages integer,
+                                          OUT rows_done bigint,
+                                          OUT rows_total bigint,
+                                          OUT bytes_done bigint,
+                                          OUT bytes_total bigint,
+                                          OUT step text,
+                                          OUT run_started_at timestamptz,
+                                          OUT stage_started_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'lh_run_progress'
+LANGUAGE C VOLATILE;
+
+CREATE VIEW lakehouse.run_progress AS
+SELECT coalesce(p.name, g.pipeline) AS pipeline,
+       g.run_id,
+       g.stage,
+       g.target,
+       g.stage_no,
+       g.stages,
+       g.rows_done,
+       g.rows_total,
+       g.bytes_done,
+       g.bytes_total,
+       round(CASE WHEN g.bytes_total > 0 THEN least(100, 100 * g.bytes_done::numeric / g.bytes_total)
+                  WHEN g.rows_total > 0 THEN least(100, 100 * g.rows_done::numeric / g.rows_total) END, 1)
+         AS percent_done,
+       g.step,
+       date_trunc('second', clock_timestamp() - g.run_started_at) AS elapsed,
+       date_trunc('second', clock_timestamp() - g.stage_started_at) AS stage_elapsed,
+       g.run_started_at AS started_at,
+       g.pid
+  FROM lakehouse.lh_run_progress() g
+  LEFT JOIN lakehouse.pipelines p USING (pipeline_id);
+COMMENT ON VIEW lakehouse.run_progress IS 'Runs in flight in this database, from any session: stage, target, rows and bytes done, totals when known, elapsed time, backend pid.';
+
+CREATE OR REPLACE VIEW lakehouse.pipeline_status AS
+SELECT p.name AS pipeline,
+       p.description,
+       p.schedule,
+       (SELECT array_agg(u.name ORDER BY u.name)
+          FROM lakehouse.pipeline_deps d
+          JOIN lakehouse.pipelines u ON u.pipeline_id = d.upstream_id
+         WHERE d.pipeline_id = p.pipeline_id) AS depends_on,
+       (SELECT count(*) FROM lakehouse.sources s WHERE s.pipeline_id = p.pipeline_id) AS sources,
+       (SELECT count(*) FROM lakehouse.tables t WHERE t.pipeline_id = p.pipeline_id AND t.layer = 'silver') AS silver_tables,
+       (SELECT count(*) FROM lakehouse.tables t WHERE t.pipeline_id = p.pipeline_id AND t.layer = 'gold') AS gold_tables,
+       r.run_id AS last_run_id,
+       r.status AS last_status,
+       r.started_at AS last_started_at,
+       r.finished_at - r.started_at AS last_duration,
+       r.failed_stage AS last_failed_stage,
+       r.error_message AS last_error,
+       (SELECT max(ok.finished_at) FROM lakehouse.runs ok
+         WHERE ok.pipeline_id = p.pipeline_id AND ok.status = 'succeeded') AS last_success_at,
+       p.owner,
+       CASE WHEN g.run_id IS NOT NULL THEN 'running' ELSE 'idle' END AS run_state,
+       g.run_id AS current_run_id,
+       CASE WHEN g.target IS NOT NULL THEN g.stage || ' ' || g.target ELSE g.stage END AS current_stage
+  FROM lakehouse.pipelines p
+  LEFT JOIN LATERAL (SELECT * FROM lakehouse.runs x
+                      WHERE x.pipeline_id = p.pipeline_id AND x.status <> 'skipped'
+                      ORDER BY x.run_id DESC LIMIT 1) r ON true
+  LEFT JOIN LATERAL (SELECT * FROM lakehouse.lh_run_progress() y
+                      WHERE y.pipeline_id = p.pipeline_id
+                      ORDER BY y.run_started_at DESC LIMIT 1) g ON true;
+
+CREATE FUNCTION lakehouse.lh_drop_guard()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'lh_drop_guard'
+LANGUAGE C;
+
+CREATE EVENT TRIGGER lh_drop_guard ON sql_drop
+    WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED')
+    EXECUTE FUNCTION lakehouse.lh_drop_guard();
+
+REVOKE ALL ON FUNCTION lakehouse.lh_run_progress(),
+    lakehouse.lh_drop_guard() FROM PUBLIC;
+REVOKE ALL ON lakehouse.run_progress FROM PUBLIC;

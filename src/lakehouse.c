@@ -23,6 +23,7 @@
 #include "utils/memutils.h"
 
 #include "lakehouse.h"
+#include "declare/declare.h"
 #include "security/security.h"
 #include "contract/contract.h"
 #include "observe/observe.h"
@@ -124,6 +125,28 @@ define_settings(void)
 							PGC_SUSET,
 							GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("lakehouse.progress_notice_interval",
+							"Seconds between the NOTICE lines that say how far a run is.",
+							"While a run works, a NOTICE names its stage, rows and bytes done "
+							"and their totals when known, at most this often.  0 turns the lines off; "
+							"lakehouse.run_progress shows the same from any session.",
+							&lh_progress_notice_interval,
+							0, 0, 3600,
+							PGC_USERSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("lakehouse.allow_drop_table",
+							 "Lets DROP TABLE drop registered silver and gold tables.",
+							 "Off: DROP TABLE, DROP SCHEMA and DROP OWNED refuse to drop a table "
+							 "that a pipeline writes (use lakehouse.lh_drop_table).  On: the drop "
+							 "goes through with a WARNING, and the table stays registered.",
+							 &lh_allow_drop_table,
+							 false,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("lakehouse.launcher_naptime",
 							"How often the lakehouse launchers look for new databases and sources.",

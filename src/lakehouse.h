@@ -75,6 +75,27 @@ typedef struct LhRunState
 
 extern LhRunState *lh_current_run;
 
+/*
+ * src/worker/progress.c: what lakehouse.run_progress shows of the run in
+ * flight in this backend.  lh_run_pipeline and lh_ingest bracket their
+ * runs (call_begin/end/abort, run_begin/end, stage); the stages report
+ * with the others, which take no lock and do nothing when no run is in
+ * flight, so that they can be called per row.
+ */
+extern int	lh_progress_notice_interval;
+extern void lh_progress_call_begin(void);
+extern void lh_progress_call_end(void);
+extern void lh_progress_call_abort(void);
+extern void lh_progress_run_begin(const LhRunState *run);
+extern void lh_progress_stage(const char *stage, const char *target,
+							  int stage_no, int nstages);
+extern void lh_progress_run_end(void);
+extern bool lh_progress_active(void);
+extern void lh_progress_total(int64 rows, int64 bytes);
+extern void lh_progress_add_rows(int64 rows);
+extern void lh_progress_set_bytes(int64 bytes);
+extern void lh_progress_step(const char *step);
+
 /* src/common/subxact.c */
 extern ErrorData *lh_try_subxact(void (*fn) (void *arg), void *arg);
 
@@ -84,6 +105,8 @@ extern void lh_parse_table_name(const char *name, const char *default_schema,
 extern char *lh_qualified_name(const char *schema, const char *table);
 extern char *lh_layer_table_name(const char *layer, const char *qualified);
 extern Oid	lh_table_oid(const char *schema, const char *table, bool missing_ok);
+extern Oid	lh_stage_table_oid(const LhTable *t);
+extern char *lh_stage_table_hint(const char *layer, const char *qname);
 extern void lh_ensure_schema(const char *schema);
 extern void lh_check_name(const char *what, const char *name);
 extern bool lh_unique_index_on(Oid relid, List *columns);

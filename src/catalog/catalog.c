@@ -6,6 +6,8 @@
  * lh_spi_exec is the one place where the extension runs a statement
  * through SPI and checks its result: every caller names what it was doing,
  * and a failure reads "could not <what>: <SPI result>" whoever called.
+ * During a run, what it is doing is also the step lakehouse.run_progress
+ * shows (catalog statements excepted).
  *
  * catalog_exec runs one of the extension's own, fixed, parameterised
  * catalog statements.  It switches to the catalog owner (the role that
@@ -78,6 +80,8 @@ lh_spi_exec(const char *sql, int nargs, Oid *types, Datum *values,
 	MemoryContext callercxt = CurrentMemoryContext;
 	int			rc;
 
+	if (!OidIsValid(acting_user))
+		lh_progress_step(what);
 	if (nargs > 0)
 		rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
 	else

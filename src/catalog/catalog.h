@@ -224,6 +224,7 @@ extern LhTable *catalog_table_lookup(const char *name, char **schema,
 extern List *catalog_pipeline_tables(int32 pipeline_id, const char *layer);
 /* a pipeline's silver and gold tables, by layer, schema and name */
 extern List *catalog_pipeline_tables_by_name(int32 pipeline_id);
+extern List *catalog_tables_dropped(void);
 /* gold tables whose SQL mentions name (any case), by qualified name */
 extern List *catalog_gold_tables_mentioning(const char *name);
 extern char *catalog_table_reading_source(int32 source_id);
@@ -340,6 +341,17 @@ extern void catalog_run_finish(int64 run_id, const char *status,
 							   const char *sqlstate, const char *message,
 							   const char *summary);
 extern void catalog_run_set_parent(int64 run_id, int64 parent_run_id);
+extern void catalog_run_record_abandoned(int64 run_id, int32 pipeline_id,
+										 const char *pipeline_name,
+										 const char *status, const char *run_by,
+										 const char *application,
+										 bool full_refresh,
+										 TimestampTz started_at,
+										 TimestampTz finished_at,
+										 const char *failed_stage,
+										 const char *sqlstate,
+										 const char *message,
+										 const char *summary);
 extern void catalog_stage_insert(int64 run_id, int stage_no, const char *stage,
 								 const char *target, const char *status,
 								 TimestampTz started, TimestampTz finished,

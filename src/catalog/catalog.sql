@@ -131,10 +131,11 @@ CREATE TABLE lakehouse.runs (
     error_sqlstate  text,
     error_message   text,
     summary         jsonb,
-    CONSTRAINT runs_status_check CHECK (status IN ('running', 'succeeded', 'failed', 'skipped'))
+    CONSTRAINT runs_status_check CHECK (status IN ('running', 'succeeded', 'failed', 'skipped', 'cancelled'))
 );
 CREATE INDEX runs_pipeline_idx ON lakehouse.runs (pipeline_id, run_id DESC);
 COMMENT ON TABLE lakehouse.runs IS 'Run ledger: one row per pipeline run, kept even when a stage fails.';
+COMMENT ON COLUMN lakehouse.runs.status IS 'running (only inside the run''s own transaction), succeeded, failed, skipped, or cancelled: the run''s transaction was cancelled or terminated and rolled back, and the database launcher wrote this row afterwards.';
 
 CREATE TABLE lakehouse.run_stages (
     run_id          bigint NOT NULL REFERENCES lakehouse.runs ON DELETE CASCADE,
@@ -227,6 +228,52 @@ SELECT pg_catalog.pg_extension_config_dump('lakehouse.dead_letters_dead_letter_i
  * Views for people in psql.
  */
 
+/*
+ * The runs in flight in this database, from shared memory (C:
+ * src/worker/progress.c; needs shared_preload_libraries).
+ */
+CREATE FUNCTION lakehouse.lh_run_progress(OUT pid integer,
+                                          OUT pipeline_id integer,
+                                          OUT pipeline text,
+                                          OUT run_id bigint,
+                                          OUT stage text,
+                                          OUT target text,
+                                          OUT stage_no integer,
+                                          OUT stages integer,
+                                          OUT rows_done bigint,
+                                          OUT rows_total bigint,
+                                          OUT bytes_done bigint,
+                                          OUT bytes_total bigint,
+                                          OUT step text,
+                                          OUT run_started_at timestamptz,
+                                          OUT stage_started_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'lh_run_progress'
+LANGUAGE C VOLATILE;
+
+CREATE VIEW lakehouse.run_progress AS
+SELECT coalesce(p.name, g.pipeline) AS pipeline,
+       g.run_id,
+       g.stage,
+       g.target,
+       g.stage_no,
+       g.stages,
+       g.rows_done,
+       g.rows_total,
+       g.bytes_done,
+       g.bytes_total,
+       round(CASE WHEN g.bytes_total > 0 THEN least(100, 100 * g.bytes_done::numeric / g.bytes_total)
+                  WHEN g.rows_total > 0 THEN least(100, 100 * g.rows_done::numeric / g.rows_total) END, 1)
+         AS percent_done,
+       g.step,
+       date_trunc('second', clock_timestamp() - g.run_started_at) AS elapsed,
+       date_trunc('second', clock_timestamp() - g.stage_started_at) AS stage_elapsed,
+       g.run_started_at AS started_at,
+       g.pid
+  FROM lakehouse.lh_run_progress() g
+  LEFT JOIN lakehouse.pipelines p USING (pipeline_id);
+COMMENT ON VIEW lakehouse.run_progress IS 'Runs in flight in this database, from any session: stage, target, rows and bytes done, totals when known, elapsed time, backend pid.';
+
 CREATE VIEW lakehouse.pipeline_status AS
 SELECT p.name AS pipeline,
        p.description,
@@ -246,11 +293,17 @@ SELECT p.name AS pipeline,
        r.error_message AS last_error,
        (SELECT max(ok.finished_at) FROM lakehouse.runs ok
          WHERE ok.pipeline_id = p.pipeline_id AND ok.status = 'succeeded') AS last_success_at,
-       p.owner
+       p.owner,
+       CASE WHEN g.run_id IS NOT NULL THEN 'running' ELSE 'idle' END AS run_state,
+       g.run_id AS current_run_id,
+       CASE WHEN g.target IS NOT NULL THEN g.stage || ' ' || g.target ELSE g.stage END AS current_stage
   FROM lakehouse.pipelines p
   LEFT JOIN LATERAL (SELECT * FROM lakehouse.runs x
                       WHERE x.pipeline_id = p.pipeline_id AND x.status <> 'skipped'
-                      ORDER BY x.run_id DESC LIMIT 1) r ON true;
+                      ORDER BY x.run_id DESC LIMIT 1) r ON true
+  LEFT JOIN LATERAL (SELECT * FROM lakehouse.lh_run_progress() y
+                      WHERE y.pipeline_id = p.pipeline_id
+                      ORDER BY y.run_started_at DESC LIMIT 1) g ON true;
 
 CREATE VIEW lakehouse.recent_runs AS
 SELECT r.run_id,

@@ -9,6 +9,11 @@
  * run_by is the user the run was started by (the caller, a worker's
  * owner, pg_cron's job user), never the catalog owner that writes the row.
  *
+ * A run whose transaction was cancelled loses its row with everything
+ * else; the database launcher writes it again afterwards, in a
+ * transaction of its own (catalog_run_record_abandoned, see
+ * src/worker/progress.c).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -97,6 +102,56 @@ catalog_run_set_parent(int64 run_id, int64 parent_run_id)
 	values[1] = Int64GetDatum(parent_run_id);
 	catalog_exec("UPDATE lakehouse.runs SET parent_run_id = $2 WHERE run_id = $1",
 				 2, types, values, NULL, SPI_OK_UPDATE);
+}
+
+/*
+ * catalog_run_record_abandoned
+ *		The ledger row of a run whose transaction rolled back (cancelled or
+ *		failed by an error its stages did not catch), with its original run
+ *		id.  Nothing of what it did was kept, so its counts are zero.  When
+ *		the row is still there (the original transaction has not finished
+ *		rolling back) the INSERT waits for it; a row that exists is kept.
+ *		The pipeline may have been dropped since: pipeline_id is then NULL.
+ */
+void
+catalog_run_record_abandoned(int64 run_id, int32 pipeline_id,
+							 const char *pipeline_name, const char *status,
+							 const char *run_by, const char *application,
+							 bool full_refresh, TimestampTz started_at,
+							 TimestampTz finished_at, const char *failed_stage,
+							 const char *sqlstate, const char *message,
+							 const char *summary)
+{
+	Oid			types[13] = {INT8OID, INT4OID, TEXTOID, TEXTOID, NAMEOID, TEXTOID,
+		BOOLOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID,
+	TEXTOID};
+	Datum		values[13];
+	char		nulls[13];
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = Int64GetDatum(run_id);
+	values[1] = Int32GetDatum(pipeline_id);
+	values[2] = CStringGetTextDatum(pipeline_name);
+	values[3] = CStringGetTextDatum(status);
+	values[4] = CStringGetDatum(run_by);
+	values[5] = catalog_text_or_null(application, &nulls[5]);
+	values[6] = BoolGetDatum(full_refresh);
+	values[7] = TimestampTzGetDatum(started_at);
+	values[8] = TimestampTzGetDatum(finished_at);
+	values[9] = catalog_text_or_null(failed_stage, &nulls[9]);
+	values[10] = catalog_text_or_null(sqlstate, &nulls[10]);
+	values[11] = catalog_text_or_null(message, &nulls[11]);
+	values[12] = catalog_text_or_null(summary, &nulls[12]);
+	catalog_exec("INSERT INTO lakehouse.runs"
+				 " (run_id, pipeline_id, pipeline_name, status, run_by, application,"
+				 " full_refresh, started_at, finished_at, failed_stage,"
+				 " error_sqlstate, error_message, summary)"
+				 " SELECT $1, p.pipeline_id, coalesce(p.name, $3), $4, $5, $6,"
+				 " $7, $8, $9, $10, $11, $12, $13::jsonb"
+				 " FROM (SELECT) AS x"
+				 " LEFT JOIN lakehouse.pipelines p ON p.pipeline_id = $2"
+				 " ON CONFLICT (run_id) DO NOTHING",
+				 13, types, values, nulls, SPI_OK_INSERT);
 }
 
 void

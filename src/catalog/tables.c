@@ -178,6 +178,22 @@ catalog_gold_tables_mentioning(const char *name)
 	return tables_from_rows();
 }
 
+/*
+ * In a sql_drop event trigger: the registered tables among the tables the
+ * command dropped, ordered by their qualified names.
+ */
+List *
+catalog_tables_dropped(void)
+{
+	catalog_exec("SELECT " TABLE_COLUMNS
+				 " WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger_dropped_objects() d"
+				 "   WHERE d.object_type = 'table' AND d.schema_name = t.schema_name"
+				 "     AND d.object_name = t.table_name)"
+				 " ORDER BY format('%I.%I', t.schema_name, t.table_name)",
+				 0, NULL, NULL, NULL, SPI_OK_SELECT);
+	return tables_from_rows();
+}
+
 /* The qualified name of a table that reads the source, or NULL. */
 char *
 catalog_table_reading_source(int32 source_id)

@@ -196,6 +196,41 @@ lh_table_oid(const char *schema, const char *table, bool missing_ok)
 }
 
 /*
+ * lh_stage_table_oid
+ *		The relation of a registered silver or gold table, for its stage;
+ *		a table dropped behind lakehouse's back is an error that says how
+ *		to recover.  Needs no SPI connection.
+ */
+Oid
+lh_stage_table_oid(const LhTable *t)
+{
+	Oid			relid = lh_table_oid(t->schema_name, t->table_name, true);
+	char	   *qname;
+
+	if (OidIsValid(relid))
+		return relid;
+	qname = lh_qualified_name(t->schema_name, t->table_name);
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_TABLE),
+			 errmsg("%s table %s does not exist", t->layer, qname),
+			 errdetail("It is registered in lakehouse.tables, but the table itself was dropped."),
+			 errhint("%s", lh_stage_table_hint(t->layer, qname))));
+	return InvalidOid;			/* keep compiler quiet */
+}
+
+/*
+ * lh_stage_table_hint
+ *		What to do about a registered table that was dropped (layer
+ *		"silver" or "gold", qname its quoted qualified name).
+ */
+char *
+lh_stage_table_hint(const char *layer, const char *qname)
+{
+	return psprintf("Create it again with lakehouse.lh_define_%s(..., replace => true) or by applying the pipeline's configuration again (the next run fills it), or unregister it with lakehouse.lh_drop_table(%s).",
+					layer, quote_literal_cstr(qname));
+}
+
+/*
  * lh_ensure_schema
  *		Create a schema if it does not exist yet.  Caller is connected to SPI.
  */

@@ -40,6 +40,7 @@
 #include "utils/lsyscache.h"
 
 #include "catalog/catalog.h"
+#include "declare/declare.h"
 #include "evolution/evolution.h"
 #include "lakehouse.h"
 #include "sources/sources.h"
@@ -233,22 +234,6 @@ lh_add_dependency(PG_FUNCTION_ARGS)
 }
 
 /*
- * Drop a data table if it exists (lh_drop_pipeline / lh_drop_table with
- * drop data).
- */
-static void
-drop_data_table(const char *schema, const char *table)
-{
-	StringInfoData sql;
-
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "DROP TABLE IF EXISTS %s",
-					 lh_qualified_name(schema, table));
-	(void) lh_spi_exec(sql.data, 0, NULL, NULL, NULL, SPI_OK_UTILITY,
-					   "drop a data table");
-}
-
-/*
  * lh_drop_pipeline(name, drop_tables)
  *
  * Refuses while another pipeline depends on this one.  Removes its pg_cron
@@ -302,13 +287,13 @@ lh_drop_pipeline(PG_FUNCTION_ARGS)
 		{
 			LhTable    *t = list_nth(tables, i);
 
-			drop_data_table(t->schema_name, t->table_name);
+			declare_drop_data_table(t->schema_name, t->table_name);
 		}
 		foreach(lc, sources)
 		{
 			LhSource   *s = lfirst(lc);
 
-			drop_data_table(s->bronze_schema, s->bronze_table);
+			declare_drop_data_table(s->bronze_schema, s->bronze_table);
 		}
 		lh_owner_end(&id);
 	}
@@ -501,6 +486,19 @@ check_table_slot(const char *schema, const char *table, int32 pipeline_id,
 }
 
 /*
+ * A registered table that was dropped and is created again starts empty:
+ * forget the stage mark that says how far it was built, so that the next
+ * run fills it (from the first bronze row, or with a full build).
+ */
+static void
+forget_stage_mark(int32 table_id, const char *qname, const char *mark)
+{
+	if (catalog_delete_stage_mark(table_id, mark))
+		ereport(NOTICE,
+				(errmsg("table %s was created again; the next run fills it", qname)));
+}
+
+/*
  * lh_define_silver(pipeline, table_name, source, columns, keys, order_by,
  *					replace, schema_policy, allow_breaking) returns integer
  *
@@ -527,6 +525,7 @@ lh_define_silver(PG_FUNCTION_ARGS)
 	LhSource   *src;
 	List	   *columns;
 	LhIdentity	id;
+	bool		recreated;
 
 	if (PG_ARGISNULL(3))
 		ereport(ERROR,
@@ -560,11 +559,14 @@ lh_define_silver(PG_FUNCTION_ARGS)
 					 errhint("Declare the source with format \"json\", or build a gold table from its bronze table with SQL.")));
 	}
 	table_id = check_table_slot(schema, table, p->pipeline_id, "silver", replace);
+	recreated = table_id != 0 && !OidIsValid(lh_table_oid(schema, table, true));
 
 	if (table_id != 0)
 		evolution_apply_mapping(table_id, schema, table, columns, policy,
 								allow_breaking);
 	silver_prepare_table(schema, table, columns, keys);
+	if (recreated)
+		forget_stage_mark(table_id, lh_qualified_name(schema, table), "bronze_id");
 
 	/* reading another source: its bronze ids mean nothing to the old mark */
 	if (table_id != 0 && catalog_table(table_id)->source_id != src->source_id &&
@@ -606,6 +608,7 @@ lh_define_gold(PG_FUNCTION_ARGS)
 	LhPipeline *p;
 	int32		table_id;
 	LhIdentity	id;
+	bool		recreated;
 
 	if (k->needs_keys && keys == NIL)
 		ereport(ERROR,
@@ -628,7 +631,10 @@ lh_define_gold(PG_FUNCTION_ARGS)
 	p = begin_as_owner(pipeline, psprintf("alter pipeline \"%s\"", pipeline), &id);
 	gold_check_sql(sql);
 	table_id = check_table_slot(schema, table, p->pipeline_id, "gold", replace);
+	recreated = table_id != 0 && !OidIsValid(lh_table_oid(schema, table, true));
 	k->prepare(schema, table, sql, keys, options);
+	if (recreated)
+		forget_stage_mark(table_id, lh_qualified_name(schema, table), "built");
 	table_id = catalog_table_store(table_id, p->pipeline_id, "gold", schema, table, 0,
 								   keys, NULL, kind, sql, options);
 	lh_owner_end(&id);
@@ -659,7 +665,7 @@ lh_drop_table(PG_FUNCTION_ARGS)
 	if (drop_data)
 	{
 		lh_owner_begin(t->owner, &id);
-		drop_data_table(t->schema_name, t->table_name);
+		declare_drop_data_table(t->schema_name, t->table_name);
 		lh_owner_end(&id);
 	}
 	SPI_finish();

@@ -149,6 +149,10 @@ extern int	lh_cfg_nameref_cmp(const void *a, const void *b);
 extern int	lh_cfg_strcmp(const void *a, const void *b);
 extern bool lh_cfg_sorted_contains(char **sorted, int n, const char *name);
 
+/* drop_guard.c */
+extern bool lh_allow_drop_table;
+extern void declare_drop_data_table(const char *schema, const char *table);
+
 /* Provided by whoever links yaml_parse.c: yaml.c or the fuzz harness. */
 extern void lh_cfg_report(LhCfgParser *parser, LhCfgErrorKind kind,
 						  const char *message, const char *detail,

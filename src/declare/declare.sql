@@ -93,3 +93,18 @@ CREATE FUNCTION lakehouse.lh_set_pipeline_owner(pipeline text, owner text)
 RETURNS void
 AS 'MODULE_PATHNAME', 'lh_set_pipeline_owner'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+/*
+ * Registered silver and gold tables are dropped with lh_drop_table (or
+ * lh_drop_pipeline(..., drop_tables => true)); a plain DROP TABLE, DROP
+ * SCHEMA ... CASCADE or DROP OWNED that would drop one is refused, unless
+ * a superuser sets lakehouse.allow_drop_table (src/declare/drop_guard.c).
+ */
+CREATE FUNCTION lakehouse.lh_drop_guard()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'lh_drop_guard'
+LANGUAGE C;
+
+CREATE EVENT TRIGGER lh_drop_guard ON sql_drop
+    WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED')
+    EXECUTE FUNCTION lakehouse.lh_drop_guard();

@@ -15,7 +15,10 @@
  *	   while the earlier ones and the ledger stay and commit with the
  *	   caller's transaction.  A failing run therefore does not raise an
  *	   error: it returns its summary with status "failed" and emits a
- *	   WARNING.  Query cancel and shutdown are re-thrown, never recorded;
+ *	   WARNING.  Query cancel and shutdown are re-thrown: they abort the
+ *	   caller's transaction, ledger row included, so the runs of the call
+ *	   are handed to src/worker/progress.c, whose database launcher writes
+ *	   their rows again afterwards with status "cancelled";
  *	4. one lakehouse.run_stages row per stage, and the run row updated
  *	   with totals, status and the error (SQLSTATE, message);
  *	5. OpenLineage START and COMPLETE/FAIL events of the run and of each
@@ -24,7 +27,8 @@
  *	   transaction, the lineage worker sends committed events later.
  *
  * While a stage runs, an error context callback names the pipeline, stage
- * and run in every message logged (log correlation).
+ * and run in every message logged (log correlation), and the run's slot in
+ * shared memory (lakehouse.run_progress) names the stage.
  *
  * lh_current_run points at the running run while stages execute so that
  * every stage (and lakehouse.lh_current_run_id() in user SQL) can see the
@@ -303,6 +307,8 @@ run_stages(List *stages, LhRunState *run, bool skip_all, LhStageCounts *total)
 			errcb.arg = &sc;
 			errcb.previous = error_context_stack;
 			error_context_stack = &errcb;
+			lh_progress_stage(sc.stage, st->target, foreach_current_index(lc) + 1,
+							  list_length(stages));
 			execute_stage(st, run);
 			error_context_stack = errcb.previous;
 			if (st->error)
@@ -326,6 +332,7 @@ run_stages(List *stages, LhRunState *run, bool skip_all, LhStageCounts *total)
 		total->rows_written += st->counts.rows_written;
 		total->rows_quarantined += st->counts.rows_quarantined;
 	}
+	lh_progress_stage("finishing", NULL, 0, list_length(stages));
 	return failed;
 }
 
@@ -534,6 +541,7 @@ run_one(LhPipeline *p, bool wait, bool full_refresh, LhSource *only_source,
 	run.pipeline_name = name;
 	run.owner = p->owner;
 	run.full_refresh = full_refresh;
+	lh_progress_run_begin(&run);
 	if (trigger && strcmp(trigger->pipeline, name) == 0)
 		lineage_run_start(run.run_id, name, trigger->uuid, NULL);
 	else
@@ -560,6 +568,7 @@ run_one(LhPipeline *p, bool wait, bool full_refresh, LhSource *only_source,
 					f.message);
 
 	report_run(name, &result, &total, failed != NULL, upstream_failed, &f);
+	lh_progress_run_end();
 	return result;
 }
 
@@ -620,43 +629,21 @@ check_isolation(const char *kind, const char *what)
 }
 
 /*
- * lh_run_pipeline(name, wait, upstream, full_refresh) returns jsonb
+ * Run target after its upstream pipelines (all of them when upstream),
+ * as lh_run_pipeline does; returns the target's result.  Connected to SPI.
  */
-Datum
-lh_run_pipeline(PG_FUNCTION_ARGS)
+static RunResult
+run_with_upstreams(LhPipeline *target, bool wait, bool upstream,
+				   bool full_refresh)
 {
-	char	   *name;
-	bool		wait = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
-	bool		upstream = PG_ARGISNULL(2) ? true : PG_GETARG_BOOL(2);
-	bool		full_refresh = PG_ARGISNULL(3) ? false : PG_GETARG_BOOL(3);
-	LhPipeline *target;
 	List	   *order;
 	List	   *upstream_results = NIL;
 	List	   *failed_ids = NIL;
-	MemoryContext callcxt = CurrentMemoryContext;
 	char	   *upstream_failed = NULL;
 	LineageTrigger trigger;
 	RunResult	result;
 	ListCell   *lc;
-	Datum		json;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("pipeline name must not be null")));
-	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	check_isolation("pipeline", name);
-	if (lh_current_run != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot run pipeline \"%s\" from inside a run of pipeline \"%s\"",
-						name, lh_current_run->pipeline_name),
-				 errhint("Declare a dependency between the pipelines instead.")));
-
-	SPI_connect();
-	target = catalog_pipeline_by_name(name, false);
-	security_check_pipeline(target, LH_RIGHT_OPERATE,
-							psprintf("run pipeline \"%s\"", name));
 	order = upstream ? deps_run_order(target->pipeline_id) :
 		list_make1_int(target->pipeline_id);
 	lineage_trigger_init(&trigger, target->name);
@@ -677,7 +664,7 @@ lh_run_pipeline(PG_FUNCTION_ARGS)
 		}
 		up = security_check_pipeline_id(id, LH_RIGHT_OPERATE,
 										psprintf("run pipeline \"%s\", upstream of \"%s\"",
-												 catalog_pipeline_name(id), name));
+												 catalog_pipeline_name(id), target->name));
 		r = palloc(sizeof(RunResult));
 		*r = run_one(up, wait, full_refresh, NULL, blocked_by, NIL, &trigger);
 		if (strcmp(r->status, "failed") == 0)
@@ -689,6 +676,73 @@ lh_run_pipeline(PG_FUNCTION_ARGS)
 					 upstream_results, &trigger);
 	foreach(lc, upstream_results)
 		catalog_run_set_parent(((RunResult *) lfirst(lc))->run_id, result.run_id);
+	return result;
+}
+
+/*
+ * One call of lh_run_pipeline (target after its upstreams, when upstream)
+ * or of lh_ingest (only_source's ingest alone).  An error that leaves the
+ * call -- a cancel, a termination -- rolls back the caller's transaction
+ * with every ledger row of the call: its runs are handed to
+ * lh_progress_call_abort, whose database launcher writes them again.
+ */
+static RunResult
+run_call(LhPipeline *target, bool wait, bool upstream, bool full_refresh,
+		 LhSource *only_source)
+{
+	RunResult	result;
+
+	lh_progress_call_begin();
+	PG_TRY();
+	{
+		if (only_source)
+			result = run_one(target, wait, full_refresh, only_source, NULL, NIL, NULL);
+		else
+			result = run_with_upstreams(target, wait, upstream, full_refresh);
+	}
+	PG_CATCH();
+	{
+		lh_progress_call_abort();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	lh_progress_call_end();
+	return result;
+}
+
+/*
+ * lh_run_pipeline(name, wait, upstream, full_refresh) returns jsonb
+ */
+Datum
+lh_run_pipeline(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	bool		wait = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
+	bool		upstream = PG_ARGISNULL(2) ? true : PG_GETARG_BOOL(2);
+	bool		full_refresh = PG_ARGISNULL(3) ? false : PG_GETARG_BOOL(3);
+	LhPipeline *target;
+	MemoryContext callcxt = CurrentMemoryContext;
+	RunResult	result;
+	Datum		json;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("pipeline name must not be null")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	check_isolation("pipeline", name);
+	if (lh_current_run != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot run pipeline \"%s\" from inside a run of pipeline \"%s\"",
+						name, lh_current_run->pipeline_name),
+				 errhint("Declare a dependency between the pipelines instead.")));
+
+	SPI_connect();
+	target = catalog_pipeline_by_name(name, false);
+	security_check_pipeline(target, LH_RIGHT_OPERATE,
+							psprintf("run pipeline \"%s\"", name));
+	result = run_call(target, wait, upstream, full_refresh, NULL);
 	json = json_result(result.json, callcxt);
 	SPI_finish();
 	PG_RETURN_DATUM(json);
@@ -721,7 +775,7 @@ lh_ingest(PG_FUNCTION_ARGS)
 	src = catalog_source_by_name(name, false);
 	p = security_check_pipeline_id(src->pipeline_id, LH_RIGHT_OPERATE,
 								   psprintf("ingest source \"%s\"", name));
-	result = run_one(p, false, false, src, NULL, NIL, NULL);
+	result = run_call(p, false, false, false, src);
 	json = json_result(result.json, callcxt);
 	SPI_finish();
 	PG_RETURN_DATUM(json);

@@ -48,6 +48,9 @@
  * (sub)transaction must be aborted: that releases the relation, buffer
  * pins and memory, and discards the rows already written.
  *
+ * Each batch written counts as rows done for lakehouse.run_progress (a
+ * no-op outside a run).
+ *
  * bronze_create_table and bronze_check_table run DDL / catalog lookups
  * and may be called outside a run; bronze_create_table connects to SPI
  * itself.
@@ -754,6 +757,7 @@ bronze_writer_flush(BronzeWriter *w)
 	}
 
 	w->rows_written += w->nused;
+	lh_progress_add_rows(w->nused);
 	w->nused = 0;
 	w->bytes = 0;
 	ResetPerTupleExprContext(w->estate);

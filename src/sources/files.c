@@ -57,6 +57,10 @@
  * rows_skipped = dead-lettered, so read = written + skipped; files = the
  * files found (read or not, new records or none).
  *
+ * Progress.  Before reading, the bytes every file has beyond its mark are
+ * added up: that is the total lakehouse.run_progress shows, and each
+ * record read reports the bytes read so far.
+ *
  * Resources.  Files are opened with AllocateFile and closed in PG_FINALLY,
  * so an error (or a cancel, checked between records) leaves no descriptor
  * behind; glob's malloc'd results are freed the same way.  Each record is
@@ -110,6 +114,8 @@ typedef struct FilesIngest
 	LhTypeInput jsonb_input;
 	int64		rows_added;
 	bool		convert;		/* convert UTF-8 to the database encoding? */
+	int64		bytes_before;	/* progress: bytes read of earlier files */
+	int64		file_start;		/* progress: where reading this file began */
 } FilesIngest;
 
 static const char *const files_option_keys[] = {
@@ -447,6 +453,13 @@ files_position(FilesPosition *pos, int64 line)
 	return pos->buf.data;
 }
 
+/* Report how many bytes of the files were read (lakehouse.run_progress). */
+static inline void
+files_progress(FilesIngest *st, CsvReader *r)
+{
+	lh_progress_set_bytes(st->bytes_before + csv_offset(r) - st->file_start);
+}
+
 /*
  * Land the CSV records of a file from start_offset (0: after the header).
  */
@@ -490,6 +503,7 @@ files_read_csv(FilesIngest *st, CsvReader *r, const char *path,
 			break;
 		}
 		st->counts->rows_read++;
+		files_progress(st, r);
 		position = files_position(&pos, r->record_line);
 
 		if (res == CSV_MALFORMED)
@@ -580,6 +594,7 @@ files_read_jsonl(FilesIngest *st, CsvReader *r, const char *base,
 			continue;
 		}
 		st->counts->rows_read++;
+		files_progress(st, r);
 		position = files_position(&pos, r->record_line);
 
 		if (!lh_json_record(r->raw.data, r->raw.len, &st->jsonb_input,
@@ -654,6 +669,8 @@ files_read_file(FilesIngest *st, FILE *fp, const char *path, const char *mark,
 
 	r = csv_reader_create(fp, path, st->opts.delimiter, st->opts.quote,
 						  st->opts.null_string);
+	st->file_start = start_offset;
+	lh_progress_step(psprintf("read %s", path));
 	if (st->opts.format == FILES_CSV)
 		files_read_csv(st, r, path, base, start_offset, start_line);
 	else
@@ -661,6 +678,8 @@ files_read_file(FilesIngest *st, FILE *fp, const char *path, const char *mark,
 	end->moved = true;
 	end->offset = csv_offset(r);
 	end->line = r->line;
+	st->bytes_before += end->offset - start_offset;
+	lh_progress_set_bytes(st->bytes_before);
 	csv_reader_free(r);
 }
 
@@ -727,6 +746,33 @@ files_none_found(FilesIngest *st)
 }
 
 /*
+ * The bytes the files hold beyond their marks: what this ingest reads
+ * (a file shorter than its mark is read again from the start).
+ */
+static int64
+files_bytes_ahead(LhSource *src, List *paths)
+{
+	ListCell   *lc;
+	int64		total = 0;
+
+	foreach(lc, paths)
+	{
+		const char *path = lfirst(lc);
+		char	   *mark = catalog_get_source_mark(src->source_id, path);
+		int64		offset = 0;
+		int64		line;
+		struct stat st;
+
+		if (stat(path, &st) != 0)
+			continue;			/* reading it will say why */
+		if (mark != NULL)
+			files_parse_mark(path, mark, &offset, &line);
+		total += (st.st_size >= offset) ? st.st_size - offset : st.st_size;
+	}
+	return total;
+}
+
+/*
  * files_ingest
  *		Land the new records of every file the source's path matches.
  *
@@ -752,6 +798,8 @@ files_ingest(LhSource *src, int64 run_id, LhStageCounts *counts)
 		lh_type_input_init(&st.jsonb_input, JSONBOID, -1);
 
 	paths = files_expand(st.opts.path);
+	if (lh_progress_active())
+		lh_progress_total(-1, files_bytes_ahead(src, paths));
 	st.writer = bronze_writer_open(src, run_id);
 	st.rowcxt = AllocSetContextCreate(CurrentMemoryContext,
 									  "lakehouse file record",

@@ -76,6 +76,7 @@ generate_ingest(LhSource *src, int64 run_id, LhStageCounts *counts)
 		last = Min(last, o.total);
 	if (last < first)
 		return;
+	lh_progress_total(last - first + 1, -1);
 	values[0] = Int64GetDatum(first);
 	values[1] = Int64GetDatum(last);
 	n = lh_spi_exec("SELECT pg_catalog.jsonb_build_object('n', g)"

@@ -422,6 +422,14 @@ kafka_oneshot(KafkaConn *c, LhSource *src, int64 run_id, LhStageCounts *counts)
 		c->parts[i].high = ends[i];
 	}
 	kafka_assign(c);
+	{
+		int64		lag = 0;
+
+		/* the lag is what this ingest lands (lakehouse.run_progress) */
+		for (int i = 0; i < c->npart; i++)
+			lag += Max(ends[i] - targets[i], 0);
+		lh_progress_total(lag, -1);
+	}
 
 	w = bronze_writer_open(src, run_id);
 	kafka_oneshot_consume(c, w, ends, run_id, counts);

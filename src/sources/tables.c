@@ -289,6 +289,7 @@ tables_ingest(LhSource *src, int64 run_id, LhStageCounts *counts)
 
 	counts->rows_read += rows;
 	counts->rows_written += rows;
+	lh_progress_add_rows(rows);
 
 	/*
 	 * Move the mark only when rows landed: max(w) of rows above the old mark

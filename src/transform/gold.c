@@ -294,11 +294,14 @@ bool
 gold_run_stage(LhTable *table, LhStageCounts *counts)
 {
 	const GoldKindRoutine *kind = gold_kind_routine(table->gold_kind);
-	CachedPlanSource *ps = prepare_query(table->sql);
-	char	   *version = build_version(table, kind, ps);
+	CachedPlanSource *ps;
+	char	   *version;
 	char	   *old_version;
 
-	(void) lh_table_oid(table->schema_name, table->table_name, false);
+	/* a dropped table first: its query may read tables dropped with it */
+	(void) lh_stage_table_oid(table);
+	ps = prepare_query(table->sql);
+	version = build_version(table, kind, ps);
 
 	old_version = catalog_get_stage_mark(table->table_id, "built");
 	if (version && old_version && strcmp(version, old_version) == 0 &&
@@ -309,6 +312,7 @@ gold_run_stage(LhTable *table, LhStageCounts *counts)
 	if (kind->rewrites)
 		catalog_quarantine_clear(table->table_id, true);
 	kind->write(table, query_text(table->sql), counts);
+	lh_progress_add_rows(counts->rows_written);
 	catalog_set_stage_mark(table->table_id, "built", version);
 	return true;
 }

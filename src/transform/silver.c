@@ -45,6 +45,10 @@
  * seen) is written to lakehouse.stage_marks in the same transaction as the
  * silver rows and the quarantine rows.
  *
+ * Progress: after the lock, the bronze rows above the mark are counted
+ * (only while a run is in flight); lh_silver_project reports each row it
+ * reads against that total (lakehouse.run_progress).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -571,6 +575,7 @@ lh_silver_project(PG_FUNCTION_ARGS)
 	position = PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2);
 
 	st->rows_read++;
+	lh_progress_add_rows(1);
 	if (bronze_id > st->max_bronze_id)
 		st->max_bronze_id = bronze_id;
 	/* drift was noted when the row was first read */
@@ -719,6 +724,24 @@ bronze_has_new_rows(LhSource *src, int64 mark)
 }
 
 /*
+ * How many bronze rows lie above the mark: the stage's total for
+ * lakehouse.run_progress.  Read under the stage's SHARE lock, so it is
+ * exactly what the statement will read.
+ */
+static int64
+silver_rows_ahead(SilverStage *st, int64 old_mark)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(old_mark)};
+
+	(void) lh_spi_exec(psprintf("SELECT pg_catalog.count(*) FROM %s WHERE _lh_id > $1",
+								st->bronze),
+					   1, types, values, NULL, SPI_OK_SELECT,
+					   "count the new bronze rows");
+	return catalog_int64(0, 1, 0);
+}
+
+/*
  * Run the stage's statement with st active; returns rows written.
  *
  * An incremental run reads the bronze rows above the mark through the BRIN
@@ -738,6 +761,9 @@ execute_stage(SilverStage *st, const char *stage_sql, int nargs, Oid *types,
 		(void) set_config_option("enable_seqscan", "off",
 								 PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
+
+	if (lh_progress_active())
+		lh_progress_total(silver_rows_ahead(st, old_mark), -1);
 
 	active_stage = st;
 	PG_TRY();
@@ -815,8 +841,9 @@ silver_run_stage(LhTable *table, LhStageCounts *counts)
 						lh_qualified_name(table->schema_name, table->table_name)),
 				 errhint("Redefine it with lakehouse.lh_define_silver().")));
 	src = catalog_source_by_id(table->source_id, false);
-	(void) lh_table_oid(src->bronze_schema, src->bronze_table, false);
-	relid = lh_table_oid(table->schema_name, table->table_name, false);
+	relid = lh_stage_table_oid(table);
+	(void) bronze_check_table(src->bronze_schema, src->bronze_table,
+							  AccessShareLock, NULL);
 
 	/* keep concurrent bronze writers out (see the file header) */
 	initStringInfo(&sql);

@@ -31,6 +31,11 @@
  * started or stopped, SIGHUP) and every naptime, and exits when the
  * database has no enabled Kafka source and no worker left.
  *
+ * The database launcher also writes the ledger rows of runs whose
+ * transaction was cancelled (progress.c queues them and wakes it): in the
+ * transaction in which it reads the sources, forgotten once that
+ * transaction committed.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -496,6 +501,7 @@ launcher_sources(List *handles, bool *have_extension, bool *outdated)
 {
 	List	   *result = NIL;
 	MemoryContext resultcxt = CurrentMemoryContext;
+	int			abandoned = 0;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -510,6 +516,8 @@ launcher_sources(List *handles, bool *have_extension, bool *outdated)
 
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
+		/* ledger rows of cancelled runs */
+		abandoned = lh_progress_write_abandoned();
 		foreach(lc, catalog_all_sources())
 		{
 			LhSource   *src = lfirst(lc);
@@ -549,6 +557,8 @@ launcher_sources(List *handles, bool *have_extension, bool *outdated)
 	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	if (abandoned > 0)
+		lh_progress_forget_written(true);
 	return result;
 }
 
@@ -872,6 +882,8 @@ lh_db_launcher_main(Datum arg)
 
 	if (lh_shared == NULL)
 		proc_exit(0);
+	/* rows an earlier launcher of this database did not get to commit */
+	lh_progress_forget_written(false);
 	LWLockAcquire(lh_shared->lock, LW_EXCLUSIVE);
 	{
 		LhDbEntry  *e = db_entry(dbid, true);

@@ -58,6 +58,7 @@ lh_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(lh_shmem_size());
+	RequestAddinShmemSpace(lh_progress_shmem_size());
 	RequestNamedLWLockTranche("lakehouse", 1);
 }
 
@@ -77,6 +78,7 @@ lh_shmem_startup(void)
 		lh_shared->lock = &(GetNamedLWLockTranche("lakehouse"))->lock;
 		lh_shared->nslots = lh_max_workers;
 	}
+	lh_progress_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -296,6 +298,41 @@ lh_worker_exit_clean(LhWorkerSlot *slot)
 	proc_exit(0);
 }
 
+/*
+ * lh_wake_db_launcher
+ *		Ask for the database launcher of dbid: wake it if it runs, else mark
+ *		its database as wanted and wake the cluster launcher, which starts
+ *		one at once.  Caller holds the lock exclusively.
+ */
+void
+lh_wake_db_launcher(Oid dbid)
+{
+	LhDbEntry  *entry = NULL;
+	LhDbEntry  *free_entry = NULL;
+
+	for (int i = 0; i < LH_MAX_DATABASES; i++)
+	{
+		if (lh_shared->dbs[i].dbid == dbid)
+			entry = &lh_shared->dbs[i];
+		else if (lh_shared->dbs[i].dbid == InvalidOid && free_entry == NULL)
+			free_entry = &lh_shared->dbs[i];
+	}
+	if (entry == NULL && free_entry != NULL)
+	{
+		entry = free_entry;
+		memset(entry, 0, sizeof(LhDbEntry));
+		entry->dbid = dbid;
+	}
+	if (entry)
+	{
+		entry->wanted = true;
+		if (entry->latch)
+			SetLatch(entry->latch);
+	}
+	if (lh_shared->launcher_latch)
+		SetLatch(lh_shared->launcher_latch);
+}
+
 /* Wake the launchers (and named workers) once the transaction commits. */
 static void
 lh_workers_xact_callback(XactEvent event, void *arg)
@@ -318,40 +355,15 @@ lh_workers_xact_callback(XactEvent event, void *arg)
 	}
 
 	LWLockAcquire(lh_shared->lock, LW_EXCLUSIVE);
+	lh_wake_db_launcher(MyDatabaseId);
+	for (int i = 0; i < lh_shared->nslots; i++)
 	{
-		LhDbEntry  *entry = NULL;
-		LhDbEntry  *free_entry = NULL;
+		LhWorkerSlot *slot = &lh_shared->slots[i];
 
-		for (int i = 0; i < LH_MAX_DATABASES; i++)
-		{
-			if (lh_shared->dbs[i].dbid == MyDatabaseId)
-				entry = &lh_shared->dbs[i];
-			else if (lh_shared->dbs[i].dbid == InvalidOid && free_entry == NULL)
-				free_entry = &lh_shared->dbs[i];
-		}
-		if (entry == NULL && free_entry != NULL)
-		{
-			entry = free_entry;
-			memset(entry, 0, sizeof(LhDbEntry));
-			entry->dbid = MyDatabaseId;
-		}
-		if (entry)
-		{
-			entry->wanted = true;
-			if (entry->latch)
-				SetLatch(entry->latch);
-		}
-		for (int i = 0; i < lh_shared->nslots; i++)
-		{
-			LhWorkerSlot *slot = &lh_shared->slots[i];
-
-			if (slot->dbid == MyDatabaseId && slot->latch &&
-				(list_member_int(sources, 0) ||
-				 list_member_int(sources, slot->source_id)))
-				SetLatch(slot->latch);
-		}
-		if (lh_shared->launcher_latch)
-			SetLatch(lh_shared->launcher_latch);
+		if (slot->dbid == MyDatabaseId && slot->latch &&
+			(list_member_int(sources, 0) ||
+			 list_member_int(sources, slot->source_id)))
+			SetLatch(slot->latch);
 	}
 	LWLockRelease(lh_shared->lock);
 	list_free(sources);

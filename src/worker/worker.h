@@ -31,7 +31,10 @@
  * its pid, state, last error and per-partition statistics, which the
  * source_status view reads through lh_worker_status() and
  * lh_partition_stats().  One LWLock protects everything; nobody holds it
- * for more than a few copies.
+ * for more than a few copies.  A second area (progress.c) holds one slot
+ * per backend for the run it has in flight, written without a lock, and
+ * the runs whose ledger row the database launcher has to write because
+ * their transaction was cancelled (under the same LWLock).
  *
  *-------------------------------------------------------------------------
  */
@@ -142,6 +145,14 @@ extern LhWorkerSlot *lh_worker_attach(int slotno, Oid dbid, int32 source_id);
 extern LhWorkerSlot *lh_worker_start(Datum arg, int32 *source_id);
 extern void lh_worker_failed(LhWorkerSlot *slot) pg_attribute_noreturn();
 extern void lh_worker_exit_clean(LhWorkerSlot *slot) pg_attribute_noreturn();
+extern void lh_wake_db_launcher(Oid dbid);
+
+/* src/worker/progress.c */
+extern Size lh_progress_shmem_size(void);
+extern void lh_progress_shmem_init(void);
+extern bool lh_progress_has_abandoned(void);
+extern int	lh_progress_write_abandoned(void);
+extern void lh_progress_forget_written(bool committed);
 
 /* entry points of the background workers */
 extern PGDLLEXPORT void lh_launcher_main(Datum arg);
