@@ -762,9 +762,6 @@ execute_stage(SilverStage *st, const char *stage_sql, int nargs, Oid *types,
 								 PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
 
-	if (lh_progress_active())
-		lh_progress_total(silver_rows_ahead(st, old_mark), -1);
-
 	active_stage = st;
 	PG_TRY();
 	{
@@ -879,6 +876,9 @@ silver_run_stage(LhTable *table, LhStageCounts *counts)
 										 lh_qualified_name(src->bronze_schema,
 														   src->bronze_table)),
 								get_rel_type_id(relid));
+	/* the total of run_progress: the bronze rows above the mark */
+	if (lh_progress_active())
+		lh_progress_total(silver_rows_ahead(st, old_mark), -1);
 	{
 		Oid			types[1] = {INT8OID};
 		Datum		values[1] = {Int64GetDatum(old_mark)};
