@@ -121,14 +121,6 @@ table_key(const char *schema, const char *table)
 	return psprintf("t:%s", lh_qualified_name(schema, table));
 }
 
-/* qsort comparator: pipelines by name (bytewise, as the C collation). */
-static int
-pipeline_cmp(const ListCell *a, const ListCell *b)
-{
-	return strcmp(((LhPipeline *) lfirst(a))->name,
-				  ((LhPipeline *) lfirst(b))->name);
-}
-
 /*
  * Keep only the nodes with keep[i] set, the edges between them and the
  * groups that still have nodes; indexes are renumbered in order.
@@ -139,6 +131,7 @@ diagram_keep(LhDiagram *g, const bool *keep)
 	int			n = list_length(g->nodes);
 	int		   *node_map = palloc(sizeof(int) * Max(n, 1));
 	int		   *group_map = palloc(sizeof(int) * Max(list_length(g->groups), 1));
+	bool	   *group_lost = palloc0(sizeof(bool) * Max(list_length(g->groups), 1));
 	List	   *nodes = NIL;
 	List	   *edges = NIL;
 	List	   *groups = NIL;
@@ -155,6 +148,8 @@ diagram_keep(LhDiagram *g, const bool *keep)
 		if (!keep[i])
 		{
 			g->omitted_nodes++;
+			if (node->group >= 0)
+				group_lost[node->group] = true;
 			continue;
 		}
 		if (node->group >= 0)
@@ -179,7 +174,10 @@ diagram_keep(LhDiagram *g, const bool *keep)
 		e->to = node_map[e->to];
 		edges = lappend(edges, e);
 	}
-	g->omitted_groups += list_length(g->groups) - list_length(groups);
+	/* a group counts as left out when none of its nodes is left */
+	for (int i = 0; i < list_length(g->groups); i++)
+		if (group_lost[i] && group_map[i] < 0)
+			g->omitted_groups++;
 	g->nodes = nodes;
 	g->edges = edges;
 	g->groups = groups;
@@ -420,16 +418,20 @@ build_gold_inputs(LhDiagram *g, List *golds)
 
 /*
  * diagram_build
- *		The pipeline DAG and the lineage graph of every pipeline, or of the
- *		named one and its neighbours (an error if it does not exist).
+ *		The pipeline DAG and the lineage graph of every pipeline (of the
+ *		first max_pipelines by name, if > 0; the others are counted as left
+ *		out), or of the named one and its neighbours (an error if it does
+ *		not exist).
  */
 void
-diagram_build(const char *pipeline, LhDiagram **dag_out, LhDiagram **lineage_out)
+diagram_build(const char *pipeline, int max_pipelines, LhDiagram **dag_out,
+			  LhDiagram **lineage_out)
 {
 	LhDiagram  *dag = diagram_new(NULL);
 	LhDiagram  *lineage = diagram_new("other tables");
-	List	   *pipelines = NIL;
+	List	   *pipelines;
 	List	   *golds = NIL;
+	int64		total;
 	List	   *downstream;
 	List	   *upstream;
 	List	   *failed_ids;
@@ -440,11 +442,13 @@ diagram_build(const char *pipeline, LhDiagram **dag_out, LhDiagram **lineage_out
 	int32		focus_id = 0;
 
 	if (pipeline != NULL)
+	{
 		focus_id = catalog_pipeline_by_name(pipeline, false)->pipeline_id;
-
-	foreach(lc, catalog_pipeline_ids())
-		pipelines = lappend(pipelines, catalog_pipeline(lfirst_int(lc)));
-	list_sort(pipelines, pipeline_cmp);
+		max_pipelines = 0;
+	}
+	pipelines = catalog_pipelines(max_pipelines, &total);
+	dag->omitted_groups = lineage->omitted_groups = total - list_length(pipelines);
+	dag->omitted_nodes = dag->omitted_groups;
 
 	foreach(lc, pipelines)
 	{
@@ -845,7 +849,7 @@ lh_lineage_diagram(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	diagram_build(pipeline, &dag, &lineage);
+	diagram_build(pipeline, 0, &dag, &lineage);
 	initStringInfo(&buf);
 	if (strcmp(format, "mermaid") == 0)
 		diagram_mermaid(&buf, dag, lineage);

@@ -97,11 +97,12 @@ typedef struct LhDiagram
 	List	   *nodes;			/* LhDiagramNode *, grouped nodes in group order */
 	List	   *edges;			/* LhDiagramEdge * */
 	const char *ungrouped;		/* heading of the nodes outside groups, or NULL */
-	int			omitted_nodes;	/* left out by diagram_limit */
+	int			omitted_nodes;	/* left out (diagram_build, diagram_limit) */
 	int			omitted_groups;
 } LhDiagram;
 
-extern void diagram_build(const char *pipeline, LhDiagram **dag, LhDiagram **lineage);
+extern void diagram_build(const char *pipeline, int max_pipelines, LhDiagram **dag,
+						  LhDiagram **lineage);
 extern void diagram_limit(LhDiagram *g, int max_nodes);
 extern void diagram_mermaid(StringInfo buf, LhDiagram *dag, LhDiagram *lineage);
 extern void diagram_dot(StringInfo buf, LhDiagram *dag, LhDiagram *lineage);

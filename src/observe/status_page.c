@@ -339,7 +339,7 @@ status_lineage(StringInfo buf)
 	LhDiagram  *dag;
 	LhDiagram  *lineage;
 
-	diagram_build(NULL, &dag, &lineage);
+	diagram_build(NULL, LH_STATUS_MAX_NODES, &dag, &lineage);
 	diagram_limit(dag, LH_STATUS_MAX_NODES);
 	diagram_limit(lineage, LH_STATUS_MAX_NODES);
 
@@ -361,11 +361,10 @@ status_lineage(StringInfo buf)
 	diagram_svg(buf, lineage, "lh-lineage", "lineage: sources, bronze, silver and gold tables",
 				true);
 	appendStringInfoString(buf, "</div></figure>\n");
-	if (lineage->omitted_nodes > 0 || dag->omitted_nodes > 0)
-		appendStringInfo(buf, "<p class=\"more\">%d more boxes (%d pipelines) not drawn"
-						 " (this page draws at most %d); SELECT lakehouse.lh_lineage_diagram('svg')"
-						 " draws them all.</p>\n",
-						 lineage->omitted_nodes + dag->omitted_nodes,
+	if (lineage->omitted_groups > 0 || dag->omitted_nodes > 0)
+		appendStringInfo(buf, "<p class=\"more\">%d more pipelines not drawn"
+						 " (this page draws at most %d boxes a picture);"
+						 " SELECT lakehouse.lh_lineage_diagram('svg') draws them all.</p>\n",
 						 Max(lineage->omitted_groups, dag->omitted_nodes),
 						 LH_STATUS_MAX_NODES);
 	appendStringInfoString(buf, "<p class=\"intro\">As text: <code>SELECT lakehouse.lh_lineage_diagram('mermaid')</code>"
