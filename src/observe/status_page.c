@@ -101,10 +101,13 @@ static const StatusSection inflight_section = {
 	 * XXX: committed in-flight ledger rows only: a run writes its ledger
 	 * row in its own transaction, so a run at work shows here once that
 	 * row is visible.  When the shared-memory view lakehouse.run_progress
-	 * exists, replace this query (and nothing else: status_runs_in_flight
-	 * is the one reader) by one over lakehouse.run_progress, which sees
-	 * runs while they work: pipeline, run id, stage, target, rows done
-	 * and total, elapsed time, backend pid.
+	 * exists, switch here: replace this query by one over
+	 * lakehouse.run_progress, which sees runs while they work (run id,
+	 * pipeline, stage and target, rows done and total, elapsed time,
+	 * backend pid), with inflight_headings and the kinds above to match
+	 * (one letter a column; the last column stays count(*) OVER ()), and
+	 * the intro.  Nothing else changes: status_runs_in_flight is the one
+	 * reader, for the section and the tile.
 	 */
 	"SELECT r.run_id::text, r.pipeline_name, r.run_by::text, " TS("r.started_at") ","
 	" " DUR("clock_timestamp() - r.started_at") ", count(*) OVER ()"
