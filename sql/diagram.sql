@@ -137,6 +137,14 @@ SELECT lakehouse.lh_drop_pipeline($$dg <script>alert("x")</script> & 'q' #35; \N
 SELECT lakehouse.lh_drop_pipeline('dg_shop', drop_tables => true);
 -- without the pipelines nothing of them is drawn
 SELECT position('dg_' IN lakehouse.lh_lineage_diagram('mermaid')) AS mentions_dg;
+-- without any pipeline, each format still gives a valid document
+BEGIN;
+DELETE FROM lakehouse.pipelines;
+SELECT lakehouse.lh_lineage_diagram('mermaid') AS no_pipelines;
+SELECT lakehouse.lh_lineage_diagram('dot') AS no_pipelines;
+SELECT xml_is_well_formed_document(lakehouse.lh_lineage_diagram('svg')) AS well_formed,
+       lakehouse.lh_lineage_diagram('svg') LIKE '%>no pipelines yet</text>%' AS says_so;
+ROLLBACK;
 DELETE FROM lakehouse.runs WHERE pipeline_name LIKE 'dg%';
 DELETE FROM lakehouse.event_outbox WHERE pipeline_name LIKE 'dg%';
 DELETE FROM lakehouse.quarantine WHERE target_table LIKE '%dg%';
