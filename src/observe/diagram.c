@@ -313,16 +313,6 @@ diagram_failures(List **pipeline_ids, List **targets)
 	}
 }
 
-/* Mark a node failed, if there is one with this key. */
-static void
-mark_failed(LhDiagram *g, const char *key)
-{
-	int			i = diagram_find(g, key);
-
-	if (i >= 0)
-		((LhDiagramNode *) list_nth(g->nodes, i))->failed = true;
-}
-
 /* The sources, bronze, silver and gold tables of one pipeline. */
 static void
 build_pipeline_lineage(LhDiagram *g, LhPipeline *p, int group, List **golds)
@@ -416,6 +406,81 @@ build_gold_inputs(LhDiagram *g, List *golds)
 	}
 }
 
+/* The index of a pipeline in pipelines (and so in the DAG's nodes), or -1. */
+static int
+pipeline_index(List *pipelines, int32 pipeline_id)
+{
+	ListCell   *lc;
+
+	foreach(lc, pipelines)
+		if (((LhPipeline *) lfirst(lc))->pipeline_id == pipeline_id)
+			return foreach_current_index(lc);
+	return -1;
+}
+
+/* The DAG's edges: from each upstream pipeline to the one depending on it. */
+static void
+build_dag_edges(LhDiagram *dag, List *pipelines)
+{
+	List	   *upstream;
+	List	   *downstream = catalog_pipeline_graph(&upstream);
+	ListCell   *lc;
+	ListCell   *lc2;
+
+	forboth(lc, downstream, lc2, upstream)
+	{
+		int			from = pipeline_index(pipelines, lfirst_int(lc2));
+		int			to = pipeline_index(pipelines, lfirst_int(lc));
+
+		if (from >= 0 && to >= 0)
+			diagram_edge(dag, from, to);
+	}
+}
+
+/*
+ * Mark what failed in the last runs: the pipelines, and the tables whose
+ * stage failed; a failed ingest names its bronze table, but it is the
+ * source that failed.
+ */
+static void
+mark_failures(LhDiagram *dag, LhDiagram *lineage, List *pipelines)
+{
+	List	   *ids;
+	List	   *targets;
+	ListCell   *lc;
+	ListCell   *lc2;
+
+	diagram_failures(&ids, &targets);
+	forboth(lc, ids, lc2, targets)
+	{
+		int			p = pipeline_index(pipelines, lfirst_int(lc));
+		char	   *target = lfirst(lc2);
+		int			n;
+		LhDiagramNode *node;
+		ListCell   *lc3;
+
+		if (p >= 0)
+			((LhDiagramNode *) list_nth(dag->nodes, p))->failed = true;
+		n = target ? diagram_find(lineage, psprintf("t:%s", target)) : -1;
+		if (n < 0)
+			continue;
+		node = list_nth(lineage->nodes, n);
+		if (node->kind != LHD_BRONZE)
+		{
+			node->failed = true;
+			continue;
+		}
+		foreach(lc3, lineage->edges)
+		{
+			LhDiagramEdge *e = lfirst(lc3);
+			LhDiagramNode *from = list_nth(lineage->nodes, e->from);
+
+			if (e->to == n && from->kind == LHD_SOURCE)
+				from->failed = true;
+		}
+	}
+}
+
 /*
  * diagram_build
  *		The pipeline DAG and the lineage graph of every pipeline (of the
@@ -432,12 +497,7 @@ diagram_build(const char *pipeline, int max_pipelines, LhDiagram **dag_out,
 	List	   *pipelines;
 	List	   *golds = NIL;
 	int64		total;
-	List	   *downstream;
-	List	   *upstream;
-	List	   *failed_ids;
-	List	   *failed_targets;
 	ListCell   *lc;
-	ListCell   *lc2;
 	int			focus = -1;
 	int32		focus_id = 0;
 
@@ -465,65 +525,8 @@ diagram_build(const char *pipeline, int max_pipelines, LhDiagram **dag_out,
 	}
 	build_gold_inputs(lineage, golds);
 
-	/* the DAG's edges: upstream pipeline -> the pipeline depending on it */
-	downstream = catalog_pipeline_graph(&upstream);
-	forboth(lc, downstream, lc2, upstream)
-	{
-		int			from = -1;
-		int			to = -1;
-		ListCell   *lc3;
-
-		foreach(lc3, pipelines)
-		{
-			LhPipeline *p = lfirst(lc3);
-
-			if (p->pipeline_id == lfirst_int(lc2))
-				from = foreach_current_index(lc3);
-			if (p->pipeline_id == lfirst_int(lc))
-				to = foreach_current_index(lc3);
-		}
-		if (from >= 0 && to >= 0)
-			diagram_edge(dag, from, to);
-	}
-
-	/* what failed in the last runs */
-	diagram_failures(&failed_ids, &failed_targets);
-	forboth(lc, failed_ids, lc2, failed_targets)
-	{
-		char	   *target = lfirst(lc2);
-		ListCell   *lc3;
-
-		foreach(lc3, pipelines)
-		{
-			LhPipeline *p = lfirst(lc3);
-
-			if (p->pipeline_id == lfirst_int(lc))
-				((LhDiagramNode *) list_nth(dag->nodes,
-											foreach_current_index(lc3)))->failed = true;
-		}
-		if (target == NULL)
-			continue;
-		/* a failed ingest names the bronze table: the source failed */
-		foreach(lc3, lineage->edges)
-		{
-			LhDiagramEdge *e = lfirst(lc3);
-			LhDiagramNode *from = list_nth(lineage->nodes, e->from);
-			LhDiagramNode *to = list_nth(lineage->nodes, e->to);
-
-			if (from->kind == LHD_SOURCE && to->kind == LHD_BRONZE &&
-				strcmp(to->label, target) == 0)
-				from->failed = true;
-		}
-		mark_failed(lineage, psprintf("t:%s", target));
-	}
-	/* ... and the bronze tables themselves never fail */
-	foreach(lc, lineage->nodes)
-	{
-		LhDiagramNode *n = lfirst(lc);
-
-		if (n->kind == LHD_BRONZE)
-			n->failed = false;
-	}
+	build_dag_edges(dag, pipelines);
+	mark_failures(dag, lineage, pipelines);
 
 	if (pipeline != NULL)
 	{
