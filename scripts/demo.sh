@@ -17,6 +17,8 @@
 # listens only on a Unix socket in its own directory on its own port
 # (default 55432), and is recorded in .demo/dir in the work tree so that
 # `stop` finds it.  Starting again while one runs stops and recreates it.
+# Its metrics worker serves the status page and /metrics on
+# http://127.0.0.1:<LH_DEMO_HTTP_PORT>/ (default 55480).
 #
 # The Kafka broker is librdkafka's mock cluster (test/kafka/lh_kafka_mock,
 # built by `make kafka-mock` and copied to kafka/), running as postgres on an
@@ -24,7 +26,8 @@
 # `stop` ends that process (and only it).  The messages come from
 # `samples/generate.py --kafka-out kafka/` and are produced with kcat.
 #
-# Environment: LH_DEMO_DIR, LH_DEMO_PORT, LH_DEMO_DB (default lakehouse_demo).
+# Environment: LH_DEMO_DIR, LH_DEMO_PORT, LH_DEMO_DB (default lakehouse_demo),
+# LH_DEMO_HTTP_PORT (default 55480).
 #
 set -euo pipefail
 
@@ -36,6 +39,7 @@ MARKER=.lakehouse-demo
 DEMO_DIR=${LH_DEMO_DIR:-/var/tmp/lakehouse-demo}
 PORT=${LH_DEMO_PORT:-55432}
 DB=${LH_DEMO_DB:-lakehouse_demo}
+HTTP_PORT=${LH_DEMO_HTTP_PORT:-55480}
 PGUSER_OS=postgres
 PG_CONFIG=${PG_CONFIG:-pg_config}
 PYTHON=/usr/bin/python3		# Debian's (postgresql-server-dev-15 pulls it in)
@@ -136,15 +140,19 @@ die_running()
 connect_help()
 {
 	local dir=$1 port=$2 db=$3
-	local pid addr
+	local pid addr http_port
+	http_port=$(cat "$dir/http_port" 2>/dev/null || echo "$HTTP_PORT")
 	cat <<EOF
 
 The lakehouse demo is running.
   connect:  runuser -u postgres -- psql -h $dir/socket -p $port $db
        or:  psql -h $dir/socket -p $port -U postgres $db
+  status:   http://127.0.0.1:$http_port/  (pipelines, runs, lag, quality, quarantine, lineage)
+  metrics:  http://127.0.0.1:$http_port/metrics
   try:      SELECT * FROM lakehouse.pipeline_status;
             SELECT * FROM lakehouse.recent_runs;
             SELECT * FROM lakehouse.source_status WHERE kind = 'kafka';
+            SELECT lakehouse.lh_lineage_diagram('mermaid');
   log:      $dir/server.log
 EOF
 	if pid=$(kafka_mock_pid "$dir"); then
@@ -294,6 +302,7 @@ cmd_start()
 	cp -a "$ROOT/samples" "$DEMO_DIR/samples"
 	echo "$PORT" >"$DEMO_DIR/port"
 	echo "$DB" >"$DEMO_DIR/database"
+	echo "$HTTP_PORT" >"$DEMO_DIR/http_port"
 	mkdir -p "$DEMO_DIR/kafka"
 	cp "$ROOT/test/kafka/lh_kafka_mock" "$DEMO_DIR/kafka/lh_kafka_mock"
 	chown -R "$PGUSER_OS": "$DEMO_DIR"
@@ -317,6 +326,8 @@ cron.database_name = '$DB'
 cron.use_background_workers = on
 max_worker_processes = 32
 lakehouse.launcher_naptime = 1s
+lakehouse.metrics_port = $HTTP_PORT
+lakehouse.metrics_database = '$DB'
 timezone = 'UTC'
 EOF
 	as_pg "$PGBIN/pg_ctl" start -D "$DEMO_DIR/data" -l "$DEMO_DIR/server.log" -w -t 60 >/dev/null ||
@@ -334,8 +345,24 @@ EOF
 	trap - INT TERM
 	run_sql demo.sql -v samples_dir="$DEMO_DIR/samples"
 	run_sql kafka_demo.sql -v kafka_brokers="$KAFKA_ADDR" -v kafka_messages="$KAFKA_MESSAGES"
+	wait_status_page
 
 	connect_help "$DEMO_DIR" "$PORT" "$DB"
+}
+
+# wait_status_page: wait (at most 30 s) for the status page of the metrics
+# worker to answer; say so if it does not (the port may be taken).
+wait_status_page()
+{
+	local url=http://127.0.0.1:$HTTP_PORT/
+	for _ in $(seq 1 60); do
+		if curl -s -f -o /dev/null --max-time 5 "$url"; then
+			say "status page at $url"
+			return 0
+		fi
+		sleep 0.5
+	done
+	echo "demo: WARNING: the status page at $url does not answer (is port $HTTP_PORT taken? LH_DEMO_HTTP_PORT picks another; see $DEMO_DIR/server.log)" >&2
 }
 
 case "${1:-start}" in

@@ -65,6 +65,14 @@ if [ "$TEST_DEPS" -eq 1 ]; then
 	APT_PACKAGES+=("${TEST_APT_PACKAGES[@]}")
 fi
 
+# Only the tests need these: the status page test (test/t/020_status_page.pl)
+# renders the page in headless Chromium and draws lh_lineage_diagram('dot')
+# with Graphviz.  The extension itself runs neither.
+TEST_APT_PACKAGES=(
+	chromium
+	graphviz
+)
+
 log() { printf 'install-deps: %s\n' "$*"; }
 die() { printf 'install-deps: ERROR: %s\n' "$*" >&2; exit 1; }
 
@@ -112,10 +120,10 @@ apt_install()
 
 # --- Debian packages --------------------------------------------------------
 
-mapfile -t MISSING < <(missing_packages "${APT_PACKAGES[@]}")
+mapfile -t MISSING < <(missing_packages "${APT_PACKAGES[@]}" "${TEST_APT_PACKAGES[@]}")
 if [ "${#MISSING[@]}" -gt 0 ]; then
 	apt_install "${MISSING[@]}"
-	mapfile -t STILL < <(missing_packages "${APT_PACKAGES[@]}")
+	mapfile -t STILL < <(missing_packages "${APT_PACKAGES[@]}" "${TEST_APT_PACKAGES[@]}")
 	[ "${#STILL[@]}" -eq 0 ] || die "still missing after install: ${STILL[*]}"
 fi
 

@@ -160,7 +160,8 @@ DECLARE
         'lh_scd2_merge(text,text,text[],jsonb)'];
     read_fns text[] := ARRAY['lh_worker_status()', 'lh_partition_stats()',
                              'lh_mask_hash(text)', 'lh_mask_partial(text)',
-                             'lh_metrics()', 'lh_observe_workers()', 'lh_run_progress()'];
+                             'lh_metrics()', 'lh_observe_workers()', 'lh_run_progress()',
+                             'lh_lineage_diagram(text,text)'];
     admin_fns text[] := ARRAY[
         'lh_set_secret_from_file(text,text)', 'lh_set_secret_reference(text,text)',
         'lh_audit(text,text,text,jsonb)', 'lh_forget(text,text,text)',
@@ -722,3 +723,17 @@ CREATE EVENT TRIGGER lh_drop_guard ON sql_drop
 REVOKE ALL ON FUNCTION lakehouse.lh_run_progress(),
     lakehouse.lh_drop_guard() FROM PUBLIC;
 REVOKE ALL ON lakehouse.run_progress FROM PUBLIC;
+
+/* ---- issue 19, pictures: lh_lineage_diagram (src/observe/diagram.c) ---- */
+/*
+ * The pipeline DAG and the lineage graph as a picture (src/observe/diagram.c):
+ * Mermaid, Graphviz DOT or SVG; all pipelines, or one and its neighbours.
+ * lh_create_roles (above) grants it to lakehouse_analyst.
+ */
+CREATE FUNCTION lakehouse.lh_lineage_diagram(format text DEFAULT 'mermaid',
+                                             pipeline text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'lh_lineage_diagram'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION lakehouse.lh_lineage_diagram(text, text) IS 'The pipelines and their dependencies, and the lineage of their sources, bronze, silver and gold tables, as a Mermaid flowchart, a Graphviz DOT digraph or an SVG picture.';
+REVOKE ALL ON FUNCTION lakehouse.lh_lineage_diagram(text, text) FROM PUBLIC;

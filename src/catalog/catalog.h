@@ -169,6 +169,8 @@ extern void catalog_pipeline_set_schedule(int32 pipeline_id,
 										  const char *schedule, int64 job_id);
 extern void catalog_pipeline_set_owner(int32 pipeline_id, Oid owner);
 extern List *catalog_pipeline_ids(void);
+/* every pipeline, by name; at most limit (> 0), *total: how many in all */
+extern List *catalog_pipelines(int limit, int64 *total);
 
 /* src/catalog/sources.c */
 extern LhSource *catalog_source_by_name(const char *name, bool missing_ok);

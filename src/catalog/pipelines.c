@@ -366,3 +366,26 @@ catalog_pipeline_ids(void)
 		ids = lappend_int(ids, catalog_int32(i, 1, 0));
 	return ids;
 }
+
+/*
+ * Every pipeline (LhPipeline *), ordered by name in the C collation, in
+ * one statement; with limit > 0 at most that many, and *total (if not
+ * NULL) says how many there are.
+ */
+List *
+catalog_pipelines(int limit, int64 *total)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(limit)};
+	char		nulls[1] = {limit > 0 ? ' ' : 'n'};
+	List	   *result = NIL;
+
+	catalog_exec("SELECT " PIPELINE_COLUMNS ", count(*) OVER ()"
+				 " FROM lakehouse.pipelines ORDER BY name COLLATE \"C\" LIMIT $1",
+				 1, types, values, nulls, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		result = lappend(result, pipeline_from_row(i));
+	if (total)
+		*total = SPI_processed > 0 ? catalog_int64(0, 6, 0) : 0;
+	return result;
+}

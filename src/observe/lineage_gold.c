@@ -11,6 +11,7 @@
  *
  * Inputs: every plain relation the query reads (range table entries of
  * kind RTE_RELATION, in subqueries, CTEs and sublinks too).
+ * lineage_gold_inputs gives them alone, for the diagrams (diagram.c).
  *
  * Column lineage, for each output column of the top-level target list,
  * traced to base table columns through joins, FROM subqueries, CTEs
@@ -566,7 +567,7 @@ typedef struct GoldLineageWork
 {
 	const char *sql;
 	const char *ns;
-	StringInfo	out;
+	StringInfo	out;			/* NULL: the inputs only, no facet */
 	List	   *names;
 } GoldLineageWork;
 
@@ -595,7 +596,8 @@ lineage_gold_work(void *arg)
 								   lh_qualified_name(get_namespace_name(get_rel_namespace(relid)),
 													 get_rel_name(relid)));
 			}
-			build_facet(a->out, q, a->ns);
+			if (a->out)
+				build_facet(a->out, q, a->ns);
 		}
 	}
 }
@@ -628,4 +630,30 @@ lineage_gold_columns(StringInfo buf, const char *sql, const char *ns, List **inp
 	}
 	appendStringInfoString(buf, out.data);
 	*inputs = work.names;
+}
+
+/*
+ * lineage_gold_inputs
+ *		The qualified names of the relations a gold transform reads, as
+ *		lineage_gold_columns finds them, without the facet; NIL for a query
+ *		that does not analyse.  The caller runs it as the pipeline's owner
+ *		(its search_path and rights), as a run does.
+ */
+List *
+lineage_gold_inputs(const char *sql)
+{
+	GoldLineageWork work;
+	ErrorData  *edata;
+
+	work.sql = sql;
+	work.ns = NULL;
+	work.out = NULL;
+	work.names = NIL;
+	edata = lh_try_subxact(lineage_gold_work, &work);
+	if (edata)
+	{
+		FreeErrorData(edata);
+		return NIL;
+	}
+	return work.names;
 }

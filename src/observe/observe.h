@@ -1,9 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * observe.h
- *	  Observability: OpenLineage events (lineage.c, lineage_gold.c) and
- *	  Prometheus metrics (metrics.c).  Their workers, the event delivery
- *	  and the /metrics endpoint, are in src/worker/.
+ *	  Observability: OpenLineage events (lineage.c, lineage_gold.c),
+ *	  Prometheus metrics (metrics.c), diagrams of the pipelines and their
+ *	  lineage (diagram.c, diagram_svg.c) and the status page
+ *	  (status_page.c).  Their workers, the event delivery and the HTTP
+ *	  endpoint serving /metrics and the page, are in src/worker/.
  *
  *-------------------------------------------------------------------------
  */
@@ -69,9 +71,62 @@ extern char *lineage_postgres_namespace(void);
 /* src/observe/lineage_gold.c: column lineage of a gold SQL transform */
 extern void lineage_gold_columns(StringInfo buf, const char *sql, const char *ns,
 								 List **inputs);
+extern List *lineage_gold_inputs(const char *sql);
 
 /* src/observe/metrics.c */
 extern char *metrics_exposition(void);
+
+/* src/observe/diagram.c: the pipeline DAG and the lineage graph */
+typedef enum LhDiagramKind
+{
+	LHD_PIPELINE,
+	LHD_SOURCE,
+	LHD_BRONZE,
+	LHD_SILVER,
+	LHD_GOLD,
+	LHD_TABLE					/* read by a gold table, written by no pipeline */
+} LhDiagramKind;
+
+typedef struct LhDiagramNode
+{
+	LhDiagramKind kind;
+	char	   *key;			/* identity: "t:" qualified table, "s:" source, pipeline */
+	char	   *label;			/* the name shown */
+	char	   *detail;			/* a second line (kind), or NULL */
+	int			group;			/* index in LhDiagram.groups, -1: none */
+	bool		failed;			/* failed in its pipeline's last run */
+} LhDiagramNode;
+
+typedef struct LhDiagramEdge
+{
+	int			from;			/* node indexes */
+	int			to;
+} LhDiagramEdge;
+
+typedef struct LhDiagram
+{
+	List	   *groups;			/* names of the groups (pipelines), in order */
+	List	   *nodes;			/* LhDiagramNode *, grouped nodes in group order */
+	List	   *edges;			/* LhDiagramEdge * */
+	const char *ungrouped;		/* heading of the nodes outside groups, or NULL */
+	int			omitted_nodes;	/* left out (diagram_build, diagram_limit) */
+	int			omitted_groups;
+} LhDiagram;
+
+extern void diagram_build(const char *pipeline, int max_pipelines, LhDiagram **dag,
+						  LhDiagram **lineage);
+extern void diagram_limit(LhDiagram *g, int max_nodes);
+extern void diagram_mermaid(StringInfo buf, LhDiagram *dag, LhDiagram *lineage);
+extern void diagram_dot(StringInfo buf, LhDiagram *dag, LhDiagram *lineage);
+
+/* src/observe/diagram_svg.c: a layered layout drawn as SVG */
+extern void lh_xml_escape(StringInfo buf, const char *s);
+extern void diagram_svg(StringInfo buf, LhDiagram *g, const char *id, const char *title,
+						bool fit);
+extern void diagram_svg_document(StringInfo buf, LhDiagram *dag, LhDiagram *lineage);
+
+/* src/observe/status_page.c: the HTML page at / of the metrics worker */
+extern char *status_page_html(void);
 
 /* entry points of the background workers */
 extern PGDLLEXPORT void lh_lineage_worker_main(Datum arg);

@@ -61,6 +61,17 @@ AS 'MODULE_PATHNAME', 'lh_metrics'
 LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION lakehouse.lh_metrics() IS 'Lakehouse metrics in the Prometheus text exposition format (what GET /metrics on lakehouse.metrics_port serves).';
 
+/*
+ * The pipeline DAG and the lineage graph as a picture (src/observe/diagram.c):
+ * Mermaid, Graphviz DOT or SVG; all pipelines, or one and its neighbours.
+ */
+CREATE FUNCTION lakehouse.lh_lineage_diagram(format text DEFAULT 'mermaid',
+                                             pipeline text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'lh_lineage_diagram'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+COMMENT ON FUNCTION lakehouse.lh_lineage_diagram(text, text) IS 'The pipelines and their dependencies, and the lineage of their sources, bronze, silver and gold tables, as a Mermaid flowchart, a Graphviz DOT digraph or an SVG picture.';
+
 /* The observability workers in shared memory (src/observe/metrics.c). */
 CREATE FUNCTION lakehouse.lh_observe_workers(OUT worker text,
                                              OUT worker_pid integer,
@@ -83,4 +94,5 @@ SELECT pg_catalog.pg_extension_config_dump('lakehouse.http_request_counts', '');
 
 /* like their neighbours: nothing for PUBLIC (the security roles grant them) */
 REVOKE ALL ON TABLE lakehouse.http_request_counts, lakehouse.lineage_graph FROM PUBLIC;
-REVOKE ALL ON FUNCTION lakehouse.lh_metrics(), lakehouse.lh_observe_workers() FROM PUBLIC;
+REVOKE ALL ON FUNCTION lakehouse.lh_metrics(), lakehouse.lh_observe_workers(),
+    lakehouse.lh_lineage_diagram(text, text) FROM PUBLIC;

@@ -508,7 +508,8 @@ DECLARE
         'lh_scd2_merge(text,text,text[],jsonb)'];
     read_fns text[] := ARRAY['lh_worker_status()', 'lh_partition_stats()',
                              'lh_mask_hash(text)', 'lh_mask_partial(text)',
-                             'lh_metrics()', 'lh_observe_workers()', 'lh_run_progress()'];
+                             'lh_metrics()', 'lh_observe_workers()', 'lh_run_progress()',
+                             'lh_lineage_diagram(text,text)'];
     admin_fns text[] := ARRAY[
         'lh_set_secret_from_file(text,text)', 'lh_set_secret_reference(text,text)',
         'lh_audit(text,text,text,jsonb)', 'lh_forget(text,text,text)',

@@ -1,13 +1,14 @@
 /*-------------------------------------------------------------------------
  *
  * metrics_worker.c
- *	  The background worker that serves GET /metrics (Prometheus) on
- *	  lakehouse.metrics_port.
+ *	  The background worker that serves GET /metrics (Prometheus) and the
+ *	  read-only status page GET / on lakehouse.metrics_port.
  *
  * Started by the database launcher of the database named by
  * lakehouse.metrics_database, in a worker slot with the pseudo source id
  * LH_METRICS_WORKER_ID, while lakehouse.metrics_port is not 0.  It serves
- * that one database's metrics (lh_metrics).
+ * that one database's metrics (lh_metrics) and status page
+ * (status_page_html, src/observe/status_page.c).
  *
  * One process, one thread, no blocking call: the listening socket and
  * every client socket are non-blocking and wait together with the latch
@@ -17,15 +18,19 @@
  * at most LH_MAX_CLIENTS are open, further ones are answered 503 and
  * closed.  So a client that sends half a request and goes silent, or a
  * huge header, or many connections, cannot keep another client from
- * being served.  Answers: 200 for GET /metrics (query string ignored),
- * 400 for anything that is not an HTTP/1.x request line or too large a
- * request, 405 for other methods, 404 for other paths, 500 when the
- * metrics could not be computed.  Connections are closed after each
- * answer (Connection: close).
+ * being served.  Answers: 200 for GET /metrics and GET / (query string
+ * ignored), 400 for anything that is not an HTTP/1.x request line or too
+ * large a request, 405 for other methods, 404 for other paths, 500 when
+ * the metrics or the page could not be computed.  Connections are closed
+ * after each answer (Connection: close).  The page is sent as HTML with a
+ * Content-Security-Policy that lets it load nothing and run no script.
  *
- * The metrics are computed in a transaction per scrape (consistent
- * snapshot); an error there is logged, the transaction aborted and 500
- * answered.  SIGTERM ends the worker at the next wait; SIGHUP rereads the
+ * The metrics and the page are each computed in a transaction per request
+ * (consistent snapshot); an error there is logged, the transaction
+ * aborted and 500 answered.  The page's transaction waits at most
+ * LH_PAGE_LOCK_TIMEOUT for a lock (the diagram analyses gold queries,
+ * which locks their tables), so a long ALTER TABLE cannot hold up the
+ * worker.  SIGTERM ends the worker at the next wait; SIGHUP rereads the
  * configuration, and a changed port or address makes the worker exit
  * cleanly so that its launcher starts it again on the new address.
  *
@@ -48,6 +53,7 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "tcop/tcopprot.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -59,6 +65,20 @@
 #define LH_MAX_CLIENTS			32
 #define LH_MAX_REQUEST			8192
 #define LH_CLIENT_TIMEOUT_MS	5000
+#define LH_PAGE_LOCK_TIMEOUT	"1s"
+
+/* Content types: Prometheus text exposition, the status page, errors. */
+#define LH_CT_METRICS	"text/plain; version=0.0.4; charset=utf-8"
+#define LH_CT_HTML		"text/html; charset=utf-8"
+#define LH_CT_TEXT		"text/plain; charset=utf-8"
+
+/* Headers of the status page: it loads nothing, runs nothing, is not framed. */
+#define LH_PAGE_HEADERS \
+	"Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; img-src data:\r\n" \
+	"X-Content-Type-Options: nosniff\r\n" \
+	"X-Frame-Options: DENY\r\n" \
+	"Referrer-Policy: no-referrer\r\n" \
+	"Cache-Control: no-store\r\n"
 
 typedef struct Client
 {
@@ -159,9 +179,13 @@ metrics_listen(void)
 					lh_metrics_listen_address, lh_metrics_port)));
 }
 
+/*
+ * Queue an answer: status line, headers (extra: more header lines, each
+ * ending in CRLF, or NULL) and body.  The client is then written to.
+ */
 static void
-client_respond(Client *c, int status, const char *reason, const char *extra,
-			   const char *body)
+client_respond(Client *c, int status, const char *reason, const char *content_type,
+			   const char *extra, const char *body)
 {
 	StringInfoData buf;
 	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
@@ -171,9 +195,7 @@ client_respond(Client *c, int status, const char *reason, const char *extra,
 					 "Content-Type: %s\r\n"
 					 "Content-Length: %d\r\n"
 					 "Connection: close\r\n%s\r\n%s",
-					 status, reason,
-					 status == 200 ? "text/plain; version=0.0.4; charset=utf-8" :
-					 "text/plain; charset=utf-8",
+					 status, reason, content_type,
 					 (int) strlen(body), extra ? extra : "", body);
 	MemoryContextSwitchTo(old);
 	c->out = buf.data;
@@ -182,9 +204,33 @@ client_respond(Client *c, int status, const char *reason, const char *extra,
 	c->writing = true;
 }
 
-/* The metrics, in a transaction of their own; NULL after an error. */
+/* An error answer, in plain text. */
+static void
+client_error(Client *c, int status, const char *reason, const char *extra,
+			 const char *body)
+{
+	client_respond(c, status, reason, LH_CT_TEXT, extra, body);
+}
+
+/* What a request computes, in a transaction (metrics_exposition, ...). */
+typedef char *(*ComputeFn) (void);
+
+/* The status page, with the page's lock timeout. */
 static char *
-metrics_compute(void)
+page_compute(void)
+{
+	(void) set_config_option("lock_timeout", LH_PAGE_LOCK_TIMEOUT, PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+	return status_page_html();
+}
+
+/*
+ * The result of fn (the metrics, the page), in a transaction of its own;
+ * NULL after an error, which is logged.  activity is what
+ * pg_stat_activity shows meanwhile.
+ */
+static char *
+compute_in_xact(ComputeFn fn, const char *activity)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	char	   *volatile result = NULL;
@@ -198,8 +244,8 @@ metrics_compute(void)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		PushActiveSnapshot(GetTransactionSnapshot());
-		pgstat_report_activity(STATE_RUNNING, "computing lakehouse metrics");
-		text = metrics_exposition();
+		pgstat_report_activity(STATE_RUNNING, activity);
+		text = fn();
 		result = MemoryContextStrdup(cxt, text);
 		SPI_finish();
 		PopActiveSnapshot();
@@ -236,13 +282,15 @@ client_handle(Client *c)
 	char	   *version;
 	char	   *sp1;
 	char	   *sp2;
+	char	   *body;
+	bool		is_page;
 
 	*eol = '\0';
 	sp1 = strchr(line, ' ');
 	sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
 	if (sp1 == NULL || sp2 == NULL || strchr(sp2 + 1, ' ') != NULL)
 	{
-		client_respond(c, 400, "Bad Request", NULL, "malformed request line\n");
+		client_error(c, 400, "Bad Request", NULL, "malformed request line\n");
 		return;
 	}
 	*sp1 = '\0';
@@ -252,38 +300,41 @@ client_handle(Client *c)
 	version = sp2 + 1;
 	if (strncmp(version, "HTTP/1.", 7) != 0 || method[0] == '\0' || path[0] != '/')
 	{
-		client_respond(c, 400, "Bad Request", NULL, "malformed request line\n");
+		client_error(c, 400, "Bad Request", NULL, "malformed request line\n");
 		return;
 	}
 	for (char *m = method; *m; m++)
 		if (*m < 'A' || *m > 'Z')
 		{
-			client_respond(c, 400, "Bad Request", NULL, "malformed request method\n");
+			client_error(c, 400, "Bad Request", NULL, "malformed request method\n");
 			return;
 		}
 	path[strcspn(path, "?#")] = '\0';
-	if (strcmp(path, "/metrics") != 0)
+	is_page = strcmp(path, "/") == 0;
+	if (!is_page && strcmp(path, "/metrics") != 0)
 	{
-		client_respond(c, 404, "Not Found", NULL, "not found; try /metrics\n");
+		client_error(c, 404, "Not Found", NULL, "not found; try / or /metrics\n");
 		return;
 	}
 	if (strcmp(method, "GET") != 0)
 	{
-		client_respond(c, 405, "Method Not Allowed", "Allow: GET\r\n",
-					   "only GET is allowed\n");
+		client_error(c, 405, "Method Not Allowed", "Allow: GET\r\n",
+					 "only GET is allowed\n");
 		return;
 	}
+	body = is_page ? compute_in_xact(page_compute, "computing the lakehouse status page") :
+		compute_in_xact(metrics_exposition, "computing lakehouse metrics");
+	if (body == NULL)
+		client_error(c, 500, "Internal Server Error", NULL,
+					 is_page ? "could not compute the status page; see the server log\n" :
+					 "could not compute the metrics; see the server log\n");
+	else
 	{
-		char	   *body = metrics_compute();
-
-		if (body == NULL)
-			client_respond(c, 500, "Internal Server Error", NULL,
-						   "could not compute the metrics; see the server log\n");
+		if (is_page)
+			client_respond(c, 200, "OK", LH_CT_HTML, LH_PAGE_HEADERS, body);
 		else
-		{
-			client_respond(c, 200, "OK", NULL, body);
-			pfree(body);
-		}
+			client_respond(c, 200, "OK", LH_CT_METRICS, NULL, body);
+		pfree(body);
 	}
 }
 
@@ -307,20 +358,20 @@ client_read(Client *c)
 		c->in[c->inlen] = '\0';
 		if (memchr(c->in, '\0', c->inlen) != NULL)
 		{
-			client_respond(c, 400, "Bad Request", NULL, "malformed request\n");
+			client_error(c, 400, "Bad Request", NULL, "malformed request\n");
 			return;
 		}
 		if (strstr(c->in, "\r\n\r\n") != NULL || strstr(c->in, "\n\n") != NULL)
 		{
 			if (strstr(c->in, "\r\n") == NULL)
-				client_respond(c, 400, "Bad Request", NULL, "malformed request\n");
+				client_error(c, 400, "Bad Request", NULL, "malformed request\n");
 			else
 				client_handle(c);
 			return;
 		}
 		if (c->inlen >= LH_MAX_REQUEST)
 		{
-			client_respond(c, 400, "Bad Request", NULL, "request too large\n");
+			client_error(c, 400, "Bad Request", NULL, "request too large\n");
 			return;
 		}
 	}

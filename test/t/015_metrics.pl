@@ -15,7 +15,8 @@
 # - malformed requests (garbage, half a request then silence, a huge
 #   header, many connections) are answered 400 or dropped, never disturb
 #   the worker, and a slow client does not hold up another one; 404 for
-#   other paths, 405 for other methods.
+#   other paths, 405 for other methods (GET /, the status page, is
+#   test/t/020_status_page.pl's).
 # Every wait is bounded.
 
 use strict;
@@ -197,7 +198,7 @@ EOT
 }
 
 # --- status codes
-is($ua->get("$base/")->{status}, 404, 'GET / answers 404');
+is($ua->get("$base/nope")->{status}, 404, 'GET /nope answers 404 (/ is the status page: 020)');
 is($ua->get("$base/metrics/x")->{status}, 404, 'another path answers 404');
 is($ua->request('POST', "$base/metrics")->{status}, 405, 'POST answers 405');
 is($ua->get("$base/metrics?x=1")->{status}, 200, 'a query string is ignored');
