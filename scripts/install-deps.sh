@@ -60,18 +60,15 @@ TEST_APT_PACKAGES=(
 	# some machines reaps orphans late, and a zombie postmaster blocks the
 	# restart with "lock file postmaster.pid already exists").
 	tini
+	# the status page test (test/t/020_status_page.pl) renders the page in
+	# headless Chromium and draws lh_lineage_diagram('dot') with Graphviz;
+	# the extension itself runs neither
+	chromium
+	graphviz
 )
 if [ "$TEST_DEPS" -eq 1 ]; then
 	APT_PACKAGES+=("${TEST_APT_PACKAGES[@]}")
 fi
-
-# Only the tests need these: the status page test (test/t/020_status_page.pl)
-# renders the page in headless Chromium and draws lh_lineage_diagram('dot')
-# with Graphviz.  The extension itself runs neither.
-TEST_APT_PACKAGES=(
-	chromium
-	graphviz
-)
 
 log() { printf 'install-deps: %s\n' "$*"; }
 die() { printf 'install-deps: ERROR: %s\n' "$*" >&2; exit 1; }
@@ -120,10 +117,10 @@ apt_install()
 
 # --- Debian packages --------------------------------------------------------
 
-mapfile -t MISSING < <(missing_packages "${APT_PACKAGES[@]}" "${TEST_APT_PACKAGES[@]}")
+mapfile -t MISSING < <(missing_packages "${APT_PACKAGES[@]}")
 if [ "${#MISSING[@]}" -gt 0 ]; then
 	apt_install "${MISSING[@]}"
-	mapfile -t STILL < <(missing_packages "${APT_PACKAGES[@]}" "${TEST_APT_PACKAGES[@]}")
+	mapfile -t STILL < <(missing_packages "${APT_PACKAGES[@]}")
 	[ "${#STILL[@]}" -eq 0 ] || die "still missing after install: ${STILL[*]}"
 fi
 
