@@ -140,17 +140,17 @@ static const StatusSection quality_section = {
 };
 
 static const char *const quarantine_headings[] = {"Pipeline", "Table", "Column",
-	"Rows", "Last quarantined", NULL};
+	"Rule", "Rows", "Last quarantined", NULL};
 static const StatusSection quarantine_section = {
 	"quarantine", "Quarantine",
-	"Rows held in lakehouse.quarantine, by table and column; the values and reasons stay in the catalog (lakehouse.quarantine_summary).",
+	"Rows held in lakehouse.quarantine, by table, column and the rule they broke (a row that breaks two rules counts on both lines); the values and reasons stay in the catalog (lakehouse.quarantine_summary).",
 	"Nothing in quarantine.",
-	quarantine_headings, "tttnt",
-	"SELECT pipeline, target_table, column_name, sum(rows)::text, " TS("max(last_seen)") ","
+	quarantine_headings, "ttttnt",
+	"SELECT pipeline, target_table, column_name, rule, sum(rows)::text, " TS("max(last_seen)") ","
 	" count(*) OVER ()"
-	" FROM lakehouse.quarantine_summary GROUP BY pipeline, target_table, column_name"
+	" FROM lakehouse.quarantine_summary GROUP BY pipeline, target_table, column_name, rule"
 	" ORDER BY sum(rows) DESC, pipeline COLLATE \"C\", target_table COLLATE \"C\","
-	" column_name COLLATE \"C\" LIMIT $1"
+	" column_name COLLATE \"C\", rule COLLATE \"C\" LIMIT $1"
 };
 
 /* The page's style sheet (inline: the page loads nothing). */

@@ -196,8 +196,8 @@ my ($score) = section('quality') =~ m{<td>silver.shop_t</td><td><span class="bar
 my $sql_score = lh_sql($node, q{SELECT floor(score)::int FROM lakehouse.dq_summary WHERE table_name = 'silver.shop_t'});
 chomp $sql_score;
 is($score, $sql_score, 'the bar is the score of lakehouse.dq_summary');
-like(section('quarantine'), qr{<td>shop</td><td>silver.shop_t</td><td>n</td><td class="n">$quarantined</td>},
-	'quarantine: the rows of silver.shop_t, column n');
+like(section('quarantine'), qr{<td>shop</td><td>silver.shop_t</td><td>n</td><td>type</td><td class="n">$quarantined</td>},
+	'quarantine: the rows of silver.shop_t, column n, rule type');
 like($html, qr{<a class="tile" href="#in-flight"><b>1</b>runs in flight</a>}, 'the tile counts the run in flight');
 
 # the run goes on once its source is free
