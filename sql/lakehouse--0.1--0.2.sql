@@ -143,7 +143,7 @@ DECLARE
         'lh_attach_contract(text,text,text)', 'lh_detach_contract(text,boolean)',
         'lh_add_expectation(text,text,jsonb,text,numeric,text,text,boolean)',
         'lh_drop_expectation(text,text,boolean)', 'lh_set_expectations(text,jsonb)',
-        'lh_schedule(text,text)', 'lh_unschedule(text)',
+        'lh_schedule(text,text)', 'lh_unschedule(text)', 'lh_schedule_repair()',
         'lh_classify(text,text,text,text)', 'lh_apply_masking(text)',
         'lh_reset_source(text,text,integer)', 'lh_replay_dead_letters(text,bigint[])',
         'lh_discard_dead_letters(text,bigint[])', 'lh_set_retention(text,interval)',
@@ -162,7 +162,8 @@ DECLARE
     read_fns text[] := ARRAY['lh_worker_status()', 'lh_partition_stats()',
                              'lh_mask_hash(text)', 'lh_mask_partial(text)',
                              'lh_metrics()', 'lh_observe_workers()', 'lh_run_progress()',
-                             'lh_lineage_diagram(text,text)'];
+                             'lh_lineage_diagram(text,text)', 'lh_schedule_state()',
+                             'lh_dr_node()'];
     admin_fns text[] := ARRAY[
         'lh_set_secret_from_file(text,text)', 'lh_set_secret_reference(text,text)',
         'lh_audit(text,text,text,jsonb)', 'lh_forget(text,text,text)',
@@ -178,7 +179,7 @@ DECLARE
         'lakehouse.silver_drift, lakehouse.schema_history, lakehouse.http_request_counts';
     views text := 'lakehouse.pipeline_status, lakehouse.recent_runs, lakehouse.run_stage_details, '
         'lakehouse.source_status, lakehouse.http_status, lakehouse.dq_summary, '
-        'lakehouse.lineage_graph, lakehouse.run_progress';
+        'lakehouse.lineage_graph, lakehouse.run_progress, lakehouse.dr_status';
     f text;
 BEGIN
     -- as at the end of the install script, for objects added since
@@ -790,3 +791,138 @@ REVOKE ALL ON FUNCTION lakehouse.lh_site_check(), lakehouse.lh_site_here() FROM 
 INSERT INTO lakehouse.site (system_identifier, database_oid, database_name, timeline, node, how)
 SELECT h.system_identifier, h.database_oid, h.database_name, h.timeline, h.node, 'upgraded'
   FROM lakehouse.lh_site_here() h;
+
+/* ---- issue 20, schedules: pipeline_status.schedule_state, lh_schedule_repair (src/pipeline/schedule.c) ---- */
+/*
+ * Whether each scheduled pipeline's pg_cron job is in place (C:
+ * src/pipeline/schedule.c): 'scheduled', 'missing: <why>' (pg_cron not
+ * installed here, the job deleted, another job under its id, the job
+ * another database's), 'inactive: ..' or 'differs: ..'.  A function, so
+ * that no view names cron.* and pipeline_status works without pg_cron.
+ */
+CREATE FUNCTION lakehouse.lh_schedule_state(OUT pipeline_id integer,
+                                            OUT schedule_state text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'lh_schedule_state'
+LANGUAGE C VOLATILE;
+
+CREATE OR REPLACE VIEW lakehouse.pipeline_status AS
+SELECT p.name AS pipeline,
+       p.description,
+       p.schedule,
+       (SELECT array_agg(u.name ORDER BY u.name)
+          FROM lakehouse.pipeline_deps d
+          JOIN lakehouse.pipelines u ON u.pipeline_id = d.upstream_id
+         WHERE d.pipeline_id = p.pipeline_id) AS depends_on,
+       (SELECT count(*) FROM lakehouse.sources s WHERE s.pipeline_id = p.pipeline_id) AS sources,
+       (SELECT count(*) FROM lakehouse.tables t WHERE t.pipeline_id = p.pipeline_id AND t.layer = 'silver') AS silver_tables,
+       (SELECT count(*) FROM lakehouse.tables t WHERE t.pipeline_id = p.pipeline_id AND t.layer = 'gold') AS gold_tables,
+       r.run_id AS last_run_id,
+       r.status AS last_status,
+       r.started_at AS last_started_at,
+       r.finished_at - r.started_at AS last_duration,
+       r.failed_stage AS last_failed_stage,
+       r.error_message AS last_error,
+       (SELECT max(ok.finished_at) FROM lakehouse.runs ok
+         WHERE ok.pipeline_id = p.pipeline_id AND ok.status = 'succeeded') AS last_success_at,
+       p.owner,
+       CASE WHEN g.run_id IS NOT NULL THEN 'running' ELSE 'idle' END AS run_state,
+       g.run_id AS current_run_id,
+       CASE WHEN g.target IS NOT NULL THEN g.stage || ' ' || g.target ELSE g.stage END AS current_stage,
+       c.schedule_state
+  FROM lakehouse.pipelines p
+  LEFT JOIN LATERAL (SELECT * FROM lakehouse.runs x
+                      WHERE x.pipeline_id = p.pipeline_id AND x.status <> 'skipped'
+                      ORDER BY x.run_id DESC LIMIT 1) r ON true
+  LEFT JOIN LATERAL (SELECT * FROM lakehouse.lh_run_progress() y
+                      WHERE y.pipeline_id = p.pipeline_id
+                      ORDER BY y.run_started_at DESC LIMIT 1) g ON true
+  LEFT JOIN lakehouse.lh_schedule_state() c ON c.pipeline_id = p.pipeline_id;
+
+CREATE FUNCTION lakehouse.lh_schedule_repair()
+RETURNS SETOF text
+AS 'MODULE_PATHNAME', 'lh_schedule_repair'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION lakehouse.lh_schedule_repair() IS 'Makes the pg_cron job of every scheduled pipeline whose job is missing (pipeline_status.schedule_state), as the caller, on the recorded schedule; returns the pipelines repaired.';
+
+/* lh_create_roles (above) grants them */
+REVOKE ALL ON FUNCTION lakehouse.lh_schedule_state(),
+    lakehouse.lh_schedule_repair() FROM PUBLIC;
+
+/* ---- issue 20, observability: lakehouse.dr_status, lh_dr_node (src/observe/dr.c) ---- */
+/*
+ * Disaster recovery (src/observe/dr.c, contrib-docs/operations.md): this
+ * node's role, timeline and replication, its WAL archive, and per pipeline
+ * the last successful run, with the recovery point each implies.
+ */
+CREATE FUNCTION lakehouse.lh_dr_node(OUT role text,
+                                     OUT timeline integer,
+                                     OUT wal_receiver text,
+                                     OUT receive_lsn pg_lsn,
+                                     OUT replay_lsn pg_lsn,
+                                     OUT last_replay_at timestamptz)
+RETURNS record
+AS 'MODULE_PATHNAME', 'lh_dr_node'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION lakehouse.lh_dr_node() IS 'This node''s role (primary or standby), WAL timeline, and on a standby the WAL receiver''s state, the WAL received and replayed and the commit time of the last transaction replayed.';
+
+CREATE VIEW lakehouse.dr_status AS
+WITH node AS (
+    SELECT n.*,
+           CASE WHEN n.role = 'standby' THEN
+                CASE WHEN n.receive_lsn IS NOT NULL AND n.replay_lsn >= n.receive_lsn THEN interval '0'
+                     ELSE now() - n.last_replay_at END
+           END AS replay_lag,
+           pg_catalog.current_setting('archive_mode') AS archive_mode,
+           a.last_archived_wal,
+           a.last_archived_time,
+           a.failed_count,
+           a.last_failed_time
+      FROM lakehouse.lh_dr_node() n, pg_catalog.pg_stat_archiver a
+)
+SELECT n.role,
+       n.timeline,
+       n.wal_receiver,
+       n.receive_lsn,
+       n.replay_lsn,
+       n.last_replay_at,
+       n.replay_lag,
+       n.archive_mode,
+       n.last_archived_wal,
+       n.last_archived_time AS last_archived_at,
+       n.failed_count AS archive_failed_count,
+       n.last_failed_time AS last_archive_failed_at,
+       CASE WHEN n.role = 'standby' THEN n.replay_lag
+            WHEN n.archive_mode <> 'off' THEN now() - n.last_archived_time
+       END AS node_rpo,
+       CASE WHEN n.role = 'standby' AND n.replay_lag IS NULL
+            THEN 'unknown: no transaction replayed since this standby started'
+            WHEN n.role = 'standby'
+            THEN 'replay lag: WAL received but not replayed yet' ||
+                 CASE WHEN n.wal_receiver <> 'streaming'
+                      THEN '; the WAL receiver is ' || n.wal_receiver || ', so what the primary wrote since is not counted'
+                      ELSE '' END
+            WHEN n.archive_mode = 'off'
+            THEN 'unknown: archive_mode is off, there is no WAL archive to restore from'
+            WHEN n.last_archived_time IS NULL
+            THEN 'unknown: no WAL archived yet'
+            ELSE 'age of the last archived WAL: a restore from the archive ends there' ||
+                 CASE WHEN n.last_failed_time > n.last_archived_time
+                      THEN '; archiving has failed since ' || n.last_failed_time
+                      ELSE '' END
+       END AS node_rpo_basis,
+       CASE WHEN n.role = 'standby'
+            THEN 'promote with SELECT pg_promote(): sources start within about a second and resume from their committed marks'
+            ELSE 'failover: promote a standby with SELECT pg_promote(); restore: recovery, then lakehouse.lh_enable_source() for each source a restored copy paused'
+       END AS rto_note,
+       p.name AS pipeline,
+       s.last_success_at,
+       now() - s.last_success_at AS pipeline_rpo
+  FROM node n
+  LEFT JOIN lakehouse.pipelines p ON true
+  LEFT JOIN LATERAL (SELECT max(r.finished_at) AS last_success_at FROM lakehouse.runs r
+                      WHERE r.pipeline_id = p.pipeline_id AND r.status = 'succeeded') s ON true;
+COMMENT ON VIEW lakehouse.dr_status IS 'Disaster recovery: this node''s role, timeline, replication and WAL archive, and per pipeline the last successful run, with the recovery point (RPO) each implies; see contrib-docs/operations.md.';
+/* lh_create_roles grants them to lakehouse_analyst */
+REVOKE ALL ON lakehouse.dr_status FROM PUBLIC;
+REVOKE ALL ON FUNCTION lakehouse.lh_dr_node() FROM PUBLIC;
