@@ -75,3 +75,10 @@ SELECT lakehouse.lh_drop_pipeline('dr_never', drop_tables => true);
 DELETE FROM lakehouse.runs WHERE pipeline_name IN ('dr_ok', 'dr_never');
 DELETE FROM lakehouse.event_outbox WHERE pipeline_name IN ('dr_ok', 'dr_never');
 DROP SCHEMA dr_src CASCADE;
+
+-- how and when lakehouse.site last recorded this database (a failover
+-- shows 'promoted' here, a paused copy 'adopted: <reason>')
+SELECT DISTINCT d.site_how = t.how AS site_how_is_recorded,
+       d.site_recorded_at = t.recorded_at AS recorded_at_is_recorded
+  FROM lakehouse.dr_status d,
+       (SELECT how, recorded_at FROM lakehouse.site ORDER BY recorded_at DESC LIMIT 1) t;

@@ -159,8 +159,12 @@ SELECT n.role,
        END AS rto_note,
        p.name AS pipeline,
        s.last_success_at,
-       now() - s.last_success_at AS pipeline_rpo
+       now() - s.last_success_at AS pipeline_rpo,
+       site.how AS site_how,
+       site.recorded_at AS site_recorded_at
   FROM node n
+  LEFT JOIN LATERAL (SELECT t.how, t.recorded_at FROM lakehouse.site t
+                      ORDER BY t.recorded_at DESC LIMIT 1) site ON true
   LEFT JOIN lakehouse.pipelines p ON true
   LEFT JOIN LATERAL (SELECT max(r.finished_at) AS last_success_at FROM lakehouse.runs r
                       WHERE r.pipeline_id = p.pipeline_id AND r.status = 'succeeded') s ON true;
