@@ -205,6 +205,15 @@ extern void catalog_source_drop(int32 source_id);
 extern bool catalog_source_set_enabled(int32 source_id, bool enabled,
 									   const char *reason);
 extern bool catalog_source_lock(int32 source_id);
+
+/* catalog_source_try_lock: whether the row is locked now */
+typedef enum LhLockResult
+{
+	LH_LOCK_TAKEN,
+	LH_LOCK_BUSY,				/* another transaction holds it */
+	LH_LOCK_GONE				/* the source was dropped */
+} LhLockResult;
+extern LhLockResult catalog_source_try_lock(int32 source_id);
 extern bool catalog_pipeline_has_kind(int32 pipeline_id, const char *kind);
 extern char *catalog_get_source_mark(int32 source_id, const char *key);
 extern void catalog_set_source_mark(int32 source_id, const char *key,

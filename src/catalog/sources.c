@@ -250,6 +250,26 @@ catalog_source_lock(int32 source_id)
 	return SPI_processed > 0;
 }
 
+/*
+ * Lock a source's row like catalog_source_lock, without waiting: LH_LOCK_BUSY
+ * when another transaction holds it, LH_LOCK_GONE when the source is gone.
+ */
+LhLockResult
+catalog_source_try_lock(int32 source_id)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(source_id)};
+
+	catalog_exec("SELECT 1 FROM lakehouse.sources"
+				 " WHERE source_id = $1 FOR NO KEY UPDATE SKIP LOCKED",
+				 1, types, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed > 0)
+		return LH_LOCK_TAKEN;
+	catalog_exec("SELECT 1 FROM lakehouse.sources WHERE source_id = $1",
+				 1, types, values, NULL, SPI_OK_SELECT);
+	return SPI_processed > 0 ? LH_LOCK_BUSY : LH_LOCK_GONE;
+}
+
 bool
 catalog_pipeline_has_kind(int32 pipeline_id, const char *kind)
 {

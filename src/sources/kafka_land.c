@@ -843,6 +843,7 @@ const SourceRoutine kafka_routine = {
 	.ingest = kafka_ingest,
 	.worker_mode = kafka_worker_mode,
 	.worker_main = "lh_kafka_worker_main",
+	.worker_lands_alone = true,
 	.restart_reason = kafka_restart_reason,
 	.dataset = kafka_dataset,
 	.reset = kafka_reset,

@@ -30,6 +30,7 @@
 #include "lib/stringinfo.h"
 
 #include "sources/sources.h"
+#include "worker/worker.h"
 
 /* Every source kind: one line per kind. */
 #define SOURCE_KINDS(X) X(table) X(file) X(kafka) X(http) X(generate)
@@ -157,6 +158,18 @@ source_ingest(LhSource *src, int64 run_id, LhStageCounts *counts)
 	errcallback.previous = error_context_stack;
 	error_context_stack = &errcallback;
 
+	/*
+	 * A source its worker lands by itself is left to it, its row unlocked:
+	 * a run that held it to the end of its transaction would stall the
+	 * worker for the whole run (the worker then waits, see
+	 * src/worker/kafka_worker.c).  A worker that starts after this look
+	 * is seen by the kind's ingest under the lock.
+	 */
+	if (r->worker_lands_alone && lh_worker_serves(src->source_id))
+	{
+		error_context_stack = errcallback.previous;
+		return;
+	}
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (!catalog_source_lock(src->source_id))

@@ -94,6 +94,13 @@ typedef struct SourceRoutine
 	const char *worker_main;
 
 	/*
+	 * Its worker lands the source by itself, outside runs (Kafka): a run
+	 * leaves a source that such a worker serves alone, without locking its
+	 * row (an HTTP worker instead lands through lh_ingest, a run).
+	 */
+	bool		worker_lands_alone;
+
+	/*
 	 * optional: why a source redeclared with new options must start again
 	 * from the beginning (its marks no longer mean anything), or NULL
 	 */

@@ -29,6 +29,9 @@
  * lh_crash_reset removes a file: lh_enable_source does, so that a source
  * enabled again starts from zero (the launcher keeps the count when it
  * disables a source, in case the disabling is lost in a crash restart).
+ * A base backup copies the files, the increment of a worker that was
+ * running included; a promoted standby forgets them (src/worker/site.c),
+ * and a copy's sources are paused and start from zero when enabled.
  *
  *-------------------------------------------------------------------------
  */

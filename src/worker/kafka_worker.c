@@ -70,6 +70,8 @@
 #define WORKER_MARKS_MS		1000
 /* wait before retrying after broker trouble (ms) */
 #define WORKER_RETRY_MS		1000
+/* how long a batch waits for a source row someone else holds */
+#define WORKER_BUSY_MS		200
 /* timeout of the worker's broker requests (ms) */
 #define WORKER_REQUEST_MS	2000
 
@@ -83,6 +85,7 @@ typedef enum WorkerStep
 {
 	STEP_OK,
 	STEP_RETRY,					/* broker trouble or a race: try again */
+	STEP_BUSY,					/* the source row is locked: wait, then again */
 	STEP_EXIT					/* source disabled, dropped or changed */
 } WorkerStep;
 
@@ -378,7 +381,12 @@ worker_land(KafkaConn *c, rd_kafka_message_t **msgs, int n,
 	/*
 	 * Lock bronze before the source row: if someone holds bronze (a long
 	 * LOCK TABLE, say), the worker waits without holding the source row,
-	 * so lh_disable_source and friends are never stuck behind it.
+	 * so lh_disable_source and friends are never stuck behind it.  The
+	 * source row is only tried: whoever holds it (a run's one-shot ingest,
+	 * lh_reset_source) may go on to lock bronze, which the worker holds, so
+	 * waiting for it could deadlock.  A busy row sends the batch back to
+	 * the broker (its offsets are not stored) and the worker tries again
+	 * shortly.
 	 */
 	{
 		BronzeShape shape;
@@ -387,9 +395,20 @@ worker_land(KafkaConn *c, rd_kafka_message_t **msgs, int n,
 		(void) bronze_check_table(c->src->bronze_schema, c->src->bronze_table,
 								  RowExclusiveLock, &shape);
 	}
-	if (!worker_source_ok(c->src->source_id, updated_at, true))
-		result = STEP_EXIT;
-	else
+	switch (catalog_source_try_lock(c->src->source_id))
+	{
+		case LH_LOCK_TAKEN:
+			if (!worker_source_ok(c->src->source_id, updated_at, false))
+				result = STEP_EXIT;
+			break;
+		case LH_LOCK_BUSY:
+			result = STEP_BUSY;
+			break;
+		case LH_LOCK_GONE:
+			result = STEP_EXIT;
+			break;
+	}
+	if (result == STEP_OK)
 	{
 		kafka_read_marks(c->src->source_id, &m);
 		if (!kafka_marks_match(c, &m))
@@ -586,6 +605,13 @@ worker_run(int32 source_id)
 			rd_kafka_message_destroy(msgs[i]);
 		if (step == STEP_EXIT)
 			break;
+		if (step == STEP_BUSY)
+		{
+			/* the batch goes back to the broker: fetched again after the plan */
+			need_plan = true;
+			(void) worker_wait(c, WORKER_BUSY_MS);
+			continue;
+		}
 		if (step == STEP_RETRY)
 			need_plan = true;
 

@@ -290,8 +290,17 @@ lh_site_enforce(void)
 	reason = site_compare(&here, catalog_site_rows(), have_sources, &promoted);
 	if (promoted)
 	{
+		ListCell   *lc;
+
 		here.how = "promoted";
 		catalog_site_write(&here, false);
+		/*
+		 * The crash counts in pg_lakehouse/ came with the base backup: they
+		 * count the old primary's workers (one that ran less than
+		 * LH_CRASH_HEALTHY_SECS still holds its increment), not crashes here.
+		 */
+		foreach(lc, catalog_all_sources())
+			lh_crash_reset(MyDatabaseId, ((LhSource *) lfirst(lc))->source_id);
 		ereport(LOG,
 				(errmsg("database \"%s\" was promoted to timeline %d: its lakehouse sources continue from their committed marks",
 						here.database_name, here.timeline)));
