@@ -94,6 +94,21 @@ sub psql_value
 	return $node->safe_psql('postgres', $sql);
 }
 
+# On a standby: source_status answers, with worker_state 'standby', and no
+# source worker runs.
+sub standby_checks
+{
+	my ($S, $what) = @_;
+	fo_poll(
+		$S, qq{
+SELECT count(*) > 0 AND bool_and(worker_state IS NOT DISTINCT FROM 'standby')
+  FROM lakehouse.source_status WHERE source = '$SRC'},
+		't', "$what: source_status says worker_state 'standby'",
+		timeout => 10);
+	is(psql_value($S, $workers_q), '0', "$what: no source worker runs");
+	return;
+}
+
 # One mode -----------------------------------------------------------------
 
 my %totals;
@@ -155,13 +170,7 @@ END
 		fo_sync_on($P) if $mode eq 'sync';
 
 		# On the standby: status answers, says 'standby', no worker.
-		fo_poll(
-			$S, qq{
-SELECT count(*) > 0 AND bool_and(worker_state IS NOT DISTINCT FROM 'standby')
-  FROM lakehouse.source_status WHERE source = '$SRC'},
-			't', "$tag: on the standby, source_status says worker_state 'standby'",
-			timeout => 10);
-		is(psql_value($S, $workers_q), '0', "$tag: no source worker on the standby");
+		standby_checks($S, "$tag: on the standby");
 
 		my $old_pid;
 		fo_wait($P, "SELECT ($worker_pid_q) ~ '^[0-9]+\$'", 't', timeout => 30)
@@ -187,19 +196,15 @@ SELECT count(*) > 0 AND bool_and(worker_state IS NOT DISTINCT FROM 'standby')
 		my $broker = kafka_committed($addr, $GROUP, $topic, $NPART);
 
 		fo_wait_replayed($S);
-		fo_poll(
-			$S, qq{
-SELECT count(*) > 0 AND bool_and(worker_state IS NOT DISTINCT FROM 'standby')
-  FROM lakehouse.source_status WHERE source = '$SRC'},
-			't', "$tag: after the primary died, the standby still says 'standby'",
-			timeout => 10);
-		is(psql_value($S, $workers_q), '0',
-			"$tag: and runs no source worker before its promotion");
+		standby_checks($S, "$tag: after the primary died, before its promotion");
 		my $standby_marks = parse_marks(psql_value($S, $marks_q));
 		# the rows the new primary will land have larger ids
 		my $max_id = psql_value($S, "SELECT coalesce(max(_lh_id), 0) FROM bronze.$SRC");
 
 		$standby_log{ $S->name } = -s $S->logfile;
+		note "$tag: the standby's worker crash counts (copied by the base backup): "
+		  . join(', ', map { s{.*/}{}r . '=' . (slurp_file($_) =~ s/\s+//gr) }
+			  glob($S->data_dir . '/pg_lakehouse/crash.*'));
 		my ($t_prom, $t_prom_done) = fo_promote($S);
 
 		# the first batch landed by the new primary
