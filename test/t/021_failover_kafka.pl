@@ -63,8 +63,6 @@ my $mock = kafka_mock_start(
 	topics => [ "fo_sync:$NPART", "fo_async:$NPART" ]);
 my $addr = $mock->{addr};
 
-my @standbys;    # every node that was a standby
-my %standby_log;    # its log's size at its promotion
 
 # Queries ------------------------------------------------------------------
 
@@ -94,24 +92,7 @@ sub psql_value
 	return $node->safe_psql('postgres', $sql);
 }
 
-# On a standby: source_status answers, with worker_state 'standby', and no
-# source worker runs.
-sub standby_checks
-{
-	my ($S, $what) = @_;
-	fo_poll(
-		$S, qq{
-SELECT count(*) > 0 AND bool_and(worker_state IS NOT DISTINCT FROM 'standby')
-  FROM lakehouse.source_status WHERE source = '$SRC'},
-		't', "$what: source_status says worker_state 'standby'",
-		timeout => 10);
-	is(psql_value($S, $workers_q), '0', "$what: no source worker runs");
-	return;
-}
-
 # One mode -----------------------------------------------------------------
-
-my %totals;
 
 sub run_mode
 {
@@ -155,40 +136,38 @@ END
 });
 	fo_poll($P, "SELECT ($worker_pid_q) <> ''", 't',
 		"$mode: the worker runs on the first primary")
-	  or BAIL_OUT("$mode: no worker on the first primary");
+	  or die("$mode: no worker on the first primary");
 
 	my $produced = 0;
 	my @fig;
-	my %sum = (lost_failover => 0, reconsumed => 0, acked_lost_sync => 0);
-	my (@rto, @promote_s, @rpo_s, @rpo_rows);
+	my %acc;
 
 	for my $r (1 .. $REPEATS)
 	{
 		my $tag = "$mode #$r";
 		my $S = fo_standby($P, "k${mode}$r");
-		push @standbys, $S;
 		fo_sync_on($P) if $mode eq 'sync';
 
 		# On the standby: status answers, says 'standby', no worker.
-		standby_checks($S, "$tag: on the standby");
+		fo_standby_checks($S, $SRC, "$tag: on the standby");
 
 		my $old_pid;
 		fo_wait($P, "SELECT ($worker_pid_q) ~ '^[0-9]+\$'", 't', timeout => 30)
-		  or BAIL_OUT("$tag: no worker on the primary");
+		  or die("$tag: no worker on the primary");
 		$old_pid = psql_value($P, $worker_pid_q);
 
 		# The stream.
 		my $from = $produced;
 		my $prod = fo_kafka_producer($addr, $topic, $from, $RATE);
 		fo_wait($P, "SELECT ($landed_q) >= $from + $RATE", 't', timeout => 60)
-		  or BAIL_OUT("$tag: the primary landed nothing of the stream in 60 s");
+		  or die("$tag: the primary landed nothing of the stream in 60 s");
 		# silver and gold run on the primary mid-stream, and replicate
 		$P->safe_psql('postgres', q{SELECT lakehouse.lh_run_pipeline('fo')});
 		my $now = psql_value($P, $landed_q);
 		$now = max($now, $from + int(1.5 * $RATE));
 		# kill right after a batch became visible, or a moment later
 		my $seen = psql_value($P, "SELECT public.fo_wait_landed($now)");
-		BAIL_OUT("$tag: no batch landed within 30 s") if $seen eq '';
+		die("$tag: no batch landed within 30 s") if $seen eq '';
 		usleep(int(rand(300_000))) if $r % 2 == 0;
 		is(psql_value($S, $workers_q), '0', "$tag: still no source worker on the standby");
 
@@ -196,12 +175,11 @@ END
 		my $broker = kafka_committed($addr, $GROUP, $topic, $NPART);
 
 		fo_wait_replayed($S);
-		standby_checks($S, "$tag: after the primary died, before its promotion");
+		fo_standby_checks($S, $SRC, "$tag: after the primary died, before its promotion");
 		my $standby_marks = parse_marks(psql_value($S, $marks_q));
 		# the rows the new primary will land have larger ids
 		my $max_id = psql_value($S, "SELECT coalesce(max(_lh_id), 0) FROM bronze.$SRC");
 
-		$standby_log{ $S->name } = -s $S->logfile;
 		note "$tag: the standby's worker crash counts (copied by the base backup): "
 		  . join(', ', map { s{.*/}{}r . '=' . (slurp_file($_) =~ s/\s+//gr) }
 			  glob($S->data_dir . '/pg_lakehouse/crash.*'));
@@ -211,7 +189,8 @@ END
 		my $first_q = qq{
 SELECT extract(epoch FROM min(_lh_ingested_at)) FROM bronze.$SRC WHERE _lh_id > $max_id};
 		fo_wait($S, "SELECT ($first_q) IS NOT NULL", 't', timeout => 60)
-		  or BAIL_OUT("$tag: the new primary landed nothing within 60 s of its promotion");
+		  or die("$tag: the new primary landed nothing within 60 s of its promotion; source_status: "
+			  . psql_value($S, qq{SELECT row(enabled, disabled_reason, worker_state, last_error)::text FROM lakehouse.source_status WHERE source = '$SRC' LIMIT 1}));
 		my $first = psql_value($S, $first_q);
 		my $rto = $first - $t_prom;
 
@@ -228,7 +207,7 @@ SELECT bool_and(worker_state = 'running') FROM lakehouse.source_status WHERE sou
 		# the producer keeps going a second longer than the first batch
 		my $at_first = psql_value($S, $landed_q);
 		fo_wait($S, "SELECT ($landed_q) >= $at_first + $RATE", 't', timeout => 60)
-		  or BAIL_OUT("$tag: the new primary does not keep up with the stream");
+		  or die("$tag: the new primary does not keep up with the stream");
 		my $res = fo_child_stop($prod);
 		my ($next, $ok) = split / /, ($res // '');
 		ok(defined $ok && $ok == 1 && $next > $from,
@@ -295,72 +274,46 @@ SELECT count(*), coalesce(extract(epoch FROM min(_lh_timestamp)), 0) FROM bronze
 		my $rpo_s = $lost_failover ? max(0, $t_kill - $oldest) : 0;
 
 		# Silver and gold after a run on the new primary.
-		$S->safe_psql('postgres', q{SELECT lakehouse.lh_run_pipeline('fo')});
-		is( psql_value(
-				$S, q{
-SELECT count(*) || '|' || count(DISTINCT n) || '|' || min(n) || '|' || max(n) FROM silver.fo_events}),
-			"$produced|$produced|0|" . ($produced - 1),
-			"$tag: silver holds each number once");
-		is( psql_value(
-				$S, q{
-SELECT (SELECT row(n, total, lo, hi)::text FROM gold.fo_totals)
-     = (SELECT row(count(*), sum(n), min(n), max(n))::text FROM silver.fo_events)}),
-			't', "$tag: gold is the aggregate of silver");
+		fo_check_layers(
+			$S, $tag,
+			pipeline => 'fo',
+			silver => 'silver.fo_events',
+			key => 'n',
+			lo => 0,
+			hi => $produced - 1,
+			gold => 'SELECT row(n, total, lo, hi)::text FROM gold.fo_totals',
+			gold_of_silver =>
+			  'SELECT row(count(*), sum(n), min(n), max(n))::text FROM silver.fo_events');
 
 		push @fig,
-		  sprintf(
-			'#%d: produced %d (total %d), landed %d, lost %d, duplicated %d; '
-			  . 'at the kill: acknowledged %d, standby had %d, failover lost %d, re-consumed %d; '
-			  . 'pg_promote %.2f s, promotion -> first batch %.2f s, RPO %d rows / %.3f s',
-			$r, $produced - $from, $produced, $distinct, $lost, $dup,
-			$acked_sum, $had_sum, $lost_failover, $reconsumed,
-			$t_prom_done - $t_prom, $rto, $lost_failover, $rpo_s);
-		$sum{lost_failover} += $lost_failover;
-		$sum{reconsumed} += $reconsumed;
-		$sum{lost} += $lost;
-		$sum{dup} += $dup;
-		push @rto, $rto;
-		push @promote_s, $t_prom_done - $t_prom;
-		push @rpo_s, $rpo_s;
-		push @rpo_rows, $lost_failover;
+		  fo_tally(\%acc,
+			repeat => $r, unit => 'messages', new => $produced - $from,
+			total => $produced, landed => $distinct, lost => $lost, dup => $dup,
+			acked => $acked_sum, had => $had_sum, lost_failover => $lost_failover,
+			again => $reconsumed, promote_s => $t_prom_done - $t_prom,
+			rto => $rto, rpo_s => $rpo_s);
 
 		$P = $S;
 	}
 
-	push @fig,
-	  sprintf(
-		'%s: %d failovers, produced %d, landed %d, lost %d, duplicated %d; '
-		  . 'acknowledged rows the failovers lost %d (max %d in one), re-consumed %d; '
-		  . 'promotion -> first batch min %.2f / max %.2f s; pg_promote max %.2f s; RPO max %d rows / %.3f s',
-		$mode, $REPEATS, $produced, $produced - $sum{lost}, $sum{lost}, $sum{dup},
-		$sum{lost_failover}, max(@rpo_rows), $sum{reconsumed},
-		min(@rto), max(@rto), max(@promote_s), max(@rpo_rows), max(@rpo_s));
+	push @fig, fo_summary($mode, \%acc);
 	fo_figures("Kafka failover, $mode", @fig);
-	$totals{$mode} = \%sum;
 	if ($mode eq 'async')
 	{
-		cmp_ok($sum{lost_failover}, '>', 0,
+		cmp_ok(sum0(@{ $acc{lost_failover} }), '>', 0,
 			'async: the failovers lost acknowledged batches, consumed again (re-consumption exercised)');
 	}
 	$P->stop;
 	return;
 }
 
-run_mode('sync');
-run_mode('async');
-
-# The standbys' logs: nothing while standby, and no lakehouse error after
-# (but the FATAL of a normal shutdown terminating the background workers).
-for my $s (@standbys)
+# A mode that cannot go on (a die) fails, and the other mode still runs.
+for my $mode (qw(sync async))
 {
-	my @bad = fo_log_problems($s, upto => $standby_log{ $s->name });
-	is(scalar(@bad), 0, 'no ERROR/FATAL in the log of ' . $s->name . ' while it was a standby')
-	  or diag(join("\n", @bad[ 0 .. min(9, $#bad) ]));
-	@bad = fo_log_problems($s,
-		allow => [qr/terminating background worker "[^"]+" due to administrator command/]);
-	is(scalar(@bad), 0, 'no ERROR/FATAL in the whole log of ' . $s->name)
-	  or diag(join("\n", @bad[ 0 .. min(9, $#bad) ]));
+	eval { run_mode($mode); 1 } or do { fail("$mode: $@"); fo_child_stop_all(); };
 }
+
+fo_check_standby_logs();
 
 note sprintf('021 ran %.0f s', time() - $t_start);
 done_testing();

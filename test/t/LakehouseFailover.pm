@@ -33,24 +33,43 @@ test/t/*.pl.
 - fo_wait_replayed($standby): wait until the standby's walreceiver is gone
   and everything received is replayed.
 - fo_promote($standby): SELECT pg_promote() (waits); returns the times
-  before and after.
+  before and after; notes where the standby's log stood.
 - fo_wait / fo_poll: bounded polling (no test result / one test result).
+- fo_standby_checks($standby, $source, $what): on a standby,
+  source_status answers with worker_state 'standby' for the source, and no
+  lakehouse worker but the launchers and the metrics worker runs (test
+  results).
+- fo_check_standby_logs(): for every node fo_standby made, no ERROR/FATAL
+  in its log while it was a standby (up to its fo_promote), and none in
+  its whole log but the FATAL of a normal shutdown terminating background
+  workers (test results).
 - fo_log_problems($node, upto => $bytes, allow => [qr/.../]): the
   ERROR/FATAL/PANIC lines of a node's log (its first $bytes only, with
   upto), except a walreceiver losing or not reaching its primary (expected
   once the primary is killed) and those matching allow.
 - fo_child($name, $code): fork a helper process that runs $code->($file)
   and exits (never running the test's END blocks); fo_child_stop($child):
-  SIGTERM, wait (bounded) and return what the child wrote to $file.  Every
-  child still running is stopped in an END block.
+  SIGTERM, wait (bounded) and return what the child wrote to $file;
+  fo_child_stop_all() stops every child still running, as an END block
+  does.
 - fo_kafka_producer($addr, $topic, $from, $rate): a child producing
   {"n": <number>} messages from $from at $rate messages a second through
   one kcat process, until stopped; fo_child_stop returns "<next n> <ok>".
 - fo_http_feeder($srv, $from, $rate): a child that grows the HTTP test
   server's record count from $from at $rate records a second;
   fo_child_stop returns the final count.
+- fo_check_layers($node, $what, pipeline => p, silver => 'silver.t',
+  key => 'k', lo => first, hi => last, gold => 'SELECT row(...)::text FROM
+  gold.g', gold_of_silver => 'SELECT row(...)::text FROM silver.t'):
+  lh_run_pipeline, then silver holds each key lo..hi once, and gold is
+  what its aggregate of silver gives (test results).
 - fo_figures($title, @lines): diag, and append to
   $PostgreSQL::Test::Utils::log_path/failover_figures.txt.
+- fo_tally(\%acc, repeat => r, unit => 'messages', new => n, total => n,
+  landed => n, lost => n, dup => n, acked => n, had => n,
+  lost_failover => n, again => n, promote_s => s, rto => s, rpo_s => s):
+  adds one failover's figures to %acc and returns them as a line;
+  fo_summary($mode, \%acc) the line that sums them up.
 
 =cut
 
@@ -70,6 +89,7 @@ use POSIX qw(WNOHANG);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use List::Util qw(max min sum0);
 use Time::HiRes qw(time usleep);
 
 use lib dirname(abs_path(__FILE__));
@@ -77,11 +97,15 @@ use LakehouseProc;
 
 our @EXPORT = qw(
   fo_primary fo_standby fo_sync_on fo_crash fo_wait_replayed fo_promote
-  fo_wait fo_poll fo_log_problems fo_child fo_child_stop
-  fo_kafka_producer fo_http_feeder fo_figures
+  fo_wait fo_poll fo_log_problems fo_standby_checks fo_check_standby_logs
+  fo_child fo_child_stop fo_child_stop_all
+  fo_kafka_producer fo_http_feeder fo_figures fo_tally fo_summary
+  fo_check_layers
 );
 
 my @children;
+my @standbys;        # every node fo_standby made
+my %promoted_log;    # node name => size of its log when promoted
 
 sub _base_conf
 {
@@ -130,6 +154,7 @@ sub fo_standby
 		"synchronous_standby_names = ''\n");
 	$node->start;
 	$primary->wait_for_catchup($node);
+	push @standbys, $node;
 	return $node;
 }
 
@@ -141,7 +166,7 @@ sub fo_sync_on
 	fo_wait($primary,
 		"SELECT count(*) > 0 FROM pg_stat_replication WHERE sync_state = 'sync'",
 		't', timeout => 30)
-	  or BAIL_OUT('no synchronous standby after 30 s');
+	  or die('no synchronous standby after 30 s');
 	return;
 }
 
@@ -179,7 +204,7 @@ sub fo_crash
 {
 	my ($node) = @_;
 	my $pid = $node->{_pid};
-	BAIL_OUT('fo_crash: the node ' . $node->name . ' is not running')
+	die('fo_crash: the node ' . $node->name . ' is not running')
 	  unless $pid;
 	# Every child of the postmaster is a session leader of its own
 	# (InitPostmasterChild calls setsid), so the postmaster's process group
@@ -197,7 +222,7 @@ sub fo_crash
 	my $deadline = time() + 10;
 	while (grep { defined _pgrp($_) } $pid, @kids)
 	{
-		BAIL_OUT('fo_crash: processes of ' . $node->name . ' still alive after 10 s')
+		die('fo_crash: processes of ' . $node->name . ' still alive after 10 s')
 		  if time() > $deadline;
 		usleep(5_000);
 	}
@@ -227,7 +252,7 @@ SELECT pg_last_wal_replay_lsn() || ' '
 		  if $no_receiver eq 'true'
 		  && ($wait // '') ne ''
 		  && $same >= 2;
-		BAIL_OUT("the standby did not finish replaying within 30 s ($now)")
+		die("the standby did not finish replaying within 30 s ($now)")
 		  if time() > $deadline;
 		usleep(100_000);
 	}
@@ -236,10 +261,11 @@ SELECT pg_last_wal_replay_lsn() || ' '
 sub fo_promote
 {
 	my ($standby) = @_;
+	$promoted_log{ $standby->name } = -s $standby->logfile;
 	my $t0 = time();
 	my $out = $standby->safe_psql('postgres', 'SELECT pg_promote()');
 	my $t1 = time();
-	BAIL_OUT("pg_promote() returned $out") unless $out eq 't';
+	die("pg_promote() returned $out") unless $out eq 't';
 	return ($t0, $t1);
 }
 
@@ -288,6 +314,41 @@ sub fo_log_problems
 		my $line = $_;
 		$line =~ /\b(ERROR|FATAL|PANIC):/ && !grep { $line =~ $_ } @allow
 	} split /\n/, $log;
+}
+
+sub fo_standby_checks
+{
+	my ($S, $source, $what) = @_;
+	fo_poll(
+		$S, qq{
+SELECT count(*) > 0 AND bool_and(worker_state IS NOT DISTINCT FROM 'standby')
+  FROM lakehouse.source_status WHERE source = '$source'},
+		't', "$what: source_status says worker_state 'standby'",
+		timeout => 10);
+	# only the launchers and the metrics worker run on a standby
+	is( $S->safe_psql(
+			'postgres', q{
+SELECT coalesce(string_agg(backend_type, ', '), '') FROM pg_stat_activity
+ WHERE backend_type LIKE 'lakehouse %'
+   AND backend_type NOT IN ('lakehouse launcher', 'lakehouse db launcher', 'lakehouse metrics')}),
+		'', "$what: no source (or lineage) worker runs");
+	return;
+}
+
+sub fo_check_standby_logs
+{
+	for my $s (@standbys)
+	{
+		my $name = $s->name;
+		my @bad = fo_log_problems($s, upto => $promoted_log{$name});
+		is(scalar(@bad), 0, "no ERROR/FATAL in the log of $name while it was a standby")
+		  or diag(join("\n", @bad[ 0 .. ($#bad < 9 ? $#bad : 9) ]));
+		@bad = fo_log_problems($s,
+			allow => [qr/terminating background worker "[^"]+" due to administrator command/]);
+		is(scalar(@bad), 0, "no ERROR/FATAL in the whole log of $name")
+		  or diag(join("\n", @bad[ 0 .. ($#bad < 9 ? $#bad : 9) ]));
+	}
+	return;
 }
 
 sub fo_child
@@ -347,15 +408,21 @@ sub fo_child_stop
 	return $out;
 }
 
-END
+sub fo_child_stop_all
 {
-	my $rc = $?;
 	for my $c (@children)
 	{
 		next unless $c->{pid};
-		kill('TERM', $c->{pid});
 		stop_child($c->{pid});
+		$c->{pid} = undef;
 	}
+	return;
+}
+
+END
+{
+	my $rc = $?;
+	fo_child_stop_all();
 	$? = $rc;
 }
 
@@ -446,6 +513,53 @@ sub fo_figures
 	open(my $fh, '>>', $figures_file) or die "cannot write $figures_file: $!";
 	print $fh $text;
 	close $fh;
+	return;
+}
+
+sub fo_tally
+{
+	my ($acc, %f) = @_;
+	push @{ $acc->{$_} }, $f{$_} for keys %f;
+	return sprintf(
+		'#%d: %d new %s (total %d), landed %d, lost %d, duplicated %d; '
+		  . 'at the kill: landed on the old primary %d, the standby had %d, '
+		  . 'the failover lost %d, landed again %d; pg_promote %.2f s, '
+		  . 'promotion -> first landed batch %.2f s, RPO %d %s / %.3f s',
+		$f{repeat}, $f{new}, $f{unit}, $f{total}, $f{landed}, $f{lost},
+		$f{dup}, $f{acked}, $f{had}, $f{lost_failover}, $f{again},
+		$f{promote_s}, $f{rto}, $f{lost_failover}, $f{unit}, $f{rpo_s});
+}
+
+sub fo_summary
+{
+	my ($mode, $acc) = @_;
+	my $last = $#{ $acc->{total} };
+	return sprintf(
+		'%s: %d failovers, %d %s, landed %d, lost %d, duplicated %d; '
+		  . 'the failovers lost %d (at most %d in one), landed again %d; '
+		  . 'promotion -> first landed batch min %.2f / max %.2f s; '
+		  . 'pg_promote max %.2f s; RPO at most %d %s / %.3f s',
+		$mode, scalar(@{ $acc->{total} }), $acc->{total}[$last],
+		$acc->{unit}[0], $acc->{landed}[$last], sum0(@{ $acc->{lost} }),
+		sum0(@{ $acc->{dup} }), sum0(@{ $acc->{lost_failover} }),
+		max(@{ $acc->{lost_failover} }), sum0(@{ $acc->{again} }),
+		min(@{ $acc->{rto} }), max(@{ $acc->{rto} }),
+		max(@{ $acc->{promote_s} }), max(@{ $acc->{lost_failover} }),
+		$acc->{unit}[0], max(@{ $acc->{rpo_s} }));
+}
+
+sub fo_check_layers
+{
+	my ($node, $what, %p) = @_;
+	$node->safe_psql('postgres', "SELECT lakehouse.lh_run_pipeline('$p{pipeline}')");
+	my $n = $p{hi} - $p{lo} + 1;
+	is( $node->safe_psql(
+			'postgres',
+			"SELECT count(*) || '|' || count(DISTINCT $p{key}) || '|' || min($p{key}) || '|' || max($p{key}) FROM $p{silver}"),
+		"$n|$n|$p{lo}|$p{hi}",
+		"$what: silver holds each of $p{key} $p{lo}..$p{hi} once (no duplicate, no gap)");
+	is($node->safe_psql('postgres', "SELECT ($p{gold}) = ($p{gold_of_silver})"),
+		't', "$what: gold is the aggregate of silver");
 	return;
 }
 
