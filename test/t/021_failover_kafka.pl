@@ -197,6 +197,7 @@ SELECT extract(epoch FROM min(_lh_ingested_at)) FROM bronze.$SRC WHERE _lh_id > 
 		fo_poll($S, "SELECT ($worker_pid_q) ~ '^[0-9]+\$'", 't',
 			"$tag: the worker resumed on the new primary ('lakehouse kafka' in pg_stat_activity)",
 			timeout => 30);
+		fo_promoted_checks($S, $SRC, $tag);
 		my $new_pid = psql_value($S, $worker_pid_q);
 		isnt($new_pid, $old_pid, "$tag: a new worker pid ($old_pid -> $new_pid)");
 		fo_poll(

@@ -39,6 +39,9 @@ test/t/*.pl.
   source_status answers with worker_state 'standby' for the source, and no
   lakehouse worker but the launchers and the metrics worker runs (test
   results).
+- fo_promoted_checks($node, $source, $what): after a promotion, the
+  lakehouse.site row says 'promoted' with the new timeline, the source is
+  still enabled, and the log says so (test results).
 - fo_check_standby_logs(): for every node fo_standby made, no ERROR/FATAL
   in its log while it was a standby (up to its fo_promote), and none in
   its whole log but the FATAL of a normal shutdown terminating background
@@ -97,7 +100,8 @@ use LakehouseProc;
 
 our @EXPORT = qw(
   fo_primary fo_standby fo_sync_on fo_crash fo_wait_replayed fo_promote
-  fo_wait fo_poll fo_log_problems fo_standby_checks fo_check_standby_logs
+  fo_wait fo_poll fo_log_problems fo_standby_checks fo_promoted_checks
+  fo_check_standby_logs
   fo_child fo_child_stop fo_child_stop_all
   fo_kafka_producer fo_http_feeder fo_figures fo_tally fo_summary
   fo_check_layers
@@ -332,6 +336,22 @@ SELECT coalesce(string_agg(backend_type, ', '), '') FROM pg_stat_activity
  WHERE backend_type LIKE 'lakehouse %'
    AND backend_type NOT IN ('lakehouse launcher', 'lakehouse db launcher', 'lakehouse metrics')}),
 		'', "$what: no source (or lineage) worker runs");
+	return;
+}
+
+sub fo_promoted_checks
+{
+	my ($S, $source, $what) = @_;
+	fo_poll(
+		$S, qq{
+SELECT (SELECT string_agg(how || ' ' || timeline, ',') FROM lakehouse.site)
+       = 'promoted ' || ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int
+   AND (SELECT enabled FROM lakehouse.sources WHERE name = '$source')},
+		't', "$what: lakehouse.site says promoted, on the new timeline, and the source stays enabled",
+		timeout => 10);
+	like(slurp_file($S->logfile),
+		qr/LOG:  database "postgres" was promoted to timeline \d+: its lakehouse sources continue/,
+		"$what: the log says the database was promoted and its sources continue");
 	return;
 }
 
