@@ -188,8 +188,11 @@ END
 		# the first batch landed by the new primary
 		my $first_q = qq{
 SELECT extract(epoch FROM min(_lh_ingested_at)) FROM bronze.$SRC WHERE _lh_id > $max_id};
-		fo_wait($S, "SELECT ($first_q) IS NOT NULL", 't', timeout => 60)
-		  or die("$tag: the new primary landed nothing within 60 s of its promotion; source_status: "
+		# (a source the new primary disabled lands nothing: no need to wait)
+		fo_wait($S, "SELECT ($first_q) IS NOT NULL OR NOT (SELECT enabled FROM lakehouse.sources WHERE name = '$SRC')",
+			't', timeout => 60)
+		  && psql_value($S, "SELECT ($first_q) IS NOT NULL") eq 't'
+		  or die("$tag: the new primary landed nothing after its promotion; source_status: "
 			  . psql_value($S, qq{SELECT row(enabled, disabled_reason, worker_state, last_error)::text FROM lakehouse.source_status WHERE source = '$SRC' LIMIT 1}));
 		my $first = psql_value($S, $first_q);
 		my $rto = $first - $t_prom;
