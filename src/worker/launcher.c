@@ -36,6 +36,17 @@
  * transaction in which it reads the sources, forgotten once that
  * transaction committed.
  *
+ * On a hot standby both launchers run (BgWorkerStart_ConsistentState) and
+ * write nothing.  While RecoveryInProgress(), a database launcher reads
+ * the sources only to know whether it has to stay, starts the metrics
+ * worker alone (it only reads), no source worker and no lineage worker,
+ * writes no ledger row, prunes nothing and disables no source; it stays
+ * while its database has enabled sources with workers and looks every
+ * second whether the server was promoted, so that the source workers
+ * start within about a second of the promotion and resume from the
+ * committed marks.  Every pass notes in shared memory that this
+ * postmaster runs as a standby (lh_note_standby).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -46,6 +57,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
@@ -71,6 +83,8 @@
 #include "worker/worker.h"
 
 #define LH_BACKOFF_MAX_SECS	60
+/* how often a database launcher looks for the end of recovery */
+#define LAUNCHER_STANDBY_POLL_MS	1000L
 /* a worker that ran this long before failing starts again without delay */
 #define LH_HEALTHY_SECS		60
 
@@ -191,7 +205,7 @@ start_db_launcher(Oid dbid, BackgroundWorkerHandle **handle)
 
 	memset(&bgw, 0, sizeof(bgw));
 	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	bgw.bgw_start_time = BgWorkerStart_ConsistentState;
 	bgw.bgw_restart_time = BGW_NEVER_RESTART;
 	strlcpy(bgw.bgw_library_name, "lakehouse", BGW_MAXLEN);
 	strlcpy(bgw.bgw_function_name, "lh_db_launcher_main", BGW_MAXLEN);
@@ -372,6 +386,7 @@ lh_launcher_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
+		(void) lh_note_standby();
 		MemoryContextReset(loopcxt);
 		MemoryContextSwitchTo(loopcxt);
 		dbs = launcher_databases();
@@ -394,15 +409,16 @@ static char launcher_dbname[NAMEDATALEN];
 
 /*
  * The observability workers this database wants: the lineage worker while
- * lakehouse.openlineage_url is set, the metrics worker in the database
- * named by lakehouse.metrics_database while lakehouse.metrics_port is set.
+ * lakehouse.openlineage_url is set (not on a standby: it writes the
+ * outbox), the metrics worker in the database named by
+ * lakehouse.metrics_database while lakehouse.metrics_port is set.
  */
 static List *
-launcher_observe_workers(List *result, MemoryContext resultcxt)
+launcher_observe_workers(List *result, MemoryContext resultcxt, bool recovery)
 {
 	MemoryContext oldcxt = MemoryContextSwitchTo(resultcxt);
 
-	if (lh_openlineage_url && lh_openlineage_url[0] != '\0')
+	if (!recovery && lh_openlineage_url && lh_openlineage_url[0] != '\0')
 	{
 		LauncherSource *s = palloc0(sizeof(LauncherSource));
 
@@ -491,18 +507,72 @@ launcher_outdated(void)
 static WorkerHandle *find_handle(List *handles, int32 source_id);
 
 /*
- * Read the sources of this database that have workers; NIL without the
- * extension or while it is outdated.  handles: the workers this launcher
- * started; a source whose worker runs is not judged by its crash count
- * (the count includes the run in progress).
+ * The sources of this database that have workers, as LauncherSources
+ * allocated in resultcxt.  In the launcher's transaction, connected to
+ * SPI.  On a primary, a source that crashed too often is disabled first
+ * (not one whose worker runs: its count includes the run in progress).
+ * In recovery nothing is written and the list is empty: *standby_sources
+ * says whether an enabled source waits for the promotion.
  */
 static List *
-launcher_sources(List *handles, bool *have_extension, bool *outdated)
+launcher_read_sources(List *handles, MemoryContext resultcxt, bool recovery,
+					  bool *standby_sources)
+{
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	foreach(lc, catalog_all_sources())
+	{
+		LhSource   *src = lfirst(lc);
+		MemoryContext oldcxt;
+		LauncherSource *s;
+
+		if (source_worker_mode(src->kind, src->options) == LH_WORKER_NONE)
+			continue;
+		if (recovery)
+		{
+			if (src->enabled)
+				*standby_sources = true;
+			continue;
+		}
+		if (src->enabled && find_handle(handles, src->source_id) == NULL)
+			launcher_check_crashes(src);
+		oldcxt = MemoryContextSwitchTo(resultcxt);
+		s = palloc0(sizeof(LauncherSource));
+		s->source_id = src->source_id;
+		s->name = pstrdup(src->name);
+		s->worker = source_routine(src->kind)->name;
+		s->worker_main = source_routine(src->kind)->worker_main;
+		s->enabled = src->enabled;
+		s->updated_at = src->updated_at;
+		s->role = src->owner;
+		s->role_can_login = OidIsValid(src->owner) && role_can_login(src->owner);
+		/* a pipeline whose owner was dropped has no worker */
+		if (!OidIsValid(src->owner))
+			s->enabled = false;
+		result = lappend(result, s);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	return result;
+}
+
+/*
+ * Read the sources of this database that have workers; NIL without the
+ * extension or while it is outdated.  handles: the workers this launcher
+ * started.  On a primary it also writes the ledger rows of cancelled runs
+ * and prunes the outbox when nobody delivers it; in recovery
+ * (*standby_sources, see launcher_read_sources) it writes nothing.
+ */
+static List *
+launcher_sources(List *handles, bool *have_extension, bool *outdated,
+				 bool *standby_sources)
 {
 	List	   *result = NIL;
 	MemoryContext resultcxt = CurrentMemoryContext;
 	int			abandoned = 0;
+	bool		recovery = lh_note_standby();
 
+	*standby_sources = false;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -512,40 +582,16 @@ launcher_sources(List *handles, bool *have_extension, bool *outdated)
 	*outdated = *have_extension && launcher_outdated();
 	if (*have_extension && !*outdated)
 	{
-		ListCell   *lc;
-
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		/* ledger rows of cancelled runs */
-		abandoned = lh_progress_write_abandoned();
-		foreach(lc, catalog_all_sources())
-		{
-			LhSource   *src = lfirst(lc);
-			MemoryContext oldcxt;
-			LauncherSource *s;
-
-			if (source_worker_mode(src->kind, src->options) == LH_WORKER_NONE)
-				continue;
-			if (src->enabled && find_handle(handles, src->source_id) == NULL)
-				launcher_check_crashes(src);
-			oldcxt = MemoryContextSwitchTo(resultcxt);
-			s = palloc0(sizeof(LauncherSource));
-			s->source_id = src->source_id;
-			s->name = pstrdup(src->name);
-			s->worker = source_routine(src->kind)->name;
-			s->worker_main = source_routine(src->kind)->worker_main;
-			s->enabled = src->enabled;
-			s->updated_at = src->updated_at;
-			s->role = src->owner;
-			s->role_can_login = OidIsValid(src->owner) && role_can_login(src->owner);
-			/* a pipeline whose owner was dropped has no worker */
-			if (!OidIsValid(src->owner))
-				s->enabled = false;
-			result = lappend(result, s);
-			MemoryContextSwitchTo(oldcxt);
-		}
+		if (!recovery)
+			abandoned = lh_progress_write_abandoned();
+		result = launcher_read_sources(handles, resultcxt, recovery,
+									   standby_sources);
 		/* no endpoint: nobody delivers, so old events are pruned here */
-		if ((lh_openlineage_url == NULL || lh_openlineage_url[0] == '\0') &&
+		if (!recovery &&
+			(lh_openlineage_url == NULL || lh_openlineage_url[0] == '\0') &&
 			TimestampDifferenceExceeds(last_prune, GetCurrentTimestamp(),
 									   LAUNCHER_PRUNE_MS))
 		{
@@ -553,7 +599,7 @@ launcher_sources(List *handles, bool *have_extension, bool *outdated)
 			last_prune = GetCurrentTimestamp();
 		}
 		SPI_finish();
-		result = launcher_observe_workers(result, resultcxt);
+		result = launcher_observe_workers(result, resultcxt, recovery);
 	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
@@ -571,7 +617,9 @@ start_source_worker(LhWorkerSlot *slot, LauncherSource *s,
 
 	memset(&bgw, 0, sizeof(bgw));
 	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	/* the metrics worker only reads: it serves /metrics on a standby too */
+	bgw.bgw_start_time = s->source_id == LH_METRICS_WORKER_ID ?
+		BgWorkerStart_ConsistentState : BgWorkerStart_RecoveryFinished;
 	bgw.bgw_restart_time = BGW_NEVER_RESTART;
 	strlcpy(bgw.bgw_library_name, "lakehouse", BGW_MAXLEN);
 	strlcpy(bgw.bgw_function_name, s->worker_main, BGW_MAXLEN);
@@ -903,6 +951,7 @@ lh_db_launcher_main(Datum arg)
 		List	   *sources;
 		bool		have_extension;
 		bool		outdated;
+		bool		standby_sources;
 		long		timeout;
 
 		CHECK_FOR_INTERRUPTS();
@@ -924,13 +973,18 @@ lh_db_launcher_main(Datum arg)
 
 		MemoryContextReset(loopcxt);
 		MemoryContextSwitchTo(loopcxt);
-		sources = launcher_sources(handles, &have_extension, &outdated);
+		sources = launcher_sources(handles, &have_extension, &outdated,
+								   &standby_sources);
 		timeout = db_launcher_pass(sources, &handles);
 		MemoryContextSwitchTo(TopMemoryContext);
 		if (outdated)
 			timeout = (long) lh_launcher_naptime * 1000L;
+		else if (standby_sources)
+			timeout = LAUNCHER_STANDBY_POLL_MS; /* wait for the promotion */
 		else if (timeout < 0 || (!have_extension && handles == NIL))
 			break;
+		if (RecoveryInProgress())
+			timeout = Min(timeout, LAUNCHER_STANDBY_POLL_MS);
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 timeout, PG_WAIT_EXTENSION);

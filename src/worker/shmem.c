@@ -13,8 +13,10 @@
 #include "postgres.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -36,6 +38,13 @@ PG_FUNCTION_INFO_V1(lh_worker_status);
 PG_FUNCTION_INFO_V1(lh_partition_stats);
 
 LhShared   *lh_shared = NULL;
+
+/*
+ * In the postmaster: the server was started as a standby (standby.signal
+ * existed when shared memory was first set up).  Kept across crash
+ * restarts, when shared memory is set up again.
+ */
+static bool postmaster_saw_standby = false;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -62,6 +71,19 @@ lh_shmem_request(void)
 	RequestNamedLWLockTranche("lakehouse", 1);
 }
 
+/* Does DataDir/standby.signal exist (the server starts or runs as a standby)? */
+static bool
+standby_signal_exists(void)
+{
+	char		path[MAXPGPATH];
+	struct stat st;
+
+	if (DataDir == NULL)
+		return false;
+	snprintf(path, sizeof(path), "%s/%s", DataDir, STANDBY_SIGNAL_FILE);
+	return stat(path, &st) == 0;
+}
+
 static void
 lh_shmem_startup(void)
 {
@@ -77,6 +99,9 @@ lh_shmem_startup(void)
 		memset(lh_shared, 0, lh_shmem_size());
 		lh_shared->lock = &(GetNamedLWLockTranche("lakehouse"))->lock;
 		lh_shared->nslots = lh_max_workers;
+		if (standby_signal_exists())
+			postmaster_saw_standby = true;
+		lh_shared->seen_standby = postmaster_saw_standby;
 	}
 	lh_progress_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
@@ -106,13 +131,52 @@ lh_register_launcher(void)
 
 	memset(&bgw, 0, sizeof(bgw));
 	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	/* it runs on a hot standby too, starting nothing that writes */
+	bgw.bgw_start_time = BgWorkerStart_ConsistentState;
 	bgw.bgw_restart_time = 5;
 	strlcpy(bgw.bgw_library_name, "lakehouse", BGW_MAXLEN);
 	strlcpy(bgw.bgw_function_name, "lh_launcher_main", BGW_MAXLEN);
 	strlcpy(bgw.bgw_name, "lakehouse launcher", BGW_MAXLEN);
 	strlcpy(bgw.bgw_type, "lakehouse launcher", BGW_MAXLEN);
 	RegisterBackgroundWorker(&bgw);
+}
+
+/*
+ * lh_note_standby
+ *		Remember that this postmaster runs as a standby, if it does now
+ *		(in recovery, with DataDir/standby.signal).  Returns whether the
+ *		server is in recovery.  The launchers call it on every pass.
+ */
+bool
+lh_note_standby(void)
+{
+	if (!RecoveryInProgress())
+		return false;
+	if (lh_shared && !lh_shared->seen_standby && standby_signal_exists())
+	{
+		LWLockAcquire(lh_shared->lock, LW_EXCLUSIVE);
+		lh_shared->seen_standby = true;
+		LWLockRelease(lh_shared->lock);
+	}
+	return true;
+}
+
+/*
+ * lh_seen_standby
+ *		Has this postmaster run as a standby since it started?  Then a newer
+ *		timeline is a promotion (a failover), not a point-in-time recovery.
+ */
+bool
+lh_seen_standby(void)
+{
+	bool		seen;
+
+	if (lh_shared == NULL)
+		return false;
+	LWLockAcquire(lh_shared->lock, LW_SHARED);
+	seen = lh_shared->seen_standby;
+	LWLockRelease(lh_shared->lock);
+	return seen;
 }
 
 /*
@@ -417,7 +481,9 @@ status_sources(List **ids, List **enabled)
  * lh_worker_status()
  *		One row per source of the current database that a worker serves
  *		(Kafka, and HTTP with a poll interval): worker pid and
- *		state, last error and when, when it started, failed starts.
+ *		state, last error and when, when it started, failed starts.  On a
+ *		standby the state of an enabled source is "standby": its worker
+ *		starts when the server is promoted.
  */
 Datum
 lh_worker_status(PG_FUNCTION_ARGS)
@@ -428,6 +494,7 @@ lh_worker_status(PG_FUNCTION_ARGS)
 	ListCell   *lc1;
 	ListCell   *lc2;
 	bool		full = true;
+	bool		in_recovery = RecoveryInProgress();
 	char		waiting[LH_STATE_LEN];
 
 	InitMaterializedSRF(fcinfo, 0);
@@ -468,6 +535,8 @@ lh_worker_status(PG_FUNCTION_ARGS)
 
 		if (lh_shared == NULL)
 			values[2] = CStringGetTextDatum("not running (lakehouse is not in shared_preload_libraries)");
+		else if (in_recovery && lfirst_int(lc2))
+			values[2] = CStringGetTextDatum("standby");
 		else if (have)
 		{
 			if (copy.pid != 0)

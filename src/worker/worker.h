@@ -27,6 +27,14 @@
  *	  source workers, with the pseudo source ids LH_LINEAGE_WORKER_ID and
  *	  LH_METRICS_WORKER_ID (src/observe/observe.h).
  *
+ * On a hot standby the launchers run too (BgWorkerStart_ConsistentState)
+ * but write nothing: a database launcher starts only the metrics worker
+ * (read-only), checks every second whether recovery ended, and starts the
+ * source workers as soon as the server was promoted.  Meanwhile
+ * source_status says "standby", and shared memory remembers that this
+ * postmaster ran as a standby (lh_note_standby), which tells a failover
+ * from a point-in-time recovery (src/worker/site.c).
+ *
  * Shared memory holds one slot per possible source worker (max_workers):
  * its pid, state, last error and per-partition statistics, which the
  * source_status view reads through lh_worker_status() and
@@ -97,6 +105,7 @@ typedef struct LhShared
 	LWLock	   *lock;
 	pid_t		launcher_pid;
 	Latch	   *launcher_latch;
+	bool		seen_standby;	/* this postmaster ran as a standby */
 	int			nslots;
 	LhDbEntry	dbs[LH_MAX_DATABASES];
 	LhWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
@@ -146,6 +155,8 @@ extern LhWorkerSlot *lh_worker_start(Datum arg, int32 *source_id);
 extern void lh_worker_failed(LhWorkerSlot *slot) pg_attribute_noreturn();
 extern void lh_worker_exit_clean(LhWorkerSlot *slot) pg_attribute_noreturn();
 extern void lh_wake_db_launcher(Oid dbid);
+extern bool lh_note_standby(void);
+extern bool lh_seen_standby(void);
 
 /* src/worker/progress.c */
 extern Size lh_progress_shmem_size(void);
