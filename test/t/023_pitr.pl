@@ -446,7 +446,7 @@ lh_poll($r1, "SELECT count(*) > $K FROM bronze.stream_src", 't',
 	'lh_enable_source: the stream lands again', timeout => 30);
 my $resume_secs = time() - $t_enable;
 note sprintf('from lh_enable_source to the first landed batch: %.2f s', $resume_secs);
-is(sql($r1, q{SELECT coalesce(disabled_reason, '') || '|' || enabled FROM lakehouse.sources WHERE name = 'stream_src'}),
+is(sql($r1, q{SELECT concat_ws('|', coalesce(disabled_reason, ''), enabled) FROM lakehouse.sources WHERE name = 'stream_src'}),
 	'|t', 'the source is enabled and its reason cleared');
 like(slurp_file($r1->logfile), $worker_start_re,
 	'the worker started after lh_enable_source');
@@ -461,7 +461,7 @@ ok($r2->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()'),
 lh_poll($r2, "SELECT count(*) > $K FROM bronze.stream_src", 't',
 	'after_restore = resume: the source keeps running without lh_enable_source',
 	timeout => 30);
-is(sql($r2, q{SELECT coalesce(disabled_reason, '') || '|' || enabled FROM lakehouse.sources WHERE name = 'stream_src'}),
+is(sql($r2, q{SELECT concat_ws('|', coalesce(disabled_reason, ''), enabled) FROM lakehouse.sources WHERE name = 'stream_src'}),
 	'|t', 'after_restore = resume: the source was not paused');
 like(sql($r2, q{SELECT string_agg(how, ',') FROM lakehouse.site}),
 	qr/^resumed: .*point-in-time recovery to timeline 2/,

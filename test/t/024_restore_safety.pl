@@ -157,7 +157,7 @@ SELECT concat_ws('|', (SELECT count(*) FROM bronze.orders_src),
      FROM lakehouse.source_marks m JOIN lakehouse.sources s USING (source_id)
     WHERE s.name = 'orders_src' AND m.mark_key LIKE 'partition:%'))};
 my $source_q = q{
-SELECT enabled || '|' || coalesce(disabled_reason, '') FROM lakehouse.sources WHERE name = 'orders_src'};
+SELECT concat_ws('|', enabled, coalesce(disabled_reason, '')) FROM lakehouse.sources WHERE name = 'orders_src'};
 
 # ---------------------------------------------------------------------------
 # Cluster A: pg_cron and lakehouse in database "lake"
