@@ -143,7 +143,7 @@ DECLARE
         'lh_attach_contract(text,text,text)', 'lh_detach_contract(text,boolean)',
         'lh_add_expectation(text,text,jsonb,text,numeric,text,text,boolean)',
         'lh_drop_expectation(text,text,boolean)', 'lh_set_expectations(text,jsonb)',
-        'lh_schedule(text,text)', 'lh_unschedule(text)',
+        'lh_schedule(text,text)', 'lh_unschedule(text)', 'lh_schedule_repair()',
         'lh_classify(text,text,text,text)', 'lh_apply_masking(text)',
         'lh_reset_source(text,text,integer)', 'lh_replay_dead_letters(text,bigint[])',
         'lh_discard_dead_letters(text,bigint[])', 'lh_set_retention(text,interval)',
@@ -161,7 +161,7 @@ DECLARE
     read_fns text[] := ARRAY['lh_worker_status()', 'lh_partition_stats()',
                              'lh_mask_hash(text)', 'lh_mask_partial(text)',
                              'lh_metrics()', 'lh_observe_workers()', 'lh_run_progress()',
-                             'lh_lineage_diagram(text,text)'];
+                             'lh_lineage_diagram(text,text)', 'lh_schedule_state()'];
     admin_fns text[] := ARRAY[
         'lh_set_secret_from_file(text,text)', 'lh_set_secret_reference(text,text)',
         'lh_audit(text,text,text,jsonb)', 'lh_forget(text,text,text)',
@@ -737,3 +737,60 @@ AS 'MODULE_PATHNAME', 'lh_lineage_diagram'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 COMMENT ON FUNCTION lakehouse.lh_lineage_diagram(text, text) IS 'The pipelines and their dependencies, and the lineage of their sources, bronze, silver and gold tables, as a Mermaid flowchart, a Graphviz DOT digraph or an SVG picture.';
 REVOKE ALL ON FUNCTION lakehouse.lh_lineage_diagram(text, text) FROM PUBLIC;
+
+/* ---- issue 20, schedules: pipeline_status.schedule_state, lh_schedule_repair (src/pipeline/schedule.c) ---- */
+/*
+ * Whether each scheduled pipeline's pg_cron job is in place (C:
+ * src/pipeline/schedule.c): 'scheduled', 'missing: <why>' (pg_cron not
+ * installed here, the job deleted, another job under its id, the job
+ * another database's), 'inactive: ..' or 'differs: ..'.  A function, so
+ * that no view names cron.* and pipeline_status works without pg_cron.
+ */
+CREATE FUNCTION lakehouse.lh_schedule_state(OUT pipeline_id integer,
+                                            OUT schedule_state text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'lh_schedule_state'
+LANGUAGE C VOLATILE;
+
+CREATE OR REPLACE VIEW lakehouse.pipeline_status AS
+SELECT p.name AS pipeline,
+       p.description,
+       p.schedule,
+       (SELECT array_agg(u.name ORDER BY u.name)
+          FROM lakehouse.pipeline_deps d
+          JOIN lakehouse.pipelines u ON u.pipeline_id = d.upstream_id
+         WHERE d.pipeline_id = p.pipeline_id) AS depends_on,
+       (SELECT count(*) FROM lakehouse.sources s WHERE s.pipeline_id = p.pipeline_id) AS sources,
+       (SELECT count(*) FROM lakehouse.tables t WHERE t.pipeline_id = p.pipeline_id AND t.layer = 'silver') AS silver_tables,
+       (SELECT count(*) FROM lakehouse.tables t WHERE t.pipeline_id = p.pipeline_id AND t.layer = 'gold') AS gold_tables,
+       r.run_id AS last_run_id,
+       r.status AS last_status,
+       r.started_at AS last_started_at,
+       r.finished_at - r.started_at AS last_duration,
+       r.failed_stage AS last_failed_stage,
+       r.error_message AS last_error,
+       (SELECT max(ok.finished_at) FROM lakehouse.runs ok
+         WHERE ok.pipeline_id = p.pipeline_id AND ok.status = 'succeeded') AS last_success_at,
+       p.owner,
+       CASE WHEN g.run_id IS NOT NULL THEN 'running' ELSE 'idle' END AS run_state,
+       g.run_id AS current_run_id,
+       CASE WHEN g.target IS NOT NULL THEN g.stage || ' ' || g.target ELSE g.stage END AS current_stage,
+       c.schedule_state
+  FROM lakehouse.pipelines p
+  LEFT JOIN LATERAL (SELECT * FROM lakehouse.runs x
+                      WHERE x.pipeline_id = p.pipeline_id AND x.status <> 'skipped'
+                      ORDER BY x.run_id DESC LIMIT 1) r ON true
+  LEFT JOIN LATERAL (SELECT * FROM lakehouse.lh_run_progress() y
+                      WHERE y.pipeline_id = p.pipeline_id
+                      ORDER BY y.run_started_at DESC LIMIT 1) g ON true
+  LEFT JOIN lakehouse.lh_schedule_state() c ON c.pipeline_id = p.pipeline_id;
+
+CREATE FUNCTION lakehouse.lh_schedule_repair()
+RETURNS SETOF text
+AS 'MODULE_PATHNAME', 'lh_schedule_repair'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION lakehouse.lh_schedule_repair() IS 'Makes the pg_cron job of every scheduled pipeline whose job is missing (pipeline_status.schedule_state), as the caller, on the recorded schedule; returns the pipelines repaired.';
+
+/* lh_create_roles (above) grants them */
+REVOKE ALL ON FUNCTION lakehouse.lh_schedule_state(),
+    lakehouse.lh_schedule_repair() FROM PUBLIC;

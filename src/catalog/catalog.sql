@@ -274,6 +274,19 @@ SELECT coalesce(p.name, g.pipeline) AS pipeline,
   LEFT JOIN lakehouse.pipelines p USING (pipeline_id);
 COMMENT ON VIEW lakehouse.run_progress IS 'Runs in flight in this database, from any session: stage, target, rows and bytes done, totals when known, elapsed time, backend pid.';
 
+/*
+ * Whether each scheduled pipeline's pg_cron job is in place (C:
+ * src/pipeline/schedule.c): 'scheduled', 'missing: <why>' (pg_cron not
+ * installed here, the job deleted, another job under its id, the job
+ * another database's), 'inactive: ..' or 'differs: ..'.  A function, so
+ * that no view names cron.* and pipeline_status works without pg_cron.
+ */
+CREATE FUNCTION lakehouse.lh_schedule_state(OUT pipeline_id integer,
+                                            OUT schedule_state text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'lh_schedule_state'
+LANGUAGE C VOLATILE;
+
 CREATE VIEW lakehouse.pipeline_status AS
 SELECT p.name AS pipeline,
        p.description,
@@ -296,14 +309,16 @@ SELECT p.name AS pipeline,
        p.owner,
        CASE WHEN g.run_id IS NOT NULL THEN 'running' ELSE 'idle' END AS run_state,
        g.run_id AS current_run_id,
-       CASE WHEN g.target IS NOT NULL THEN g.stage || ' ' || g.target ELSE g.stage END AS current_stage
+       CASE WHEN g.target IS NOT NULL THEN g.stage || ' ' || g.target ELSE g.stage END AS current_stage,
+       c.schedule_state
   FROM lakehouse.pipelines p
   LEFT JOIN LATERAL (SELECT * FROM lakehouse.runs x
                       WHERE x.pipeline_id = p.pipeline_id AND x.status <> 'skipped'
                       ORDER BY x.run_id DESC LIMIT 1) r ON true
   LEFT JOIN LATERAL (SELECT * FROM lakehouse.lh_run_progress() y
                       WHERE y.pipeline_id = p.pipeline_id
-                      ORDER BY y.run_started_at DESC LIMIT 1) g ON true;
+                      ORDER BY y.run_started_at DESC LIMIT 1) g ON true
+  LEFT JOIN lakehouse.lh_schedule_state() c ON c.pipeline_id = p.pipeline_id;
 
 CREATE VIEW lakehouse.recent_runs AS
 SELECT r.run_id,

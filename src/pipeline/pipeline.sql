@@ -35,3 +35,10 @@ CREATE FUNCTION lakehouse.lh_unschedule(pipeline text)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'lh_unschedule'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+/* pg_cron jobs made again where pipeline_status.schedule_state says missing */
+CREATE FUNCTION lakehouse.lh_schedule_repair()
+RETURNS SETOF text
+AS 'MODULE_PATHNAME', 'lh_schedule_repair'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION lakehouse.lh_schedule_repair() IS 'Makes the pg_cron job of every scheduled pipeline whose job is missing (pipeline_status.schedule_state), as the caller, on the recorded schedule; returns the pipelines repaired.';

@@ -491,7 +491,7 @@ DECLARE
         'lh_attach_contract(text,text,text)', 'lh_detach_contract(text,boolean)',
         'lh_add_expectation(text,text,jsonb,text,numeric,text,text,boolean)',
         'lh_drop_expectation(text,text,boolean)', 'lh_set_expectations(text,jsonb)',
-        'lh_schedule(text,text)', 'lh_unschedule(text)',
+        'lh_schedule(text,text)', 'lh_unschedule(text)', 'lh_schedule_repair()',
         'lh_classify(text,text,text,text)', 'lh_apply_masking(text)',
         'lh_reset_source(text,text,integer)', 'lh_replay_dead_letters(text,bigint[])',
         'lh_discard_dead_letters(text,bigint[])', 'lh_set_retention(text,interval)',
@@ -509,7 +509,7 @@ DECLARE
     read_fns text[] := ARRAY['lh_worker_status()', 'lh_partition_stats()',
                              'lh_mask_hash(text)', 'lh_mask_partial(text)',
                              'lh_metrics()', 'lh_observe_workers()', 'lh_run_progress()',
-                             'lh_lineage_diagram(text,text)'];
+                             'lh_lineage_diagram(text,text)', 'lh_schedule_state()'];
     admin_fns text[] := ARRAY[
         'lh_set_secret_from_file(text,text)', 'lh_set_secret_reference(text,text)',
         'lh_audit(text,text,text,jsonb)', 'lh_forget(text,text,text)',
