@@ -283,7 +283,8 @@ for my $db ('copy', 'copy_plain')
 	is(sql($na, $db, $bronze_state_q), '100|partition:0=50,partition:1=50',
 		"$db: bronze and the stored offsets are the dump's");
 	like(sql($na, $db, q{SELECT schedule_state FROM lakehouse.pipeline_status WHERE pipeline = 'orders'}),
-		qr/^missing: /, "$db: pipeline_status.schedule_state says missing");
+		qr/^missing: pg_cron is not installed in this database/,
+		"$db: pipeline_status.schedule_state says missing (no pg_cron here)");
 }
 like(sql($na, 'copy', q{SELECT string_agg(database_name || '|' || how, ',') FROM lakehouse.site}),
 	qr/^copy\|adopted: [^,]+$/, 'copy: lakehouse.site now records this database, adopted');
@@ -370,7 +371,7 @@ is(sql($nb, 'staging', $bronze_state_q), '100|partition:0=50,partition:1=50',
 my $state_b = sql($nb, 'staging',
 	q{SELECT schedule_state FROM lakehouse.pipeline_status WHERE pipeline = 'orders'});
 note "cluster B: schedule_state: $state_b";
-like($state_b, qr/^missing: /,
+like($state_b, qr/^missing: pg_cron job $jobid runs in database lake/,
 	'cluster B: schedule_state says missing (the restored pg_cron job is database lake\'s)');
 is(sql($nb, 'staging', 'SELECT string_agg(p, \',\') FROM lakehouse.lh_schedule_repair() p'),
 	'orders', 'cluster B: lh_schedule_repair() repairs the pipeline');
@@ -382,6 +383,9 @@ SELECT j.database || '|' || j.schedule || '|' || j.command
  WHERE p.name = 'orders'}),
 	"staging|0 0 1 1 *|SELECT lakehouse.lh_run_pipeline('orders')",
 	'cluster B: the pipeline\'s pg_cron job runs it in this database, on the same schedule');
+is( sql($nb, 'staging', q{
+SELECT count(*) FROM cron.job WHERE command = 'SELECT lakehouse.lh_run_pipeline(''orders'')'}),
+	'1', 'cluster B: one pg_cron job runs the pipeline (the one of database lake is gone)');
 is(sql($nb, 'staging', 'SELECT string_agg(p, \',\') FROM lakehouse.lh_schedule_repair() p'),
 	'', 'cluster B: a second lh_schedule_repair() has nothing to repair');
 is(watcher_finish($wb), '', 'cluster B: no source worker seen');
