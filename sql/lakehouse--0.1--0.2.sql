@@ -154,6 +154,7 @@ DECLARE
         'lh_run_pipeline(text,boolean,boolean,boolean)', 'lh_ingest(text)',
         'lh_current_run_id()', 'lh_check(text,text,bigint)', 'lh_contract_diff(text)',
         'lh_enable_source(text)', 'lh_disable_source(text)', 'lh_restart_source(text)',
+        'lh_site_check()',
         'lh_silver_project(jsonb,bigint,text,anyelement,integer)',
         'lh_dq_sample_trans(internal,jsonb)', 'lh_dq_sample_final(internal)',
         'lh_dq_count_final(internal)', 'lh_dq_sample(jsonb)', 'lh_dq_count(jsonb)',
@@ -169,7 +170,8 @@ DECLARE
     definition_tables text := 'lakehouse.pipelines, lakehouse.pipeline_deps, lakehouse.sources, '
         'lakehouse.tables, lakehouse.silver_columns, lakehouse.silver_schemas, '
         'lakehouse.silver_schema_columns, lakehouse.contracts, lakehouse.contract_columns, '
-        'lakehouse.dq_expectations, lakehouse.column_classifications, lakehouse.retention';
+        'lakehouse.dq_expectations, lakehouse.column_classifications, lakehouse.retention, '
+        'lakehouse.site';
     runtime_tables text := 'lakehouse.source_marks, lakehouse.stage_marks, lakehouse.runs, '
         'lakehouse.run_stages, lakehouse.quarantine, lakehouse.dead_letters, lakehouse.http_state, '
         'lakehouse.event_outbox, lakehouse.dq_results, lakehouse.contract_violations, '
@@ -794,3 +796,54 @@ COMMENT ON FUNCTION lakehouse.lh_schedule_repair() IS 'Makes the pg_cron job of 
 /* lh_create_roles (above) grants them */
 REVOKE ALL ON FUNCTION lakehouse.lh_schedule_state(),
     lakehouse.lh_schedule_repair() FROM PUBLIC;
+
+/* ---- issue 20, site identity and restore safety (src/worker/site.c) ---- */
+/*
+ * Where this database runs: one row, written when the first pipeline or
+ * source is declared, and here for the database being updated.  A copy (a
+ * restored dump, a basebackup clone, a point-in-time recovery) finds
+ * another cluster, database, timeline or node here, and its sources start
+ * paused (lakehouse.after_restore).  lh_create_roles (above) grants SELECT
+ * to lakehouse_operator and lakehouse_engineer, and lh_site_check to both.
+ */
+CREATE TABLE lakehouse.site (
+    system_identifier bigint NOT NULL,
+    database_oid      oid NOT NULL,
+    database_name     name NOT NULL,
+    timeline          integer NOT NULL,
+    node              text NOT NULL,
+    recorded_at       timestamptz NOT NULL DEFAULT now(),
+    how               text NOT NULL
+);
+COMMENT ON TABLE lakehouse.site IS 'Where this database runs: cluster, database, timeline and node when recorded. A copy finds another one here, and its sources start paused (lakehouse.after_restore).';
+COMMENT ON COLUMN lakehouse.site.system_identifier IS 'The cluster''s system identifier, as pg_control_system() shows it.';
+COMMENT ON COLUMN lakehouse.site.timeline IS 'The WAL timeline when the row was recorded.';
+COMMENT ON COLUMN lakehouse.site.node IS 'The host name and data directory: <hostname>:<data_directory>.';
+COMMENT ON COLUMN lakehouse.site.how IS 'created | upgraded | promoted | adopted: <reason> (sources paused) | resumed: <reason> (lakehouse.after_restore = resume).';
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.site', '');
+CREATE TRIGGER lh_catalog_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON lakehouse.site FOR EACH STATEMENT EXECUTE FUNCTION lakehouse.lh_catalog_guard();
+
+CREATE FUNCTION lakehouse.lh_site_check()
+RETURNS text
+AS 'MODULE_PATHNAME', 'lh_site_check'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION lakehouse.lh_site_check() IS 'Checks that this database runs where lakehouse.site says; returns why it is a copy (and pauses its sources, unless lakehouse.after_restore = resume), or NULL.';
+
+CREATE FUNCTION lakehouse.lh_site_here(OUT system_identifier bigint,
+                                       OUT database_oid oid,
+                                       OUT database_name name,
+                                       OUT timeline integer,
+                                       OUT node text)
+RETURNS record
+AS 'MODULE_PATHNAME', 'lh_site_here'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION lakehouse.lh_site_here() IS 'Where this database runs now (cluster, database, timeline, node), as lakehouse.site records it.';
+
+REVOKE ALL ON lakehouse.site FROM PUBLIC;
+REVOKE ALL ON FUNCTION lakehouse.lh_site_check(), lakehouse.lh_site_here() FROM PUBLIC;
+
+/* the database being updated runs here */
+INSERT INTO lakehouse.site (system_identifier, database_oid, database_name, timeline, node, how)
+SELECT h.system_identifier, h.database_oid, h.database_name, h.timeline, h.node, 'upgraded'
+  FROM lakehouse.lh_site_here() h;

@@ -43,6 +43,13 @@ bool		lh_kafka_synchronous_commit = false;
 int			lh_max_workers = 8;
 int			lh_launcher_naptime = 10;
 
+/* lakehouse.after_restore (src/worker/site.c) */
+static const struct config_enum_entry after_restore_options[] = {
+	{"paused", LH_AFTER_RESTORE_PAUSED, false},
+	{"resume", LH_AFTER_RESTORE_RESUME, false},
+	{NULL, 0, false}
+};
+
 /* The run executing in this backend, if any (set by src/pipeline/run.c). */
 LhRunState *lh_current_run = NULL;
 
@@ -157,6 +164,20 @@ define_settings(void)
 							PGC_SIGHUP,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("lakehouse.after_restore",
+							 "What the sources of a copy of the database do: paused or resume.",
+							 "lakehouse records where a database runs (lakehouse.site).  A copy "
+							 "(a restored dump, a basebackup clone, a point-in-time recovery) "
+							 "finds another cluster, database, timeline or node there.  paused: "
+							 "its sources are disabled, with the reason, until "
+							 "lakehouse.lh_enable_source; resume: they keep running.",
+							 &lh_after_restore,
+							 LH_AFTER_RESTORE_PAUSED,
+							 after_restore_options,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("lakehouse.max_worker_crashes",
 							"Crashes in a row after which a source's worker is not started again.",

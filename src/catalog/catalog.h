@@ -3,7 +3,7 @@
  * catalog.h
  *	  The one owner of catalog SQL: reading and writing the tables of
  *	  schema "lakehouse" (pipelines, sources, tables, marks, runs, stages,
- *	  quarantine, dead letters, names), and the one SPI helper.
+ *	  quarantine, dead letters, names, site), and the one SPI helper.
  *
  * Every catalog statement runs through catalog_exec: as the catalog owner
  * (the role that created the extension), with search_path pinned to
@@ -85,6 +85,20 @@ typedef struct LhPipeline
 	char	   *schedule;		/* cron expression, or NULL */
 	int64		cron_job_id;	/* 0: none */
 } LhPipeline;
+
+/*
+ * Where a database runs (a row of lakehouse.site, or this node now): see
+ * src/worker/site.c.
+ */
+typedef struct LhSite
+{
+	int64		system_identifier;	/* as pg_control_system() shows it */
+	Oid			database_oid;
+	char	   *database_name;
+	int32		timeline;
+	char	   *node;			/* <hostname>:<data directory> */
+	char	   *how;			/* created, upgraded, promoted, adopted: ... */
+} LhSite;
 
 /* A dead letter, as lh_replay_dead_letters reads it. */
 typedef struct LhDeadLetter
@@ -217,6 +231,14 @@ extern void catalog_add_dead_letter(LhSource *src, const char *position,
 									const char *raw, int rawlen,
 									const char *reason, int sqlerrcode,
 									Jsonb *metadata);
+
+/* src/catalog/site.c */
+extern List *catalog_site_rows(void);
+extern void catalog_site_write(const LhSite *site, bool only_if_empty);
+extern void catalog_site_lock(void);
+extern int64 catalog_source_count(void);
+extern List *catalog_sources_pause(const char *prefix, const char *why);
+extern char *catalog_source_disabled_reason(int32 source_id);
 
 /* src/catalog/tables.c */
 extern LhTable *catalog_table(int32 table_id);

@@ -1,6 +1,7 @@
 /*
  * src/catalog/catalog.sql
- *	  The catalog: pipelines, sources, tables, marks, runs, quarantine, dead letters.
+ *	  The catalog: pipelines, sources, tables, marks, runs, quarantine, dead
+ *	  letters, and the site where the database runs.
  *
  * Part of the install script: the Makefile joins the parts in the order
  * of SQL_PARTS into sql/lakehouse--$(EXTVERSION).sql.
@@ -206,6 +207,28 @@ CREATE TABLE lakehouse.dead_letters (
 CREATE INDEX dead_letters_source_idx ON lakehouse.dead_letters (source_id, dead_letter_id);
 COMMENT ON TABLE lakehouse.dead_letters IS 'Source records that could not land in bronze (invalid JSON or UTF-8, oversize, malformed CSV), with the raw bytes, reason and (Kafka) topic, partition, offset, key, headers and timestamp.';
 
+/*
+ * Where this database runs (src/worker/site.c): one row, written when the
+ * first pipeline or source is declared, and rewritten after a promotion or
+ * when lakehouse adopted a copy.  A copy (a restored dump, a basebackup
+ * clone, a point-in-time recovery) finds another cluster, database,
+ * timeline or node here, and its sources start paused.
+ */
+CREATE TABLE lakehouse.site (
+    system_identifier bigint NOT NULL,
+    database_oid      oid NOT NULL,
+    database_name     name NOT NULL,
+    timeline          integer NOT NULL,
+    node              text NOT NULL,
+    recorded_at       timestamptz NOT NULL DEFAULT now(),
+    how               text NOT NULL
+);
+COMMENT ON TABLE lakehouse.site IS 'Where this database runs: cluster, database, timeline and node when recorded. A copy finds another one here, and its sources start paused (lakehouse.after_restore).';
+COMMENT ON COLUMN lakehouse.site.system_identifier IS 'The cluster''s system identifier, as pg_control_system() shows it.';
+COMMENT ON COLUMN lakehouse.site.timeline IS 'The WAL timeline when the row was recorded.';
+COMMENT ON COLUMN lakehouse.site.node IS 'The host name and data directory: <hostname>:<data_directory>.';
+COMMENT ON COLUMN lakehouse.site.how IS 'created | upgraded | promoted | adopted: <reason> (sources paused) | resumed: <reason> (lakehouse.after_restore = resume).';
+
 SELECT pg_catalog.pg_extension_config_dump('lakehouse.pipelines', '');
 SELECT pg_catalog.pg_extension_config_dump('lakehouse.pipelines_pipeline_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('lakehouse.pipeline_deps', '');
@@ -223,6 +246,7 @@ SELECT pg_catalog.pg_extension_config_dump('lakehouse.quarantine', '');
 SELECT pg_catalog.pg_extension_config_dump('lakehouse.quarantine_quarantine_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('lakehouse.dead_letters', '');
 SELECT pg_catalog.pg_extension_config_dump('lakehouse.dead_letters_dead_letter_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.site', '');
 
 /*
  * Views for people in psql.

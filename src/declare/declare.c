@@ -202,6 +202,8 @@ lh_create_pipeline(PG_FUNCTION_ARGS)
 		catalog_pipeline_set_description(pipeline_id, description);
 	}
 	set_dependencies(pipeline_id, depends_on);
+	/* where this database runs, for the restore check (worker/site.c) */
+	lh_site_record_if_empty();
 
 	SPI_finish();
 	PG_RETURN_INT32(pipeline_id);
@@ -411,6 +413,7 @@ lh_add_source(PG_FUNCTION_ARGS)
 		source_id = catalog_source_create(p->pipeline_id, name, kind, options,
 										  bschema, btable);
 	lh_owner_end(&id);
+	lh_site_record_if_empty();
 	SPI_finish();
 	if (had_worker || source_worker_mode(kind, options) != LH_WORKER_NONE)
 		lh_workers_notify(source_id);

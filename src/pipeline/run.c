@@ -63,6 +63,7 @@
 #include "pipeline/pipeline.h"
 #include "security/security.h"
 #include "transform/transform.h"
+#include "worker/worker.h"
 
 PG_FUNCTION_INFO_V1(lh_run_pipeline);
 PG_FUNCTION_INFO_V1(lh_ingest);
@@ -742,10 +743,36 @@ lh_run_pipeline(PG_FUNCTION_ARGS)
 	target = catalog_pipeline_by_name(name, false);
 	security_check_pipeline(target, LH_RIGHT_OPERATE,
 							psprintf("run pipeline \"%s\"", name));
+	/* a copy of the database pauses its sources first: nothing is consumed */
+	(void) lh_site_enforce();
 	result = run_call(target, wait, upstream, full_refresh, NULL);
 	json = json_result(result.json, callcxt);
 	SPI_finish();
 	PG_RETURN_DATUM(json);
+}
+
+/*
+ * An explicit ingest of a source paused because the database is a copy
+ * (worker/site.c; checked first, as a run does) is refused: it would
+ * consume what the original consumes.  (The error also rolls back a pause
+ * made just now; the next check makes it again.)  A source a user
+ * disabled can still be ingested explicitly.
+ */
+static void
+check_not_paused(LhSource *src)
+{
+	char	   *reason;
+
+	(void) lh_site_enforce();
+	reason = catalog_source_disabled_reason(src->source_id);
+	if (reason != NULL && strncmp(reason, LH_SITE_PAUSED, strlen(LH_SITE_PAUSED)) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot ingest source \"%s\": it is paused because this database is a copy",
+						src->name),
+				 errdetail("Source \"%s\" is %s.", src->name, reason),
+				 errhint("If this copy should consume, run SELECT lakehouse.lh_enable_source(%s) first.",
+						 quote_literal_cstr(src->name))));
 }
 
 /*
@@ -775,6 +802,7 @@ lh_ingest(PG_FUNCTION_ARGS)
 	src = catalog_source_by_name(name, false);
 	p = security_check_pipeline_id(src->pipeline_id, LH_RIGHT_OPERATE,
 								   psprintf("ingest source \"%s\"", name));
+	check_not_paused(src);
 	result = run_call(p, false, false, false, src);
 	json = json_result(result.json, callcxt);
 	SPI_finish();

@@ -502,6 +502,7 @@ DECLARE
         'lh_run_pipeline(text,boolean,boolean,boolean)', 'lh_ingest(text)',
         'lh_current_run_id()', 'lh_check(text,text,bigint)', 'lh_contract_diff(text)',
         'lh_enable_source(text)', 'lh_disable_source(text)', 'lh_restart_source(text)',
+        'lh_site_check()',
         'lh_silver_project(jsonb,bigint,text,anyelement,integer)',
         'lh_dq_sample_trans(internal,jsonb)', 'lh_dq_sample_final(internal)',
         'lh_dq_count_final(internal)', 'lh_dq_sample(jsonb)', 'lh_dq_count(jsonb)',
@@ -517,7 +518,8 @@ DECLARE
     definition_tables text := 'lakehouse.pipelines, lakehouse.pipeline_deps, lakehouse.sources, '
         'lakehouse.tables, lakehouse.silver_columns, lakehouse.silver_schemas, '
         'lakehouse.silver_schema_columns, lakehouse.contracts, lakehouse.contract_columns, '
-        'lakehouse.dq_expectations, lakehouse.column_classifications, lakehouse.retention';
+        'lakehouse.dq_expectations, lakehouse.column_classifications, lakehouse.retention, '
+        'lakehouse.site';
     runtime_tables text := 'lakehouse.source_marks, lakehouse.stage_marks, lakehouse.runs, '
         'lakehouse.run_stages, lakehouse.quarantine, lakehouse.dead_letters, lakehouse.http_state, '
         'lakehouse.event_outbox, lakehouse.dq_results, lakehouse.contract_violations, '

@@ -36,6 +36,11 @@
  * transaction in which it reads the sources, forgotten once that
  * transaction committed.
  *
+ * Before it starts any source worker, a database launcher on a primary
+ * checks that the database runs where lakehouse.site says: the sources of
+ * a copy (a restored dump, a clone, a point-in-time recovery) are paused
+ * (src/worker/site.c).
+ *
  * On a hot standby both launchers run (BgWorkerStart_ConsistentState) and
  * write nothing.  While RecoveryInProgress(), a database launcher reads
  * the sources only to know whether it has to stay, starts the metrics
@@ -559,8 +564,9 @@ launcher_read_sources(List *handles, MemoryContext resultcxt, bool recovery,
 /*
  * Read the sources of this database that have workers; NIL without the
  * extension or while it is outdated.  handles: the workers this launcher
- * started.  On a primary it also writes the ledger rows of cancelled runs
- * and prunes the outbox when nobody delivers it; in recovery
+ * started.  On a primary it first checks the site (a copy's sources are
+ * paused), writes the ledger rows of cancelled runs and prunes the outbox
+ * when nobody delivers it; in recovery
  * (*standby_sources, see launcher_read_sources) it writes nothing.
  */
 static List *
@@ -584,9 +590,13 @@ launcher_sources(List *handles, bool *have_extension, bool *outdated,
 	{
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		/* ledger rows of cancelled runs */
 		if (!recovery)
+		{
+			/* a copy of the database: its sources are paused first */
+			(void) lh_site_enforce();
+			/* ledger rows of cancelled runs */
 			abandoned = lh_progress_write_abandoned();
+		}
 		result = launcher_read_sources(handles, resultcxt, recovery,
 									   standby_sources);
 		/* no endpoint: nobody delivers, so old events are pruned here */

@@ -158,6 +158,22 @@ extern void lh_wake_db_launcher(Oid dbid);
 extern bool lh_note_standby(void);
 extern bool lh_seen_standby(void);
 
+/* lakehouse.after_restore: what a copy of the database does (site.c) */
+typedef enum LhAfterRestore
+{
+	LH_AFTER_RESTORE_PAUSED,	/* its sources are paused */
+	LH_AFTER_RESTORE_RESUME		/* they keep running */
+} LhAfterRestore;
+
+extern int	lh_after_restore;
+
+/* how disabled_reason starts when a copy's sources were paused */
+#define LH_SITE_PAUSED "paused: this database is a copy"
+
+/* src/worker/site.c */
+extern char *lh_site_enforce(void);
+extern void lh_site_record_if_empty(void);
+
 /* src/worker/progress.c */
 extern Size lh_progress_shmem_size(void);
 extern void lh_progress_shmem_init(void);

@@ -27,3 +27,26 @@ CREATE FUNCTION lakehouse.lh_partition_stats(OUT source_id integer,
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'lh_partition_stats'
 LANGUAGE C VOLATILE;
+
+/*
+ * Restore safety (src/worker/site.c): lh_site_check() compares
+ * lakehouse.site with this node, as the database launcher does before it
+ * starts workers, and returns why this database is a copy (its sources are
+ * then paused, unless lakehouse.after_restore = resume), or NULL.
+ * lh_site_here() is this node as lakehouse.site records it.
+ */
+CREATE FUNCTION lakehouse.lh_site_check()
+RETURNS text
+AS 'MODULE_PATHNAME', 'lh_site_check'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION lakehouse.lh_site_check() IS 'Checks that this database runs where lakehouse.site says; returns why it is a copy (and pauses its sources, unless lakehouse.after_restore = resume), or NULL.';
+
+CREATE FUNCTION lakehouse.lh_site_here(OUT system_identifier bigint,
+                                       OUT database_oid oid,
+                                       OUT database_name name,
+                                       OUT timeline integer,
+                                       OUT node text)
+RETURNS record
+AS 'MODULE_PATHNAME', 'lh_site_here'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION lakehouse.lh_site_here() IS 'Where this database runs now (cluster, database, timeline, node), as lakehouse.site records it.';

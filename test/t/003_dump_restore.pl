@@ -4,7 +4,8 @@
 # pg_dump keeps user definitions: the catalog tables are registered with
 # pg_extension_config_dump, so a dump restored into a fresh database has
 # the same pipelines, sources, mappings, marks and run history, and the
-# restored pipeline continues incrementally from its marks.
+# restored pipeline continues incrementally from its marks once its
+# sources, paused because the database is a copy, are enabled again.
 
 use strict;
 use warnings;
@@ -62,6 +63,22 @@ is($node->safe_psql('dst_db', $catalog_query),
 	$before, 'restored catalog equals the original');
 is($node->safe_psql('dst_db', 'SELECT count(*) FROM silver.items'),
 	'20', 'silver data restored');
+
+# the restored database is a copy (another database OID in lakehouse.site,
+# which the dump carries): its source is paused, with the reason, and a run
+# consumes nothing until it is enabled
+# (the check, unless the database launcher made it first)
+$node->safe_psql('dst_db', q{SELECT lakehouse.lh_site_check()});
+is( $node->safe_psql('dst_db', q{SELECT how ~ '^adopted: another database: ' FROM lakehouse.site}),
+	't', 'the restored database knows it is a copy, and adopted it');
+like(
+	$node->safe_psql('dst_db',
+		q{SELECT enabled || ' ' || disabled_reason FROM lakehouse.source_status WHERE source = 'items_src'}),
+	qr/^false paused: this database is a copy \(another database: "src_db" \(OID \d+\) was recorded, this is "dst_db" \(OID \d+\)\); nothing is consumed until SELECT lakehouse.lh_enable_source\('items_src'\)$/,
+	'its source is paused, with the reason and how to resume');
+is($node->safe_psql('src_db', q{SELECT enabled FROM lakehouse.sources WHERE name = 'items_src'}),
+	't', 'the original is untouched');
+$node->safe_psql('dst_db', q{SELECT lakehouse.lh_enable_source('items_src')});
 
 # the restored pipeline continues from its marks: nothing new, then one row
 is( $node->safe_psql(
