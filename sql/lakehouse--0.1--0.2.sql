@@ -162,7 +162,8 @@ DECLARE
     read_fns text[] := ARRAY['lh_worker_status()', 'lh_partition_stats()',
                              'lh_mask_hash(text)', 'lh_mask_partial(text)',
                              'lh_metrics()', 'lh_observe_workers()', 'lh_run_progress()',
-                             'lh_lineage_diagram(text,text)', 'lh_schedule_state()'];
+                             'lh_lineage_diagram(text,text)', 'lh_schedule_state()',
+                             'lh_dr_node()'];
     admin_fns text[] := ARRAY[
         'lh_set_secret_from_file(text,text)', 'lh_set_secret_reference(text,text)',
         'lh_audit(text,text,text,jsonb)', 'lh_forget(text,text,text)',
@@ -178,7 +179,7 @@ DECLARE
         'lakehouse.silver_drift, lakehouse.schema_history, lakehouse.http_request_counts';
     views text := 'lakehouse.pipeline_status, lakehouse.recent_runs, lakehouse.run_stage_details, '
         'lakehouse.source_status, lakehouse.http_status, lakehouse.dq_summary, '
-        'lakehouse.lineage_graph, lakehouse.run_progress';
+        'lakehouse.lineage_graph, lakehouse.run_progress, lakehouse.dr_status';
     f text;
 BEGIN
     -- as at the end of the install script, for objects added since
@@ -847,3 +848,81 @@ REVOKE ALL ON FUNCTION lakehouse.lh_site_check(), lakehouse.lh_site_here() FROM 
 INSERT INTO lakehouse.site (system_identifier, database_oid, database_name, timeline, node, how)
 SELECT h.system_identifier, h.database_oid, h.database_name, h.timeline, h.node, 'upgraded'
   FROM lakehouse.lh_site_here() h;
+
+/* ---- issue 20, observability: lakehouse.dr_status, lh_dr_node (src/observe/dr.c) ---- */
+/*
+ * Disaster recovery (src/observe/dr.c, contrib-docs/operations.md): this
+ * node's role, timeline and replication, its WAL archive, and per pipeline
+ * the last successful run, with the recovery point each implies.
+ */
+CREATE FUNCTION lakehouse.lh_dr_node(OUT role text,
+                                     OUT timeline integer,
+                                     OUT wal_receiver text,
+                                     OUT receive_lsn pg_lsn,
+                                     OUT replay_lsn pg_lsn,
+                                     OUT last_replay_at timestamptz)
+RETURNS record
+AS 'MODULE_PATHNAME', 'lh_dr_node'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION lakehouse.lh_dr_node() IS 'This node''s role (primary or standby), WAL timeline, and on a standby the WAL receiver''s state, the WAL received and replayed and the commit time of the last transaction replayed.';
+
+CREATE VIEW lakehouse.dr_status AS
+WITH node AS (
+    SELECT n.*,
+           CASE WHEN n.role = 'standby' THEN
+                CASE WHEN n.receive_lsn IS NOT NULL AND n.replay_lsn >= n.receive_lsn THEN interval '0'
+                     ELSE now() - n.last_replay_at END
+           END AS replay_lag,
+           pg_catalog.current_setting('archive_mode') AS archive_mode,
+           a.last_archived_wal,
+           a.last_archived_time,
+           a.failed_count,
+           a.last_failed_time
+      FROM lakehouse.lh_dr_node() n, pg_catalog.pg_stat_archiver a
+)
+SELECT n.role,
+       n.timeline,
+       n.wal_receiver,
+       n.receive_lsn,
+       n.replay_lsn,
+       n.last_replay_at,
+       n.replay_lag,
+       n.archive_mode,
+       n.last_archived_wal,
+       n.last_archived_time AS last_archived_at,
+       n.failed_count AS archive_failed_count,
+       n.last_failed_time AS last_archive_failed_at,
+       CASE WHEN n.role = 'standby' THEN n.replay_lag
+            WHEN n.archive_mode <> 'off' THEN now() - n.last_archived_time
+       END AS node_rpo,
+       CASE WHEN n.role = 'standby' AND n.replay_lag IS NULL
+            THEN 'unknown: no transaction replayed since this standby started'
+            WHEN n.role = 'standby'
+            THEN 'replay lag: WAL received but not replayed yet' ||
+                 CASE WHEN n.wal_receiver <> 'streaming'
+                      THEN '; the WAL receiver is ' || n.wal_receiver || ', so what the primary wrote since is not counted'
+                      ELSE '' END
+            WHEN n.archive_mode = 'off'
+            THEN 'unknown: archive_mode is off, there is no WAL archive to restore from'
+            WHEN n.last_archived_time IS NULL
+            THEN 'unknown: no WAL archived yet'
+            ELSE 'age of the last archived WAL: a restore from the archive ends there' ||
+                 CASE WHEN n.last_failed_time > n.last_archived_time
+                      THEN '; archiving has failed since ' || n.last_failed_time
+                      ELSE '' END
+       END AS node_rpo_basis,
+       CASE WHEN n.role = 'standby'
+            THEN 'promote with SELECT pg_promote(): sources start within about a second and resume from their committed marks'
+            ELSE 'failover: promote a standby with SELECT pg_promote(); restore: recovery, then lakehouse.lh_enable_source() for each source a restored copy paused'
+       END AS rto_note,
+       p.name AS pipeline,
+       s.last_success_at,
+       now() - s.last_success_at AS pipeline_rpo
+  FROM node n
+  LEFT JOIN lakehouse.pipelines p ON true
+  LEFT JOIN LATERAL (SELECT max(r.finished_at) AS last_success_at FROM lakehouse.runs r
+                      WHERE r.pipeline_id = p.pipeline_id AND r.status = 'succeeded') s ON true;
+COMMENT ON VIEW lakehouse.dr_status IS 'Disaster recovery: this node''s role, timeline, replication and WAL archive, and per pipeline the last successful run, with the recovery point (RPO) each implies; see contrib-docs/operations.md.';
+/* lh_create_roles grants them to lakehouse_analyst */
+REVOKE ALL ON lakehouse.dr_status FROM PUBLIC;
+REVOKE ALL ON FUNCTION lakehouse.lh_dr_node() FROM PUBLIC;

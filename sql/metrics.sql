@@ -30,12 +30,12 @@ SELECT count(*) FILTER (WHERE line LIKE '# HELP %') AS help_lines,
 SELECT line FROM regexp_split_to_table(lakehouse.lh_metrics(), E'\n') AS line
  WHERE line LIKE '%me \\"q\\"\\\\x%'
    AND line !~ '^lakehouse_(pipeline_run|stage)_duration_seconds_(sum|bucket\{.*le="[0-9])'
-   AND line !~ '^lakehouse_(last_success|pipeline_created)_timestamp_seconds'
+   AND line !~ '^lakehouse_(last_success|pipeline_last_success|pipeline_created)_timestamp_seconds'
  ORDER BY line COLLATE "C";
 SELECT substring(line from '^[a-z_]+') AS metric,
        line ~ '\{pipeline="me \\"q\\"\\\\x"\} [0-9]{10}(\.[0-9]+)?$' AS unix_time
   FROM regexp_split_to_table(lakehouse.lh_metrics(), E'\n') AS line
- WHERE line ~ '^lakehouse_(last_success|pipeline_created)_timestamp_seconds\{pipeline="me'
+ WHERE line ~ '^lakehouse_(last_success|pipeline_last_success|pipeline_created)_timestamp_seconds\{pipeline="me'
  ORDER BY 1;
 -- a pipeline that never succeeded still has a staleness series: its
 -- creation time, where staleness starts until it first succeeds

@@ -5,7 +5,11 @@
  *	  Prometheus text exposition format (version 0.0.4).
  *
  * Each metric family is one catalog query returning (suffix, labels,
- * value): labels as a text array of name/value pairs.  The queries read
+ * value): labels as a text array of name/value pairs.  A row whose value
+ * is NULL is no sample: a series with no value (the replay lag of a
+ * primary, the archive age without archiving) is left out, not invented
+ * as 0 or NaN.  Every query only reads, so the metrics worker serves them
+ * on a hot standby too.  The queries read
  * the run ledger and the other catalog tables with the caller's snapshot,
  * so one call (one scrape) is consistent; the metrics worker calls this in
  * a transaction per scrape.  Worker state (up, restarts) comes from shared
@@ -179,6 +183,10 @@ static const MetricFamily families[] = {
 		"SELECT '', ARRAY['pipeline', p.name], extract(epoch FROM max(r.finished_at))::float8"
 		" FROM lakehouse.runs r JOIN lakehouse.pipelines p ON p.pipeline_id = r.pipeline_id"
 		" WHERE r.status = 'succeeded' GROUP BY p.name ORDER BY 2"},
+	{"lakehouse_pipeline_last_success_timestamp_seconds", "gauge",
+		"Unix time when the last successful run of a pipeline finished (lakehouse.dr_status.last_success_at).",
+		"SELECT '', ARRAY['pipeline', pipeline], extract(epoch FROM last_success_at)::float8"
+		" FROM lakehouse.dr_status WHERE last_success_at IS NOT NULL ORDER BY 2"},
 	{"lakehouse_pipeline_created_timestamp_seconds", "gauge",
 		"Unix time when a pipeline was created: where its staleness starts until it first succeeds.",
 		"SELECT '', ARRAY['pipeline', name], extract(epoch FROM created_at)::float8"
@@ -201,6 +209,18 @@ static const MetricFamily families[] = {
 		"OpenLineage events delivered, of those kept in the outbox.",
 		"SELECT '', '{}'::text[], count(*)::float8 FROM lakehouse.event_outbox"
 		" WHERE delivered_at IS NOT NULL"},
+	{"lakehouse_standby", "gauge",
+		"1 on a standby (the server is in recovery), 0 on a primary.",
+		"SELECT '', '{}'::text[], CASE role WHEN 'standby' THEN 1 ELSE 0 END::float8"
+		" FROM lakehouse.lh_dr_node()"},
+	{"lakehouse_replay_lag_seconds", "gauge",
+		"On a standby: seconds since the last replayed transaction committed, 0 when all WAL received is replayed (lakehouse.dr_status.replay_lag).",
+		"SELECT '', '{}'::text[], extract(epoch FROM replay_lag)::float8"
+		" FROM lakehouse.dr_status LIMIT 1"},
+	{"lakehouse_last_archived_wal_age_seconds", "gauge",
+		"Seconds since the last WAL file was archived, when archive_mode is on (pg_stat_archiver).",
+		"SELECT '', '{}'::text[], extract(epoch FROM now() - last_archived_at)::float8"
+		" FROM lakehouse.dr_status WHERE archive_mode <> 'off' LIMIT 1"},
 	{"lakehouse_worker_up", "gauge",
 		"1 when a background worker (of a source, or the lineage or metrics worker) runs.",
 		NULL},

@@ -92,6 +92,83 @@ CREATE TABLE lakehouse.http_request_counts (
 COMMENT ON TABLE lakehouse.http_request_counts IS 'HTTP requests made by HTTP sources, by HTTP status (0: no answer); lakehouse_http_requests_total.';
 SELECT pg_catalog.pg_extension_config_dump('lakehouse.http_request_counts', '');
 
+/*
+ * Disaster recovery (src/observe/dr.c, contrib-docs/operations.md): this
+ * node's role, timeline and replication, its WAL archive, and per pipeline
+ * the last successful run, with the recovery point each implies.
+ */
+CREATE FUNCTION lakehouse.lh_dr_node(OUT role text,
+                                     OUT timeline integer,
+                                     OUT wal_receiver text,
+                                     OUT receive_lsn pg_lsn,
+                                     OUT replay_lsn pg_lsn,
+                                     OUT last_replay_at timestamptz)
+RETURNS record
+AS 'MODULE_PATHNAME', 'lh_dr_node'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION lakehouse.lh_dr_node() IS 'This node''s role (primary or standby), WAL timeline, and on a standby the WAL receiver''s state, the WAL received and replayed and the commit time of the last transaction replayed.';
+
+CREATE VIEW lakehouse.dr_status AS
+WITH node AS (
+    SELECT n.*,
+           CASE WHEN n.role = 'standby' THEN
+                CASE WHEN n.receive_lsn IS NOT NULL AND n.replay_lsn >= n.receive_lsn THEN interval '0'
+                     ELSE now() - n.last_replay_at END
+           END AS replay_lag,
+           pg_catalog.current_setting('archive_mode') AS archive_mode,
+           a.last_archived_wal,
+           a.last_archived_time,
+           a.failed_count,
+           a.last_failed_time
+      FROM lakehouse.lh_dr_node() n, pg_catalog.pg_stat_archiver a
+)
+SELECT n.role,
+       n.timeline,
+       n.wal_receiver,
+       n.receive_lsn,
+       n.replay_lsn,
+       n.last_replay_at,
+       n.replay_lag,
+       n.archive_mode,
+       n.last_archived_wal,
+       n.last_archived_time AS last_archived_at,
+       n.failed_count AS archive_failed_count,
+       n.last_failed_time AS last_archive_failed_at,
+       CASE WHEN n.role = 'standby' THEN n.replay_lag
+            WHEN n.archive_mode <> 'off' THEN now() - n.last_archived_time
+       END AS node_rpo,
+       CASE WHEN n.role = 'standby' AND n.replay_lag IS NULL
+            THEN 'unknown: no transaction replayed since this standby started'
+            WHEN n.role = 'standby'
+            THEN 'replay lag: WAL received but not replayed yet' ||
+                 CASE WHEN n.wal_receiver <> 'streaming'
+                      THEN '; the WAL receiver is ' || n.wal_receiver || ', so what the primary wrote since is not counted'
+                      ELSE '' END
+            WHEN n.archive_mode = 'off'
+            THEN 'unknown: archive_mode is off, there is no WAL archive to restore from'
+            WHEN n.last_archived_time IS NULL
+            THEN 'unknown: no WAL archived yet'
+            ELSE 'age of the last archived WAL: a restore from the archive ends there' ||
+                 CASE WHEN n.last_failed_time > n.last_archived_time
+                      THEN '; archiving has failed since ' || n.last_failed_time
+                      ELSE '' END
+       END AS node_rpo_basis,
+       CASE WHEN n.role = 'standby'
+            THEN 'promote with SELECT pg_promote(): sources start within about a second and resume from their committed marks'
+            ELSE 'failover: promote a standby with SELECT pg_promote(); restore: recovery, then lakehouse.lh_enable_source() for each source a restored copy paused'
+       END AS rto_note,
+       p.name AS pipeline,
+       s.last_success_at,
+       now() - s.last_success_at AS pipeline_rpo
+  FROM node n
+  LEFT JOIN lakehouse.pipelines p ON true
+  LEFT JOIN LATERAL (SELECT max(r.finished_at) AS last_success_at FROM lakehouse.runs r
+                      WHERE r.pipeline_id = p.pipeline_id AND r.status = 'succeeded') s ON true;
+COMMENT ON VIEW lakehouse.dr_status IS 'Disaster recovery: this node''s role, timeline, replication and WAL archive, and per pipeline the last successful run, with the recovery point (RPO) each implies; see contrib-docs/operations.md.';
+/* lh_create_roles grants them to lakehouse_analyst */
+REVOKE ALL ON lakehouse.dr_status FROM PUBLIC;
+REVOKE ALL ON FUNCTION lakehouse.lh_dr_node() FROM PUBLIC;
+
 /* like their neighbours: nothing for PUBLIC (the security roles grant them) */
 REVOKE ALL ON TABLE lakehouse.http_request_counts, lakehouse.lineage_graph FROM PUBLIC;
 REVOKE ALL ON FUNCTION lakehouse.lh_metrics(), lakehouse.lh_observe_workers(),

@@ -211,6 +211,7 @@ schedule_create(LhPipeline *p, const char *schedule)
 	char	   *jobname = psprintf("lakehouse: %s", p->name);
 	Oid			types[3] = {TEXTOID, TEXTOID, INT8OID};
 	Datum		values[3];
+	int64		jobid;
 
 	values[0] = CStringGetTextDatum(jobname);
 	values[1] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
@@ -251,12 +252,9 @@ schedule_create(LhPipeline *p, const char *schedule)
 	types[2] = TEXTOID;
 	(void) lh_spi_exec("SELECT cron.schedule($1, $2, $3)", 3, types, values, NULL,
 					   SPI_OK_SELECT, "schedule the pipeline with pg_cron");
-	{
-		int64		jobid = catalog_int64(0, 1, 0);
-
-		catalog_pipeline_set_schedule(p->pipeline_id, schedule, jobid);
-		return jobid;
-	}
+	jobid = catalog_int64(0, 1, 0);
+	catalog_pipeline_set_schedule(p->pipeline_id, schedule, jobid);
+	return jobid;
 }
 
 /*

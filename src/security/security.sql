@@ -510,7 +510,8 @@ DECLARE
     read_fns text[] := ARRAY['lh_worker_status()', 'lh_partition_stats()',
                              'lh_mask_hash(text)', 'lh_mask_partial(text)',
                              'lh_metrics()', 'lh_observe_workers()', 'lh_run_progress()',
-                             'lh_lineage_diagram(text,text)', 'lh_schedule_state()'];
+                             'lh_lineage_diagram(text,text)', 'lh_schedule_state()',
+                             'lh_dr_node()'];
     admin_fns text[] := ARRAY[
         'lh_set_secret_from_file(text,text)', 'lh_set_secret_reference(text,text)',
         'lh_audit(text,text,text,jsonb)', 'lh_forget(text,text,text)',
@@ -526,7 +527,7 @@ DECLARE
         'lakehouse.silver_drift, lakehouse.schema_history, lakehouse.http_request_counts';
     views text := 'lakehouse.pipeline_status, lakehouse.recent_runs, lakehouse.run_stage_details, '
         'lakehouse.source_status, lakehouse.http_status, lakehouse.dq_summary, '
-        'lakehouse.lineage_graph, lakehouse.run_progress';
+        'lakehouse.lineage_graph, lakehouse.run_progress, lakehouse.dr_status';
     f text;
 BEGIN
     -- as at the end of the install script, for objects added since

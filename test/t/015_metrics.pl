@@ -3,6 +3,9 @@
 # The Prometheus endpoint ("lakehouse metrics <db> metrics" worker on
 # lakehouse.metrics_port, 127.0.0.1):
 # - lh_metrics() and GET /metrics pass `promtool check metrics`;
+# - the disaster-recovery series: lakehouse_standby 0 on a primary, no
+#   replay lag series there, the age of the last archived WAL once the
+#   (here: on) archiver archived one, a pipeline's last success;
 # - a real Prometheus server (Debian package), started here on its own
 #   port and data directory, scrapes the endpoint, and its HTTP API
 #   (/api/v1/query) returns the expected series and values, labels
@@ -44,9 +47,14 @@ plan skip_all => 'prometheus is not installed (scripts/install-deps.sh)'
 my $dir = PostgreSQL::Test::Utils::tempdir();
 my $mport = PostgreSQL::Test::Cluster::get_free_port();
 my $srv = http_server_start(name => '015', records => 20);
+# a WAL archive, for lakehouse_last_archived_wal_age_seconds
+mkdir("$dir/archive") or die "mkdir: $!";
 my $node = lh_http_node('metrics', conf => <<"EOC");
 lakehouse.metrics_port = $mport
 lakehouse.metrics_database = 'postgres'
+wal_level = replica
+archive_mode = on
+archive_command = 'cp "%p" "$dir/archive/%f"'
 EOC
 my $ua = HTTP::Tiny->new(timeout => 10, proxy => undef, http_proxy => undef, keep_alive => 0);
 my $base = "http://127.0.0.1:$mport";
@@ -97,6 +105,27 @@ like($r->{content}, qr/^lakehouse_pipeline_created_timestamp_seconds\{pipeline="
 unlike($r->{content}, qr/^lakehouse_last_success_timestamp_seconds\{pipeline="never"\}/m,
 	'and no last success');
 unlike($r->{content}, qr/[{,]stage="/, 'no series has a stage label');
+
+# --- disaster recovery: role, replay lag, WAL archive, last success
+like($r->{content}, qr/^lakehouse_pipeline_last_success_timestamp_seconds\{pipeline="shop"\} \d{10}/m,
+	'the last success of a pipeline is served');
+unlike($r->{content}, qr/^lakehouse_pipeline_last_success_timestamp_seconds\{pipeline="never"\}/m,
+	'and none for a pipeline that never succeeded');
+like($r->{content}, qr/^lakehouse_standby 0$/m, 'a primary is no standby');
+like($r->{content}, qr/^# TYPE lakehouse_replay_lag_seconds gauge$/m,
+	'the replay lag family is described');
+unlike($r->{content}, qr/^lakehouse_replay_lag_seconds /m,
+	'but a primary has no replay lag series');
+lh_sql($node, q{SELECT pg_switch_wal()});
+ok( $node->poll_query_until(
+		'postgres', q{SELECT last_archived_wal IS NOT NULL FROM pg_stat_archiver}),
+	'a WAL file is archived');
+$r = $ua->get("$base/metrics");
+like($r->{content}, qr/^lakehouse_last_archived_wal_age_seconds \d+(\.\d+)?(e[-+]\d+)?$/m,
+	'with archiving on, the age of the last archived WAL is served');
+is( lh_sql($node, q{SELECT role || ' ' || archive_mode || ' ' || (node_rpo IS NOT NULL)
+                      FROM lakehouse.dr_status LIMIT 1}) =~ s/\s+\z//r,
+	'primary on true', 'dr_status: a primary with a WAL archive has a node RPO');
 
 # --- promtool on both outputs
 sub promtool_ok
