@@ -22,12 +22,14 @@
  *	3. the table is empty but sources exist (restored from a dump that put
  *	   the sources first, or from a dump of 0.1);
  *	4. the timeline is not the recorded one and this postmaster has not
- *	   run as a standby (lh_seen_standby): a point-in-time recovery, or a
- *	   base backup restored with archive recovery; the reason quotes the
- *	   timeline history file;
+ *	   run as a standby (lh_seen_standby), or reached it with a recovery
+ *	   target: a point-in-time recovery, or a base backup restored with
+ *	   archive recovery; the reason quotes the timeline history file;
  *	5. the node differs (a basebackup clone started as a primary of its
  *	   own, or a data directory moved to another host or path).
- * A newer timeline after this postmaster ran as a standby is a failover:
+ * A newer timeline after this postmaster ran as a standby, promoted
+ * without a recovery target (the history file says "no recovery target
+ * specified"), is a failover:
  * the row is rewritten (how = 'promoted') with a LOG line, and nothing is
  * paused.
  *
@@ -139,6 +141,23 @@ site_timeline_reason(int32 tli, int32 recorded)
 }
 
 /*
+ * Is timeline tli the promotion of a standby (a failover)?  This postmaster
+ * ran as a standby, and the standby was promoted without a recovery target
+ * (a standby.signal with recovery_target_time, say, is a point-in-time
+ * recovery all the same).
+ */
+static bool
+site_promoted(int32 tli)
+{
+	char	   *why;
+
+	if (!lh_seen_standby())
+		return false;
+	why = site_history_reason(tli);
+	return why == NULL || strcmp(why, "no recovery target specified") == 0;
+}
+
+/*
  * Compare the rows of lakehouse.site with here.  Returns why this database
  * is a copy, or NULL; *promoted is set when it is not a copy but runs on a
  * newer timeline after a promotion (the row is to be rewritten).
@@ -178,7 +197,7 @@ site_compare(const LhSite *here, List *rows, bool have_sources,
 
 		if (row->timeline == here->timeline)
 			continue;
-		if (row->timeline > here->timeline || !lh_seen_standby())
+		if (row->timeline > here->timeline || !site_promoted(here->timeline))
 			return site_timeline_reason(here->timeline, row->timeline);
 		newer = row;
 	}
