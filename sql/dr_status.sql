@@ -55,13 +55,19 @@ SELECT substring(line from '^[a-z_]+') AS metric,
  WHERE line LIKE 'lakehouse_%last_success_timestamp_seconds{pipeline="dr\_%'
  ORDER BY 1;
 
--- a role granted lakehouse_analyst reads it
-SELECT lakehouse.lh_create_roles() IS NOT NULL AS roles;
-CREATE ROLE dr_reader IN ROLE lakehouse_analyst;
+-- a role needs only the view and lh_dr_node() (lh_create_roles grants both
+-- to lakehouse_analyst): no privileged function behind the view
+CREATE ROLE dr_reader;
+GRANT USAGE ON SCHEMA lakehouse TO dr_reader;
+GRANT SELECT ON lakehouse.dr_status TO dr_reader;
+GRANT EXECUTE ON FUNCTION lakehouse.lh_dr_node() TO dr_reader;
 SET ROLE dr_reader;
 SELECT role, count(*) FILTER (WHERE pipeline LIKE 'dr\_%') AS pipelines
   FROM lakehouse.dr_status GROUP BY role;
 RESET ROLE;
+REVOKE ALL ON lakehouse.dr_status FROM dr_reader;
+REVOKE ALL ON FUNCTION lakehouse.lh_dr_node() FROM dr_reader;
+REVOKE USAGE ON SCHEMA lakehouse FROM dr_reader;
 DROP ROLE dr_reader;
 
 SELECT lakehouse.lh_drop_pipeline('dr_ok', drop_tables => true);
