@@ -384,6 +384,9 @@ my $reason_c = sql($c1, 'lake',
 note "clone: disabled_reason: $reason_c";
 like($reason_c, pause_re(), 'clone: paused, a copy, how to resume');
 like($reason_c, qr/copy of the data directory/, 'clone: the reason: a copy of the data directory');
+my ($dir_a, $dir_c1) = ($na->data_dir, $c1->data_dir);
+like($reason_c, qr/:\Q$dir_a\E\b.*:\Q$dir_c1\E\b/,
+	'clone: the reason names the recorded data directory and this one');
 like(sql($c1, 'lake', q{SELECT count(*) || '|' || string_agg(how, ',') FROM lakehouse.site}),
 	qr/^1\|adopted: .*copy of the data directory/, 'clone: lakehouse.site adopted');
 is(watcher_finish($wc), '', 'clone: no source worker seen from the start on (8 s)');
