@@ -264,6 +264,9 @@ for my $db ('copy', 'copy_plain')
 		"$db: still nothing consumed");
 	unlike(slurp_file($na->logfile, $a_log_offset), worker_start_re($db),
 		"$db: the postmaster never started a source worker for it");
+	my @warnings = slurp_file($na->logfile, $a_log_offset) =~
+	  /WARNING:\s+lakehouse paused the sources of database "$db"/g;
+	is(scalar(@warnings), 1, "$db: one WARNING says its sources were paused");
 }
 is(kafka_committed($addr, 'lakehouse.copy.orders_src', 'orders', 2),
 	'0:-1001,1:-1001', "copy: its consumer group committed nothing on the broker");
