@@ -68,30 +68,37 @@ sub sql
 	return $node->safe_psql($db, $query);
 }
 
-# lh_poll on any database.
-sub poll_db
+# lh_wait on any database: true when $query returned $expected within
+# $timeout seconds; in list context also the last output and stderr.  No
+# test result.
+sub lh_wait_db
 {
-	my ($node, $db, $query, $expected, $what, %p) = @_;
-	my $timeout = $p{timeout} // 60;
+	my ($node, $db, $query, $expected, $timeout) = @_;
 	my $deadline = time() + $timeout;
 	my ($ret, $out, $err);
 	while (1)
 	{
 		($ret, $out, $err) = eval { $node->psql($db, $query) };
 		($ret, $out, $err) = (-1, undef, $@) unless defined $ret;
-		if (defined $out && $out eq $expected && $ret == 0)
-		{
-			pass($what);
-			return 1;
-		}
-		last if time() > $deadline;
+		return wantarray ? (1, $out, $err) : 1
+		  if $ret == 0 && defined $out && $out eq $expected;
+		return wantarray ? (0, $out, $err) : 0 if time() > $deadline;
 		usleep(100_000);
 	}
-	fail($what);
+}
+
+# lh_poll on any database.
+sub poll_db
+{
+	my ($node, $db, $query, $expected, $what, %p) = @_;
+	my $timeout = $p{timeout} // 60;
+	my ($ok, $out, $err) = lh_wait_db($node, $db, $query, $expected, $timeout);
+	ok($ok, $what);
 	diag("after $timeout s, the query\n$query\nin $db returned\n"
 		  . ($out // '') . "\n(expected: $expected)"
-		  . ($err ? "\nstderr: $err" : ''));
-	return 0;
+		  . ($err ? "\nstderr: $err" : ''))
+	  unless $ok;
+	return $ok;
 }
 
 # The DEBUG1 line of the postmaster when it starts the source's worker in $db.
@@ -270,6 +277,41 @@ for my $db ('copy', 'copy_plain')
 }
 is(kafka_committed($addr, 'lakehouse.copy.orders_src', 'orders', 2),
 	'0:-1001,1:-1001', "copy: its consumer group committed nothing on the broker");
+
+# The launcher of a database being restored runs its passes while
+# pg_restore loads the catalog: restore the dump again, several times, so
+# that a pass that could start a worker before the check has its chance.
+# (Each restore takes about half a second.)
+my $NREP = 8;
+my @rep = map { "copy_r$_" } 1 .. $NREP;
+my $rep_log_offset = -s $na->logfile;
+for my $db (@rep)
+{
+	sql($na, 'postgres', "CREATE DATABASE $db");
+	($out, $err) = ('', '');
+	IPC::Run::run(
+		[ 'pg_restore', '-L', $list, '--exit-on-error', '-d', $na->connstr($db), $dump ],
+		'>', \$out, '2>', \$err)
+	  or diag("pg_restore into $db failed: $err");
+}
+for my $db (@rep)
+{
+	lh_wait_db($na, $db, q{SELECT enabled FROM lakehouse.sources WHERE name = 'orders_src'}, 'f', 30);
+}
+is( join(',',
+		map { sql($na, $_, q{SELECT concat_ws('|', enabled, (SELECT count(*) FROM bronze.orders_src))
+                               FROM lakehouse.sources WHERE name = 'orders_src'}) } @rep),
+	join(',', ('f|100') x $NREP),
+	"$NREP more restores: each paused, nothing consumed");
+is( join(',',
+		map { kafka_committed($addr, "lakehouse.$_.orders_src", 'orders', 2) } @rep),
+	join(',', ('0:-1001,1:-1001') x $NREP),
+	"$NREP more restores: their consumer groups committed nothing");
+my @early = slurp_file($na->logfile, $rep_log_offset) =~
+  /starting background worker process "(lakehouse kafka copy_r\d+ orders_src)"/g;
+is(join(', ', @early), '',
+	"$NREP more restores: the postmaster never started a source worker for them");
+sql($na, 'postgres', "DROP DATABASE $_ WITH (FORCE)") for @rep;
 
 # The original keeps running.
 is(sql($na, 'lake', $source_q), 't|', 'the original: its source is not paused');
