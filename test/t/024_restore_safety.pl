@@ -27,7 +27,15 @@
 #     running, a WARNING says so;
 # (d) in every paused copy no source worker ever starts: pg_stat_activity
 #     sampled every 20 ms from right after the start (or the restore), and
-#     the postmaster's DEBUG1 "starting background worker" lines.
+#     the postmaster's DEBUG1 "starting background worker" lines.  A
+#     database launcher runs its passes while pg_restore loads the catalog,
+#     so the dump is restored 8 more times to give a pass that would start
+#     a worker before its check the chance to (each restore ~0.5 s).
+#
+# The reason of a dump restored into another database is "another
+# database: ...", or "restored from a dump: lakehouse.site is empty but
+# sources exist" when the launcher's pass fell inside pg_restore after the
+# sources and before lakehouse.site came back: both are accepted.
 
 use strict;
 use warnings;
