@@ -29,7 +29,7 @@
 #     sampled every 20 ms from right after the start (or the restore), and
 #     the postmaster's DEBUG1 "starting background worker" lines.  A
 #     database launcher runs its passes while pg_restore loads the catalog,
-#     so the dump is restored 8 more times to give a pass that would start
+#     so the dump is restored 16 more times to give a pass that would start
 #     a worker before its check the chance to (each restore ~0.5 s).
 #
 # The reason of a dump restored into another database is "another
@@ -290,7 +290,7 @@ is(kafka_committed($addr, 'lakehouse.copy.orders_src', 'orders', 2),
 # pg_restore loads the catalog: restore the dump again, several times, so
 # that a pass that could start a worker before the check has its chance.
 # (Each restore takes about half a second.)
-my $NREP = 8;
+my $NREP = 16;
 my @rep = map { "copy_r$_" } 1 .. $NREP;
 my $rep_log_offset = -s $na->logfile;
 for my $db (@rep)
