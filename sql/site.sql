@@ -109,7 +109,7 @@ SELECT pg_temp.masked(lakehouse.lh_site_check()) AS reason;
 ROLLBACK;
 
 -- ---------------------------------------------------------------------
--- 5. another node (a basebackup clone started as a primary of its own, a
+-- 5. a copy of the data directory, another node (a basebackup clone started as a primary of its own, a
 --    data directory moved)
 -- ---------------------------------------------------------------------
 BEGIN;

@@ -564,9 +564,9 @@ launcher_read_sources(List *handles, MemoryContext resultcxt, bool recovery,
 /*
  * Read the sources of this database that have workers; NIL without the
  * extension or while it is outdated.  handles: the workers this launcher
- * started.  On a primary it first checks the site (a copy's sources are
- * paused), writes the ledger rows of cancelled runs and prunes the outbox
- * when nobody delivers it; in recovery
+ * started.  On a primary it also checks the site (a copy's sources are
+ * paused before they are returned), writes the ledger rows of cancelled
+ * runs and prunes the outbox when nobody delivers it; in recovery
  * (*standby_sources, see launcher_read_sources) it writes nothing.
  */
 static List *
@@ -590,15 +590,22 @@ launcher_sources(List *handles, bool *have_extension, bool *outdated,
 	{
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
+		/* ledger rows of cancelled runs */
 		if (!recovery)
-		{
-			/* a copy of the database: its sources are paused first */
-			(void) lh_site_enforce();
-			/* ledger rows of cancelled runs */
 			abandoned = lh_progress_write_abandoned();
-		}
 		result = launcher_read_sources(handles, resultcxt, recovery,
 									   standby_sources);
+
+		/*
+		 * A copy of the database has its sources paused before any worker
+		 * starts.  The check comes after the list: its statements, with
+		 * later snapshots, see every source the list holds, even one that a
+		 * pg_restore committed in between (read before the list, it could
+		 * have missed them); when it paused them, the list is read again.
+		 */
+		if (!recovery && lh_site_enforce() != NULL && result != NIL)
+			result = launcher_read_sources(handles, resultcxt, recovery,
+										   standby_sources);
 		/* no endpoint: nobody delivers, so old events are pruned here */
 		if (!recovery &&
 			(lh_openlineage_url == NULL || lh_openlineage_url[0] == '\0') &&

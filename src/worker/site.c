@@ -211,7 +211,7 @@ site_compare(const LhSite *here, List *rows, bool have_sources,
 		LhSite	   *row = lfirst(lc);
 
 		if (strcmp(row->node, here->node) != 0)
-			return psprintf("another node: \"%s\" was recorded, this is \"%s\"",
+			return psprintf("another data directory (a copy of the data directory: a base backup started as a primary of its own; or a moved one): \"%s\" was recorded, this is \"%s\"",
 							row->node, here->node);
 	}
 	return NULL;
@@ -252,11 +252,25 @@ site_adopt(LhSite *here, const char *reason)
 
 		here->how = psprintf("adopted: %s", reason);
 		catalog_site_write(here, false);
+
+		/*
+		 * Nothing to pause: all were paused already (a restore that brought
+		 * lakehouse.site's row after the sources, which the first check
+		 * had found without it) or disabled by their users.
+		 */
+		if (paused == NIL)
+		{
+			ereport(LOG,
+					(errmsg("database \"%s\" is a copy; it has no enabled lakehouse source to pause",
+							here->database_name),
+					 errdetail("This database is a copy (%s).", reason)));
+			return;
+		}
 		ereport(WARNING,
 				(errmsg("lakehouse paused the sources of database \"%s\": it is a copy",
 						here->database_name),
 				 errdetail("This database is a copy (%s). Paused sources: %s.",
-						   reason, paused ? site_name_list(paused) : "none"),
+						   reason, site_name_list(paused)),
 				 errhint("If this copy should consume, run SELECT lakehouse.lh_enable_source('<name>') for each source, or set lakehouse.after_restore = resume.")));
 		lh_workers_notify(0);
 	}
