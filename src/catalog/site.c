@@ -108,8 +108,11 @@ catalog_source_count(void)
  * catalog_sources_pause
  *		Disable every enabled source, each with the reason
  *		"<prefix> (<why>); nothing is consumed until SELECT
- *		lakehouse.lh_enable_source('<name>')".  Returns the names of the
- *		sources it disabled, in name order.
+ *		lakehouse.lh_enable_source('<name>')".  Sources paused so before
+ *		(by an earlier check of the same copy: a restore that brought
+ *		lakehouse.site's row after the sources looks like an empty site
+ *		first) get the newer reason.  Returns the names of the sources it
+ *		disabled, in name order.
  */
 List *
 catalog_sources_pause(const char *prefix, const char *why)
@@ -120,12 +123,15 @@ catalog_sources_pause(const char *prefix, const char *why)
 
 	values[0] = CStringGetTextDatum(prefix);
 	values[1] = CStringGetTextDatum(why);
-	catalog_exec("WITH paused AS (UPDATE lakehouse.sources"
-				 " SET enabled = false,"
+	catalog_exec("WITH target AS (SELECT source_id, enabled FROM lakehouse.sources"
+				 " WHERE enabled OR starts_with(disabled_reason, $1 || ' (')"
+				 " FOR NO KEY UPDATE),"
+				 " paused AS (UPDATE lakehouse.sources s SET enabled = false,"
 				 " disabled_reason = format('%s (%s); nothing is consumed until"
-				 " SELECT lakehouse.lh_enable_source(%L)', $1, $2, name)"
-				 " WHERE enabled RETURNING name)"
-				 " SELECT name FROM paused ORDER BY name",
+				 " SELECT lakehouse.lh_enable_source(%L)', $1, $2, s.name)"
+				 " FROM target t WHERE s.source_id = t.source_id"
+				 " RETURNING s.name, t.enabled AS was_enabled)"
+				 " SELECT name FROM paused WHERE was_enabled ORDER BY name",
 				 2, types, values, NULL, SPI_OK_SELECT);
 	for (uint64 i = 0; i < SPI_processed; i++)
 		names = lappend(names, catalog_text(i, 1));

@@ -46,10 +46,11 @@
  * the sources only to know whether it has to stay, starts the metrics
  * worker alone (it only reads), no source worker and no lineage worker,
  * writes no ledger row, prunes nothing and disables no source; it stays
- * while its database has enabled sources with workers and looks every
- * second whether the server was promoted, so that the source workers
- * start within about a second of the promotion and resume from the
- * committed marks.  Every pass notes in shared memory that this
+ * while its database has sources and looks every second whether the
+ * server was promoted, so that the source workers start within about a
+ * second of the promotion and resume from the committed marks, and the
+ * promotion is recorded in lakehouse.site before a restart could make it
+ * look like a point-in-time recovery.  Every pass notes in shared memory that this
  * postmaster runs as a standby (lh_note_standby).
  *
  *-------------------------------------------------------------------------
@@ -517,7 +518,8 @@ static WorkerHandle *find_handle(List *handles, int32 source_id);
  * SPI.  On a primary, a source that crashed too often is disabled first
  * (not one whose worker runs: its count includes the run in progress).
  * In recovery nothing is written and the list is empty: *standby_sources
- * says whether an enabled source waits for the promotion.
+ * says whether the database has sources, whose site the launcher records
+ * at the promotion (src/worker/site.c), workers or not.
  */
 static List *
 launcher_read_sources(List *handles, MemoryContext resultcxt, bool recovery,
@@ -532,14 +534,13 @@ launcher_read_sources(List *handles, MemoryContext resultcxt, bool recovery,
 		MemoryContext oldcxt;
 		LauncherSource *s;
 
-		if (source_worker_mode(src->kind, src->options) == LH_WORKER_NONE)
-			continue;
 		if (recovery)
 		{
-			if (src->enabled)
-				*standby_sources = true;
+			*standby_sources = true;
 			continue;
 		}
+		if (source_worker_mode(src->kind, src->options) == LH_WORKER_NONE)
+			continue;
 		if (src->enabled && find_handle(handles, src->source_id) == NULL)
 			launcher_check_crashes(src);
 		oldcxt = MemoryContextSwitchTo(resultcxt);
