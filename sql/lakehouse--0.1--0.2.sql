@@ -898,7 +898,9 @@ SELECT n.role,
        CASE WHEN n.role = 'standby' AND n.replay_lag IS NULL
             THEN 'unknown: no transaction replayed since this standby started'
             WHEN n.role = 'standby'
-            THEN 'replay lag: WAL received but not replayed yet' ||
+            THEN CASE WHEN n.replay_lag = interval '0'
+                      THEN 'replay lag: all WAL received is replayed'
+                      ELSE 'replay lag: WAL received but not replayed yet' END ||
                  CASE WHEN n.wal_receiver <> 'streaming'
                       THEN '; the WAL receiver is ' || n.wal_receiver || ', so what the primary wrote since is not counted'
                       ELSE '' END
