@@ -45,6 +45,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -612,14 +613,21 @@ failed_upstream_name(int32 pipeline_id, List *failed_ids)
 }
 
 /*
- * Runs need READ COMMITTED: every stage must see what the stages before it
- * and concurrent writers committed (the silver stage locks bronze and then
- * reads with a fresh snapshot; with a transaction snapshot it would move
- * its mark past rows it cannot see).
+ * Runs need a primary, and READ COMMITTED: every stage must see what the
+ * stages before it and concurrent writers committed (the silver stage
+ * locks bronze and then reads with a fresh snapshot; with a transaction
+ * snapshot it would move its mark past rows it cannot see).
  */
 static void
 check_isolation(const char *kind, const char *what)
 {
+	/* on a standby: say so, rather than fail on the first write */
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot run %s \"%s\" on a standby", kind, what),
+				 errdetail("The server is in recovery: on a standby lakehouse only reads (source_status, dr_status, /metrics)."),
+				 errhint("Run it on the primary; once this server is promoted, it runs here.")));
 	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
 				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),

@@ -14,7 +14,8 @@
 # taken for a point-in-time recovery (which it would be once the server no
 # longer remembers that it ran as a standby), so the source stays enabled
 # and a run still ingests it.  A database without any source keeps no
-# launcher waiting on the standby.
+# launcher waiting on the standby.  On the standby, a run is refused with
+# a message that says so.
 
 use strict;
 use warnings;
@@ -73,6 +74,16 @@ is( $S->safe_psql(
 SELECT count(*) FROM pg_stat_activity
  WHERE backend_type = 'lakehouse db launcher' AND datname = 'empty_db'}),
 	'0', 'and none in the database without sources');
+
+# A run on the standby is refused with a clear message, not the first
+# write's "read-only transaction" error.
+my ($rc, $out, $err) = $S->psql('postgres', q{SELECT lakehouse.lh_run_pipeline('tp')});
+like($err, qr/ERROR:  cannot run pipeline "tp" on a standby/,
+	'lh_run_pipeline on the standby says it is a standby');
+like($err, qr/HINT:  Run it on the primary/, 'and where to run it');
+($rc, $out, $err) = $S->psql('postgres', q{SELECT lakehouse.lh_ingest('items_src')});
+like($err, qr/ERROR:  cannot run source "items_src" on a standby/,
+	'so does lh_ingest');
 
 $P->stop('immediate');
 my $t0 = time;
