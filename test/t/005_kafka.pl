@@ -13,13 +13,17 @@
 #   position and a reason; landed + dead letters = produced, exactly; the
 #   options group_id and commit_to_broker;
 # - lh_replay_dead_letters after raising lakehouse.max_message_bytes, and
-#   lh_discard_dead_letters.
+#   lh_discard_dead_letters;
+# - a session holding the source row and then bronze while messages arrive:
+#   the worker yields the row (no deadlock), and lands them afterwards.
 
 use strict;
 use warnings;
 
 use FindBin;
 use lib $FindBin::RealBin;
+
+use IPC::Run;
 
 use LakehouseKafka;
 use PostgreSQL::Test::Cluster;
@@ -475,7 +479,51 @@ my $nudges = () = slurp_file($node->logfile) =~
   /Kafka source "tiny_src": prefetch queue drained/g;
 ok($nudges > 0, "the worker made librdkafka fetch again ($nudges times)");
 
+# --- a session holding the source row, then bronze ------------------------
+#
+# A one-shot ingest or lh_reset_source locks the source row and may then
+# lock bronze (a run's silver stage takes SHARE on it).  The worker locks
+# bronze before the source row; were it to wait for the row while holding
+# bronze, the two would deadlock.  It only tries the row: a batch that
+# finds it held goes back to the broker and is fetched again once the
+# session ends.  The messages are produced while the session holds the row.
+my $before = $node->safe_psql('postgres', 'SELECT count(*) FROM bronze.clicks_src');
+my $hold = q{BEGIN;
+SELECT 1 FROM lakehouse.sources WHERE name = 'clicks_src' FOR NO KEY UPDATE;
+SELECT 'landed ' || count(*) FROM bronze.clicks_src;
+SELECT pg_sleep(3);
+SELECT 'landed ' || count(*) FROM bronze.clicks_src;
+LOCK TABLE bronze.clicks_src IN SHARE MODE;
+COMMIT;
+};
+my $hold_file = PostgreSQL::Test::Utils::tempdir() . '/hold.sql';
+PostgreSQL::Test::Utils::append_to_file($hold_file, $hold);
+my ($hold_out, $hold_err) = ('', '');
+my $holder = IPC::Run::start(
+	[
+		'psql', '-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', '-f', $hold_file,
+		'-d', $node->connstr('postgres') . ' application_name=row_holder'
+	],
+	'<', \undef, '>', \$hold_out, '2>', \$hold_err);
+lh_poll(
+	$node, q{SELECT count(*) FROM pg_stat_activity
+ WHERE application_name = 'row_holder' AND wait_event = 'PgSleep'}, '1',
+	'a session holds the source row');
+kafka_produce($addr, 'clicks', 0, [ map { qq({"p": 0, "i": $_, "round": 3}) } 1 .. 100 ]);
+$holder->finish;
+is($?, 0, 'the session holding the row, then bronze, ends without a deadlock');
+is($hold_err, '', 'and without an error');
+my @held = $hold_out =~ /^landed (\d+)$/mg;
+is(scalar(@held), 2, 'the session counted bronze twice');
+is($held[0], $held[1],
+	'nothing landed while the session held the source row');
+lh_poll($node, 'SELECT count(*) FROM bronze.clicks_src', $before + 100,
+	'the messages produced meanwhile land once the row is free');
+in_offset_order('bronze.clicks_src',
+	'after the wait: per partition in offset order, no gap, no repeat');
+
 my $log = slurp_file($node->logfile);
+unlike($log, qr/deadlock detected/, 'no deadlock between the worker and a session');
 unlike($log, qr/no longer on the broker/,
 	'no worker ever found offsets missing');
 unlike($log, qr/server process .* was terminated|PANIC/,
