@@ -278,30 +278,6 @@ END
 $$;
 
 /* ---- views ---- */
-CREATE OR REPLACE VIEW lakehouse.pipeline_status AS
-SELECT p.name AS pipeline,
-       p.description,
-       p.schedule,
-       (SELECT array_agg(u.name ORDER BY u.name)
-          FROM lakehouse.pipeline_deps d
-          JOIN lakehouse.pipelines u ON u.pipeline_id = d.upstream_id
-         WHERE d.pipeline_id = p.pipeline_id) AS depends_on,
-       (SELECT count(*) FROM lakehouse.sources s WHERE s.pipeline_id = p.pipeline_id) AS sources,
-       (SELECT count(*) FROM lakehouse.tables t WHERE t.pipeline_id = p.pipeline_id AND t.layer = 'silver') AS silver_tables,
-       (SELECT count(*) FROM lakehouse.tables t WHERE t.pipeline_id = p.pipeline_id AND t.layer = 'gold') AS gold_tables,
-       r.run_id AS last_run_id,
-       r.status AS last_status,
-       r.started_at AS last_started_at,
-       r.finished_at - r.started_at AS last_duration,
-       r.failed_stage AS last_failed_stage,
-       r.error_message AS last_error,
-       (SELECT max(ok.finished_at) FROM lakehouse.runs ok
-         WHERE ok.pipeline_id = p.pipeline_id AND ok.status = 'succeeded') AS last_success_at,
-       p.owner
-  FROM lakehouse.pipelines p
-  LEFT JOIN LATERAL (SELECT * FROM lakehouse.runs x
-                      WHERE x.pipeline_id = p.pipeline_id AND x.status <> 'skipped'
-                      ORDER BY x.run_id DESC LIMIT 1) r ON true;
 CREATE OR REPLACE VIEW lakehouse.source_status AS
 WITH w AS (SELECT * FROM lakehouse.lh_worker_status()),
      ps AS (SELECT * FROM lakehouse.lh_partition_stats()),
@@ -632,7 +608,8 @@ REVOKE ALL ON FUNCTION lakehouse.lh_quarantine_sql_drop(),
  * ---- issue 19: runs in flight, cancelled runs, drops that cannot surprise ----
  *
  * lakehouse.run_progress (lh_run_progress(), shared memory: runs in flight),
- * pipeline_status's run_state, current_run_id and current_stage, the run
+ * pipeline_status's run_state, current_run_id and current_stage (the view
+ * is replaced once, with every 0.2 column, in the schedules section), the run
  * status "cancelled" (src/worker/progress.c), and the event trigger that
  * refuses plain drops of registered tables (src/declare/drop_guard.c).
  */
@@ -683,36 +660,6 @@ SELECT coalesce(p.name, g.pipeline) AS pipeline,
   LEFT JOIN lakehouse.pipelines p USING (pipeline_id);
 COMMENT ON VIEW lakehouse.run_progress IS 'Runs in flight in this database, from any session: stage, target, rows and bytes done, totals when known, elapsed time, backend pid.';
 
-CREATE OR REPLACE VIEW lakehouse.pipeline_status AS
-SELECT p.name AS pipeline,
-       p.description,
-       p.schedule,
-       (SELECT array_agg(u.name ORDER BY u.name)
-          FROM lakehouse.pipeline_deps d
-          JOIN lakehouse.pipelines u ON u.pipeline_id = d.upstream_id
-         WHERE d.pipeline_id = p.pipeline_id) AS depends_on,
-       (SELECT count(*) FROM lakehouse.sources s WHERE s.pipeline_id = p.pipeline_id) AS sources,
-       (SELECT count(*) FROM lakehouse.tables t WHERE t.pipeline_id = p.pipeline_id AND t.layer = 'silver') AS silver_tables,
-       (SELECT count(*) FROM lakehouse.tables t WHERE t.pipeline_id = p.pipeline_id AND t.layer = 'gold') AS gold_tables,
-       r.run_id AS last_run_id,
-       r.status AS last_status,
-       r.started_at AS last_started_at,
-       r.finished_at - r.started_at AS last_duration,
-       r.failed_stage AS last_failed_stage,
-       r.error_message AS last_error,
-       (SELECT max(ok.finished_at) FROM lakehouse.runs ok
-         WHERE ok.pipeline_id = p.pipeline_id AND ok.status = 'succeeded') AS last_success_at,
-       p.owner,
-       CASE WHEN g.run_id IS NOT NULL THEN 'running' ELSE 'idle' END AS run_state,
-       g.run_id AS current_run_id,
-       CASE WHEN g.target IS NOT NULL THEN g.stage || ' ' || g.target ELSE g.stage END AS current_stage
-  FROM lakehouse.pipelines p
-  LEFT JOIN LATERAL (SELECT * FROM lakehouse.runs x
-                      WHERE x.pipeline_id = p.pipeline_id AND x.status <> 'skipped'
-                      ORDER BY x.run_id DESC LIMIT 1) r ON true
-  LEFT JOIN LATERAL (SELECT * FROM lakehouse.lh_run_progress() y
-                      WHERE y.pipeline_id = p.pipeline_id
-                      ORDER BY y.run_started_at DESC LIMIT 1) g ON true;
 
 CREATE FUNCTION lakehouse.lh_drop_guard()
 RETURNS event_trigger
@@ -806,6 +753,8 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'lh_schedule_state'
 LANGUAGE C VOLATILE;
 
+/* 0.1's view, with what 0.2 adds at its end: owner (issue 15), run_state,
+ * current_run_id, current_stage (issue 19) and schedule_state */
 CREATE OR REPLACE VIEW lakehouse.pipeline_status AS
 SELECT p.name AS pipeline,
        p.description,
