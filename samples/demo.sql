@@ -29,6 +29,7 @@ SET TimeZone = 'UTC';
 \set products_csv :samples_dir '/data/products.csv'
 \set orders_yaml :samples_dir '/orders.yaml'
 \set returns_yaml :samples_dir '/returns.yaml'
+\set dq_yaml :samples_dir '/quality/dq.yaml'
 
 \echo
 \echo '━━━ 0. Clean slate (drops what an earlier run of this demo created) ━━━'
@@ -269,6 +270,35 @@ SELECT silver_table, field_path, seen_count, example_value
  WHERE pipeline IN ('orders', 'returns')
  ORDER BY silver_table, field_path
  LIMIT 10;
+
+\echo
+\echo '━━━ 7c. The original project''s dq.yaml: quality/dq.yaml applied as written ━━━'
+\echo 'not-null keys, primary keys, referential integrity to silver.customers, freshness and a'
+\echo 'control total, for silver.orders, silver.customers and silver.products; critical_checks'
+\echo 'makes a failing not_null_keys, referential_integrity or freshness check fail the run'
+SELECT t->>'table' AS "table", t->'added' AS added, t->'changed' AS changed,
+       t->'removed' AS removed
+  FROM jsonb_array_elements(lakehouse.lh_apply_quality_config_file(:'dq_yaml')->'tables') t;
+SELECT format('%I.%I', t.schema_name, t.table_name) AS "table", e.name AS "check",
+       c.check_type AS type, c.action, c.category, c.critical, e.severity
+  FROM lakehouse.dq_config_checks c
+  JOIN lakehouse.dq_expectations e USING (expectation_id)
+  JOIN lakehouse.tables t USING (table_id)
+ ORDER BY 1, c.position;
+\echo 'applying it again changes nothing:'
+SELECT count(*) FILTER (WHERE t->'added' <> '[]' OR t->'changed' <> '[]'
+                           OR t->'removed' <> '[]') AS tables_changed
+  FROM jsonb_array_elements(lakehouse.lh_apply_quality_config_file(:'dq_yaml')->'tables') t;
+\echo 'the checks now (lh_check records them and never raises).  freshness fails: the sample'
+\echo 'data ends in July 2024; in a run that writes silver.orders this critical check would'
+\echo 'fail the stage.'
+SELECT x.tbl AS "table", c.expectation AS "check", c.severity, c.success,
+       c.unexpected_count AS unexpected, c.observed_value AS observed
+  FROM (VALUES ('silver.orders'), ('silver.customers'), ('silver.products')) x(tbl)
+ CROSS JOIN LATERAL lakehouse.lh_check(x.tbl) c
+ WHERE c.expectation IN (SELECT e.name FROM lakehouse.dq_expectations e
+                          WHERE e.origin = 'quality_config')
+ ORDER BY 1, 2;
 
 \echo
 \echo '━━━ 8. Pipeline status and run ledger ━━━'

@@ -138,6 +138,7 @@ DECLARE
         'lh_define_silver(text,text,text,jsonb,text[],text,boolean,text,boolean)',
         'lh_define_gold(text,text,text,text,text[],boolean,jsonb)',
         'lh_drop_table(text,boolean)', 'lh_apply_config(text)',
+        'lh_apply_quality_config(text)',
         'lh_set_pipeline_owner(text,text)',
         'lh_set_schema_policy(text,text)', 'lh_evolve(text,text,boolean,text)',
         'lh_attach_contract(text,text,text)', 'lh_detach_contract(text,boolean)',
@@ -171,6 +172,7 @@ DECLARE
     definition_tables text := 'lakehouse.pipelines, lakehouse.pipeline_deps, lakehouse.sources, '
         'lakehouse.tables, lakehouse.silver_columns, lakehouse.silver_schemas, '
         'lakehouse.silver_schema_columns, lakehouse.contracts, lakehouse.contract_columns, '
+        'lakehouse.dq_config_checks, '
         'lakehouse.dq_expectations, lakehouse.column_classifications, lakehouse.retention, '
         'lakehouse.site';
     runtime_tables text := 'lakehouse.source_marks, lakehouse.stage_marks, lakehouse.runs, '
@@ -881,3 +883,42 @@ COMMENT ON VIEW lakehouse.dr_status IS 'Disaster recovery: this node''s role, ti
 /* lh_create_roles grants them to lakehouse_analyst */
 REVOKE ALL ON lakehouse.dr_status FROM PUBLIC;
 REVOKE ALL ON FUNCTION lakehouse.lh_dr_node() FROM PUBLIC;
+
+/* ---- issue 21: dq-config ---- */
+/*
+ * The dq.yaml quality files (src/quality/dqconfig.c): a third origin of
+ * expectations, the table of what their checks have beyond it, and
+ * lh_apply_quality_config[_file].  lh_create_roles (above) grants the
+ * first function to engineers and the table to readers of definitions.
+ */
+ALTER TABLE lakehouse.dq_expectations DROP CONSTRAINT dq_expectations_origin_check;
+ALTER TABLE lakehouse.dq_expectations ADD CONSTRAINT dq_expectations_origin_check
+    CHECK (origin IN ('sql', 'yaml', 'quality_config'));
+
+CREATE TABLE lakehouse.dq_config_checks (
+    expectation_id  integer PRIMARY KEY REFERENCES lakehouse.dq_expectations ON DELETE CASCADE,
+    position        integer NOT NULL,
+    check_type      text NOT NULL,
+    action          text NOT NULL,
+    category        text NOT NULL,
+    critical        boolean NOT NULL DEFAULT false,
+    CONSTRAINT dq_config_checks_action_check CHECK (action IN ('fail_fast', 'fail', 'warn'))
+);
+COMMENT ON TABLE lakehouse.dq_config_checks IS 'Checks of dq.yaml quality files (lh_apply_quality_config): type, action, category and file position of each quality_config expectation.';
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.dq_config_checks', '');
+CREATE TRIGGER lh_catalog_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON lakehouse.dq_config_checks FOR EACH STATEMENT EXECUTE FUNCTION lakehouse.lh_catalog_guard();
+REVOKE ALL ON lakehouse.dq_config_checks FROM PUBLIC;
+
+CREATE FUNCTION lakehouse.lh_apply_quality_config(doc text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'lh_apply_quality_config'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+REVOKE ALL ON FUNCTION lakehouse.lh_apply_quality_config(text) FROM PUBLIC;
+
+CREATE FUNCTION lakehouse.lh_apply_quality_config_file(path text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'lh_apply_quality_config_file'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+REVOKE ALL ON FUNCTION lakehouse.lh_apply_quality_config_file(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lakehouse.lh_apply_quality_config_file(text) TO pg_read_server_files;

@@ -149,6 +149,35 @@ extern int	lh_cfg_nameref_cmp(const void *a, const void *b);
 extern int	lh_cfg_strcmp(const void *a, const void *b);
 extern bool lh_cfg_sorted_contains(char **sorted, int n, const char *name);
 
+/*
+ * yaml_parse.c: one YAML document read with the bounds, checks and messages
+ * of pipeline configurations (data contracts, dq.yaml quality files).
+ */
+#define LH_CFG_MAX_KEYS			16	/* keys of one mapping in lh_cfg_fields */
+extern yaml_node_t *lh_cfg_load_single(LhCfgParser *parser, const char *what);
+extern void lh_cfg_end_single(LhCfgParser *parser);
+extern yaml_node_t *lh_cfg_node(LhCfgParser *parser, int id);
+extern LhCfgLoc lh_cfg_loc(const yaml_node_t *node);
+extern const char *lh_cfg_kind_name(const yaml_node_t *node);
+extern bool lh_cfg_is_null(const yaml_node_t *node);
+extern void lh_cfg_fields(LhCfgParser *parser, yaml_node_t *map,
+						  const char *const *keys, const char *where,
+						  const char *hint, yaml_node_t **values);
+extern char *lh_cfg_peek(LhCfgParser *parser, yaml_node_t *map, const char *key,
+						 const char *where);
+extern char *lh_cfg_scalar(LhCfgParser *parser, yaml_node_t *node,
+						   const char *key, const char *where, bool required);
+extern void lh_cfg_wrong_kind(LhCfgParser *parser, const yaml_node_t *node,
+							  const char *expected, const char *key, bool entry,
+							  const char *where) pg_attribute_noreturn();
+extern char *lh_cfg_json(LhCfgParser *parser, yaml_node_t *node,
+						 const char *where);
+
+/* yaml.c */
+extern char *lh_cfg_read_server_file(const char *path, const char *what,
+									 ErrorContextCallback *errcb, size_t *len,
+									 char **dir);
+
 /* drop_guard.c */
 extern bool lh_allow_drop_table;
 extern void declare_drop_data_table(const char *schema, const char *table);

@@ -781,18 +781,43 @@ Datum
 lh_apply_config_file(PG_FUNCTION_ARGS)
 {
 	char	   *path = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *abspath;
 	char	   *dir;
 	char	   *contents;
 	size_t		len;
 	ErrorContextCallback errcb;
 	Jsonb	   *result;
 
+	errcb.callback = cfg_file_callback;
+	errcb.arg = path;
+	errcb.previous = error_context_stack;
+
+	contents = lh_cfg_read_server_file(path, "pipeline configuration", &errcb,
+									   &len, &dir);
+	result = cfg_parse_and_apply(contents, len, dir, path);
+
+	error_context_stack = errcb.previous;
+	PG_RETURN_JSONB_P(result);
+}
+
+/*
+ * Read a configuration file of the server for lh_apply_config_file and its
+ * kin (lh_apply_quality_config_file): only for superusers and members of
+ * pg_read_server_files, as pg_read_file; a relative path is relative to
+ * the data directory; at most lakehouse.max_config_bytes.  what names the
+ * kind of file in messages.  errcb (callback and arg set by the caller) is
+ * pushed once the privilege check passed, and stays pushed: the caller pops
+ * it.  Returns the contents (*len bytes) and the file's directory in *dir.
+ */
+char *
+lh_cfg_read_server_file(const char *path, const char *what,
+						ErrorContextCallback *errcb, size_t *len, char **dir)
+{
+	char	   *abspath;
+
 	if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to read pipeline configuration file \"%s\"",
-						path),
+				 errmsg("permission denied to read %s file \"%s\"", what, path),
 				 errdetail("Only roles with privileges of the \"%s\" role may read files on the server.",
 						   "pg_read_server_files")));
 
@@ -801,17 +826,10 @@ lh_apply_config_file(PG_FUNCTION_ARGS)
 	else
 		abspath = psprintf("%s/%s", DataDir, path);
 	canonicalize_path(abspath);
-	dir = pstrdup(abspath);
-	get_parent_directory(dir);
+	*dir = pstrdup(abspath);
+	get_parent_directory(*dir);
 
-	errcb.callback = cfg_file_callback;
-	errcb.arg = path;
-	errcb.previous = error_context_stack;
-	error_context_stack = &errcb;
-
-	contents = cfg_read_file(abspath, path, &len);
-	result = cfg_parse_and_apply(contents, len, dir, path);
-
-	error_context_stack = errcb.previous;
-	PG_RETURN_JSONB_P(result);
+	errcb->previous = error_context_stack;
+	error_context_stack = errcb;
+	return cfg_read_file(abspath, path, len);
 }

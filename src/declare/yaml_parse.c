@@ -13,7 +13,11 @@
  * sources (files) are made absolute against the parser's base_dir.  Pipeline names
  * and source names must be unique across the stream.  yaml.c applies the
  * result; it shares the duplicate check (lh_cfg_check_unique) and the
- * sorted-name helpers defined here.
+ * sorted-name helpers defined here.  Readers of other single-document YAML
+ * files (data contracts, the dq.yaml quality files of src/quality/dqconfig.c)
+ * load them with lh_cfg_load_single() and walk them with the lh_cfg_*
+ * accessors at the end of this file, so that they share these bounds,
+ * checks and messages.
  *
  * Scalars in source options: plain true/false/yes/no become JSON booleans,
  * plain integers numbers, plain null/~/empty null; everything else, and
@@ -1596,9 +1600,39 @@ lh_yaml_to_json(LhCfgParser *p)
 {
 	StringInfoData buf;
 	yaml_node_t *root;
+
+	root = lh_cfg_load_single(p, "data contract");
+	if (root == NULL)
+		lh_cfg_report(p, LH_CFG_ERROR_INVALID, "document is empty",
+					  "The text holds no YAML or JSON document.", NULL);
+	initStringInfo(&buf);
+	cfg_decimal_numbers = true;
+	cfg_json(p, &buf, root, "the document");
+	cfg_decimal_numbers = false;
+	lh_cfg_end_single(p);
+	return buf.data;
+}
+
+/* ---------------------------------------------------------------------
+ * Reading other single-document YAML files with the same bounds, checks
+ * and messages (src/quality/dqconfig.c: the dq.yaml quality files)
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Load the first document of p->input (what: "data contract", "quality
+ * configuration", for syntax errors) within the usual bounds: its root
+ * node, or NULL for an empty stream.  The caller walks it with the
+ * functions below and then calls lh_cfg_end_single(); lh_cfg_release()
+ * afterwards in any case.
+ */
+yaml_node_t *
+lh_cfg_load_single(LhCfgParser *p, const char *what)
+{
+	yaml_node_t *root;
 	long		nodes;
 
-	cfg_what = "data contract";
+	cfg_what = what;
 	cfg_prescan(p);
 	if (!yaml_parser_initialize(&p->parser))
 		lh_cfg_report(p, LH_CFG_ERROR_NOMEM, "out of memory",
@@ -1610,20 +1644,23 @@ lh_yaml_to_json(LhCfgParser *p)
 	p->document_live = true;
 	root = yaml_document_get_root_node(&p->document);
 	if (root == NULL)
-		lh_cfg_report(p, LH_CFG_ERROR_INVALID, "document is empty",
-					  "The text holds no YAML or JSON document.", NULL);
+		return NULL;
 	nodes = (long) (p->document.nodes.top - p->document.nodes.start);
 	p->visits_left = Max(CFG_MIN_VISITS, nodes * CFG_VISITS_PER_NODE);
 	p->bytes_left = Max(CFG_MIN_BYTES, (long) p->input_len * CFG_BYTES_PER_INPUT);
 	p->depth = 0;
-	initStringInfo(&buf);
-	cfg_decimal_numbers = true;
-	cfg_json(p, &buf, root, "the document");
-	cfg_decimal_numbers = false;
-	yaml_document_delete(&p->document);
-	p->document_live = false;
+	return root;
+}
 
-	/* exactly one document */
+/* The document must be the only one; frees libyaml's memory. */
+void
+lh_cfg_end_single(LhCfgParser *p)
+{
+	if (p->document_live)
+	{
+		yaml_document_delete(&p->document);
+		p->document_live = false;
+	}
 	if (!yaml_parser_load(&p->parser, &p->document))
 		cfg_syntax_error(p);
 	p->document_live = true;
@@ -1632,6 +1669,90 @@ lh_yaml_to_json(LhCfgParser *p)
 					  "Only the first document can be read here.",
 					  "Remove the \"---\" separators and the documents after the first.");
 	lh_cfg_release(p);
+}
+
+yaml_node_t *
+lh_cfg_node(LhCfgParser *p, int id)
+{
+	return cfg_node(p, id);
+}
+
+LhCfgLoc
+lh_cfg_loc(const yaml_node_t *node)
+{
+	return cfg_loc(node);
+}
+
+/* "a list", "a string", ... */
+const char *
+lh_cfg_kind_name(const yaml_node_t *node)
+{
+	return cfg_kind_name(node);
+}
+
+bool
+lh_cfg_is_null(const yaml_node_t *node)
+{
+	return cfg_is_null(node);
+}
+
+/*
+ * The pairs of a mapping by key (keys: NULL-terminated, at most
+ * LH_CFG_MAX_KEYS): values[i] is the value of keys[i] or NULL.  Unknown and
+ * repeated keys are errors, as in a pipeline configuration.
+ */
+StaticAssertDecl(LH_CFG_MAX_KEYS == CFG_MAX_KEYS, "LH_CFG_MAX_KEYS is the size of CfgFields");
+
+void
+lh_cfg_fields(LhCfgParser *p, yaml_node_t *map, const char *const *keys,
+			  const char *where, const char *hint, yaml_node_t **values)
+{
+	CfgFields	f;
+	int			i;
+
+	cfg_fields(p, map, keys, where, hint, &f);
+	for (i = 0; keys[i]; i++)
+		values[i] = f.value[i];
+}
+
+/* The text of key's value in map, if it is a scalar, before cfg_fields. */
+char *
+lh_cfg_peek(LhCfgParser *p, yaml_node_t *map, const char *key, const char *where)
+{
+	return cfg_peek(p, map, key, where);
+}
+
+/*
+ * A scalar value as text (key names it in messages): NULL for null,
+ * unless required; anything but a scalar is an error.
+ */
+char *
+lh_cfg_scalar(LhCfgParser *p, yaml_node_t *node, const char *key,
+			  const char *where, bool required)
+{
+	if (node->type != YAML_SCALAR_NODE || (required && cfg_is_null(node)))
+		cfg_wrong_kind(p, node, "a string", key, false, where);
+	if (cfg_is_null(node))
+		return NULL;
+	return cfg_cstring(p, node, where);
+}
+
+void
+lh_cfg_wrong_kind(LhCfgParser *p, const yaml_node_t *node, const char *expected,
+				  const char *key, bool entry, const char *where)
+{
+	cfg_wrong_kind(p, node, expected, key, entry, where);
+}
+
+/* Any value as JSON text, as the options of a source are rendered. */
+char *
+lh_cfg_json(LhCfgParser *p, yaml_node_t *node, const char *where)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	p->depth = 0;
+	cfg_json(p, &buf, node, where);
 	return buf.data;
 }
 

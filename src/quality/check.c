@@ -888,7 +888,7 @@ lh_check(PG_FUNCTION_ARGS)
 					 errhint("Check it with mode => 'full', or pass run_id.")));
 		run_id = pg_strtoint64(mark);
 	}
-	results = dq_evaluate(t, incremental, run_id, false);
+	results = dqconfig_evaluate(t, incremental, run_id, false, NULL);
 	(void) dq_record(t, results, incremental ? run_id :
 					 (lh_current_run ? lh_current_run->run_id : 0), incremental);
 	security_table_end(&id);

@@ -515,3 +515,18 @@ lh_set_expectations(PG_FUNCTION_ARGS)
 	SPI_finish();
 	PG_RETURN_INT32(n);
 }
+
+/*
+ * Build, check and store (insert, or update the one of the same name) an
+ * expectation for another declaring file: the dq.yaml quality files of
+ * dqconfig.c (origin 'quality_config').  Returns its name.  Caller is
+ * connected to SPI and has checked the right to alter the table.
+ */
+char *
+dq_store_expectation(DqTable *t, const char *kind, Jsonb *args,
+					 const char *severity, const char *mostly,
+					 const char *where, const char *name, const char *origin)
+{
+	return store_expectation(t, kind, args, severity, mostly, where, name, true,
+							 origin);
+}

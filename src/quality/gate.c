@@ -495,7 +495,11 @@ quality_after_write(const char *stage, const char *target, int32 table_id,
 		t->bronze_from = g->from_id;
 		t->bronze_to = mark ? pg_strtoint64(mark) : g->from_id;
 	}
-	results = dq_evaluate(t, incremental, run_id, silver);
+	/* in file order where a quality file has fail_fast checks (dqconfig.c) */
+	results = dqconfig_evaluate(t, incremental, run_id, silver, &first);
+	if (first)					/* the fail_fast check that stopped: named first */
+		results = lcons(first, list_delete_ptr(results, first));
+	first = NULL;
 	if (silver)
 		results = list_concat(results, drop_results(t, g));
 

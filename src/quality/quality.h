@@ -11,6 +11,8 @@
  * and records results in lakehouse.dq_results.  gate.c plugs the suite
  * into pipeline runs (stage hooks) and into the silver stage (drop
  * expectations evaluated on each projected row before it is written).
+ * dqconfig.c applies the dq.yaml quality files and evaluates their
+ * fail_fast checks in file order.
  *
  *-------------------------------------------------------------------------
  */
@@ -141,6 +143,16 @@ extern char *dq_scope_sql(DqExpectation *e);
 extern char *dq_unexpected_sql(DqExpectation *e);
 extern char *dq_missing_sql(DqExpectation *e);
 extern bool dq_counts_missing(DqExpectation *e);
+
+/* define.c */
+extern char *dq_store_expectation(DqTable *t, const char *kind, Jsonb *args,
+								  const char *severity, const char *mostly,
+								  const char *where, const char *name,
+								  const char *origin);
+
+/* dqconfig.c: the dq.yaml quality files (action fail_fast) */
+extern List *dqconfig_evaluate(DqTable *t, bool incremental, int64 run_id,
+							   bool skip_drop, DqResult **stopped);
 
 /* check.c */
 extern List *dq_evaluate(DqTable *t, bool incremental, int64 run_id,

@@ -12,7 +12,8 @@
  * Expectations declared on silver and gold tables (lh_add_expectation, or
  * the expectations list of a table in YAML).  kind and args are checked by
  * the functions that write them; origin says who owns the row, so that
- * applying YAML replaces only what YAML declared.
+ * applying YAML replaces only what YAML declared, and applying a dq.yaml
+ * quality file only what such a file declared ('quality_config').
  */
 CREATE TABLE lakehouse.dq_expectations (
     expectation_id  serial PRIMARY KEY,
@@ -29,7 +30,7 @@ CREATE TABLE lakehouse.dq_expectations (
     CONSTRAINT dq_expectations_name_check CHECK (name <> '' AND length(name) <= 200),
     CONSTRAINT dq_expectations_severity_check CHECK (severity IN ('warn', 'drop', 'fail')),
     CONSTRAINT dq_expectations_mostly_check CHECK (mostly >= 0 AND mostly <= 1),
-    CONSTRAINT dq_expectations_origin_check CHECK (origin IN ('sql', 'yaml'))
+    CONSTRAINT dq_expectations_origin_check CHECK (origin IN ('sql', 'yaml', 'quality_config'))
 );
 COMMENT ON TABLE lakehouse.dq_expectations IS 'Data-quality expectations of silver and gold tables, evaluated by lh_check and by pipeline runs.';
 
@@ -97,6 +98,38 @@ CREATE FUNCTION lakehouse.lh_set_expectations(table_name text,
 RETURNS integer
 AS 'MODULE_PATHNAME', 'lh_set_expectations'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+/*
+ * The checks of dq.yaml quality files (src/quality/dqconfig.c): what such
+ * a check has beyond its expectation (origin 'quality_config'): the type
+ * as written, its action, its category, whether that category is critical
+ * (its severity is then "fail"), and its position among the table's checks
+ * in the file (fail_fast stops in that order).
+ */
+CREATE TABLE lakehouse.dq_config_checks (
+    expectation_id  integer PRIMARY KEY REFERENCES lakehouse.dq_expectations ON DELETE CASCADE,
+    position        integer NOT NULL,
+    check_type      text NOT NULL,
+    action          text NOT NULL,
+    category        text NOT NULL,
+    critical        boolean NOT NULL DEFAULT false,
+    CONSTRAINT dq_config_checks_action_check CHECK (action IN ('fail_fast', 'fail', 'warn'))
+);
+COMMENT ON TABLE lakehouse.dq_config_checks IS 'Checks of dq.yaml quality files (lh_apply_quality_config): type, action, category and file position of each quality_config expectation.';
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.dq_config_checks', '');
+
+/* Apply a dq.yaml quality configuration, given as text or as a server file. */
+CREATE FUNCTION lakehouse.lh_apply_quality_config(doc text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'lh_apply_quality_config'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+CREATE FUNCTION lakehouse.lh_apply_quality_config_file(path text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'lh_apply_quality_config_file'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+REVOKE ALL ON FUNCTION lakehouse.lh_apply_quality_config_file(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lakehouse.lh_apply_quality_config_file(text) TO pg_read_server_files;
 
 CREATE FUNCTION lakehouse.lh_check(table_name text,
                                    mode text DEFAULT 'full',

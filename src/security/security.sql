@@ -486,6 +486,7 @@ DECLARE
         'lh_define_silver(text,text,text,jsonb,text[],text,boolean,text,boolean)',
         'lh_define_gold(text,text,text,text,text[],boolean,jsonb)',
         'lh_drop_table(text,boolean)', 'lh_apply_config(text)',
+        'lh_apply_quality_config(text)',
         'lh_set_pipeline_owner(text,text)',
         'lh_set_schema_policy(text,text)', 'lh_evolve(text,text,boolean,text)',
         'lh_attach_contract(text,text,text)', 'lh_detach_contract(text,boolean)',
@@ -519,6 +520,7 @@ DECLARE
     definition_tables text := 'lakehouse.pipelines, lakehouse.pipeline_deps, lakehouse.sources, '
         'lakehouse.tables, lakehouse.silver_columns, lakehouse.silver_schemas, '
         'lakehouse.silver_schema_columns, lakehouse.contracts, lakehouse.contract_columns, '
+        'lakehouse.dq_config_checks, '
         'lakehouse.dq_expectations, lakehouse.column_classifications, lakehouse.retention, '
         'lakehouse.site';
     runtime_tables text := 'lakehouse.source_marks, lakehouse.stage_marks, lakehouse.runs, '
