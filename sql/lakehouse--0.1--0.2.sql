@@ -144,6 +144,7 @@ DECLARE
         'lh_attach_contract(text,text,text)', 'lh_detach_contract(text,boolean)',
         'lh_add_expectation(text,text,jsonb,text,numeric,text,text,boolean)',
         'lh_drop_expectation(text,text,boolean)', 'lh_set_expectations(text,jsonb)',
+        'lh_add_dbt_test(text,jsonb,text,boolean)',
         'lh_schedule(text,text)', 'lh_unschedule(text)', 'lh_schedule_repair()',
         'lh_classify(text,text,text,text)', 'lh_apply_masking(text)',
         'lh_reset_source(text,text,integer)', 'lh_replay_dead_letters(text,bigint[])',
@@ -922,3 +923,20 @@ AS 'MODULE_PATHNAME', 'lh_apply_quality_config_file'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 REVOKE ALL ON FUNCTION lakehouse.lh_apply_quality_config_file(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lakehouse.lh_apply_quality_config_file(text) TO pg_read_server_files;
+
+/* ---- issue 21: dbt-tests ---- */
+
+/*
+ * A dbt generic test, written as in a dbt schema.yml, as an expectation of
+ * kind dbt_test with dbt's semantics (src/quality/dbt.c); the rights of
+ * lh_add_expectation.
+ */
+CREATE FUNCTION lakehouse.lh_add_dbt_test(table_name text,
+                                          test jsonb,
+                                          column_name text DEFAULT NULL,
+                                          replace boolean DEFAULT false)
+RETURNS text
+AS 'MODULE_PATHNAME', 'lh_add_dbt_test'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+/* the install script revokes every function from PUBLIC; lh_create_roles grants it */
+REVOKE ALL ON FUNCTION lakehouse.lh_add_dbt_test(text, jsonb, text, boolean) FROM PUBLIC;

@@ -68,6 +68,7 @@ typedef struct LhCfgSilver
 	char	   *schema_policy;	/* NULL if absent */
 	bool		allow_breaking;
 	char	   *expectations;	/* JSON array text, or NULL */
+	char	   *dbt_tests;		/* JSON array of {"test", "column"}, or NULL */
 } LhCfgSilver;
 
 typedef struct LhCfgGold
@@ -82,6 +83,7 @@ typedef struct LhCfgGold
 	char	   *contract_file;	/* or an absolute path to read it from */
 	char	   *on_violation;	/* NULL if absent */
 	char	   *expectations;	/* JSON array text, or NULL */
+	char	   *dbt_tests;		/* JSON array of {"test", "column"}, or NULL */
 } LhCfgGold;
 
 typedef struct LhCfgPipeline

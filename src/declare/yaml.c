@@ -68,6 +68,7 @@
 
 #include "lakehouse.h"
 #include "declare/declare.h"
+#include "quality/quality.h"
 
 PG_FUNCTION_INFO_V1(lh_apply_config);
 PG_FUNCTION_INFO_V1(lh_apply_config_file);
@@ -296,11 +297,19 @@ cfg_prune_sources(LhCfgPipeline *pl, bool unreferenced_only)
  * list; none given drops the ones an earlier YAML declared.
  */
 static void
-cfg_set_expectations(const char *table, const char *json)
+cfg_set_expectations(const char *table, const char *json, const char *dbt_tests)
 {
 	Oid			types[2] = {TEXTOID, TEXTOID};
 	Datum		values[2];
 
+	/* dbt tests are expectations of kind dbt_test (src/quality/dbt.c) */
+	if (dbt_tests)
+	{
+		char	   *items = dbt_expectation_items(table, dbt_tests);
+
+		json = json == NULL || strcmp(json, "[]") == 0 ? items :
+			psprintf("%.*s,%s", (int) strlen(json) - 1, json, items + 1);
+	}
 	values[0] = CStringGetTextDatum(table);
 	values[1] = CStringGetTextDatum(json ? json : "[]");
 	cfg_exec("SELECT lakehouse.lh_set_expectations($1, $2::jsonb)", 2, types, values, NULL);
@@ -358,7 +367,7 @@ cfg_define(LhCfgPipeline *pl, CfgApplyContext *ctx)
 		cfg_exec("SELECT lakehouse.lh_define_silver($1, $2, $3, $4::jsonb, $5, $6, true, $7, $8)",
 				 8, types, values, nulls);
 		nulls[4] = nulls[5] = nulls[6] = ' ';
-		cfg_set_expectations(tab->table, tab->expectations);
+		cfg_set_expectations(tab->table, tab->expectations, tab->dbt_tests);
 	}
 
 	for (j = 0; j < pl->ngold; j++)
@@ -380,7 +389,7 @@ cfg_define(LhCfgPipeline *pl, CfgApplyContext *ctx)
 		cfg_exec("SELECT lakehouse.lh_define_gold($1, $2, $3, $4, $5, true, $6::jsonb)",
 				 6, types, values, nulls);
 		nulls[4] = ' ';
-		cfg_set_expectations(tab->table, tab->expectations);
+		cfg_set_expectations(tab->table, tab->expectations, tab->dbt_tests);
 
 		/* its data contract (src/contract/contract.c) */
 		if (tab->contract || tab->contract_file)

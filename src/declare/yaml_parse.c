@@ -95,32 +95,42 @@ enum
 
 static const char *const silver_keys[] = {
 	"table", "source", "keys", "order_by", "columns", "schema_policy",
-	"allow_breaking", "expectations", NULL
+	"allow_breaking", "expectations", "tests", "data_tests", NULL
 };
 enum
 {
 	VK_TABLE, VK_SOURCE, VK_KEYS, VK_ORDER_BY, VK_COLUMNS, VK_SCHEMA_POLICY,
-	VK_ALLOW_BREAKING, VK_EXPECTATIONS
+	VK_ALLOW_BREAKING, VK_EXPECTATIONS, VK_TESTS, VK_DATA_TESTS
 };
 
 static const char *const gold_keys[] = {
 	"table", "kind", "keys", "sql", "options", "contract", "on_violation",
-	"expectations", NULL
+	"expectations", "tests", "data_tests", "columns", NULL
 };
 enum
 {
 	GK_TABLE, GK_KIND, GK_KEYS, GK_SQL, GK_OPTIONS, GK_CONTRACT, GK_ON_VIOLATION,
-	GK_EXPECTATIONS
+	GK_EXPECTATIONS, GK_TESTS, GK_DATA_TESTS, GK_COLUMNS
 };
 
 static const char *const column_keys[] = {
 	"name", "path", "type", "required", "transforms", "default", "min", "max",
-	"non_negative", "classification", "masking", NULL
+	"non_negative", "classification", "masking", "tests", "data_tests", NULL
 };
 enum
 {
 	CK_NAME, CK_PATH, CK_TYPE, CK_REQUIRED, CK_TRANSFORMS, CK_DEFAULT, CK_MIN,
-	CK_MAX, CK_NON_NEGATIVE, CK_CLASSIFICATION, CK_MASKING
+	CK_MAX, CK_NON_NEGATIVE, CK_CLASSIFICATION, CK_MASKING, CK_TESTS,
+	CK_DATA_TESTS
+};
+
+/* A gold column: only there to carry dbt tests, as in dbt's schema.yml. */
+static const char *const gold_column_keys[] = {
+	"name", "description", "tests", "data_tests", NULL
+};
+enum
+{
+	GCK_NAME, GCK_DESCRIPTION, GCK_TESTS, GCK_DATA_TESTS
 };
 
 /* Plain scalars that mean something other than a string. */
@@ -1023,10 +1033,63 @@ cfg_json_object(LhCfgParser *p, StringInfo buf, yaml_node_t *map,
 	pfree(refs);
 }
 
-/* One silver column as a JSON object; *ref gets its name. */
+/*
+ * dbt tests (src/quality/dbt.c) of a table or of one of its columns: the
+ * list under "tests" or, dbt 1.8's name, "data_tests" (not both, as dbt),
+ * appended to out (a JSON array being built) as {"test": <the test as
+ * written>, "column": <column>}; dbt.c checks their meaning.
+ */
+static void
+cfg_dbt_tests(LhCfgParser *p, StringInfo out, yaml_node_t *tests,
+			  yaml_node_t *data_tests, const char *column, const char *where)
+{
+	yaml_node_t *seq = tests ? tests : data_tests;
+	int			n;
+
+	if (tests && data_tests)
+	{
+		LhCfgLoc	loc = cfg_loc(data_tests);
+
+		cfg_fail(p, LH_CFG_ERROR_INVALID, "both \"tests\" and \"data_tests\" are given",
+				 "\"data_tests\" is dbt 1.8's name for \"tests\": keep one of them.",
+				 "Found in %s at line %d, column %d.", where, loc.line, loc.column);
+	}
+	if (seq == NULL || cfg_is_null(seq))
+		return;
+	if (seq->type != YAML_SEQUENCE_NODE)
+		cfg_wrong_kind(p, seq, "a list", tests ? "tests" : "data_tests", false, where);
+	n = cfg_list_length(seq);
+	for (int j = 0; j < n; j++)
+	{
+		appendStringInfoString(out, out->len > 1 ? ",{\"test\":" : "{\"test\":");
+		p->depth = 0;
+		cfg_json(p, out, cfg_node(p, seq->data.sequence.items.start[j]), where);
+		if (column)
+		{
+			appendStringInfoString(out, ",\"column\":");
+			escape_json(out, column);
+		}
+		appendStringInfoChar(out, '}');
+	}
+}
+
+/* The dbt tests gathered in out ("[" and items), or NULL for none. */
+static char *
+cfg_dbt_tests_done(StringInfo out)
+{
+	if (out->len <= 1)
+		return NULL;
+	appendStringInfoChar(out, ']');
+	return out->data;
+}
+
+/*
+ * One silver column as a JSON object; *ref gets its name.  Its dbt tests
+ * go to tests.
+ */
 static void
 cfg_column(LhCfgParser *p, StringInfo buf, yaml_node_t *map,
-		   const char *table_where, LhCfgNameRef *ref)
+		   const char *table_where, LhCfgNameRef *ref, StringInfo tests)
 {
 	CfgFields	f;
 	char	   *name = cfg_peek(p, map, "name", table_where);
@@ -1097,6 +1160,44 @@ cfg_column(LhCfgParser *p, StringInfo buf, yaml_node_t *map,
 	}
 
 	appendStringInfoChar(buf, '}');
+	cfg_dbt_tests(p, tests, f.value[CK_TESTS], f.value[CK_DATA_TESTS], name, where);
+}
+
+/*
+ * The columns of a gold table, as in dbt's schema.yml: a name, a
+ * description (documentation only) and dbt tests, appended to tests.
+ */
+static void
+cfg_gold_columns(LhCfgParser *p, yaml_node_t *seq, const char *table_where,
+				 StringInfo tests)
+{
+	int			n;
+	LhCfgNameRef *refs;
+
+	if (seq == NULL || cfg_is_null(seq))
+		return;
+	if (seq->type != YAML_SEQUENCE_NODE)
+		cfg_wrong_kind(p, seq, "a list", "columns", false, table_where);
+	n = cfg_list_length(seq);
+	refs = palloc(sizeof(LhCfgNameRef) * (n + 1));
+	for (int j = 0; j < n; j++)
+	{
+		yaml_node_t *map = cfg_list_mapping(p, seq, j, "columns", table_where);
+		char	   *name = cfg_peek(p, map, "name", table_where);
+		char	   *where;
+		CfgFields	f;
+
+		where = name ? psprintf("column \"%s\" of %s", name, table_where) :
+			psprintf("a column of %s", table_where);
+		cfg_fields(p, map, gold_column_keys, where, NULL, &f);
+		name = cfg_string(p, &f, gold_column_keys, GCK_NAME, map, where, true);
+		(void) cfg_string(p, &f, gold_column_keys, GCK_DESCRIPTION, map, where, false);
+		refs[j].name = name;
+		refs[j].loc = cfg_loc(map);
+		refs[j].seq = j;
+		cfg_dbt_tests(p, tests, f.value[GCK_TESTS], f.value[GCK_DATA_TESTS], name, where);
+	}
+	lh_cfg_check_unique(p, refs, n, "column", table_where);
 }
 
 
@@ -1175,6 +1276,7 @@ cfg_silver(LhCfgParser *p, LhCfgPipeline *pl, LhCfgSilver *tab, yaml_node_t *map
 	char	   *where;
 	yaml_node_t *columns;
 	StringInfoData buf;
+	StringInfoData tests;
 	LhCfgNameRef *refs;
 	int			n;
 	int			j;
@@ -1192,6 +1294,9 @@ cfg_silver(LhCfgParser *p, LhCfgPipeline *pl, LhCfgSilver *tab, yaml_node_t *map
 									where, false);
 	tab->allow_breaking = cfg_bool(p, &f, silver_keys, VK_ALLOW_BREAKING, where) == 1;
 	tab->expectations = cfg_expectations(p, f.value[VK_EXPECTATIONS], where);
+	initStringInfo(&tests);
+	appendStringInfoChar(&tests, '[');
+	cfg_dbt_tests(p, &tests, f.value[VK_TESTS], f.value[VK_DATA_TESTS], NULL, where);
 
 	columns = cfg_list(p, &f, silver_keys, VK_COLUMNS, map, where, true);
 	n = cfg_list_length(columns);
@@ -1204,12 +1309,13 @@ cfg_silver(LhCfgParser *p, LhCfgPipeline *pl, LhCfgSilver *tab, yaml_node_t *map
 
 		if (j > 0)
 			appendStringInfoChar(&buf, ',');
-		cfg_column(p, &buf, item, where, &refs[j]);
+		cfg_column(p, &buf, item, where, &refs[j], &tests);
 		refs[j].seq = j;
 	}
 	appendStringInfoChar(&buf, ']');
 	tab->columns = buf.data;
 	lh_cfg_check_unique(p, refs, n, "column", where);
+	tab->dbt_tests = cfg_dbt_tests_done(&tests);
 }
 
 static void
@@ -1231,6 +1337,11 @@ cfg_gold(LhCfgParser *p, LhCfgPipeline *pl, LhCfgGold *tab, yaml_node_t *map)
 	cfg_names(p, &f, gold_keys, GK_KEYS, map, where, &tab->keys);
 	tab->sql = cfg_string(p, &f, gold_keys, GK_SQL, map, where, true);
 	tab->expectations = cfg_expectations(p, f.value[GK_EXPECTATIONS], where);
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '[');
+	cfg_dbt_tests(p, &buf, f.value[GK_TESTS], f.value[GK_DATA_TESTS], NULL, where);
+	cfg_gold_columns(p, f.value[GK_COLUMNS], where, &buf);
+	tab->dbt_tests = cfg_dbt_tests_done(&buf);
 
 	/* options of the scd2 kind; the SQL API checks their meaning */
 	options = f.value[GK_OPTIONS];

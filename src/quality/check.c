@@ -691,6 +691,9 @@ dq_evaluate(DqTable *t, bool incremental, int64 run_id, bool skip_drop)
 			case DQ_CUSTOM_QUERY:
 				eval_custom_query(r);
 				break;
+			case DQ_DBT_TEST:
+				dbt_evaluate(t, r);
+				break;
 			default:
 				break;
 		}
@@ -819,6 +822,8 @@ dq_result_summary(DqResult *r)
 				return psprintf(INT64_FORMAT " rows with duplicate values", r->unexpected_count);
 			if (r->e->kind == DQ_CUSTOM_QUERY)
 				return psprintf(INT64_FORMAT " failing rows", r->unexpected_count);
+			if (r->e->kind == DQ_DBT_TEST)
+				return dbt_result_summary(r);
 			return psprintf("observed value %s", r->observed ? r->observed : "null");
 	}
 	return pstrdup("failed");

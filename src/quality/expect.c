@@ -96,6 +96,8 @@ static const DqKindInfo kinds[] = {
 	{"control_total", DQ_CONTROL_TOTAL, DQ_CLASS_QUERY, true, k_control},
 	{"columns_match_set", DQ_COLUMNS_MATCH_SET, DQ_CLASS_QUERY, false, k_colset},
 	{"custom_query", DQ_CUSTOM_QUERY, DQ_CLASS_QUERY, false, k_query},
+	/* a dbt generic test: its arguments are dbt's, checked by dbt.c */
+	{"dbt_test", DQ_DBT_TEST, DQ_CLASS_QUERY, false, NULL},
 	{NULL, 0, 0, false, NULL}
 };
 
@@ -119,7 +121,8 @@ kind_by_name(const char *name)
 			return k;
 	initStringInfo(&valid);
 	for (const DqKindInfo *k = kinds; k->name; k++)
-		appendStringInfo(&valid, "%s%s", k == kinds ? "" : ", ", k->name);
+		if (k->kind != DQ_DBT_TEST)	/* declared with lh_add_dbt_test */
+			appendStringInfo(&valid, "%s%s", k == kinds ? "" : ", ", k->name);
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unrecognized expectation: \"%s\"", name),
@@ -440,6 +443,13 @@ check_expression(const char *expr, const char *what)
 			 errhint("Write a Boolean expression over the table's columns, such as \"amount >= 0\".")));
 }
 
+/* check_expression for dbt.c (dbt's where, expression and fail_calc) */
+void
+dq_check_expression(const char *expr, const char *what)
+{
+	check_expression(expr, what);
+}
+
 static bool
 has_sublink_walker(Node *node, void *context)
 {
@@ -539,6 +549,11 @@ dq_decode(DqTable *t, DqExpectation *e)
 	char		what[300];
 	ListCell   *lc;
 
+	if (e->kind == DQ_DBT_TEST)
+	{
+		dbt_decode(t, e);
+		return;
+	}
 	snprintf(what, sizeof(what), "expectation \"%s\" (%s)", e->name, e->kind_name);
 	lh_check_option_keys(e->args, k->keys, what);
 
@@ -791,6 +806,11 @@ dq_validate_sql(DqTable *t, DqExpectation *e)
 	if (e->condition)
 		check_boolean(t, e->condition,
 					  psprintf("row condition of expectation \"%s\"", e->name));
+	if (e->kind == DQ_DBT_TEST)
+	{
+		dbt_validate_sql(t, e);
+		return;
+	}
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT ");
 	switch (dq_class(e->kind))

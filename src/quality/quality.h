@@ -13,6 +13,8 @@
  * expectations evaluated on each projected row before it is written).
  * dqconfig.c applies the dq.yaml quality files and evaluates their
  * fail_fast checks in file order.
+ * dbt.c holds dbt's generic tests (kind dbt_test): their parsing, naming,
+ * SQL and evaluation.
  *
  *-------------------------------------------------------------------------
  */
@@ -47,7 +49,8 @@ typedef enum DqKind
 	DQ_COLUMN_MAX_BETWEEN,
 	DQ_CONTROL_TOTAL,
 	DQ_COLUMNS_MATCH_SET,
-	DQ_CUSTOM_QUERY
+	DQ_CUSTOM_QUERY,
+	DQ_DBT_TEST					/* a dbt generic test (dbt.c) */
 } DqKind;
 
 /* How an expectation is evaluated. */
@@ -87,6 +90,7 @@ typedef struct DqExpectation
 	List	   *path;			/* control_total: JSON path in payloads */
 	char	   *tolerance;		/* control_total */
 	bool		exact;			/* columns_match_set */
+	struct DbtTest *dbt;		/* dbt_test: the decoded test (dbt.c) */
 } DqExpectation;
 
 /* A silver or gold table and its suite. */
@@ -124,6 +128,8 @@ typedef struct DqResult
 	double		duration_ms;
 	bool		dropped;		/* a drop applied by the silver stage: the
 								 * unexpected rows went to quarantine */
+	bool		warned;			/* dbt_test with status "warn": recorded as
+								 * failed, but never fails the stage */
 } DqResult;
 
 /* expect.c */
@@ -143,6 +149,7 @@ extern char *dq_scope_sql(DqExpectation *e);
 extern char *dq_unexpected_sql(DqExpectation *e);
 extern char *dq_missing_sql(DqExpectation *e);
 extern bool dq_counts_missing(DqExpectation *e);
+extern void dq_check_expression(const char *expr, const char *what);
 
 /* define.c */
 extern char *dq_store_expectation(DqTable *t, const char *kind, Jsonb *args,
@@ -164,6 +171,13 @@ extern char *dq_result_summary(DqResult *r);
 extern char *dq_results_json(DqTable *t, List *results);
 extern int64 dq_record_json(int32 table_id, const char *table_name,
 							int64 run_id, bool incremental, const char *json);
+
+/* dbt.c: dbt generic tests, stored as expectations of kind dbt_test */
+extern void dbt_decode(DqTable *t, DqExpectation *e);
+extern void dbt_validate_sql(DqTable *t, DqExpectation *e);
+extern void dbt_evaluate(DqTable *t, DqResult *r);
+extern char *dbt_result_summary(DqResult *r);
+extern char *dbt_expectation_items(const char *table_name, const char *tests_json);
 
 /* gate.c: the quality checks of src/pipeline/checks.c */
 extern void quality_init(void);

@@ -131,6 +131,19 @@ LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 REVOKE ALL ON FUNCTION lakehouse.lh_apply_quality_config_file(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lakehouse.lh_apply_quality_config_file(text) TO pg_read_server_files;
 
+/*
+ * A dbt generic test, written as in a dbt schema.yml, as an expectation of
+ * kind dbt_test with dbt's semantics (src/quality/dbt.c); the rights of
+ * lh_add_expectation.
+ */
+CREATE FUNCTION lakehouse.lh_add_dbt_test(table_name text,
+                                          test jsonb,
+                                          column_name text DEFAULT NULL,
+                                          replace boolean DEFAULT false)
+RETURNS text
+AS 'MODULE_PATHNAME', 'lh_add_dbt_test'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
 CREATE FUNCTION lakehouse.lh_check(table_name text,
                                    mode text DEFAULT 'full',
                                    run_id bigint DEFAULT NULL,

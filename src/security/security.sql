@@ -492,6 +492,7 @@ DECLARE
         'lh_attach_contract(text,text,text)', 'lh_detach_contract(text,boolean)',
         'lh_add_expectation(text,text,jsonb,text,numeric,text,text,boolean)',
         'lh_drop_expectation(text,text,boolean)', 'lh_set_expectations(text,jsonb)',
+        'lh_add_dbt_test(text,jsonb,text,boolean)',
         'lh_schedule(text,text)', 'lh_unschedule(text)', 'lh_schedule_repair()',
         'lh_classify(text,text,text,text)', 'lh_apply_masking(text)',
         'lh_reset_source(text,text,integer)', 'lh_replay_dead_letters(text,bigint[])',
