@@ -155,6 +155,7 @@ DECLARE
     run_fns text[] := ARRAY[
         'lh_run_pipeline(text,boolean,boolean,boolean)', 'lh_ingest(text)',
         'lh_current_run_id()', 'lh_check(text,text,bigint)', 'lh_contract_diff(text)',
+        'lh_export_contract(text)',
         'lh_enable_source(text)', 'lh_disable_source(text)', 'lh_restart_source(text)',
         'lh_site_check()',
         'lh_silver_project(jsonb,bigint,text,anyelement,integer)',
@@ -940,3 +941,24 @@ AS 'MODULE_PATHNAME', 'lh_add_dbt_test'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 /* the install script revokes every function from PUBLIC; lh_create_roles grants it */
 REVOKE ALL ON FUNCTION lakehouse.lh_add_dbt_test(text, jsonb, text, boolean) FROM PUBLIC;
+
+/* ---- issue 21: export-contract ---- */
+/*
+ * lh_export_contract (src/contract/contract_export.c): the ODCS document in
+ * force for a table.  lh_attach_contract's mode defaults to NULL, which
+ * keeps the mode of the contract replaced ('fail' for a new one), so that
+ * attaching an exported contract again changes nothing.  lh_create_roles
+ * (above) grants lh_export_contract with lh_contract_diff.
+ */
+CREATE OR REPLACE FUNCTION lakehouse.lh_attach_contract(table_name text,
+                                                        contract text,
+                                                        on_violation text DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'lh_attach_contract'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+CREATE FUNCTION lakehouse.lh_export_contract(table_name text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'lh_export_contract'
+LANGUAGE C CALLED ON NULL INPUT STABLE;
+REVOKE ALL ON FUNCTION lakehouse.lh_export_contract(text) FROM PUBLIC;

@@ -3,7 +3,8 @@
  * contract.c
  *	  The SQL API of gold data contracts and their catalog:
  *	  lh_attach_contract, lh_detach_contract, lh_contract_diff, and the
- *	  event triggers that guard contracted tables against breaking DDL.
+ *	  event triggers that guard contracted tables against breaking DDL
+ *	  (lh_export_contract is in contract_export.c).
  *
  * lakehouse.contracts holds one row per table: the ODCS document as
  * given (jsonb), its compiled rules (jsonb, for people and tools), the
@@ -21,7 +22,8 @@
  * contract_trigger.c.  It then invalidates the table's relcache entry, so
  * every backend recompiles its cached rules.  All of this happens in the
  * caller's transaction; CREATE TRIGGER takes a SHARE ROW EXCLUSIVE lock on
- * the table, held to the end of it.
+ * the table, held to the end of it.  Attaching the contract in force
+ * again (an exported one, say) does none of it and takes no lock.
  *
  * The DDL guard (ddl_command_end, ALTER TABLE only) looks at the tables the
  * command touched that carry our row trigger, and refuses the command if
@@ -581,28 +583,78 @@ create_triggers(const char *qualname)
 }
 
 /*
+ * attach_unchanged
+ *		Would attaching doc with mode on_violation (NULL: the current one)
+ *		leave the contract of schema.table as it is?  True when the table
+ *		has a contract with that mode, both triggers, and doc is its
+ *		document as stored or the contract in force (contract_export.c:
+ *		the stored document with the classifications recorded since, what
+ *		lh_export_contract returns).  Any other document is stored, even
+ *		one that differs only in classifications overridden now: it is what
+ *		the contract says once those are removed.  *compiled is then the
+ *		stored rules; *mode is the current mode (NULL: no contract).  A
+ *		table that lost a contract trigger (DROP TRIGGER by hand) is not
+ *		unchanged: attaching again repairs it.  Caller is connected to SPI.
+ */
+static bool
+attach_unchanged(const char *schema, const char *table, Oid relid, Jsonb *doc,
+				 const char *on_violation, char **mode, Jsonb **compiled)
+{
+	Jsonb	   *stored = contract_stored(schema, table, mode, compiled);
+	Jsonb	   *in_force;
+	Oid			types[1] = {OIDOID};
+	Datum		values[1];
+
+	if (stored == NULL)
+	{
+		*mode = NULL;
+		return false;
+	}
+	if (on_violation != NULL && strcmp(on_violation, *mode) != 0)
+		return false;
+	values[0] = ObjectIdGetDatum(relid);
+	if (lh_spi_exec("SELECT 1 FROM pg_catalog.pg_trigger t WHERE t.tgrelid = $1"
+					" AND t.tgname IN ('lh_contract_check', 'lh_contract_flush')",
+					1, types, values, NULL, SPI_OK_SELECT,
+					"look for the contract triggers") != 2)
+		return false;
+	if (compareJsonbContainers(&stored->root, &doc->root) == 0)
+		return true;
+	in_force = contract_in_force(stored, contract_parse(stored, table), schema, table);
+	return compareJsonbContainers(&in_force->root, &doc->root) == 0;
+}
+
+/*
  * lh_attach_contract(table_name text, contract text,
- *					  on_violation text DEFAULT 'fail') RETURNS jsonb
+ *					  on_violation text DEFAULT NULL) RETURNS jsonb
  *
- * Returns the compiled rules.  Attaching again replaces the contract.
+ * Returns the compiled rules.  Attaching again replaces the contract; a
+ * NULL mode keeps the mode of the contract replaced ('fail' for a new
+ * one).  Attaching what is already in force (see attach_unchanged) writes
+ * nothing, creates no trigger and invalidates nothing: no new
+ * attached_at, no audit record, no recompilation in any backend.
  */
 Datum
 lh_attach_contract(PG_FUNCTION_ARGS)
 {
 	char	   *tname = text_arg(fcinfo, 0, "table name");
 	char	   *doc_text = text_arg(fcinfo, 1, "contract");
-	char	   *on_violation = PG_ARGISNULL(2) ? "fail" : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	char	   *on_violation = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
 	char	   *schema;
 	char	   *table;
 	char	   *qualname;
 	Oid			relid;
 	Relation	rel;
 	Jsonb	   *doc;
+	Jsonb	   *compiled;
 	ContractDef *def;
 	ErrorContextCallback errcb;
 	LhIdentity	id;
+	char	   *mode;
+	Datum		result;
 
-	if (strcmp(on_violation, "fail") != 0 && strcmp(on_violation, "quarantine") != 0)
+	if (on_violation != NULL && strcmp(on_violation, "fail") != 0 &&
+		strcmp(on_violation, "quarantine") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unrecognized on_violation mode: \"%s\"", on_violation),
@@ -627,6 +679,16 @@ lh_attach_contract(PG_FUNCTION_ARGS)
 						 "attach a data contract to table %s", &id);
 	doc = contract_text_to_jsonb(doc_text);
 	def = contract_parse(doc, table);
+	if (attach_unchanged(schema, table, relid, doc, on_violation, &mode, &compiled))
+	{
+		error_context_stack = errcb.previous;
+		security_table_end(&id);
+		result = SPI_datumTransfer(JsonbPGetDatum(compiled), false, -1);
+		SPI_finish();
+		PG_RETURN_DATUM(result);
+	}
+	if (on_violation == NULL)
+		on_violation = mode ? mode : "fail";
 	rel = table_open(relid, ShareRowExclusiveLock);
 	contract_check_compiles(def, rel, qualname);
 	table_close(rel, NoLock);
@@ -635,9 +697,11 @@ lh_attach_contract(PG_FUNCTION_ARGS)
 	store_contract(schema, table, def, doc, on_violation);
 	create_triggers(qualname);
 	security_table_end(&id);
+	/* def lives in SPI's memory: the result is copied out before SPI_finish */
+	result = SPI_datumTransfer(JsonbPGetDatum(contract_compiled_jsonb(def)), false, -1);
 	SPI_finish();
 	CacheInvalidateRelcacheByRelid(relid);
-	PG_RETURN_JSONB_P(contract_compiled_jsonb(def));
+	PG_RETURN_DATUM(result);
 }
 
 /*

@@ -9,7 +9,8 @@
  * contract_trigger.c compiles a ContractDef into per-relation row checks
  * and runs them; contract_quarantine.c buffers and writes diverted rows;
  * contract_table.c checks the table-level rules at the end of a gold stage
- * and records violations.
+ * and records violations; contract_export.c builds the document in force
+ * (lh_export_contract).
  *
  *-------------------------------------------------------------------------
  */
@@ -61,6 +62,7 @@ typedef struct ContractDef
 	char	   *version;
 	char	   *api_version;
 	char	   *object_name;	/* the schema object that describes the table */
+	int			object_index;	/* its position in $.schema */
 	List	   *columns;		/* ContractColumn * */
 	List	   *primary_key;	/* column names in key order */
 	List	   *uniques;		/* List * of column names (composite unique) */
@@ -83,6 +85,12 @@ extern const char *contract_format_pattern(const char *format);
 /* contract.c */
 extern ContractDef *contract_load(const char *schema, const char *table,
 								  char **on_violation, int32 *table_id);
+
+/* contract_export.c */
+extern Jsonb *contract_stored(const char *schema, const char *table,
+							  char **on_violation, Jsonb **compiled);
+extern Jsonb *contract_in_force(Jsonb *doc, ContractDef *def,
+								const char *schema, const char *table);
 
 /* contract_trigger.c */
 extern void contract_trigger_init(void);

@@ -65,9 +65,13 @@ SELECT pg_catalog.pg_extension_config_dump('lakehouse.contract_columns', '');
 SELECT pg_catalog.pg_extension_config_dump('lakehouse.contract_violations', '');
 SELECT pg_catalog.pg_extension_config_dump('lakehouse.contract_violations_violation_id_seq', '');
 
+/*
+ * on_violation NULL keeps the mode of the contract replaced ('fail' for a
+ * new one), so that attaching an exported contract again changes nothing.
+ */
 CREATE FUNCTION lakehouse.lh_attach_contract(table_name text,
                                              contract text,
-                                             on_violation text DEFAULT 'fail')
+                                             on_violation text DEFAULT NULL)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'lh_attach_contract'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE;
@@ -82,6 +86,16 @@ CREATE FUNCTION lakehouse.lh_contract_diff(table_name text)
 RETURNS TABLE(column_name text, issue text, contract text, actual text)
 AS 'MODULE_PATHNAME', 'lh_contract_diff'
 LANGUAGE C CALLED ON NULL INPUT STABLE;
+
+/*
+ * The ODCS document in force: the attached one with the classifications
+ * recorded since.  lh_create_roles grants it with lh_contract_diff.
+ */
+CREATE FUNCTION lakehouse.lh_export_contract(table_name text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'lh_export_contract'
+LANGUAGE C CALLED ON NULL INPUT STABLE;
+REVOKE ALL ON FUNCTION lakehouse.lh_export_contract(text) FROM PUBLIC;
 
 CREATE FUNCTION lakehouse.lh_contract_row_check()
 RETURNS trigger

@@ -925,6 +925,7 @@ contract_parse(Jsonb *doc, const char *table_name)
 			obj = o;
 			objpath = path;
 			def->object_name = pname ? pname : oname;
+			def->object_index = i;
 		}
 	}
 	if (obj == NULL)

@@ -503,6 +503,7 @@ DECLARE
     run_fns text[] := ARRAY[
         'lh_run_pipeline(text,boolean,boolean,boolean)', 'lh_ingest(text)',
         'lh_current_run_id()', 'lh_check(text,text,bigint)', 'lh_contract_diff(text)',
+        'lh_export_contract(text)',
         'lh_enable_source(text)', 'lh_disable_source(text)', 'lh_restart_source(text)',
         'lh_site_check()',
         'lh_silver_project(jsonb,bigint,text,anyelement,integer)',

@@ -5,7 +5,9 @@
 # contracts we ship (samples/contracts/) are valid, so are the documents the
 # extension stores for them and exports from its catalog (after attaching
 # them through SQL and through lh_apply_config_file with a relative contract
-# path), and invalid documents are rejected by both ajv and the extension.
+# path), lh_export_contract's documents with classifications recorded later
+# are valid and attaching them again changes nothing, and invalid documents
+# are rejected by both ajv and the extension.
 # YAML contracts are validated in the JSON form the extension stores: that
 # is the conversion users depend on.
 
@@ -101,6 +103,51 @@ is( $node->safe_psql(
 	'0',
 	'daily_revenue agrees with its contract');
 
+# lh_export_contract: the document in force, with classifications recorded
+# after attaching (lh_classify).  ODCS v3.1 makes "classification" a string
+# key of each property (SchemaBaseProperty in the official schema; "Can be
+# anything, like confidential, restricted, and public", docs/schema.md of
+# bitol-io/open-data-contract-standard): the export must stay valid with it.
+$node->safe_psql(
+	'postgres', q{
+SELECT lakehouse.lh_classify('gold.daily_revenue', 'revenue', 'confidential');
+SELECT lakehouse.lh_classify('gold.fact_sales', 'customer_name', 'pii');
+SELECT lakehouse.lh_classify('gold.fact_sales', 'country', 'public');
+});
+foreach my $table ('daily_revenue', 'fact_sales')
+{
+	my $export = $node->safe_psql('postgres',
+		"SELECT lakehouse.lh_export_contract('gold.$table')");
+	spew("$tmp/export_$table.json", $export);
+	($rc, $out) = ajv("$tmp/export_$table.json");
+	is($rc, 0, "lh_export_contract of $table with later classifications is valid ODCS")
+	  or diag($out);
+
+	# attaching the export again changes nothing: same row version, same
+	# attached_at, same document, same triggers, no audit record
+	my $state = qq{SELECT c.xmin::text || ' ' || c.attached_at || ' ' || md5(c.document::text)
+	                      || ' ' || c.on_violation || ' '
+	                      || (SELECT string_agg(t.oid::text, ',' ORDER BY t.tgname)
+	                            FROM pg_trigger t WHERE t.tgrelid = 'gold.$table'::regclass)
+	                      || ' ' || (SELECT count(*) FROM lakehouse.audit_log)
+	                 FROM lakehouse.contracts c WHERE c.table_name = '$table'};
+	my $before = $node->safe_psql('postgres', $state);
+	$node->safe_psql('postgres',
+		"SELECT lakehouse.lh_attach_contract('gold.$table', \$odcs\$$export\$odcs\$)");
+	is($node->safe_psql('postgres', $state),
+		$before, "attaching the export of $table again changes nothing");
+	is( $node->safe_psql(
+			'postgres', "SELECT lakehouse.lh_export_contract('gold.$table')"),
+		$export,
+		"the export of $table is the same after attaching it again");
+}
+is( $node->safe_psql(
+		'postgres',
+		q{SELECT jsonb_path_query_first(lakehouse.lh_export_contract('gold.fact_sales'),
+		     '$.schema[0].properties[*] ? (@.name == "customer_name").classification') #>> '{}'}),
+	'pii',
+	'the export carries the classification recorded later');
+
 # The extension refuses what ajv refuses.
 foreach my $file (@invalid)
 {
@@ -146,6 +193,18 @@ my $doc = $node->safe_psql('postgres',
 spew("$tmp/exported_pipeline.json", $doc);
 ($rc, $out) = ajv("$tmp/exported_pipeline.json");
 is($rc, 0, 'document attached from the pipeline file is valid ODCS') or diag($out);
+
+# applying the same configuration again leaves its contract alone: the
+# contract in force is attached again, which is a no-op
+my $attached = $node->safe_psql('postgres',
+	q{SELECT xmin::text || ' ' || attached_at FROM lakehouse.contracts WHERE table_name = 'daily_revenue'});
+$node->safe_psql('postgres',
+	"SELECT lakehouse.lh_apply_config_file('$tmp/conf/pipeline.yaml')");
+is( $node->safe_psql(
+		'postgres',
+		q{SELECT xmin::text || ' ' || attached_at FROM lakehouse.contracts WHERE table_name = 'daily_revenue'}),
+	$attached,
+	'applying the pipeline again does not attach its contract anew');
 
 # pg_dump keeps contracts: the catalog rows (config tables) and the
 # triggers (with their table); the restored table enforces its contract.
