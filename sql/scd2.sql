@@ -154,7 +154,9 @@ CREATE TABLE sc.acct (id int, owner text);
 INSERT INTO sc.acct VALUES (1, 'x'), (2, 'y');
 SELECT lakehouse.lh_scd2_merge('sc.dim_acct', 'sc.acct', '{id}',
        '{"check_cols": "all", "as_of": "2024-01-01 00:00+00"}');
--- a new source column is added to the target and versions every row once
+-- a new source column is added to the target (NULL in the current rows);
+-- values are compared, so only the keys whose new column is not NULL get a
+-- version (dbt versions every key once: see scd2_dbt and scd2.md)
 ALTER TABLE sc.acct ADD COLUMN segment text;
 UPDATE sc.acct SET segment = 'smb' WHERE id = 1;
 SELECT lakehouse.lh_scd2_merge('sc.dim_acct', 'sc.acct', '{id}',
@@ -162,7 +164,8 @@ SELECT lakehouse.lh_scd2_merge('sc.dim_acct', 'sc.acct', '{id}',
 SELECT lakehouse.lh_scd2_merge('sc.dim_acct', 'sc.acct', '{id}',
        '{"as_of": "2024-01-03 00:00+00"}');
 SELECT id, owner, segment, valid_from, valid_to, is_current FROM sc.dim_acct ORDER BY id, valid_from;
--- a column gone from the source is kept in the target (NULL in new versions)
+-- a column gone from the source is kept in the target (NULL in new versions);
+-- it is no longer compared, so only the key whose segment changed gets one
 ALTER TABLE sc.acct DROP COLUMN owner;
 UPDATE sc.acct SET segment = 'ent' WHERE id = 2;
 SELECT lakehouse.lh_scd2_merge('sc.dim_acct', 'sc.acct', '{id}',
@@ -244,6 +247,7 @@ SELECT lakehouse.lh_scd2_merge('sc.dim_new', 'sc.members', '{id}',
        '{"hard_deletes": "new_record", "as_of": "2024-01-02 00:00+00"}');
 SELECT lakehouse.lh_scd2_merge('sc.dim_new', 'sc.members', '{id}',
        '{"hard_deletes": "new_record", "as_of": "2024-01-03 00:00+00"}');
+-- back: the deletion marker is closed (counted in "closed") and a version added
 INSERT INTO sc.members VALUES (3, 'c2');
 SELECT lakehouse.lh_scd2_merge('sc.dim_new', 'sc.members', '{id}',
        '{"hard_deletes": "new_record", "as_of": "2024-01-04 00:00+00"}');

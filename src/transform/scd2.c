@@ -33,6 +33,17 @@
  * groups NULLs together), unless a unique index of the source relation
  * already rules them out.
  *
+ * Change detection (check strategy) compares the tracked values as records,
+ * that is with each column type's default equality (compare_cast): equal
+ * values that print differently are not a change, as with dbt's "!=".  The
+ * row_hash column is still written but decides nothing.
+ *
+ * A dbt snapshot (option dbt_compat, or a table with dbt's meta columns) is
+ * continued in its own layout: no is_current (current rows have valid_to
+ * NULL or valid_to_current), dbt_scd_id built as dbt's macros build it, the
+ * table's own time type, dbt_is_deleted 'True'/'False'.  The meta_* helpers
+ * hide the difference from the SQL generation.
+ *
  * The generated SQL names its own columns with a leading underscore (_k,
  * _u, _a, ...); source columns may not use those names.
  *
@@ -46,7 +57,8 @@
  * merge: the "as_of" option, else the transaction's start time (now()).
  * The merge runs with TimeZone = UTC and DateStyle = ISO set locally
  * (restored afterwards), so the row hashes and version ids, which are
- * md5 over the text form of values, do not depend on the session.  JIT
+ * md5 over the text form of values, do not depend on the session.  A
+ * version never ends before it starts (greatest(run time, valid_from)).  JIT
  * is off for the merge's statements, and so are hash joins for the main
  * statement when the source is read in key order (see scd2_merge).
  *
@@ -66,6 +78,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "mb/pg_wchar.h"
+#include "parser/parse_coerce.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -74,6 +87,7 @@
 #include "utils/regproc.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
+#include "utils/typcache.h"
 #include "utils/varlena.h"
 
 #include "lakehouse.h"
@@ -109,6 +123,16 @@ static const char *const meta_default[M_COUNT] = {
 	"version_updated_at", "is_deleted", "row_hash"
 };
 
+/*
+ * The meta columns of a dbt snapshot (dbt-adapters, snapshots/helpers.sql,
+ * get_snapshot_table_column_names): a dbt table has no is_current and no
+ * row hash; dbt_scd_id plays version_id's part.
+ */
+static const char *const meta_dbt_default[M_COUNT] = {
+	"dbt_valid_from", "dbt_valid_to", NULL, "dbt_scd_id",
+	"dbt_updated_at", "dbt_is_deleted", NULL
+};
+
 static const Oid meta_type[M_COUNT] = {
 	TIMESTAMPTZOID, TIMESTAMPTZOID, BOOLOID, TEXTOID,
 	TIMESTAMPTZOID, BOOLOID, TEXTOID
@@ -116,7 +140,7 @@ static const Oid meta_type[M_COUNT] = {
 
 static const char *const scd2_option_keys[] = {
 	"strategy", "updated_at", "check_cols", "valid_to_current",
-	"hard_deletes", "duplicates", "late_arriving", "as_of",
+	"hard_deletes", "duplicates", "late_arriving", "as_of", "dbt_compat",
 	"valid_from_column", "valid_to_column", "is_current_column",
 	"version_id_column", "updated_at_column", "is_deleted_column",
 	"row_hash_column", NULL
@@ -148,7 +172,13 @@ typedef struct Scd2Options
 	bool		late_insert;
 	bool		as_of_null;
 	Datum		as_of;
-	const char *meta[M_COUNT];
+	int			dbt_compat;		/* option: -1 not given, 0 false, 1 true */
+	bool		dbt;			/* the target is (or becomes) a dbt snapshot */
+	bool		dbt_deleted_col;	/* dbt: the table has dbt_is_deleted */
+	char	   *dbt_time_type;	/* dbt: type of the three time columns */
+	char	   *dbt_vtc_lit;	/* dbt: valid_to_current as a literal of it */
+	const char *meta_given[M_COUNT];	/* names given as options, or NULL */
+	const char *meta[M_COUNT];	/* names in use (NULL: no such column) */
 } Scd2Options;
 
 /* ----------------------------------------------------------------------
@@ -238,6 +268,42 @@ check_cols_option(Jsonb *options)
 	return NIL;					/* keep compiler quiet */
 }
 
+/*
+ * scd2_set_layout
+ *		Choose lakehouse's meta columns or a dbt snapshot's (dbt), fill in
+ *		o->meta and refuse what that layout cannot do.
+ */
+static void
+scd2_set_layout(Scd2Options *o, bool dbt)
+{
+	o->dbt = dbt;
+	for (int i = 0; i < M_COUNT; i++)
+	{
+		const char *def = dbt ? meta_dbt_default[i] : meta_default[i];
+
+		if (def == NULL && o->meta_given[i] != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("SCD2 option \"%s\" cannot be used with a dbt snapshot",
+							meta_option[i]),
+					 errdetail("A dbt snapshot has no such column: its current rows are those whose valid_to is NULL (or valid_to_current)."),
+					 errhint("Remove the option, or set \"dbt_compat\" to false.")));
+		o->meta[i] = def ? (o->meta_given[i] ? o->meta_given[i] : def) : NULL;
+		for (int j = 0; j < i && o->meta[i]; j++)
+			if (o->meta[j] && strcmp(o->meta[i], o->meta[j]) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_COLUMN),
+						 errmsg("SCD2 meta columns \"%s\" and \"%s\" have the same name \"%s\"",
+								meta_option[j], meta_option[i], o->meta[i])));
+	}
+	if (dbt && o->late_insert)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("SCD2 option \"late_arriving\" = \"insert\" cannot be used with a dbt snapshot"),
+				 errdetail("dbt snapshots have no way to place a late row into history."),
+				 errhint("Leave \"late_arriving\" at \"ignore\", or set \"dbt_compat\" to false.")));
+}
+
 static void
 scd2_parse_options(Jsonb *options, List *keys, Scd2Options *o)
 {
@@ -312,19 +378,18 @@ scd2_parse_options(Jsonb *options, List *keys, Scd2Options *o)
 	if (s != NULL)
 		o->as_of = timestamptz_option("as_of", s);
 
+	s = lh_option_text(options, "dbt_compat");
+	o->dbt_compat = (s == NULL) ? -1 : lh_option_bool(options, "dbt_compat", false);
+
 	for (int i = 0; i < M_COUNT; i++)
 	{
 		s = lh_option_text(options, meta_option[i]);
-		o->meta[i] = s ? s : meta_default[i];
+		o->meta_given[i] = s;
 		if (s != NULL)
 			lh_check_name("column", s);
-		for (int j = 0; j < i; j++)
-			if (strcmp(o->meta[i], o->meta[j]) == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_DUPLICATE_COLUMN),
-						 errmsg("SCD2 meta columns \"%s\" and \"%s\" have the same name \"%s\"",
-								meta_option[j], meta_option[i], o->meta[i])));
 	}
+	/* without a table to look at, dbt_compat alone decides the layout */
+	scd2_set_layout(o, o->dbt_compat == 1);
 	{
 		ListCell   *lc;
 
@@ -361,7 +426,28 @@ typedef struct Scd2Source
 	List	   *names;
 	List	   *types;			/* format_type_with_typemod strings */
 	List	   *tracked;		/* columns whose change makes a version */
+	List	   *tracked_oids;	/* their types (Oids) */
+	List	   *src_cast;		/* per tracked column: NULL, or a type to
+								 * compare the source's value as */
+	List	   *tgt_cast;		/* the same for the table's value */
+	Oid			upd_type;		/* type of the updated_at column, if any */
 } Scd2Source;
+
+/*
+ * Change detection compares values with each type's own equality (the
+ * default btree or hash opclass, as record_eq does), so that equal values
+ * whose text forms differ (numeric 1.0 and 1.00, -0 and 0, '1 day' and
+ * '24 hours', jsonb with other whitespace, citext in another case) are not
+ * a change.  Types without an equality (json, xml, point, ...) are compared
+ * by their text form.  Returns the type name to cast to, or NULL.
+ */
+static char *
+compare_cast(Oid typid)
+{
+	TypeCacheEntry *tce = lookup_type_cache(typid, TYPECACHE_EQ_OPR);
+
+	return OidIsValid(tce->eq_opr) ? NULL : "text";
+}
 
 static Scd2Source *
 describe_source(const char *sql, List *keys, Scd2Options *o)
@@ -397,7 +483,7 @@ describe_source(const char *sql, List *keys, Scd2Options *o)
 					 errmsg("SCD2 source returns column \"%s\" more than once", name),
 					 errhint("Give each output column its own name with AS.")));
 		for (int m = 0; m < M_COUNT; m++)
-			if (strcmp(name, o->meta[m]) == 0)
+			if (o->meta[m] && strcmp(name, o->meta[m]) == 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_DUPLICATE_COLUMN),
 						 errmsg("SCD2 source column \"%s\" has the name of a meta column", name),
@@ -414,9 +500,18 @@ describe_source(const char *sql, List *keys, Scd2Options *o)
 		src->names = lappend(src->names, name);
 		src->types = lappend(src->types,
 							 format_type_with_typemod(att->atttypid, att->atttypmod));
+		if (o->updated_at && strcmp(name, o->updated_at) == 0)
+			src->upd_type = att->atttypid;
 		if (!lh_name_in_list(keys, name) &&
 			(o->check_cols == NIL || lh_name_in_list(o->check_cols, name)))
+		{
+			char	   *cast = compare_cast(att->atttypid);
+
 			src->tracked = lappend(src->tracked, name);
+			src->tracked_oids = lappend_oid(src->tracked_oids, att->atttypid);
+			src->src_cast = lappend(src->src_cast, cast);
+			src->tgt_cast = lappend(src->tgt_cast, cast);
+		}
 	}
 
 	foreach(lc, keys)
@@ -447,9 +542,239 @@ spi_utility(const char *sql)
 }
 
 /*
+ * The meta columns in the generated SQL: whether row p (an alias, or NULL
+ * for an index predicate) is current, whether it is a deletion marker, and
+ * its time column m as timestamptz.  A dbt table has no is_current: its
+ * current rows are those whose valid_to is NULL or valid_to_current
+ * (helpers.sql, snapshot_staging_table, snapshotted_data); its deletion
+ * markers have dbt_is_deleted = 'True'; its times may be timestamps without
+ * time zone, read as UTC like every such time in a merge.
+ */
+static char *
+meta_current(Scd2Options *o, const char *p)
+{
+	const char *pre = p ? psprintf("%s.", p) : "";
+	const char *vt = quote_identifier(o->meta[M_VALID_TO]);
+
+	if (!o->dbt)
+		return psprintf("%s%s", pre, quote_identifier(o->meta[M_IS_CURRENT]));
+	if (o->dbt_vtc_lit == NULL)
+		return psprintf("%s%s IS NULL", pre, vt);
+	return psprintf("(%s%s IS NULL OR %s%s = %s)", pre, vt, pre, vt, o->dbt_vtc_lit);
+}
+
+static char *
+meta_deleted(Scd2Options *o, const char *p)
+{
+	if (!o->dbt)
+		return psprintf("%s.%s", p, quote_identifier(o->meta[M_IS_DELETED]));
+	if (!o->dbt_deleted_col)
+		return "false";
+	return psprintf("coalesce(%s.%s = 'True', false)", p,
+					quote_identifier(o->meta[M_IS_DELETED]));
+}
+
+static char *
+meta_time(Scd2Options *o, const char *p, int m)
+{
+	return psprintf("%s.%s%s", p, quote_identifier(o->meta[m]),
+					o->dbt ? "::pg_catalog.timestamptz" : "");
+}
+
+/*
+ * scd2_resolve_layout
+ *		Without option dbt_compat, an existing table that has a dbt
+ *		snapshot's meta columns (dbt_scd_id, dbt_updated_at, dbt_valid_from,
+ *		dbt_valid_to, or the names given as options) and no is_current column
+ *		is a dbt snapshot: the merge continues it the way dbt would.
+ */
+static void
+scd2_resolve_layout(const char *schema, const char *table, Scd2Options *o)
+{
+	Oid			relid = lh_table_oid(schema, table, true);
+	static const int dbt_needs[] = {M_VALID_FROM, M_VALID_TO, M_VERSION_ID, M_UPDATED_AT};
+	const char *cur;
+	bool		dbt = true;
+
+	if (o->dbt_compat != -1 || !OidIsValid(relid))
+		return;
+	for (int i = 0; i < lengthof(dbt_needs); i++)
+	{
+		int			m = dbt_needs[i];
+		const char *name = o->meta_given[m] ? o->meta_given[m] : meta_dbt_default[m];
+
+		if (get_attnum(relid, name) == InvalidAttrNumber)
+			dbt = false;
+	}
+	cur = o->meta_given[M_IS_CURRENT] ? o->meta_given[M_IS_CURRENT] :
+		meta_default[M_IS_CURRENT];
+	if (get_attnum(relid, cur) != InvalidAttrNumber)
+		dbt = false;
+	if (dbt)
+		scd2_set_layout(o, true);
+}
+
+/*
+ * valid_to_current of a dbt table, as a literal of its time type: it is
+ * compared with in the predicate of the current-row index, which takes
+ * only immutable expressions.  Converted in the merge's time zone (UTC).
+ */
+static void
+dbt_vtc_literal(Scd2Options *o)
+{
+	Oid			types[1] = {TIMESTAMPTZOID};
+	Datum		values[1];
+	char	   *sql;
+
+	if (o->vtc_null)
+		return;
+	values[0] = o->vtc;
+	sql = psprintf("SELECT ($1::pg_catalog.timestamptz)::%s::text", o->dbt_time_type);
+	(void) lh_spi_exec(sql, 1, types, values, NULL, SPI_OK_SELECT,
+					   "convert valid_to_current of an SCD2 table");
+	o->dbt_vtc_lit = psprintf("%s::%s",
+							  quote_literal_cstr(SPI_getvalue(SPI_tuptable->vals[0],
+															  SPI_tuptable->tupdesc, 1)),
+							  o->dbt_time_type);
+}
+
+/* Is typid one that a dbt snapshot's meta column m may have? */
+static bool
+dbt_meta_type_ok(int m, Oid typid)
+{
+	switch (m)
+	{
+		case M_VERSION_ID:
+			return typid == TEXTOID || typid == VARCHAROID;
+		case M_IS_DELETED:
+			return typid == TEXTOID || typid == VARCHAROID || typid == BPCHAROID;
+		default:
+			return typid == TIMESTAMPOID || typid == TIMESTAMPTZOID || typid == DATEOID;
+	}
+}
+
+/* The CREATE TABLE of a new history table, lakehouse's or dbt's layout. */
+static void
+create_target(StringInfo buf, const char *qname, Scd2Source *src, Scd2Options *o)
+{
+	ListCell   *ln,
+			   *lt;
+
+	appendStringInfo(buf, "CREATE TABLE %s (", qname);
+	forboth(ln, src->names, lt, src->types)
+		appendStringInfo(buf, "%s %s, ", quote_identifier(lfirst(ln)),
+						 (char *) lfirst(lt));
+	if (o->dbt)
+	{
+		/*
+		 * As dbt's build_snapshot_table creates it (CREATE TABLE AS): the
+		 * three times have the type of the updated_at expression, the source
+		 * column or snapshot_get_time(), which is now()::timestamp without
+		 * time zone on PostgreSQL; dbt_is_deleted is the text 'True' /
+		 * 'False', present with hard_deletes new_record only.
+		 */
+		o->dbt_time_type = OidIsValid(src->upd_type) ?
+			format_type_be(src->upd_type) : "timestamp without time zone";
+		o->dbt_deleted_col = (o->deletes == DEL_NEW_RECORD);
+		appendStringInfo(buf, "%s text, %s %s, %s %s, %s %s",
+						 quote_identifier(o->meta[M_VERSION_ID]),
+						 quote_identifier(o->meta[M_UPDATED_AT]), o->dbt_time_type,
+						 quote_identifier(o->meta[M_VALID_FROM]), o->dbt_time_type,
+						 quote_identifier(o->meta[M_VALID_TO]), o->dbt_time_type);
+		if (o->dbt_deleted_col)
+			appendStringInfo(buf, ", %s text", quote_identifier(o->meta[M_IS_DELETED]));
+		appendStringInfoChar(buf, ')');
+		return;
+	}
+	appendStringInfo(buf,
+					 "%s timestamptz NOT NULL, %s timestamptz, %s boolean NOT NULL,"
+					 " %s text NOT NULL, %s timestamptz, %s boolean NOT NULL DEFAULT false,"
+					 " %s text)",
+					 quote_identifier(o->meta[M_VALID_FROM]),
+					 quote_identifier(o->meta[M_VALID_TO]),
+					 quote_identifier(o->meta[M_IS_CURRENT]),
+					 quote_identifier(o->meta[M_VERSION_ID]),
+					 quote_identifier(o->meta[M_UPDATED_AT]),
+					 quote_identifier(o->meta[M_IS_DELETED]),
+					 quote_identifier(o->meta[M_ROW_HASH]));
+}
+
+/*
+ * Check the meta columns of an existing table (and, for a dbt table, note
+ * their types); a tracked column whose type differs from the source's is
+ * compared by its text form.  Returns the table's column names.
+ */
+static List *
+check_target(Oid relid, const char *qname, Scd2Source *src, Scd2Options *o)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	TupleDesc	tdesc = RelationGetDescr(rel);
+	List	   *have = NIL;
+	Oid			time_type = InvalidOid;
+
+	for (int j = 0; j < tdesc->natts; j++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tdesc, j);
+		const char *name = NameStr(att->attname);
+		ListCell   *lc;
+
+		if (att->attisdropped)
+			continue;
+		have = lappend(have, pstrdup(name));
+		foreach(lc, src->tracked)
+			if (strcmp(lfirst(lc), name) == 0 &&
+				list_nth_oid(src->tracked_oids, foreach_current_index(lc)) != att->atttypid)
+			{
+				list_nth_cell(src->src_cast, foreach_current_index(lc))->ptr_value = "text";
+				list_nth_cell(src->tgt_cast, foreach_current_index(lc))->ptr_value = "text";
+			}
+		for (int m = 0; m < M_COUNT; m++)
+		{
+			bool		ok;
+
+			if (o->meta[m] == NULL || strcmp(name, o->meta[m]) != 0)
+				continue;
+			ok = o->dbt ? dbt_meta_type_ok(m, att->atttypid) : att->atttypid == meta_type[m];
+			if (ok && o->dbt && m != M_VERSION_ID && m != M_IS_DELETED)
+			{
+				ok = !OidIsValid(time_type) || time_type == att->atttypid;
+				time_type = att->atttypid;
+			}
+			if (!ok)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("SCD2 meta column \"%s\" of table %s has type %s",
+								o->meta[m], qname, format_type_be(att->atttypid)),
+						 o->dbt ?
+						 errdetail("In a dbt snapshot, %s, %s and %s have one type: timestamp, timestamp with time zone or date; %s and %s are text.",
+								   o->meta[M_VALID_FROM], o->meta[M_VALID_TO],
+								   o->meta[M_UPDATED_AT], o->meta[M_VERSION_ID],
+								   o->meta[M_IS_DELETED]) :
+						 errdetail("It must have type %s.", format_type_be(meta_type[m]))));
+			if (m == M_IS_DELETED)
+				o->dbt_deleted_col = true;
+		}
+	}
+	table_close(rel, AccessShareLock);
+	for (int m = 0; m < M_COUNT; m++)
+		if (o->meta[m] && !lh_name_in_list(have, o->meta[m]) &&
+			!(o->dbt && m == M_IS_DELETED))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("table %s has no SCD2 meta column \"%s\"", qname, o->meta[m]),
+					 errhint("Name the existing column with option \"%s\", or merge into a new table.",
+							 meta_option[m])));
+	if (o->dbt)
+		o->dbt_time_type = format_type_be(time_type);
+	return have;
+}
+
+/*
  * Create the target when missing (source columns, then meta columns); else
- * check its meta columns and add the source columns it lacks (nullable).
- * Then make sure the unique index on the keys of current rows exists.
+ * check its meta columns and add the source columns it lacks (nullable),
+ * and dbt_is_deleted to a dbt table merged with new_record (as dbt's
+ * create_columns does).  Then make sure the unique index on the keys of
+ * current rows exists.
  */
 static void
 prepare_target(const char *schema, const char *table, Scd2Source *src,
@@ -463,59 +788,20 @@ prepare_target(const char *schema, const char *table, Scd2Source *src,
 	char		idxname[NAMEDATALEN];
 	int			len;
 
+	scd2_resolve_layout(schema, table, o);
 	initStringInfo(&buf);
 	if (!OidIsValid(relid))
 	{
 		lh_ensure_schema(schema);
-		appendStringInfo(&buf, "CREATE TABLE %s (", qname);
-		forboth(ln, src->names, lt, src->types)
-			appendStringInfo(&buf, "%s %s, ", quote_identifier(lfirst(ln)),
-							 (char *) lfirst(lt));
-		appendStringInfo(&buf,
-						 "%s timestamptz NOT NULL, %s timestamptz, %s boolean NOT NULL,"
-						 " %s text NOT NULL, %s timestamptz, %s boolean NOT NULL DEFAULT false,"
-						 " %s text)",
-						 quote_identifier(o->meta[M_VALID_FROM]),
-						 quote_identifier(o->meta[M_VALID_TO]),
-						 quote_identifier(o->meta[M_IS_CURRENT]),
-						 quote_identifier(o->meta[M_VERSION_ID]),
-						 quote_identifier(o->meta[M_UPDATED_AT]),
-						 quote_identifier(o->meta[M_IS_DELETED]),
-						 quote_identifier(o->meta[M_ROW_HASH]));
+		create_target(&buf, qname, src, o);
 		spi_utility(buf.data);
 		security_grant_readers(qname, true);
 		relid = lh_table_oid(schema, table, false);
 	}
 	else
 	{
-		Relation	rel = table_open(relid, AccessShareLock);
-		TupleDesc	tdesc = RelationGetDescr(rel);
-		List	   *have = NIL;
+		List	   *have = check_target(relid, qname, src, o);
 
-		for (int j = 0; j < tdesc->natts; j++)
-		{
-			Form_pg_attribute att = TupleDescAttr(tdesc, j);
-
-			if (att->attisdropped)
-				continue;
-			have = lappend(have, pstrdup(NameStr(att->attname)));
-			for (int m = 0; m < M_COUNT; m++)
-				if (strcmp(NameStr(att->attname), o->meta[m]) == 0 &&
-					att->atttypid != meta_type[m])
-					ereport(ERROR,
-							(errcode(ERRCODE_DATATYPE_MISMATCH),
-							 errmsg("SCD2 meta column \"%s\" of table %s has type %s",
-									o->meta[m], qname, format_type_be(att->atttypid)),
-							 errdetail("It must have type %s.", format_type_be(meta_type[m]))));
-		}
-		table_close(rel, AccessShareLock);
-		for (int m = 0; m < M_COUNT; m++)
-			if (!lh_name_in_list(have, o->meta[m]))
-				ereport(ERROR,
-						(errcode(ERRCODE_UNDEFINED_COLUMN),
-						 errmsg("table %s has no SCD2 meta column \"%s\"", qname, o->meta[m]),
-						 errhint("Name the existing column with option \"%s\", or merge into a new table.",
-								 meta_option[m])));
 		forboth(ln, src->names, lt, src->types)
 		{
 			if (lh_name_in_list(have, lfirst(ln)))
@@ -525,7 +811,17 @@ prepare_target(const char *schema, const char *table, Scd2Source *src,
 							 quote_identifier(lfirst(ln)), (char *) lfirst(lt));
 			spi_utility(buf.data);
 		}
+		if (o->dbt && !o->dbt_deleted_col && o->deletes == DEL_NEW_RECORD)
+		{
+			resetStringInfo(&buf);
+			appendStringInfo(&buf, "ALTER TABLE %s ADD COLUMN %s text", qname,
+							 quote_identifier(o->meta[M_IS_DELETED]));
+			spi_utility(buf.data);
+			o->dbt_deleted_col = true;
+		}
 	}
+	if (o->dbt)
+		dbt_vtc_literal(o);
 
 	/* <table>_scd2_current, the table part clipped to fit NAMEDATALEN */
 	len = pg_mbcliplen(table, strlen(table), NAMEDATALEN - 1 - strlen("_scd2_current"));
@@ -537,7 +833,7 @@ prepare_target(const char *schema, const char *table, Scd2Source *src,
 						 quote_identifier(idxname), qname);
 		appendStringInfoString(&buf, col_list(NULL, keys));
 		appendStringInfo(&buf, ") NULLS NOT DISTINCT WHERE %s",
-						 quote_identifier(o->meta[M_IS_CURRENT]));
+						 meta_current(o, NULL));
 		spi_utility(buf.data);
 	}
 }
@@ -612,7 +908,35 @@ key_equal(const char *pa, const char *aa, const char *pb, const char *ab, List *
 	return buf.data;
 }
 
-/* The source CTE "s": its columns, _k (key record), _h (hash), _u, _sp. */
+/*
+ * "ROW(p.a, p.b::text, ...)": the tracked columns of p, each cast as casts
+ * says (see compare_cast).  Two such records compare with record_eq, that
+ * is with each column type's default equality, NULLs equal.
+ */
+static char *
+tracked_row(const char *prefix, Scd2Source *src, List *casts)
+{
+	StringInfoData buf;
+	ListCell   *lc,
+			   *lcast;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "ROW(");
+	forboth(lc, src->tracked, lcast, casts)
+	{
+		appendStringInfo(&buf, "%s%s.%s", foreach_current_index(lc) ? ", " : "",
+						 prefix, quote_identifier(lfirst(lc)));
+		if (lfirst(lcast))
+			appendStringInfo(&buf, "::%s", (char *) lfirst(lcast));
+	}
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
+/*
+ * The source CTE "s": its columns, _k (key record), _h (the tracked values,
+ * check strategy), _u (updated_at), _sp.
+ */
 static void
 append_source_cte(StringInfo sql, const char *source_sql, Scd2Source *src,
 				  List *keys, Scd2Options *o)
@@ -622,11 +946,11 @@ append_source_cte(StringInfo sql, const char *source_sql, Scd2Source *src,
 					 o->dup_latest ? col_list("q", keys) : "",
 					 o->dup_latest ? ")" : "",
 					 col_list("q", src->names), col_list("q", keys));
-	/* the check strategy compares hashes; timestamp hashes only what it writes */
+	/* the check strategy compares the tracked values */
 	if (o->timestamp)
 		appendStringInfoString(sql, "NULL::text AS _h, ");
 	else
-		appendStringInfo(sql, "md5(ROW(%s)::text) AS _h, ", col_list("q", src->tracked));
+		appendStringInfo(sql, "%s AS _h, ", tracked_row("q", src, src->src_cast));
 	if (o->updated_at)
 		appendStringInfo(sql, "q.%s::timestamptz", quote_identifier(o->updated_at));
 	else
@@ -754,8 +1078,20 @@ append_insert_head(StringInfo sql, const char *qname, Scd2Source *src,
 				   Scd2Options *o)
 {
 	appendStringInfo(sql, "INSERT INTO %s (%s", qname, col_list(NULL, src->names));
-	for (int m = 0; m < M_COUNT; m++)
-		appendStringInfo(sql, ", %s", quote_identifier(o->meta[m]));
+	if (o->dbt)
+	{
+		/* dbt writes dbt_is_deleted with new_record only */
+		appendStringInfo(sql, ", %s, %s, %s, %s",
+						 quote_identifier(o->meta[M_VERSION_ID]),
+						 quote_identifier(o->meta[M_UPDATED_AT]),
+						 quote_identifier(o->meta[M_VALID_FROM]),
+						 quote_identifier(o->meta[M_VALID_TO]));
+		if (o->deletes == DEL_NEW_RECORD)
+			appendStringInfo(sql, ", %s", quote_identifier(o->meta[M_IS_DELETED]));
+	}
+	else
+		for (int m = 0; m < M_COUNT; m++)
+			appendStringInfo(sql, ", %s", quote_identifier(o->meta[m]));
 	appendStringInfoString(sql, ")");
 }
 
@@ -820,40 +1156,32 @@ merge_late(const char *qname, const char *source_sql, Scd2Source *src,
 
 /*
  * The main statement's CTE "c", the current rows of the target, and with
- * need_last (invalidate + timestamp) "h": a key back after a delete starts
- * after its last version ended (joined to new keys only, in ins).
+ * need_last (invalidate, with updated_at) "h": a key back after a delete
+ * starts after its last version ended (joined to new keys only, in ins).
  */
 static void
 append_current_ctes(StringInfo sql, const char *qname, List *keys,
-					Scd2Options *o, bool need_last)
+					Scd2Source *src, Scd2Options *o, bool need_last)
 {
-	const char *vf = quote_identifier(o->meta[M_VALID_FROM]);
-	const char *vt = quote_identifier(o->meta[M_VALID_TO]);
-	const char *cur = quote_identifier(o->meta[M_IS_CURRENT]);
-	const char *upd = quote_identifier(o->meta[M_UPDATED_AT]);
-	const char *del = quote_identifier(o->meta[M_IS_DELETED]);
-	const char *hash = quote_identifier(o->meta[M_ROW_HASH]);
-
 	/*
 	 * Current rows.  s and c (and h) are inlined into both branches of m
-	 * below, so that each branch gets its own plan.
+	 * below, so that each branch gets its own plan.  _ch: the tracked
+	 * values, compared with the source's _h (check strategy).
 	 */
 	appendStringInfo(sql,
 					 ", c AS NOT MATERIALIZED (SELECT t.ctid AS _ctid, %s, ROW(%s) AS _ck,"
-					 " t.%s AS _vf, t.%s AS _upd, t.%s AS _del, %s%s AS _ch FROM %s t WHERE t.%s)",
+					 " %s AS _vf, %s AS _upd, %s AS _del, %s AS _ch FROM %s t WHERE %s)",
 					 key_aliases("t", keys, "_ck"), col_list("t", keys),
-					 vf, upd, del,
-					 o->timestamp ? "NULL::text" : "t.",
-					 o->timestamp ? "" : hash, qname, cur);
-	/*
-	 * invalidate + timestamp: a key back after a delete starts after its
-	 * last version ended (joined to new keys only, in ins below)
-	 */
+					 meta_time(o, "t", M_VALID_FROM), meta_time(o, "t", M_UPDATED_AT),
+					 meta_deleted(o, "t"),
+					 o->timestamp ? "NULL::text" : tracked_row("t", src, src->tgt_cast),
+					 qname, meta_current(o, "t"));
 	if (need_last)
 		appendStringInfo(sql,
-						 ", h AS (SELECT ROW(%s) AS _hk, max(t.%s) AS _last"
-						 " FROM %s t WHERE NOT t.%s GROUP BY %s)",
-						 col_list("t", keys), vt, qname, cur, col_list("t", keys));
+						 ", h AS (SELECT ROW(%s) AS _hk, max(%s) AS _last"
+						 " FROM %s t WHERE NOT %s GROUP BY %s)",
+						 col_list("t", keys), meta_time(o, "t", M_VALID_TO), qname,
+						 meta_current(o, "t"), col_list("t", keys));
 }
 
 /*
@@ -891,22 +1219,35 @@ append_join_cte(StringInfo sql, Scd2Source *src, List *keys, Scd2Options *o)
 /*
  * The main statement's CTEs "n" (the number of source rows) and "j": the
  * joined rows with something to do (or to count apart), with their action
- * _a, the new version's valid_from _nvf and updated_at _nupd.
+ * _a, the new version's valid_from _nvf (for a gone key: the end of its
+ * current version) and its updated_at _nupd.
  */
 static void
 append_action_ctes(StringInfo sql, Scd2Options *o)
 {
 	const char *gone_action;
 	char	   *nvf;
+	char	   *nupd;
 
 	gone_action = o->deletes == DEL_INVALIDATE ? "invalidate" :
 		o->deletes == DEL_NEW_RECORD ? "delete" : "gone";
 
-	/* the new version's valid_from */
-	if (!o->timestamp)
-		nvf = "$1";
+	/*
+	 * The new version's valid_from: the source's updated_at when there is
+	 * one (dbt's strategy.updated_at, for both strategies), else the run
+	 * time.  A version never ends before it starts: when the updated_at is
+	 * not after the current version's start (a key back after a delete, a
+	 * check-strategy change without a newer updated_at), or the run time
+	 * is before it (a version dated in the future, then deleted), the
+	 * current version ends at the later of the run time and its own start.
+	 */
+	if (o->updated_at == NULL)
+		nvf = "greatest($1, m._vf)";
 	else
-		nvf = "CASE WHEN m._ctid IS NULL THEN m._u WHEN m._u > m._vf THEN m._u ELSE $1 END";
+		nvf = "CASE WHEN m._sp IS NULL THEN greatest($1, m._vf)"
+			" WHEN m._ctid IS NULL THEN m._u"
+			" WHEN m._u > m._vf THEN m._u ELSE greatest($1, m._vf) END";
+	nupd = o->updated_at ? "CASE WHEN m._sp IS NULL THEN $1 ELSE m._u END" : "$1";
 
 	/*
 	 * j: the rows with something to do (or to count apart), with their
@@ -919,27 +1260,39 @@ append_action_ctes(StringInfo sql, Scd2Options *o)
 					 ", j AS (SELECT * FROM (SELECT m.*, %s AS _nvf,"
 					 " %s AS _nupd, CASE"
 					 " WHEN m._sp IS NULL THEN CASE WHEN m._del THEN 'gone' ELSE '%s' END",
-					 nvf, o->timestamp ? "m._u" : "$1", gone_action);
-	if (o->timestamp)
-		appendStringInfoString(sql, " WHEN m._u IS NULL THEN 'reject'");
-	appendStringInfoString(sql,
-						   " WHEN m._ctid IS NULL THEN 'insert'"
-						   " WHEN m._del THEN 'reinsert'");
+					 nvf, nupd, gone_action);
 	if (o->timestamp)
 		appendStringInfoString(sql,
+							   " WHEN m._u IS NULL THEN 'reject'"
+							   " WHEN m._ctid IS NULL THEN 'insert'"
+							   " WHEN m._del THEN 'reinsert'"
 							   " WHEN m._u > m._upd THEN 'change'"
 							   " WHEN m._u < m._upd THEN 'late'");
 	else
-		appendStringInfoString(sql, " WHEN m._h IS DISTINCT FROM m._ch THEN 'change'");
-	appendStringInfoString(sql, " ELSE 'same' END AS _a FROM m) x WHERE ");
+	{
+		/*
+		 * check: an unchanged row needs no updated_at; a row to write
+		 * without one is rejected, as under the timestamp strategy
+		 */
+		appendStringInfoString(sql,
+							   " WHEN m._ctid IS NOT NULL AND NOT m._del"
+							   " AND m._h IS NOT DISTINCT FROM m._ch THEN 'same'");
+		if (o->updated_at)
+			appendStringInfoString(sql, " WHEN m._u IS NULL THEN 'reject'");
+		appendStringInfoString(sql,
+							   " WHEN m._ctid IS NULL THEN 'insert'"
+							   " WHEN m._del THEN 'reinsert'");
+	}
+	appendStringInfo(sql, " ELSE '%s' END AS _a FROM m) x WHERE ",
+					 o->timestamp ? "same" : "change");
 
 	/*
-	 * ... filtered, without building and comparing a text for every joined
-	 * row, on one test (one qual, so that the planner keeps its order): not
-	 * an unchanged row (the vast majority: the first term decides for it),
-	 * nor a key gone and already recorded as deleted.  A few rows whose
-	 * action is 'same' may pass (NULL meta values); they are counted as
-	 * unchanged below and ignored otherwise.
+	 * ... filtered, without comparing every joined row twice, on one test
+	 * (one qual, so that the planner keeps its order): not an unchanged row
+	 * (the vast majority: the first term decides for it), nor a key gone
+	 * and already recorded as deleted.  A few rows whose action is 'same'
+	 * may pass (NULL meta values); they are counted as unchanged below and
+	 * ignored otherwise.
 	 */
 	appendStringInfo(sql, "(x.%s = x.%s AND NOT x._del%s) IS NOT TRUE)",
 					 o->timestamp ? "_u" : "_h", o->timestamp ? "_upd" : "_ch",
@@ -955,8 +1308,6 @@ append_close_cte(StringInfo sql, const char *qname, Scd2Source *src,
 				 Scd2Options *o)
 {
 	const char *vt = quote_identifier(o->meta[M_VALID_TO]);
-	const char *cur = quote_identifier(o->meta[M_IS_CURRENT]);
-	const char *hash = quote_identifier(o->meta[M_ROW_HASH]);
 	ListCell   *lc;
 
 	/*
@@ -965,25 +1316,32 @@ append_close_cte(StringInfo sql, const char *qname, Scd2Source *src,
 	 * the rows; without statistics on j the planner then expects few of
 	 * them and picks a nested loop over TID scans, instead of hashing the
 	 * ctid of every row of the target (most of the statement's time when
-	 * few rows change).  XXX This leans on that estimate.
+	 * few rows change).  XXX This leans on that estimate.  A dbt table has
+	 * no is_current: setting valid_to closes the row.
 	 */
+	appendStringInfo(sql, ", cl AS (UPDATE %s t SET %s = j._nvf", qname, vt);
+	if (o->dbt)
+		appendStringInfo(sql, "::%s", o->dbt_time_type);
+	else
+		appendStringInfo(sql, ", %s = false", quote_identifier(o->meta[M_IS_CURRENT]));
 	appendStringInfo(sql,
-					 ", cl AS (UPDATE %s t SET %s = CASE WHEN j._a IN ('change', 'reinsert')"
-					 " THEN j._nvf ELSE $1 END, %s = false"
 					 " FROM (SELECT DISTINCT ON (j0._ctid) j0._ctid, j0._a, j0._nvf,"
-					 " j0._nupd, j0._h, %s FROM j j0"
+					 " j0._nupd, %s FROM j j0"
 					 " WHERE j0._a IN ('change', 'reinsert', 'invalidate', 'delete')) j"
 					 " WHERE t.ctid = j._ctid"
-					 " RETURNING j._a, j._nvf, j._nupd, j._h",
-					 qname, vt, cur, col_list("j0", src->names));
+					 " RETURNING j._a, j._nvf, j._nupd",
+					 col_list("j0", src->names));
 
 	/*
-	 * A deleted version (new_record) keeps the last values: the closed row's.
-	 * Other modes return the source's values without reading the row.
+	 * A deleted version (new_record) keeps the last values: the closed
+	 * row's; dbt derives its id from the closed row's.  Other modes return
+	 * the source's values without reading the row.
 	 */
 	if (o->deletes == DEL_NEW_RECORD)
 	{
-		appendStringInfo(sql, ", t.%s AS _oh", hash);
+		if (o->dbt)
+			appendStringInfo(sql, ", t.%s AS _oid",
+							 quote_identifier(o->meta[M_VERSION_ID]));
 		foreach(lc, src->names)
 		{
 			const char *qc = quote_identifier(lfirst(lc));
@@ -998,6 +1356,52 @@ append_close_cte(StringInfo sql, const char *qname, Scd2Source *src,
 }
 
 /*
+ * The values of a new version's meta columns, from x (its source columns,
+ * _nvf, _nupd, _ndel and, for dbt with new_record, _oid).  $1 is the run
+ * time, $2 the valid_to of current rows.
+ *
+ * dbt's: dbt_scd_id as snapshot_hash_arguments([unique_key..., updated_at])
+ * makes it (dbt-adapters, snapshots/strategies.sql and
+ * BaseRelation.scd_args; postgres: default__snapshot_hash_arguments):
+ * md5 of coalesce(cast(arg as varchar), '') joined with '|', where
+ * updated_at is the source column (its own type) or snapshot_get_time(),
+ * now()::timestamp without time zone; a deletion marker's id is the same
+ * hash of the closed version's id and snapshot_get_time()
+ * (helpers.sql, snapshot_staging_table, deletion_records).
+ */
+static void
+append_new_meta(StringInfo sql, List *keys, Scd2Source *src, Scd2Options *o)
+{
+	ListCell   *lc;
+	const char *T = o->dbt_time_type;
+
+	if (!o->dbt)
+	{
+		appendStringInfo(sql,
+						 "x._nvf, $2, true, md5(ROW(%s, extract(epoch FROM x._nvf))::text),"
+						 " x._nupd, x._ndel, md5(ROW(%s)::text)",
+						 col_list("x", keys), col_list("x", src->tracked));
+		return;
+	}
+	appendStringInfoString(sql, "md5(");
+	if (o->deletes == DEL_NEW_RECORD)
+		appendStringInfoString(sql,
+							   "CASE WHEN x._ndel THEN coalesce(CAST(x._oid AS varchar), '')"
+							   " || '|' || coalesce(CAST($1::timestamp AS varchar), '') ELSE ");
+	foreach(lc, keys)
+		appendStringInfo(sql, "coalesce(CAST(x.%s AS varchar), '') || '|' || ",
+						 quote_identifier(lfirst(lc)));
+	appendStringInfo(sql, "coalesce(CAST(x._nvf::%s AS varchar), '')",
+					 OidIsValid(src->upd_type) ? format_type_be(src->upd_type) :
+					 "timestamp without time zone");
+	if (o->deletes == DEL_NEW_RECORD)
+		appendStringInfoString(sql, " END");
+	appendStringInfo(sql, "), x._nupd::%s, x._nvf::%s, $2::%s", T, T, T);
+	if (o->deletes == DEL_NEW_RECORD)
+		appendStringInfoString(sql, ", CASE WHEN x._ndel THEN 'True' ELSE 'False' END");
+}
+
+/*
  * The main statement's CTE "ins": the new versions, of new keys (from j)
  * and of keys whose current row cl closed.
  */
@@ -1005,30 +1409,27 @@ static void
 append_insert_cte(StringInfo sql, const char *qname, Scd2Source *src,
 				  List *keys, Scd2Options *o, bool need_last)
 {
+	bool		oid = (o->dbt && o->deletes == DEL_NEW_RECORD);
+
 	appendStringInfoString(sql, ", ins AS (");
 	append_insert_head(sql, qname, src, o);
+	appendStringInfo(sql, " SELECT %s, ", col_list("x", src->names));
+	append_new_meta(sql, keys, src, o);
 	appendStringInfo(sql,
-					 " SELECT %s, x._nvf, $2, true,"
-					 " md5(ROW(%s, extract(epoch FROM x._nvf))::text), x._nupd, x._ndel,"
-					 " coalesce(x._nh, md5(ROW(%s)::text))"
-					 " FROM (SELECT %s, %s, j._nupd, false AS _ndel, j._h AS _nh"
+					 " FROM (SELECT %s, %s, j._nupd, false AS _ndel%s"
 					 " FROM %s"
-					 " UNION ALL SELECT %s, %s"
+					 " UNION ALL SELECT %s, cl._nvf, cl._nupd, %s%s"
 					 " FROM cl WHERE cl._a IN ('change', 'reinsert', 'delete')) x)",
-					 col_list("x", src->names), col_list("x", keys),
-					 col_list("x", src->tracked),
 					 col_list("j", src->names),
 					 need_last ? "greatest(j._nvf, h._last) AS _nvf" : "j._nvf",
+					 oid ? ", NULL::text AS _oid" : "",
 					 need_last ?
 					 psprintf("(SELECT j0.*, ROW(%s) AS _jk FROM j j0 WHERE j0._a = 'insert') j"
 							  " LEFT JOIN h ON h._hk = j._jk", col_list("j0", keys)) :
 					 "j WHERE j._a = 'insert'",
 					 col_list("cl", src->names),
-					 o->deletes == DEL_NEW_RECORD ?
-					 "CASE WHEN cl._a = 'delete' THEN $1 ELSE cl._nvf END,"
-					 " CASE WHEN cl._a = 'delete' THEN $1 ELSE cl._nupd END, cl._a = 'delete',"
-					 " CASE WHEN cl._a = 'delete' THEN cl._oh ELSE cl._h END" :
-					 "cl._nvf, cl._nupd, false, cl._h");
+					 o->deletes == DEL_NEW_RECORD ? "cl._a = 'delete'" : "false",
+					 oid ? ", cl._oid::text" : "");
 }
 
 /*
@@ -1047,9 +1448,10 @@ count_actions(Scd2Counts *counts)
 
 		if (a == NULL)
 			counts->source_rows = n;
-		else if (strcmp(a, "insert") == 0 || strcmp(a, "reinsert") == 0)
+		else if (strcmp(a, "insert") == 0)
 			counts->inserted += n;
-		else if (strcmp(a, "change") == 0)
+		/* a revival (new_record) closes the deletion marker: a change */
+		else if (strcmp(a, "change") == 0 || strcmp(a, "reinsert") == 0)
 		{
 			counts->inserted += n;
 			counts->closed += n;
@@ -1093,7 +1495,7 @@ merge_main(const char *qname, const char *source_sql, Scd2Source *src,
 		   List *keys, Scd2Options *o, Scd2Counts *counts)
 {
 	StringInfoData sql;
-	bool		need_last = (o->timestamp && o->deletes == DEL_INVALIDATE);
+	bool		need_last = (o->updated_at && o->deletes == DEL_INVALIDATE);
 	Oid			types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
 	Datum		values[2];
 	char		nulls[2] = {' ', ' '};
@@ -1101,7 +1503,7 @@ merge_main(const char *qname, const char *source_sql, Scd2Source *src,
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "WITH ");
 	append_source_cte(&sql, source_sql, src, keys, o);
-	append_current_ctes(&sql, qname, keys, o, need_last);
+	append_current_ctes(&sql, qname, keys, src, o, need_last);
 	append_join_cte(&sql, src, keys, o);
 	append_action_ctes(&sql, o);
 	append_close_cte(&sql, qname, src, o);
@@ -1128,6 +1530,26 @@ merge_main(const char *qname, const char *source_sql, Scd2Source *src,
 }
 
 /*
+ * Stable text forms for hashes and ids, and times without time zone read
+ * as UTC; restored by AtEOXact_GUC(true, returned level), or on abort.
+ */
+static int
+scd2_enter_settings(void)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	(void) set_config_option("timezone", "UTC", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("datestyle", "ISO", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("intervalstyle", "postgres", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("extra_float_digits", "3", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
+}
+
+/*
  * scd2_merge
  *		Merge the rows of source_sql (one SELECT) into schema.table.  Caller
  *		is connected to SPI.  Creates the table when missing.  source_relid
@@ -1150,16 +1572,7 @@ scd2_merge(const char *schema, const char *table, const char *source_sql,
 	scd2_parse_options(options, keys, &o);
 	memset(counts, 0, sizeof(*counts));
 
-	/* stable text forms for hashes; restored by AtEOXact_GUC or abort */
-	nestlevel = NewGUCNestLevel();
-	(void) set_config_option("timezone", "UTC", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("datestyle", "ISO", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("intervalstyle", "postgres", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("extra_float_digits", "3", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	nestlevel = scd2_enter_settings();
 
 	/*
 	 * The statements run once: compiling their many expressions with JIT
@@ -1238,9 +1651,13 @@ scd2_prepare_table(const char *schema, const char *table,
 	Scd2Options o;
 	Scd2Source *src;
 
+	int			nestlevel;
+
 	scd2_parse_options(options, keys, &o);
+	nestlevel = scd2_enter_settings();
 	src = describe_source(lh_trim_sql(source_sql), keys, &o);
 	prepare_target(schema, table, src, keys, &o);
+	AtEOXact_GUC(true, nestlevel);
 }
 
 /* A gold stage of kind scd2: the query is the source of one merge. */
