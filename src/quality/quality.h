@@ -85,6 +85,10 @@ typedef struct DqExpectation
 	List	   *path;			/* control_total: JSON path in payloads */
 	char	   *tolerance;		/* control_total */
 	bool		exact;			/* columns_match_set */
+	bool		ge;				/* declared with GE's name (its arguments
+								 * and defaults) */
+	char	   *ignore_row_if;	/* unique: all_values_are_missing,
+								 * any_value_is_missing or never */
 } DqExpectation;
 
 /* A silver or gold table and its suite. */
@@ -126,7 +130,7 @@ typedef struct DqResult
 
 /* expect.c */
 extern DqClass dq_class(DqKind kind);
-extern DqKind dq_kind_parse(const char *name, const char **kind_name);
+extern DqKind dq_kind_parse(const char *name, const char **kind_name, bool *ge);
 extern void dq_decode(DqTable *t, DqExpectation *e);
 extern void dq_validate_sql(DqTable *t, DqExpectation *e);
 extern void dq_append_bounds(StringInfo buf, const char *expr, DqExpectation *e,
@@ -141,6 +145,8 @@ extern char *dq_scope_sql(DqExpectation *e);
 extern char *dq_unexpected_sql(DqExpectation *e);
 extern char *dq_missing_sql(DqExpectation *e);
 extern bool dq_counts_missing(DqExpectation *e);
+extern char *dq_ge_row_filter(DqExpectation *e);
+extern char *dq_ge_config(DqExpectation *e);
 
 /* check.c */
 extern List *dq_evaluate(DqTable *t, bool incremental, int64 run_id,
