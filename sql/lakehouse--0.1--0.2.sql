@@ -166,7 +166,7 @@ DECLARE
                              'lh_mask_hash(text)', 'lh_mask_partial(text)',
                              'lh_metrics()', 'lh_observe_workers()', 'lh_run_progress()',
                              'lh_lineage_diagram(text,text)', 'lh_schedule_state()',
-                             'lh_dr_node()'];
+                             'lh_dr_node()', 'lh_validation_result(bigint,text)'];
     admin_fns text[] := ARRAY[
         'lh_set_secret_from_file(text,text)', 'lh_set_secret_reference(text,text)',
         'lh_audit(text,text,text,jsonb)', 'lh_forget(text,text,text)',
@@ -962,3 +962,182 @@ RETURNS jsonb
 AS 'MODULE_PATHNAME', 'lh_export_contract'
 LANGUAGE C CALLED ON NULL INPUT STABLE;
 REVOKE ALL ON FUNCTION lakehouse.lh_export_contract(text) FROM PUBLIC;
+
+/* ---- issue 21: ge-parity ---- */
+/*
+ * Great Expectations' result shares (missing_percent,
+ * unexpected_percent_total, unexpected_percent_nonmissing) and each
+ * result's expectation as a GE ExpectationConfiguration, appended to
+ * dq_results; lh_check returns the shares too (appended OUT columns, so it
+ * is dropped and created again); lh_validation_result returns checks as GE
+ * validation results.
+ */
+ALTER TABLE lakehouse.dq_results
+    ADD COLUMN missing_percent double precision,
+    ADD COLUMN unexpected_percent_total double precision,
+    ADD COLUMN unexpected_percent_nonmissing double precision,
+    ADD COLUMN expectation_config jsonb;
+
+DROP FUNCTION lakehouse.lh_check(text, text, bigint);
+CREATE FUNCTION lakehouse.lh_check(table_name text,
+                                   mode text DEFAULT 'full',
+                                   run_id bigint DEFAULT NULL,
+                                   OUT expectation text,
+                                   OUT kind text,
+                                   OUT severity text,
+                                   OUT success boolean,
+                                   OUT element_count bigint,
+                                   OUT unexpected_count bigint,
+                                   OUT unexpected_percent double precision,
+                                   OUT missing_count bigint,
+                                   OUT observed_value jsonb,
+                                   OUT partial_unexpected_list jsonb,
+                                   OUT duration interval,
+                                   OUT missing_percent double precision,
+                                   OUT unexpected_percent_total double precision,
+                                   OUT unexpected_percent_nonmissing double precision)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'lh_check'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+/*
+ * lh_validation_result(run_id, table_name): recorded results as Great
+ * Expectations validation results -- one ExpectationSuiteValidationResult
+ * document (GE 1.x, to_json_dict of core/expectation_validation_result.py)
+ * per check: the suite is the table's expectations, the batch the rows the
+ * check read.  With run_id, every check of that run (one per table it
+ * checked, in check order), filtered by table_name if given; with only
+ * table_name (as dq_results.table_name spells it), the table's latest
+ * check, pipeline gate or lh_check.  Each result is built from its
+ * dq_results row in the shape GE gives its kind: map expectations
+ * (_format_map_output) element_count, unexpected_count, unexpected_percent,
+ * partial_unexpected_list and, where values can be missing, missing_count,
+ * missing_percent, unexpected_percent_total, unexpected_percent_nonmissing;
+ * aggregates observed_value; UnexpectedRowsExpectation "N unexpected rows"
+ * and details.unexpected_rows; expect_table_columns_to_match_set the
+ * table's columns and details.mismatched.
+ */
+CREATE FUNCTION lakehouse.lh_validation_result(run_id bigint DEFAULT NULL,
+                                               table_name text DEFAULT NULL)
+RETURNS TABLE(suite_name text, check_id bigint, document jsonb)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    want_run bigint := lh_validation_result.run_id;
+    want_table text := lh_validation_result.table_name;
+    latest bigint;
+BEGIN
+    IF want_run IS NULL AND want_table IS NULL THEN
+        RAISE EXCEPTION 'run id and table name must not both be null'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass run_id => ... for the results of a run, or table_name => ... for the latest check of a table.';
+    END IF;
+    IF want_run IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM lakehouse.runs x WHERE x.run_id = want_run) THEN
+        RAISE EXCEPTION 'run % does not exist', want_run
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'lakehouse.recent_runs lists the runs.';
+    END IF;
+    IF want_run IS NULL THEN
+        SELECT max(x.check_id) INTO latest FROM lakehouse.dq_results x
+         WHERE x.table_name = want_table;
+        IF latest IS NULL THEN
+            RAISE EXCEPTION 'no data-quality check of table % is recorded', want_table
+                USING ERRCODE = 'undefined_object',
+                      HINT = 'Give the table as lakehouse.dq_results.table_name spells it (schema.table), or run lakehouse.lh_check first.';
+        END IF;
+    END IF;
+    RETURN QUERY
+    SELECT r.table_name, r.check_id,
+           jsonb_build_object(
+               'success', bool_and(r.success),
+               'results', jsonb_agg(jsonb_build_object(
+                   'success', r.success,
+                   'expectation_config', coalesce(r.expectation_config,
+                       jsonb_build_object('type', r.kind, 'kwargs', '{}'::jsonb,
+                                          'meta', jsonb_build_object('lakehouse',
+                                              jsonb_build_object('expectation', r.expectation,
+                                                                 'kind', r.kind,
+                                                                 'severity', r.severity)),
+                                          'id', NULL)),
+                   'result', res.result,
+                   'meta', '{}'::jsonb,
+                   'exception_info', jsonb_build_object('raised_exception', false,
+                                                        'exception_traceback', NULL,
+                                                        'exception_message', NULL))
+                   ORDER BY r.result_id),
+               'suite_name', r.table_name,
+               'suite_parameters', '{}'::jsonb,
+               'statistics', jsonb_build_object(
+                   'evaluated_expectations', count(*),
+                   'successful_expectations', count(*) FILTER (WHERE r.success),
+                   'unsuccessful_expectations', count(*) FILTER (WHERE NOT r.success),
+                   'success_percent', (100.0 * count(*) FILTER (WHERE r.success) / count(*))::float8),
+               'meta', jsonb_build_object(
+                   'expectation_suite_name', r.table_name,
+                   'run_id', jsonb_build_object(
+                       'run_name', CASE WHEN r.run_id IS NULL THEN 'lh_check'
+                                        ELSE 'lakehouse run ' || r.run_id END,
+                       'run_time', min(r.checked_at)),
+                   'validation_time', to_char(min(r.checked_at) AT TIME ZONE 'UTC',
+                                              'YYYYMMDD"T"HH24MISS.US"Z"'),
+                   'active_batch_definition', jsonb_build_object(
+                       'datasource_name', 'lakehouse',
+                       'data_asset_name', r.table_name,
+                       'batch_identifiers', jsonb_build_object('mode', max(r.mode))),
+                   'lakehouse', jsonb_build_object('run_id', r.run_id, 'check_id', r.check_id,
+                                                   'mode', max(r.mode))),
+               'id', NULL)
+      FROM lakehouse.dq_results r
+      CROSS JOIN LATERAL (
+          SELECT CASE
+              WHEN r.kind IN ('custom_query', 'unexpected_rows_expectation') THEN
+                  jsonb_build_object(
+                      'observed_value', r.unexpected_count ||
+                          CASE WHEN r.unexpected_count = 1 THEN ' unexpected row'
+                               ELSE ' unexpected rows' END,
+                      'details', jsonb_build_object('unexpected_rows',
+                                                    coalesce(r.partial_unexpected_list, '[]')))
+              WHEN r.kind IN ('columns_match_set', 'expect_table_columns_to_match_set') THEN
+                  CASE WHEN r.unexpected_count = 0
+                       THEN jsonb_build_object('observed_value', r.observed_value -> 'columns')
+                       ELSE jsonb_build_object(
+                           'observed_value', (SELECT coalesce(jsonb_agg(c ORDER BY c COLLATE "C"), '[]')
+                                                FROM jsonb_array_elements_text(r.observed_value -> 'columns') c),
+                           'details', jsonb_build_object('mismatched', jsonb_strip_nulls(jsonb_build_object(
+                               'unexpected', (SELECT jsonb_agg(c ORDER BY c COLLATE "C")
+                                                FROM jsonb_array_elements_text(r.observed_value -> 'unexpected') c),
+                               'missing', (SELECT jsonb_agg(c ORDER BY c COLLATE "C")
+                                             FROM jsonb_array_elements_text(r.observed_value -> 'missing') c)))))
+                  END
+              WHEN r.element_count IS NOT NULL AND r.unexpected_count IS NOT NULL THEN
+                  jsonb_build_object(
+                      'element_count', r.element_count,
+                      'unexpected_count', r.unexpected_count,
+                      'unexpected_percent', r.unexpected_percent,
+                      'partial_unexpected_list', coalesce(r.partial_unexpected_list, '[]'))
+                  || CASE WHEN r.missing_count IS NULL THEN '{}'::jsonb
+                          ELSE jsonb_build_object(
+                              'missing_count', r.missing_count,
+                              'missing_percent', r.missing_percent,
+                              'unexpected_percent_total', r.unexpected_percent_total,
+                              'unexpected_percent_nonmissing', r.unexpected_percent_nonmissing) END
+                  || CASE WHEN r.observed_value IS NULL THEN '{}'::jsonb
+                          ELSE jsonb_build_object('details', r.observed_value) END
+              WHEN jsonb_typeof(r.observed_value) = 'number'
+                   AND r.kind IN ('column_mean_between', 'expect_column_mean_to_be_between') THEN
+                  /* GE's column.mean is a float */
+                  jsonb_build_object('observed_value', to_jsonb((r.observed_value #>> '{}')::float8))
+              ELSE jsonb_build_object('observed_value', r.observed_value)
+          END AS result) res
+     WHERE (want_run IS NULL OR r.run_id = want_run)
+       AND (want_table IS NULL OR r.table_name = want_table)
+       AND (want_run IS NOT NULL OR r.check_id = latest)
+     GROUP BY r.check_id, r.table_name, r.run_id
+     ORDER BY r.check_id;
+END
+$$;
+/* lh_create_roles grants them */
+REVOKE ALL ON FUNCTION lakehouse.lh_check(text, text, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION lakehouse.lh_validation_result(bigint, text) FROM PUBLIC;

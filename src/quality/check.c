@@ -277,14 +277,20 @@ append_scan_columns(StringInfo sql, StringInfo joins, DqTable *t,
 					e->kind == DQ_COLUMN_MEAN_BETWEEN ? "avg" :
 					e->kind == DQ_COLUMN_MIN_BETWEEN ? "min" : "max";
 
+					/*
+					 * Over no values (no rows, only NULLs) the aggregate is
+					 * NULL, as GE's SQL metrics (sa.func.sum/avg/min/max)
+					 * return None, and GE's
+					 * _validate_metric_value_between then fails with
+					 * observed_value null (BatchExpectation in
+					 * expectation.py): so does this.
+					 */
 					agg = filtered(psprintf("%s(%s)", fn, col), scope, NULL);
-					if (e->kind == DQ_COLUMN_SUM_BETWEEN)
-						agg = psprintf("coalesce(%s, 0)", agg);
 					appendStringInfoString(&ok, "coalesce(");
 					appendStringInfoChar(&ok, '(');
 					dq_append_bounds(&ok, agg, e, true);
 					appendStringInfoChar(&ok, ')');
-					appendStringInfoString(&ok, ", true)");
+					appendStringInfoString(&ok, ", false)");
 				}
 				break;
 		}
@@ -420,13 +426,24 @@ eval_unique(DqTable *t, DqResult *r, bool incremental, int64 run_id)
 		appendStringInfoChar(&key, ')');
 	}
 	initStringInfo(&sql);
+
+	/*
+	 * Every row whose key repeats is unexpected and sampled, one entry per
+	 * row as GE's partial_unexpected_list has (column_values.unique:
+	 * "column NOT IN (duplicated values)"; compound_columns.unique: rows
+	 * whose group has two or more rows).  Rows with a NULL in a key column
+	 * never repeat: GE's SQL join on "=" drops them as well.
+	 */
 	if (!incremental)
 		appendStringInfo(&sql,
-						 "WITH d AS (SELECT %s, count(*) AS n FROM %s t WHERE true%s%s%s"
+						 "WITH dup AS (SELECT %s FROM %s t WHERE true%s%s%s"
 						 " GROUP BY %s HAVING count(*) > 1)"
-						 " SELECT coalesce(sum(d.n), 0)::bigint, lakehouse.lh_dq_sample(%s) FROM d",
+						 " SELECT count(*), lakehouse.lh_dq_sample(%s)"
+						 " FROM (SELECT %s FROM %s t WHERE (%s) IN (SELECT %s FROM dup)%s%s) d",
 						 cols.data, t->qname, notnull.data, scope ? " AND " : "",
-						 scope ? scope : "", cols.data, key.data);
+						 scope ? scope : "", cols.data, key.data,
+						 cols.data, t->qname, cols.data, cols.data,
+						 scope ? " AND " : "", scope ? scope : "");
 	else
 		appendStringInfo(&sql,
 						 "WITH r AS (SELECT %s FROM %s t WHERE t._lh_run_id = $1%s%s%s),"
@@ -532,9 +549,12 @@ eval_custom_query(DqResult *r)
 }
 
 /*
- * Success of a row-level expectation: GE's "mostly" -- at least that
- * fraction of the rows it judges (non-null ones, all rows for not_null and
- * row_condition) must pass; nothing to judge passes.  Exact, in numeric.
+ * Success of a row-level expectation and of unique: GE's "mostly" -- at
+ * least that fraction of the rows it judges (non-null ones, all rows for
+ * not_null and row_condition; for unique the rows not missing by
+ * ignore_row_if) must pass; nothing to judge passes (ColumnMapExpectation
+ * and MulticolumnMapExpectation._validate: "vacuously true").  Exact, in
+ * numeric, where GE's _mostly_success divides floats.
  */
 static int64
 denominator(DqResult *r)
@@ -555,11 +575,6 @@ dq_decide(DqResult *r)
 
 	if (dq_class(r->e->kind) != DQ_CLASS_ROW && r->e->kind != DQ_UNIQUE)
 		return;
-	if (r->e->kind == DQ_UNIQUE)
-	{
-		r->success = r->unexpected_count == 0;
-		return;
-	}
 	den = denominator(r);
 	if (den <= 0)
 	{
@@ -570,6 +585,35 @@ dq_decide(DqResult *r)
 	needed = DirectFunctionCall2(numeric_mul, NumericGetDatum(r->e->mostly),
 								 DirectFunctionCall1(int8_numeric, Int64GetDatum(den)));
 	r->success = DatumGetBool(DirectFunctionCall2(numeric_ge, passed, needed));
+}
+
+/*
+ * GE's other shares (_format_map_output in expectation.py): of all rows in
+ * scope (element_count), the missing ones and the unexpected ones; and the
+ * unexpected share of the rows not missing (= unexpected_percent).  Only
+ * for expectations that count missing values: GE's not_null reports none
+ * of them (nonnull_count None).
+ */
+static bool
+percent_of_elements(DqResult *r, int64 n, double *out)
+{
+	if (!r->has_element || r->element_count <= 0)
+		return false;
+	*out = 100.0 * (double) n / (double) r->element_count;
+	return true;
+}
+
+static bool
+missing_percent(DqResult *r, double *out)
+{
+	return r->has_missing && percent_of_elements(r, r->missing_count, out);
+}
+
+static bool
+unexpected_percent_total(DqResult *r, double *out)
+{
+	return r->has_missing && r->has_unexpected &&
+		percent_of_elements(r, r->unexpected_count, out);
 }
 
 static bool
@@ -739,7 +783,14 @@ dq_results_json(DqTable *t, List *results)
 		json_int(&buf, "missing_count", r->has_missing, r->missing_count);
 		if (percent(r, &pct))
 			appendStringInfo(&buf, ",\"unexpected_percent\":%.17g", pct);
-		if (dq_class(r->e->kind) == DQ_CLASS_ROW)
+		if (missing_percent(r, &pct))
+			appendStringInfo(&buf, ",\"missing_percent\":%.17g", pct);
+		if (unexpected_percent_total(r, &pct))
+			appendStringInfo(&buf, ",\"unexpected_percent_total\":%.17g", pct);
+		if (r->has_missing && percent(r, &pct))
+			appendStringInfo(&buf, ",\"unexpected_percent_nonmissing\":%.17g", pct);
+		appendStringInfo(&buf, ",\"expectation_config\":%s", dq_ge_config(r->e));
+		if (dq_class(r->e->kind) == DQ_CLASS_ROW || r->e->kind == DQ_UNIQUE)
 			appendStringInfo(&buf, ",\"mostly\":%s", r->e->mostly_text);
 		if (r->observed)
 			appendStringInfo(&buf, ",\"observed_value\":%s", r->observed);
@@ -778,18 +829,24 @@ dq_record_json(int32 table_id, const char *table_name, int64 run_id,
 						  " (check_id, run_id, table_id, table_name, mode, expectation, kind,"
 						  " severity, success, element_count, unexpected_count,"
 						  " unexpected_percent, missing_count, mostly, observed_value,"
-						  " partial_unexpected_list, duration, rows_dropped)"
+						  " partial_unexpected_list, duration, rows_dropped, missing_percent,"
+						  " unexpected_percent_total, unexpected_percent_nonmissing,"
+						  " expectation_config)"
 						  " SELECT " INT64_FORMAT ", $1, $2, $3, $4, x.expectation, x.kind,"
 						  " x.severity, x.success, x.element_count, x.unexpected_count,"
 						  " x.unexpected_percent, x.missing_count, x.mostly, x.observed_value,"
 						  " x.partial_unexpected_list, x.duration_ms * interval '1 millisecond',"
-						  " x.rows_dropped"
+						  " x.rows_dropped, x.missing_percent, x.unexpected_percent_total,"
+						  " x.unexpected_percent_nonmissing, x.expectation_config"
 						  " FROM jsonb_to_recordset($5::jsonb) AS x(expectation text, kind text,"
 						  " severity text, success boolean, element_count bigint,"
 						  " unexpected_count bigint, unexpected_percent double precision,"
 						  " missing_count bigint, mostly numeric, observed_value jsonb,"
 						  " partial_unexpected_list jsonb, duration_ms double precision,"
-						  " rows_dropped bigint)",
+						  " rows_dropped bigint, missing_percent double precision,"
+						  " unexpected_percent_total double precision,"
+						  " unexpected_percent_nonmissing double precision,"
+						  " expectation_config jsonb)",
 						  check_id),
 				 5, types, values, nulls, SPI_OK_INSERT);
 	return check_id;
@@ -901,8 +958,8 @@ lh_check(PG_FUNCTION_ARGS)
 	foreach(lc, results)
 	{
 		DqResult   *r = lfirst(lc);
-		Datum		values[11];
-		bool		nulls[11];
+		Datum		values[14];
+		bool		nulls[14];
 		double		pct;
 		MemoryContext old = MemoryContextSwitchTo(callcxt);
 
@@ -929,6 +986,13 @@ lh_check(PG_FUNCTION_ARGS)
 										 Int32GetDatum(0), Int32GetDatum(0), Int32GetDatum(0),
 										 Int32GetDatum(0),
 										 Float8GetDatum(r->duration_ms / 1000.0));
+		/* appended: GE's missing_percent, unexpected_percent_total/_nonmissing */
+		nulls[11] = !missing_percent(r, &pct);
+		values[11] = Float8GetDatum(nulls[11] ? 0 : pct);
+		nulls[12] = !unexpected_percent_total(r, &pct);
+		values[12] = Float8GetDatum(nulls[12] ? 0 : pct);
+		nulls[13] = !(r->has_missing && percent(r, &pct));
+		values[13] = Float8GetDatum(nulls[13] ? 0 : pct);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		MemoryContextSwitchTo(old);
 	}

@@ -130,7 +130,7 @@ default_name(DqExpectation *e, DqKind kkind, const char *kname)
 	if (col)
 		cols = list_make1(col);
 	else if (kkind == DQ_UNIQUE)
-		cols = dq_arg_list(e, "columns", false);
+		cols = dq_arg_list(e, e->ge ? "column_list" : "columns", false);
 	foreach(lc, cols)
 		appendStringInfo(&buf, "_%s", (char *) lfirst(lc));
 	if (strlen(buf.data) > 200)
@@ -194,7 +194,8 @@ check_mostly_and_filter(DqExpectation *e, const char *mostly, DqKind kkind,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("mostly must be between 0 and 1, not %s", e->mostly_text),
 				 errdetail("It is the fraction of non-null rows that must pass.")));
-	if (dq_class(kkind) != DQ_CLASS_ROW &&
+	/* GE's unique and compound unique are map expectations: mostly applies */
+	if (dq_class(kkind) != DQ_CLASS_ROW && kkind != DQ_UNIQUE &&
 		DatumGetBool(DirectFunctionCall2(numeric_lt, NumericGetDatum(e->mostly),
 										 DirectFunctionCall1(int4_numeric, Int32GetDatum(1)))))
 		ereport(ERROR,
@@ -257,6 +258,50 @@ insert_expectation(DqTable *t, DqExpectation *e, bool replace,
 }
 
 /*
+ * GE passes mostly among an expectation's arguments: take it out of args
+ * (it is stored in its own column) and return it, or NULL.  Giving it
+ * there and as the mostly parameter (other than the default 1) is an error.
+ */
+static char *
+take_mostly(DqExpectation *e, const char *mostly)
+{
+	JsonbValue	v;
+	JsonbParseState *ps = NULL;
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	k;
+	char	   *result;
+
+	if (!lh_option_lookup(e->args, "mostly", &v))
+		return NULL;
+	if (v.type != jbvNumeric && v.type != jbvString)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("mostly of expectation \"%s\" must be a number", e->name)));
+	result = lh_option_text(e->args, "mostly");
+	if (mostly != NULL && strcmp(mostly, "1") != 0 && strcmp(mostly, result) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("mostly of expectation \"%s\" is given twice", e->name),
+				 errdetail("The arguments say %s, the mostly parameter %s.", result, mostly),
+				 errhint("Give it once.")));
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	it = JsonbIteratorInit(&e->args->root);
+	while ((tok = JsonbIteratorNext(&it, &k, true)) != WJB_DONE)
+	{
+		if (tok != WJB_KEY)
+			continue;
+		(void) JsonbIteratorNext(&it, &v, true);
+		if (k.val.string.len == 6 && strncmp(k.val.string.val, "mostly", 6) == 0)
+			continue;
+		pushJsonbValue(&ps, WJB_KEY, &k);
+		pushJsonbValue(&ps, WJB_VALUE, &v);
+	}
+	e->args = JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
+	return result;
+}
+
+/*
  * Build, check and store one expectation (insert or, with replace, update
  * the one of the same name).  Returns its name.  Caller is connected to SPI.
  */
@@ -267,10 +312,12 @@ store_expectation(DqTable *t, const char *kind, Jsonb *args, const char *severit
 {
 	DqExpectation *e = palloc0(sizeof(DqExpectation));
 	const char *kname;
-	DqKind		kkind = dq_kind_parse(kind, &kname);
+	bool		ge;
+	DqKind		kkind = dq_kind_parse(kind, &kname, &ge);
 
 	e->kind = kkind;
 	e->kind_name = kname;
+	e->ge = ge;
 	e->args = normalize_args(args);
 	e->severity = pstrdup(severity ? severity : "warn");
 	e->row_filter = (where && where[0]) ? pstrdup(where) : NULL;
@@ -284,6 +331,23 @@ store_expectation(DqTable *t, const char *kind, Jsonb *args, const char *severit
 				 errmsg("expectation name must be 1 to 200 characters long")));
 	e->name = pstrdup(name);
 
+	if (e->ge)
+	{
+		char	   *m = take_mostly(e, mostly);
+		char	   *filter;
+
+		if (m)
+			mostly = m;
+		/* GE's row_condition is the filter lakehouse calls where */
+		filter = dq_ge_row_filter(e);
+		if (filter && e->row_filter)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("expectation \"%s\" has both a row_condition and a where filter", e->name),
+					 errhint("Keep one of them.")));
+		if (filter)
+			e->row_filter = filter;
+	}
 	check_severity(e, t, kkind, kname);
 	check_mostly_and_filter(e, mostly, kkind, kname);
 

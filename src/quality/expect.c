@@ -29,6 +29,12 @@
  * the silver stage's drop expectations, so both agree by construction.
  * Every expression refers to the checked table under the alias "t".
  *
+ * Every kind can also be declared with Great Expectations' name, where GE
+ * has the expectation (expect_column_values_to_be_between, ...): then its
+ * arguments have GE's names and defaults, a GE row_condition becomes the
+ * row filter (dq_ge_row_filter), and dq_ge_config writes any expectation
+ * as a GE ExpectationConfiguration for the recorded results.
+ *
  * Every function here expects an SPI connection.
  *
  *-------------------------------------------------------------------------
@@ -52,7 +58,14 @@
 #include "quality/quality.h"
 #include "transform/transform.h"
 
-/* What each kind is called and which arguments it takes. */
+/*
+ * What each kind is called and which arguments it takes.  A kind has its
+ * lakehouse name and, where Great Expectations has the same expectation,
+ * GE's name too (ge = true), with GE's argument names and defaults (GE 1.x,
+ * great_expectations/expectations/core/).  An expectation keeps the name it
+ * was declared with (dq_expectations.kind), so that its arguments are read
+ * with that name's keys and defaults.
+ */
 typedef struct DqKindInfo
 {
 	const char *name;
@@ -60,10 +73,11 @@ typedef struct DqKindInfo
 	DqClass		class;
 	bool		column;			/* needs "column" */
 	const char *const *keys;	/* allowed argument keys */
+	bool		ge;				/* GE's name, arguments and defaults */
 } DqKindInfo;
 
 static const char *const k_column[] = {"column", NULL};
-static const char *const k_unique[] = {"column", "columns", NULL};
+static const char *const k_unique[] = {"column", "columns", "ignore_row_if", NULL};
 static const char *const k_values[] = {"column", "values", NULL};
 static const char *const k_between[] = {"column", "min", "max", "strict_min", "strict_max", NULL};
 static const char *const k_regex[] = {"column", "regex", NULL};
@@ -76,29 +90,63 @@ static const char *const k_control[] = {"column", "path", "tolerance", NULL};
 static const char *const k_colset[] = {"columns", "exact", NULL};
 static const char *const k_query[] = {"query", NULL};
 
+/*
+ * GE's arguments; every GE name also takes row_condition, condition_parser
+ * and the Expectation fields meta, notes and description (GE_COMMON).
+ */
+#define GE_COMMON "row_condition", "condition_parser", "meta", "notes", "description"
+static const char *const g_column[] = {"column", GE_COMMON, NULL};
+static const char *const g_compound[] = {"column_list", "ignore_row_if", GE_COMMON, NULL};
+static const char *const g_set[] = {"column", "value_set", GE_COMMON, NULL};
+static const char *const g_between[] = {"column", "min_value", "max_value", "strict_min",
+"strict_max", GE_COMMON, NULL};
+static const char *const g_regex[] = {"column", "regex", GE_COMMON, NULL};
+static const char *const g_length[] = {"column", "min_value", "max_value", GE_COMMON, NULL};
+static const char *const g_count[] = {"min_value", "max_value", "strict_min", "strict_max",
+GE_COMMON, NULL};
+static const char *const g_colset[] = {"column_set", "exact_match", GE_COMMON, NULL};
+static const char *const g_rows[] = {"unexpected_rows_query", GE_COMMON, NULL};
+
 static const DqKindInfo kinds[] = {
-	{"not_null", DQ_NOT_NULL, DQ_CLASS_ROW, true, k_column},
-	{"unique", DQ_UNIQUE, DQ_CLASS_QUERY, false, k_unique},
-	{"accepted_values", DQ_ACCEPTED_VALUES, DQ_CLASS_ROW, true, k_values},
-	{"not_in_set", DQ_NOT_IN_SET, DQ_CLASS_ROW, true, k_values},
-	{"between", DQ_BETWEEN, DQ_CLASS_ROW, true, k_between},
-	{"match_regex", DQ_MATCH_REGEX, DQ_CLASS_ROW, true, k_regex},
-	{"not_match_regex", DQ_NOT_MATCH_REGEX, DQ_CLASS_ROW, true, k_regex},
-	{"length_between", DQ_LENGTH_BETWEEN, DQ_CLASS_ROW, true, k_length},
-	{"relationships", DQ_RELATIONSHIPS, DQ_CLASS_ROW, true, k_rel},
-	{"row_condition", DQ_ROW_CONDITION, DQ_CLASS_ROW, false, k_cond},
-	{"row_count_between", DQ_ROW_COUNT_BETWEEN, DQ_CLASS_AGGREGATE, false, k_count},
-	{"freshness", DQ_FRESHNESS, DQ_CLASS_AGGREGATE, true, k_fresh},
-	{"column_sum_between", DQ_COLUMN_SUM_BETWEEN, DQ_CLASS_AGGREGATE, true, k_between},
-	{"column_mean_between", DQ_COLUMN_MEAN_BETWEEN, DQ_CLASS_AGGREGATE, true, k_between},
-	{"column_min_between", DQ_COLUMN_MIN_BETWEEN, DQ_CLASS_AGGREGATE, true, k_between},
-	{"column_max_between", DQ_COLUMN_MAX_BETWEEN, DQ_CLASS_AGGREGATE, true, k_between},
-	{"control_total", DQ_CONTROL_TOTAL, DQ_CLASS_QUERY, true, k_control},
-	{"columns_match_set", DQ_COLUMNS_MATCH_SET, DQ_CLASS_QUERY, false, k_colset},
-	{"custom_query", DQ_CUSTOM_QUERY, DQ_CLASS_QUERY, false, k_query},
+	{"not_null", DQ_NOT_NULL, DQ_CLASS_ROW, true, k_column, false},
+	{"unique", DQ_UNIQUE, DQ_CLASS_QUERY, false, k_unique, false},
+	{"accepted_values", DQ_ACCEPTED_VALUES, DQ_CLASS_ROW, true, k_values, false},
+	{"not_in_set", DQ_NOT_IN_SET, DQ_CLASS_ROW, true, k_values, false},
+	{"between", DQ_BETWEEN, DQ_CLASS_ROW, true, k_between, false},
+	{"match_regex", DQ_MATCH_REGEX, DQ_CLASS_ROW, true, k_regex, false},
+	{"not_match_regex", DQ_NOT_MATCH_REGEX, DQ_CLASS_ROW, true, k_regex, false},
+	{"length_between", DQ_LENGTH_BETWEEN, DQ_CLASS_ROW, true, k_length, false},
+	{"relationships", DQ_RELATIONSHIPS, DQ_CLASS_ROW, true, k_rel, false},
+	{"row_condition", DQ_ROW_CONDITION, DQ_CLASS_ROW, false, k_cond, false},
+	{"row_count_between", DQ_ROW_COUNT_BETWEEN, DQ_CLASS_AGGREGATE, false, k_count, false},
+	{"freshness", DQ_FRESHNESS, DQ_CLASS_AGGREGATE, true, k_fresh, false},
+	{"column_sum_between", DQ_COLUMN_SUM_BETWEEN, DQ_CLASS_AGGREGATE, true, k_between, false},
+	{"column_mean_between", DQ_COLUMN_MEAN_BETWEEN, DQ_CLASS_AGGREGATE, true, k_between, false},
+	{"column_min_between", DQ_COLUMN_MIN_BETWEEN, DQ_CLASS_AGGREGATE, true, k_between, false},
+	{"column_max_between", DQ_COLUMN_MAX_BETWEEN, DQ_CLASS_AGGREGATE, true, k_between, false},
+	{"control_total", DQ_CONTROL_TOTAL, DQ_CLASS_QUERY, true, k_control, false},
+	{"columns_match_set", DQ_COLUMNS_MATCH_SET, DQ_CLASS_QUERY, false, k_colset, false},
+	{"custom_query", DQ_CUSTOM_QUERY, DQ_CLASS_QUERY, false, k_query, false},
+	/* Great Expectations' names (relationships, row_condition, freshness, control_total: none) */
+	{"expect_column_values_to_not_be_null", DQ_NOT_NULL, DQ_CLASS_ROW, true, g_column, true},
+	{"expect_column_values_to_be_unique", DQ_UNIQUE, DQ_CLASS_QUERY, true, g_column, true},
+	{"expect_compound_columns_to_be_unique", DQ_UNIQUE, DQ_CLASS_QUERY, false, g_compound, true},
+	{"expect_column_values_to_be_in_set", DQ_ACCEPTED_VALUES, DQ_CLASS_ROW, true, g_set, true},
+	{"expect_column_values_to_not_be_in_set", DQ_NOT_IN_SET, DQ_CLASS_ROW, true, g_set, true},
+	{"expect_column_values_to_be_between", DQ_BETWEEN, DQ_CLASS_ROW, true, g_between, true},
+	{"expect_column_values_to_match_regex", DQ_MATCH_REGEX, DQ_CLASS_ROW, true, g_regex, true},
+	{"expect_column_values_to_not_match_regex", DQ_NOT_MATCH_REGEX, DQ_CLASS_ROW, true, g_regex, true},
+	{"expect_column_value_lengths_to_be_between", DQ_LENGTH_BETWEEN, DQ_CLASS_ROW, true, g_length, true},
+	{"expect_table_row_count_to_be_between", DQ_ROW_COUNT_BETWEEN, DQ_CLASS_AGGREGATE, false, g_count, true},
+	{"expect_column_sum_to_be_between", DQ_COLUMN_SUM_BETWEEN, DQ_CLASS_AGGREGATE, true, g_between, true},
+	{"expect_column_mean_to_be_between", DQ_COLUMN_MEAN_BETWEEN, DQ_CLASS_AGGREGATE, true, g_between, true},
+	{"expect_column_min_to_be_between", DQ_COLUMN_MIN_BETWEEN, DQ_CLASS_AGGREGATE, true, g_between, true},
+	{"expect_column_max_to_be_between", DQ_COLUMN_MAX_BETWEEN, DQ_CLASS_AGGREGATE, true, g_between, true},
+	{"expect_table_columns_to_match_set", DQ_COLUMNS_MATCH_SET, DQ_CLASS_QUERY, false, g_colset, true},
+	{"unexpected_rows_expectation", DQ_CUSTOM_QUERY, DQ_CLASS_QUERY, false, g_rows, true},
 	/* a dbt generic test: its arguments are dbt's, checked by dbt.c */
-	{"dbt_test", DQ_DBT_TEST, DQ_CLASS_QUERY, false, NULL},
-	{NULL, 0, 0, false, NULL}
+	{"dbt_test", DQ_DBT_TEST, DQ_CLASS_QUERY, false, NULL, false},
+	{NULL, 0, 0, false, NULL, false}
 };
 
 static const DqKindInfo *
@@ -115,18 +163,23 @@ static const DqKindInfo *
 kind_by_name(const char *name)
 {
 	StringInfoData valid;
+	StringInfoData ge;
 
 	for (const DqKindInfo *k = kinds; k->name; k++)
 		if (strcmp(k->name, name) == 0)
 			return k;
 	initStringInfo(&valid);
+	initStringInfo(&ge);
 	for (const DqKindInfo *k = kinds; k->name; k++)
-		if (k->kind != DQ_DBT_TEST)	/* declared with lh_add_dbt_test */
-			appendStringInfo(&valid, "%s%s", k == kinds ? "" : ", ", k->name);
+		if (k->ge)
+			appendStringInfo(&ge, "%s%s", ge.len ? ", " : "", k->name);
+		else
+			appendStringInfo(&valid, "%s%s", valid.len ? ", " : "", k->name);
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unrecognized expectation: \"%s\"", name),
-			 errhint("Valid expectations are: %s.", valid.data)));
+			 errhint("Valid expectations are: %s; and Great Expectations' names: %s.",
+					 valid.data, ge.data)));
 	return NULL;
 }
 
@@ -136,13 +189,17 @@ dq_class(DqKind kind)
 	return kind_info(kind)->class;
 }
 
-/* The kind called name, or an error; *kind_name gets its canonical name. */
+/*
+ * The kind called name (lakehouse's or GE's), or an error; *kind_name gets
+ * the name as the kinds table spells it, *ge whether it is GE's.
+ */
 DqKind
-dq_kind_parse(const char *name, const char **kind_name)
+dq_kind_parse(const char *name, const char **kind_name, bool *ge)
 {
 	const DqKindInfo *k = kind_by_name(name);
 
 	*kind_name = k->name;
+	*ge = k->ge;
 	return k->kind;
 }
 
@@ -224,8 +281,7 @@ table_from_catalog(LhTable *lt, bool with_suite)
 		desc = SPI_tuptable->tupdesc;
 		e->expectation_id = spi_int4(tup, 1);
 		e->name = SPI_getvalue(tup, desc, 2);
-		e->kind = kind_by_name(SPI_getvalue(tup, desc, 3))->kind;
-		e->kind_name = kind_info(e->kind)->name;
+		e->kind = dq_kind_parse(SPI_getvalue(tup, desc, 3), &e->kind_name, &e->ge);
 		e->args = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 4, &isnull));
 		e->severity = SPI_getvalue(tup, desc, 5);
 		e->mostly_text = SPI_getvalue(tup, desc, 6);
@@ -475,24 +531,73 @@ dq_expression_has_subquery(const char *expr)
  * ----------------------------------------------------------------
  */
 
-/* min/max (and strict_min/strict_max) of the *_between kinds */
+/*
+ * min/max (and strict_min/strict_max) of the *_between kinds; GE's names
+ * call them min_value and max_value, and GE's row count takes strict
+ * bounds too (expect_table_row_count_to_be_between.py).
+ */
 static void
 decode_bounds(DqExpectation *e)
 {
-	e->min = dq_arg_text(e, "min", false);
-	e->max = dq_arg_text(e, "max", false);
+	const char *kmin = e->ge ? "min_value" : "min";
+	const char *kmax = e->ge ? "max_value" : "max";
+
+	e->min = dq_arg_text(e, kmin, false);
+	e->max = dq_arg_text(e, kmax, false);
 	if (e->min == NULL && e->max == NULL)
-		arg_error(e, "Give \"min\", \"max\" or both.");
+		arg_error(e, "Give \"%s\", \"%s\" or both.", kmin, kmax);
 	if (e->kind == DQ_LENGTH_BETWEEN || e->kind == DQ_ROW_COUNT_BETWEEN)
 	{
-		check_integer(e, "min", e->min);
-		check_integer(e, "max", e->max);
+		check_integer(e, kmin, e->min);
+		check_integer(e, kmax, e->max);
 	}
-	else
+	if (e->kind != DQ_LENGTH_BETWEEN && (e->kind != DQ_ROW_COUNT_BETWEEN || e->ge))
 	{
 		e->strict_min = arg_bool(e, "strict_min");
 		e->strict_max = arg_bool(e, "strict_max");
 	}
+}
+
+/*
+ * ignore_row_if of unique over several columns: which rows count as
+ * missing (left out of the judged rows).  GE's default for
+ * expect_compound_columns_to_be_unique is all_values_are_missing
+ * (MulticolumnMapExpectation.ignore_row_if in expectation.py); lakehouse's
+ * unique keeps its documented any_value_is_missing.
+ */
+static void
+decode_ignore_row_if(DqExpectation *e)
+{
+	char	   *v = dq_arg_text(e, "ignore_row_if", false);
+
+	if (v == NULL)
+		v = e->ge ? "all_values_are_missing" : "any_value_is_missing";
+	if (strcmp(v, "all_values_are_missing") != 0 &&
+		strcmp(v, "any_value_is_missing") != 0 && strcmp(v, "never") != 0)
+		arg_error(e, "Argument \"ignore_row_if\" must be \"all_values_are_missing\", \"any_value_is_missing\" or \"never\", not \"%s\".", v);
+	e->ignore_row_if = v;
+}
+
+/*
+ * GE's unexpected_rows_query names the checked table "{batch}"
+ * (unexpected_rows_expectation.py): put the table in its place.
+ */
+static char *
+substitute_batch(DqTable *t, const char *query)
+{
+	StringInfoData buf;
+	const char *p = query;
+	const char *hit;
+
+	initStringInfo(&buf);
+	while ((hit = strstr(p, "{batch}")) != NULL)
+	{
+		appendBinaryStringInfo(&buf, p, hit - p);
+		appendStringInfoString(&buf, t->qname);
+		p = hit + strlen("{batch}");
+	}
+	appendStringInfoString(&buf, p);
+	return buf.data;
 }
 
 /* to/field of relationships: the referenced column must exist */
@@ -545,7 +650,7 @@ decode_control_total(DqTable *t, DqExpectation *e)
 void
 dq_decode(DqTable *t, DqExpectation *e)
 {
-	const DqKindInfo *k = kind_info(e->kind);
+	const DqKindInfo *k = kind_by_name(e->kind_name);
 	char		what[300];
 	ListCell   *lc;
 
@@ -565,24 +670,45 @@ dq_decode(DqTable *t, DqExpectation *e)
 		if (col)
 			e->columns = list_make1(col);
 	}
+	if (e->ge)
+	{
+		JsonbValue	v;
+
+		if (lh_option_lookup(e->args, "meta", &v) &&
+			(v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data)))
+			arg_error(e, "Argument \"meta\" must be a JSON object.");
+	}
 	switch (e->kind)
 	{
 		case DQ_UNIQUE:
-			if (e->columns != NIL && lh_option_lookup(e->args, "columns", &(JsonbValue) {0}))
-				arg_error(e, "Give either \"column\" or \"columns\", not both.");
-			if (e->columns == NIL)
-				e->columns = dq_arg_list(e, "columns", false);
-			if (e->columns == NIL)
-				arg_error(e, "Argument \"column\" or \"columns\" is required.");
+			if (e->ge && k->column)
+				;				/* expect_column_values_to_be_unique: column */
+			else if (e->ge)
+			{
+				e->columns = dq_arg_list(e, "column_list", false);
+				if (e->columns == NIL)
+					arg_error(e, "Argument \"column_list\" is required.");
+			}
+			else
+			{
+				if (e->columns != NIL && lh_option_lookup(e->args, "columns", &(JsonbValue) {0}))
+					arg_error(e, "Give either \"column\" or \"columns\", not both.");
+				if (e->columns == NIL)
+					e->columns = dq_arg_list(e, "columns", false);
+				if (e->columns == NIL)
+					arg_error(e, "Argument \"column\" or \"columns\" is required.");
+			}
+			decode_ignore_row_if(e);
 			break;
 		case DQ_ACCEPTED_VALUES:
 		case DQ_NOT_IN_SET:
 			{
 				JsonbValue	v;
+				const char *key = e->ge ? "value_set" : "values";
 
-				if (!lh_option_lookup(e->args, "values", &v))
-					arg_error(e, "Argument \"values\" is required.");
-				e->values = dq_arg_list(e, "values", true);
+				if (!lh_option_lookup(e->args, key, &v))
+					arg_error(e, "Argument \"%s\" is required.", key);
+				e->values = dq_arg_list(e, key, true);
 			}
 			break;
 		case DQ_BETWEEN:
@@ -621,16 +747,21 @@ dq_decode(DqTable *t, DqExpectation *e)
 		case DQ_COLUMNS_MATCH_SET:
 			{
 				JsonbValue	v;
+				const char *key = e->ge ? "column_set" : "columns";
+				const char *exact = e->ge ? "exact_match" : "exact";
 
-				if (!lh_option_lookup(e->args, "columns", &v))
-					arg_error(e, "Argument \"columns\" is required.");
-				e->columns = dq_arg_list(e, "columns", false);
-				e->exact = lh_option_lookup(e->args, "exact", &v) ? arg_bool(e, "exact") : true;
+				if (!lh_option_lookup(e->args, key, &v))
+					arg_error(e, "Argument \"%s\" is required.", key);
+				e->columns = dq_arg_list(e, key, false);
+				/* GE's exact_match defaults to true as well */
+				e->exact = lh_option_lookup(e->args, exact, &v) ? arg_bool(e, exact) : true;
 				/* the columns are what is checked: they need not exist */
 				return;
 			}
 		case DQ_CUSTOM_QUERY:
-			e->query = dq_arg_text(e, "query", true);
+			e->query = dq_arg_text(e, e->ge ? "unexpected_rows_query" : "query", true);
+			if (e->ge)
+				e->query = substitute_batch(t, e->query);
 			lh_check_select_sql(e->query, psprintf("custom query of expectation \"%s\"", e->name));
 			e->query = lh_trim_sql(e->query);
 			break;
@@ -676,11 +807,17 @@ dq_missing_sql(DqExpectation *e)
 	{
 		StringInfoData buf;
 		ListCell   *lc;
+		bool		all = e->ignore_row_if &&
+			strcmp(e->ignore_row_if, "all_values_are_missing") == 0;
 
+		/* ignore_row_if = never: no row is missing */
+		if (e->ignore_row_if && strcmp(e->ignore_row_if, "never") == 0)
+			return pstrdup("false");
 		initStringInfo(&buf);
 		appendStringInfoChar(&buf, '(');
 		foreach(lc, e->columns)
-			appendStringInfo(&buf, "%st.%s IS NULL", foreach_current_index(lc) ? " OR " : "",
+			appendStringInfo(&buf, "%st.%s IS NULL",
+							 foreach_current_index(lc) ? (all ? " AND " : " OR ") : "",
 							 quote_identifier(lfirst(lc)));
 		appendStringInfoChar(&buf, ')');
 		return buf.data;
@@ -790,6 +927,56 @@ check_boolean(DqTable *t, const char *expr, const char *what)
 }
 
 /*
+ * A *_between expectation with min > max can never succeed: refuse it, as
+ * GE does (the column_values.between metric raises "min_value cannot be
+ * greater than max_value", column_map_metrics/column_values_between.py;
+ * ExpectTableRowCountToBeBetween._root_validate; 0.18's
+ * Expectation.validate_metric_value_between_configuration).  The bounds are
+ * compared as values of the type they are compared with: the column's for
+ * between and column_min/max, numeric for sum and mean, bigint for lengths
+ * and row counts.
+ */
+static void
+check_bounds_order(DqTable *t, DqExpectation *e)
+{
+	const char *type;
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+	bool		isnull;
+	Datum		d;
+
+	if (e->min == NULL || e->max == NULL)
+		return;
+	switch (e->kind)
+	{
+		case DQ_LENGTH_BETWEEN:
+		case DQ_ROW_COUNT_BETWEEN:
+			type = "pg_catalog.int8";
+			break;
+		case DQ_COLUMN_SUM_BETWEEN:
+		case DQ_COLUMN_MEAN_BETWEEN:
+			type = "pg_catalog.numeric";
+			break;
+		default:
+			type = format_type_be_qualified(get_atttype(t->relid,
+														get_attnum(t->relid, linitial(e->columns))));
+			break;
+	}
+	values[0] = CStringGetTextDatum(e->min);
+	values[1] = CStringGetTextDatum(e->max);
+	(void) lh_spi_exec(psprintf("SELECT $1::%s > $2::%s", type, type), 2, types, values,
+					   NULL, SPI_OK_SELECT, "compare the bounds of an expectation");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull && DatumGetBool(d))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid bounds for expectation \"%s\" (%s)", e->name, e->kind_name),
+				 errdetail("The minimum %s is greater than the maximum %s, so no value could pass.",
+						   e->min, e->max),
+				 errhint("Swap the bounds; Great Expectations refuses min_value > max_value as well.")));
+}
+
+/*
  * Prepare the SQL that will evaluate e against the table, so that unknown
  * columns, type mismatches and invalid literals surface now.
  */
@@ -852,4 +1039,317 @@ dq_validate_sql(DqTable *t, DqExpectation *e)
 		appendStringInfo(&sql, " WHERE %s", scope);
 	plan = lh_spi_prepare(sql.data, "analyse an expectation's query");
 	SPI_freeplan(plan);
+	check_bounds_order(t, e);
+}
+
+/* ----------------------------------------------------------------
+ * Great Expectations: row_condition and the expectation configuration
+ * ----------------------------------------------------------------
+ */
+
+/* Skip blanks, as pyparsing does between tokens. */
+static const char *
+skip_blanks(const char *p)
+{
+	while (*p == ' ' || *p == '\t')
+		p++;
+	return p;
+}
+
+static void
+row_condition_error(DqExpectation *e, const char *cond)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid row_condition for expectation \"%s\" (%s)", e->name, e->kind_name),
+			 errdetail("Condition: %s", cond),
+			 errhint("With condition_parser \"great_expectations\" write col(\"name\") followed by .notnull() or by one of > < >= <= == != and a number, a quoted string or date(\"...\"); or use condition_parser \"sql\" with a PostgreSQL Boolean expression.")));
+}
+
+/*
+ * Translate GE's row condition language into SQL.  Its grammar
+ * (_parse_great_expectations_condition in
+ * great_expectations/expectations/row_conditions.py) is one comparison:
+ * col("name") .notnull(), or col("name") <op> number | "string" | 'string' |
+ * date("..."), with op one of > < >= <= == != -- parse_condition_to_sqlalchemy
+ * turns it into column <op> value.  Unlike pyparsing's parseString, the
+ * whole text must be consumed: trailing text is an error, not ignored.
+ */
+static char *
+translate_ge_condition(DqExpectation *e, const char *cond)
+{
+	const char *p = skip_blanks(cond);
+	const char *start;
+	char	   *column;
+	const char *op;
+	char	   *value;
+	bool		is_date = false;
+
+	if (strncmp(p, "col(\"", 5) != 0)
+		row_condition_error(e, cond);
+	p += 5;
+	start = p;
+	if (!isalpha((unsigned char) *p))
+		row_condition_error(e, cond);
+	while (isalnum((unsigned char) *p) || *p == '_' || *p == '-' || *p == '.')
+		p++;
+	column = pnstrdup(start, p - start);
+	if (strncmp(p, "\")", 2) != 0)
+		row_condition_error(e, cond);
+	p = skip_blanks(p + 2);
+	if (pg_strncasecmp(p, ".notnull()", 10) == 0)
+	{
+		if (*skip_blanks(p + 10) != '\0')
+			row_condition_error(e, cond);
+		return psprintf("%s IS NOT NULL", quote_identifier(column));
+	}
+	if (strncmp(p, ">=", 2) == 0 || strncmp(p, "<=", 2) == 0)
+		op = pnstrdup(p, 2), p += 2;
+	else if (strncmp(p, "==", 2) == 0)
+		op = "=", p += 2;
+	else if (strncmp(p, "!=", 2) == 0)
+		op = "<>", p += 2;
+	else if (*p == '>' || *p == '<')
+		op = pnstrdup(p, 1), p += 1;
+	else
+		row_condition_error(e, cond);
+	p = skip_blanks(p);
+	if (strncmp(p, "date(", 5) == 0)
+	{
+		is_date = true;
+		p = skip_blanks(p + 5);
+	}
+	if (*p == '"' || *p == '\'')
+	{
+		char		quote = *p++;
+
+		start = p;
+		while (*p && *p != quote)
+			p++;
+		if (*p != quote || p == start)
+			row_condition_error(e, cond);
+		value = quote_literal_cstr(pnstrdup(start, p - start));
+		p++;
+	}
+	else if (!is_date)
+	{
+		char	   *end;
+
+		start = p;
+		(void) strtod(p, &end);
+		if (end == p)
+			row_condition_error(e, cond);
+		value = pnstrdup(start, end - start);
+		p = end;
+		/* a number like GE's fnumber: digits, optional fraction and exponent */
+		(void) DirectFunctionCall3(numeric_in, CStringGetDatum(value),
+								   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	}
+	else
+		row_condition_error(e, cond);
+	if (is_date)
+	{
+		p = skip_blanks(p);
+		if (*p != ')')
+			row_condition_error(e, cond);
+		p++;
+		value = psprintf("%s::pg_catalog.date", value);
+	}
+	if (*skip_blanks(p) != '\0')
+		row_condition_error(e, cond);
+	return psprintf("%s %s %s", quote_identifier(column), op, value);
+}
+
+/*
+ * The row filter of a GE-named expectation: its row_condition in SQL, or
+ * NULL if it has none.  condition_parser must say how to read it:
+ * "great_expectations" (or the older "great_expectations__experimental__"),
+ * GE's own language, the only one GE's SQL engine accepts; or "sql", a
+ * PostgreSQL Boolean expression (lakehouse's where).  "pandas" and "spark"
+ * are expressions of other engines and are refused.
+ */
+char *
+dq_ge_row_filter(DqExpectation *e)
+{
+	char	   *cond;
+	char	   *parser;
+
+	if (!e->ge)
+		return NULL;
+	cond = dq_arg_text(e, "row_condition", false);
+	parser = dq_arg_text(e, "condition_parser", false);
+	if (cond == NULL)
+	{
+		if (parser != NULL)
+			arg_error(e, "Argument \"condition_parser\" is given without \"row_condition\".");
+		return NULL;
+	}
+	if (parser == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("row_condition of expectation \"%s\" needs a condition_parser", e->name),
+				 errdetail("Great Expectations expects condition_parser to be set whenever row_condition is."),
+				 errhint("Add condition_parser: \"great_expectations\" for col(\"name\") > 0 conditions, or \"sql\" for a PostgreSQL expression.")));
+	if (strcmp(parser, "sql") == 0)
+		return cond;
+	if (strcmp(parser, "great_expectations") == 0 ||
+		strcmp(parser, "great_expectations__experimental__") == 0)
+		return translate_ge_condition(e, cond);
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("condition_parser \"%s\" is not supported", parser),
+			 errdetail("Expectation \"%s\": \"pandas\" and \"spark\" conditions are Python expressions for other engines; Great Expectations' SQL engine refuses them too.",
+					   e->name),
+			 errhint("Use condition_parser \"great_expectations\" (col(\"name\") > 0) or \"sql\" (a PostgreSQL Boolean expression).")));
+	return NULL;
+}
+
+/* GE's name for a kind: the first GE entry of the kinds table with it. */
+static const char *
+ge_type(DqExpectation *e)
+{
+	if (e->ge)
+		return e->kind_name;
+	if (e->kind == DQ_UNIQUE)
+		return list_length(e->columns) == 1 ? "expect_column_values_to_be_unique" :
+			"expect_compound_columns_to_be_unique";
+	for (const DqKindInfo *k = kinds; k->name; k++)
+		if (k->ge && k->kind == e->kind)
+			return k->name;
+	return e->kind_name;		/* no GE equivalent: lakehouse's name */
+}
+
+/* GE's name of a lakehouse argument (the same where GE has none). */
+static const char *
+ge_key(DqExpectation *e, const char *key)
+{
+	static const char *const map[][2] = {
+		{"min", "min_value"}, {"max", "max_value"}, {"values", "value_set"},
+		{"exact", "exact_match"}, {"query", "unexpected_rows_query"}, {NULL, NULL}
+	};
+
+	if (e->ge)
+		return key;
+	if (strcmp(key, "columns") == 0)
+		return e->kind == DQ_UNIQUE ? "column_list" : "column_set";
+	for (int i = 0; map[i][0]; i++)
+		if (strcmp(map[i][0], key) == 0)
+			return map[i][1];
+	return key;
+}
+
+static void
+append_json_value(StringInfo buf, JsonbValue *v)
+{
+	if (v->type == jbvBinary)
+		(void) JsonbToCString(buf, v->val.binary.data, v->val.binary.len);
+	else
+	{
+		Jsonb	   *j = JsonbValueToJsonb(v);
+
+		(void) JsonbToCString(buf, &j->root, VARSIZE(j));
+	}
+}
+
+/*
+ * The expectation as a GE ExpectationConfiguration (to_json_dict of
+ * great_expectations/expectations/expectation_configuration.py): type (GE's
+ * name, or lakehouse's where GE has none), kwargs with GE's argument names,
+ * meta (the user's meta, plus "lakehouse": name, kind, severity), and
+ * notes/description when given.  mostly, ignore_row_if and a where filter
+ * (row_condition with condition_parser "sql") are in kwargs as evaluated.
+ */
+char *
+dq_ge_config(DqExpectation *e)
+{
+	StringInfoData buf;
+	StringInfoData extra;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			level = 0;
+	bool		first = true;
+	bool		has_filter_arg = false;
+	char	   *user_meta = NULL;
+
+	initStringInfo(&buf);
+	initStringInfo(&extra);
+	appendStringInfoString(&buf, "{\"type\": ");
+	escape_json(&buf, ge_type(e));
+	appendStringInfoString(&buf, ", \"kwargs\": {");
+	it = JsonbIteratorInit(&e->args->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		char	   *key;
+		JsonbValue	val;
+
+		if (tok == WJB_BEGIN_OBJECT)
+			level++;
+		if (tok != WJB_KEY || level != 1)
+			continue;
+		key = pnstrdup(v.val.string.val, v.val.string.len);
+		(void) JsonbIteratorNext(&it, &val, true);
+		if (strcmp(key, "meta") == 0)
+		{
+			StringInfoData m;
+
+			initStringInfo(&m);
+			append_json_value(&m, &val);
+			user_meta = m.data;
+			continue;
+		}
+		if (strcmp(key, "notes") == 0 || strcmp(key, "description") == 0)
+		{
+			appendStringInfo(&extra, ", \"%s\": ", key);
+			append_json_value(&extra, &val);
+			continue;
+		}
+		if (strcmp(key, "row_condition") == 0)
+			has_filter_arg = true;
+		/* lakehouse's unique over one listed column is GE's column unique */
+		if (!e->ge && e->kind == DQ_UNIQUE && strcmp(key, "columns") == 0 &&
+			list_length(e->columns) == 1)
+		{
+			appendStringInfo(&buf, "%s\"column\": ", first ? "" : ", ");
+			escape_json(&buf, linitial(e->columns));
+			first = false;
+			continue;
+		}
+		appendStringInfoString(&buf, first ? "" : ", ");
+		escape_json(&buf, ge_key(e, key));
+		appendStringInfoString(&buf, ": ");
+		append_json_value(&buf, &val);
+		first = false;
+	}
+	if (dq_class(e->kind) == DQ_CLASS_ROW || e->kind == DQ_UNIQUE)
+	{
+		appendStringInfo(&buf, "%s\"mostly\": %s", first ? "" : ", ", e->mostly_text);
+		first = false;
+	}
+	if (e->kind == DQ_UNIQUE && list_length(e->columns) > 1 &&
+		!lh_option_lookup(e->args, "ignore_row_if", &v))
+	{
+		appendStringInfo(&buf, "%s\"ignore_row_if\": \"%s\"", first ? "" : ", ", e->ignore_row_if);
+		first = false;
+	}
+	if (e->row_filter && !has_filter_arg)
+	{
+		appendStringInfo(&buf, "%s\"row_condition\": ", first ? "" : ", ");
+		escape_json(&buf, e->row_filter);
+		appendStringInfoString(&buf, ", \"condition_parser\": \"sql\"");
+	}
+	appendStringInfoString(&buf, "}, \"meta\": ");
+	if (user_meta && strcmp(user_meta, "{}") != 0)
+	{
+		/* the user's object, then lakehouse's key */
+		appendBinaryStringInfo(&buf, user_meta, strlen(user_meta) - 1);
+		appendStringInfoString(&buf, ", ");
+	}
+	else
+		appendStringInfoChar(&buf, '{');
+	appendStringInfoString(&buf, "\"lakehouse\": {\"expectation\": ");
+	escape_json(&buf, e->name);
+	appendStringInfo(&buf, ", \"kind\": \"%s\", \"severity\": \"%s\"}}, \"id\": null%s}",
+					 e->kind_name, e->severity, extra.data);
+	return buf.data;
 }

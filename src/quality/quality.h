@@ -91,6 +91,10 @@ typedef struct DqExpectation
 	char	   *tolerance;		/* control_total */
 	bool		exact;			/* columns_match_set */
 	struct DbtTest *dbt;		/* dbt_test: the decoded test (dbt.c) */
+	bool		ge;				/* declared with GE's name (its arguments
+								 * and defaults) */
+	char	   *ignore_row_if;	/* unique: all_values_are_missing,
+								 * any_value_is_missing or never */
 } DqExpectation;
 
 /* A silver or gold table and its suite. */
@@ -134,7 +138,7 @@ typedef struct DqResult
 
 /* expect.c */
 extern DqClass dq_class(DqKind kind);
-extern DqKind dq_kind_parse(const char *name, const char **kind_name);
+extern DqKind dq_kind_parse(const char *name, const char **kind_name, bool *ge);
 extern void dq_decode(DqTable *t, DqExpectation *e);
 extern void dq_validate_sql(DqTable *t, DqExpectation *e);
 extern void dq_append_bounds(StringInfo buf, const char *expr, DqExpectation *e,
@@ -160,6 +164,8 @@ extern char *dq_store_expectation(DqTable *t, const char *kind, Jsonb *args,
 /* dqconfig.c: the dq.yaml quality files (action fail_fast) */
 extern List *dqconfig_evaluate(DqTable *t, bool incremental, int64 run_id,
 							   bool skip_drop, DqResult **stopped);
+extern char *dq_ge_row_filter(DqExpectation *e);
+extern char *dq_ge_config(DqExpectation *e);
 
 /* check.c */
 extern List *dq_evaluate(DqTable *t, bool incremental, int64 run_id,

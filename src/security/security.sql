@@ -514,7 +514,7 @@ DECLARE
                              'lh_mask_hash(text)', 'lh_mask_partial(text)',
                              'lh_metrics()', 'lh_observe_workers()', 'lh_run_progress()',
                              'lh_lineage_diagram(text,text)', 'lh_schedule_state()',
-                             'lh_dr_node()'];
+                             'lh_dr_node()', 'lh_validation_result(bigint,text)'];
     admin_fns text[] := ARRAY[
         'lh_set_secret_from_file(text,text)', 'lh_set_secret_reference(text,text)',
         'lh_audit(text,text,text,jsonb)', 'lh_forget(text,text,text)',
