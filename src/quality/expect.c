@@ -171,10 +171,14 @@ kind_by_name(const char *name)
 	initStringInfo(&valid);
 	initStringInfo(&ge);
 	for (const DqKindInfo *k = kinds; k->name; k++)
+	{
+		if (k->kind == DQ_DBT_TEST)
+			continue;			/* declared with lh_add_dbt_test */
 		if (k->ge)
 			appendStringInfo(&ge, "%s%s", ge.len ? ", " : "", k->name);
 		else
 			appendStringInfo(&valid, "%s%s", valid.len ? ", " : "", k->name);
+	}
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unrecognized expectation: \"%s\"", name),
