@@ -13,8 +13,9 @@
  * expectations evaluated on each projected row before it is written).
  * dqconfig.c applies the dq.yaml quality files and evaluates their
  * fail_fast checks in file order.
- * dbt.c holds dbt's generic tests (kind dbt_test): their parsing, naming,
- * SQL and evaluation.
+ * dbt_parse.c reads dbt's generic tests (kind dbt_test) as written in
+ * schema.yml: parsing, dbt's defaults, naming; dbt.c checks them against
+ * the table, builds their SQL and evaluates them.
  *
  *-------------------------------------------------------------------------
  */
@@ -178,12 +179,85 @@ extern char *dq_results_json(DqTable *t, List *results);
 extern int64 dq_record_json(int32 table_id, const char *table_name,
 							int64 run_id, bool incremental, const char *json);
 
-/* dbt.c: dbt generic tests, stored as expectations of kind dbt_test */
+/* dbt_parse.c and dbt.c: dbt generic tests, expectations of kind dbt_test */
+typedef enum DbtKind
+{
+	DBT_NOT_NULL,
+	DBT_UNIQUE,
+	DBT_ACCEPTED_VALUES,
+	DBT_RELATIONSHIPS,
+	DBT_EXPRESSION_IS_TRUE,
+	DBT_UNIQUE_COMBINATION
+} DbtKind;
+
+typedef struct DbtTestInfo
+{
+	const char *name;
+	const char *package;		/* dbt_utils, or NULL for dbt's own */
+	DbtKind		kind;
+	bool		column;			/* needs column_name */
+	const char *const *args;	/* its arguments */
+} DbtTestInfo;
+
+/* One test, decoded. */
+typedef struct DbtTest
+{
+	const DbtTestInfo *info;
+	char	   *test;			/* as written: "dbt_utils.expression_is_true" */
+	char	   *name;
+	char	   *column;			/* column_name, or NULL */
+	List	   *values;			/* accepted_values: SQL literals */
+	char	   *to;
+	char	   *parent;			/* relationships: the quoted table */
+	char	   *field;
+	char	   *expression;
+	List	   *combination;	/* unique_combination_of_columns */
+	/* config */
+	char	   *severity;		/* "error" or "warn" */
+	char	   *where;
+	char	   *warn_if;		/* normalized: "!= 0" */
+	char	   *error_if;
+	char	   *fail_calc;
+	int64		limit;			/* -1: none */
+	char	   *store_as;		/* "table", "view" or NULL: not stored */
+	char	   *schema;			/* suffix of the audit schema */
+	char	   *alias;
+	char	   *tags;			/* JSON text or NULL */
+	char	   *meta;
+	/* the relation of store_failures */
+	char	   *audit_schema;
+	char	   *audit_table;
+} DbtTest;
+
+/* An invalid test: the detail says what (a format and its arguments). */
+#define dbt_error(d, ...) \
+	ereport(ERROR, \
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE), \
+			 errmsg("invalid dbt test \"%s\"", (d)->test ? (d)->test : "?"), \
+			 errdetail(__VA_ARGS__), \
+			 errhint("Write the test as in a dbt schema.yml, for example {\"accepted_values\": {\"values\": [\"a\", \"b\"], \"config\": {\"severity\": \"warn\"}}}.")))
+
+/* An expectation made from a dbt test. */
+typedef struct DbtItem
+{
+	char	   *name;
+	char	   *severity;		/* lakehouse's: fail or warn */
+	char	   *where;
+	char	   *args;			/* JSON object text */
+} DbtItem;
+
+/* dbt_parse.c: a test as written in schema.yml, or stored */
+extern DbtItem *dbt_parse_entry(const char *table_name, JsonbValue *entry,
+								const char *column);
+extern DbtTest *dbt_parse_stored(char *name, Jsonb *args);
+extern Jsonb *dbt_parse_jsonb(const char *text);
+extern char *dbt_expectation_items(const char *table_name, const char *tests_json);
+
+/* dbt.c: lh_add_dbt_test, checking against the table, SQL, evaluation */
 extern void dbt_decode(DqTable *t, DqExpectation *e);
 extern void dbt_validate_sql(DqTable *t, DqExpectation *e);
 extern void dbt_evaluate(DqTable *t, DqResult *r);
 extern char *dbt_result_summary(DqResult *r);
-extern char *dbt_expectation_items(const char *table_name, const char *tests_json);
 
 /* gate.c: the quality checks of src/pipeline/checks.c */
 extern void quality_init(void);
