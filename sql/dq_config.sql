@@ -164,6 +164,27 @@ SELECT r.expectation, r.success
    AND r.table_name = 'silver.dqc_items'
  ORDER BY r.expectation;
 
+-- changing only the action of a check is audited, though its expectation
+-- does not change (fail and fail_fast both store severity "fail");
+-- re-applying the same file records nothing
+CREATE TEMP TABLE dqc_doc AS SELECT $$
+silver:
+  dqc_items:
+    checks:
+      - {type: row_count, max: 10, action: warn}
+      - {type: not_null, column: code, action: fail_fast}
+      - {type: range, column: qty, min: 0, action: fail_fast}
+      - {type: pk_unique, columns: [id], action: fail_fast}
+$$ AS doc;
+SELECT coalesce(max(audit_id), 0) AS audit_before FROM lakehouse.audit_log \gset
+SELECT lakehouse.lh_apply_quality_config(doc)->'tables'->0->'changed' AS changed FROM dqc_doc;
+SELECT action, object_kind, object_name, details FROM lakehouse.audit_log
+ WHERE audit_id > :audit_before ORDER BY audit_id;
+SELECT coalesce(max(audit_id), 0) AS audit_before FROM lakehouse.audit_log \gset
+SELECT lakehouse.lh_apply_quality_config(doc)->'tables'->0->'changed' AS changed FROM dqc_doc;
+SELECT count(*) AS audited FROM lakehouse.audit_log WHERE audit_id > :audit_before;
+DROP TABLE dqc_doc;
+
 -- critical: a warn check whose category is critical fails the run; an explicit
 -- category decides; removing checks from the file removes them from the table
 SELECT jsonb_pretty(lakehouse.lh_apply_quality_config($$
@@ -302,6 +323,20 @@ SELECT lakehouse.lh_apply_quality_config('');
 SELECT lakehouse.lh_apply_quality_config('[1, 2]');
 SELECT lakehouse.lh_apply_quality_config(NULL);
 SELECT lakehouse.lh_apply_quality_config_file('no_such_dq.yaml');
+-- a file over lakehouse.max_config_bytes (the sample has more than 1024
+-- bytes) is refused, as a quality configuration file; the message names
+-- the absolute path, shown here without its directory
+SET lakehouse.max_config_bytes = 1024;
+SET regress.dq_yaml = :'dq_yaml';
+DO $$
+BEGIN
+    PERFORM lakehouse.lh_apply_quality_config_file(current_setting('regress.dq_yaml'));
+EXCEPTION WHEN program_limit_exceeded THEN
+    RAISE NOTICE '%', replace(SQLERRM, current_setting('regress.dq_yaml'), 'dq.yaml');
+END
+$$;
+RESET regress.dq_yaml;
+RESET lakehouse.max_config_bytes;
 -- nothing of the failed attempts stayed
 SELECT count(*) AS config_checks FROM lakehouse.dq_config_checks;
 

@@ -925,6 +925,79 @@ LANGUAGE C CALLED ON NULL INPUT VOLATILE;
 REVOKE ALL ON FUNCTION lakehouse.lh_apply_quality_config_file(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION lakehouse.lh_apply_quality_config_file(text) TO pg_read_server_files;
 
+/*
+ * Updates of a dq.yaml check (action, category, position) are audited: its
+ * expectation's trigger records only its creation and removal.
+ */
+CREATE OR REPLACE FUNCTION lakehouse.lh_audit_describe(kind text, op text, old_row jsonb, new_row jsonb,
+                                            OUT object_name text, OUT details jsonb)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r jsonb := coalesce(new_row, old_row);
+BEGIN
+    object_name := CASE kind
+        WHEN 'table' THEN format('%I.%I', r->>'schema_name', r->>'table_name')
+        WHEN 'contract' THEN format('%I.%I', r->>'schema_name', r->>'table_name')
+        WHEN 'expectation' THEN (SELECT format('%I.%I', t.schema_name, t.table_name)
+                                   FROM lakehouse.tables t
+                                  WHERE t.table_id = (r->>'table_id')::integer)
+                                || ':' || (r->>'name')
+        WHEN 'schema_policy' THEN (SELECT format('%I.%I', t.schema_name, t.table_name)
+                                     FROM lakehouse.tables t
+                                    WHERE t.table_id = (r->>'table_id')::integer)
+        WHEN 'quality_check' THEN (SELECT format('%I.%I', t.schema_name, t.table_name)
+                                          || ':' || e.name
+                                     FROM lakehouse.dq_expectations e
+                                     JOIN lakehouse.tables t USING (table_id)
+                                    WHERE e.expectation_id = (r->>'expectation_id')::integer)
+        WHEN 'evolution' THEN r->>'table_name'
+        WHEN 'run' THEN r->>'pipeline_name'
+        WHEN 'retention' THEN (SELECT s.name FROM lakehouse.sources s
+                                WHERE s.source_id = (r->>'source_id')::integer)
+        WHEN 'classification' THEN format('%I.%I.%I', r->>'schema_name', r->>'table_name',
+                                          r->>'column_name')
+        ELSE r->>'name' END;
+    details := '{}';
+    IF op = 'UPDATE' THEN
+        details := jsonb_build_object('changed', (
+            SELECT coalesce(jsonb_agg(n.key ORDER BY n.key), '[]')
+              FROM jsonb_each(new_row) n
+              JOIN jsonb_each(old_row) o USING (key)
+             WHERE n.value IS DISTINCT FROM o.value
+               AND n.key NOT IN ('updated_at', 'snapshot_at', 'last_applied_at')));
+        IF details->'changed' = '[]' THEN
+            details := NULL;            -- nothing worth recording
+            RETURN;
+        END IF;
+    END IF;
+    IF kind = 'schema_policy' THEN
+        details := details || jsonb_build_object('policy', r->>'policy');
+    ELSIF kind = 'evolution' THEN
+        details := jsonb_build_object('change_kind', r->>'change_kind',
+                                      'column', r->>'column_name',
+                                      'via', r->>'via', 'breaking', (r->>'breaking')::boolean);
+    ELSIF kind = 'run' THEN
+        details := jsonb_build_object('run_id', (r->>'run_id')::bigint,
+                                      'application', r->>'application',
+                                      'full_refresh', (r->>'full_refresh')::boolean);
+    ELSIF kind = 'source' THEN
+        details := details || jsonb_build_object('kind', r->>'kind');
+    ELSIF kind = 'retention' THEN
+        details := details || jsonb_build_object('keep', r->>'keep');
+    ELSIF kind = 'quality_check' THEN
+        details := details || jsonb_build_object('action', r->>'action',
+                                                 'category', r->>'category');
+    ELSIF kind = 'classification' THEN
+        details := details || jsonb_build_object('classification', r->>'classification',
+                                                 'masking', r->>'masking', 'origin', r->>'origin');
+    END IF;
+END
+$$;
+CREATE TRIGGER lh_audit AFTER UPDATE ON lakehouse.dq_config_checks
+    FOR EACH ROW EXECUTE FUNCTION lakehouse.lh_audit_trigger('quality_check');
+
 /* ---- issue 21: dbt-tests ---- */
 
 /*

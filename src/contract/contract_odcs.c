@@ -18,7 +18,7 @@
  * says.  Descriptive parts (team, support, servers, descriptions, tags,
  * "text" quality rules, ...) are accepted and kept in the stored document.
  *
- * YAML goes through the pipeline YAML reader (src/declare/yaml_parse.c,
+ * YAML goes through the pipeline YAML reader (src/declare/yaml_read.c,
  * lh_yaml_to_json): one converter for the whole extension.
  *
  * Nothing here touches the catalog or takes locks; everything is palloc'd

@@ -19,7 +19,8 @@
  *
  * Both lh_schedule (src/pipeline/schedule.c) and the YAML parser (which
  * reports the line and column) call lh_cron_check.  It runs no SQL and
- * reads no catalog: test/fuzz/yaml_fuzz.c links it with yaml_parse.c.
+ * reads no catalog: test/fuzz/yaml_fuzz.c links it with yaml_parse.c and
+ * yaml_read.c.
  * It may call only palloc, psprintf and libpgport.
  *
  *-------------------------------------------------------------------------

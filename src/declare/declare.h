@@ -2,13 +2,14 @@
  *
  * declare.h
  *	  The declaration API's header: pipeline definitions read from YAML
- *	  (src/declare/yaml_parse.c and src/declare/yaml.c).  The SQL functions
+ *	  (src/declare/yaml_read.c, yaml_parse.c and yaml.c).  The SQL functions
  *	  of declare.c need no declarations here.
  *
  * Declaring pipelines from YAML works in two steps.  yaml_parse.c's
  * lh_cfg_parse() turns the YAML stream into the plain structs below and
- * validates their shape; it touches no catalog and calls no SPI, so
- * test/fuzz/yaml_fuzz.c links that file alone outside the server.  yaml.c's
+ * validates their shape, reading the YAML with yaml_read.c's generic
+ * helpers; neither file touches the catalog or calls SPI, so
+ * test/fuzz/yaml_fuzz.c links the two outside the server.  yaml.c's
  * SQL-callable functions then apply the structs through the SQL API.
  *
  * Errors found while parsing go through lh_cfg_report(), which never
@@ -133,7 +134,7 @@ typedef struct LhCfgParser
 	yaml_document_t document;
 	bool		document_live;
 
-	/* Private to yaml_parse.c. */
+	/* Private to yaml_read.c and yaml_parse.c. */
 	int			maxpipelines;
 	bool		saw_pipelines_key;
 	int			depth;
@@ -143,6 +144,8 @@ typedef struct LhCfgParser
 
 /* yaml_parse.c */
 extern void lh_cfg_parse(LhCfgParser *parser);
+
+/* yaml_read.c */
 extern void lh_cfg_release(LhCfgParser *parser);
 extern char *lh_yaml_to_json(LhCfgParser *parser);
 extern void lh_cfg_check_unique(LhCfgParser *parser, LhCfgNameRef *refs,
@@ -152,7 +155,7 @@ extern int	lh_cfg_strcmp(const void *a, const void *b);
 extern bool lh_cfg_sorted_contains(char **sorted, int n, const char *name);
 
 /*
- * yaml_parse.c: one YAML document read with the bounds, checks and messages
+ * yaml_read.c: one YAML document read with the bounds, checks and messages
  * of pipeline configurations (data contracts, dq.yaml quality files).
  */
 #define LH_CFG_MAX_KEYS			16	/* keys of one mapping in lh_cfg_fields */
@@ -175,16 +178,23 @@ extern void lh_cfg_wrong_kind(LhCfgParser *parser, const yaml_node_t *node,
 extern char *lh_cfg_json(LhCfgParser *parser, yaml_node_t *node,
 						 const char *where);
 
-/* yaml.c */
+/*
+ * yaml.c.  The struct tag, not utils/elog.h's typedef: the fuzz harness
+ * includes this header without the backend's headers.
+ */
+struct ErrorContextCallback;
 extern char *lh_cfg_read_server_file(const char *path, const char *what,
-									 ErrorContextCallback *errcb, size_t *len,
-									 char **dir);
+									 struct ErrorContextCallback *errcb,
+									 size_t *len, char **dir);
 
 /* drop_guard.c */
 extern bool lh_allow_drop_table;
 extern void declare_drop_data_table(const char *schema, const char *table);
 
-/* Provided by whoever links yaml_parse.c: yaml.c or the fuzz harness. */
+/*
+ * Provided by whoever links yaml_read.c and yaml_parse.c: yaml.c or the
+ * fuzz harness.
+ */
 extern void lh_cfg_report(LhCfgParser *parser, LhCfgErrorKind kind,
 						  const char *message, const char *detail,
 						  const char *hint) pg_attribute_noreturn();

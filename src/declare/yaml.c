@@ -316,7 +316,8 @@ cfg_set_expectations(const char *table, const char *json, const char *dbt_tests)
 }
 
 /* Define the sources, silver and gold tables and schedule of a pipeline. */
-static char *cfg_read_file(const char *path, const char *shown, size_t *len);
+static char *cfg_read_file(const char *path, const char *shown,
+						   const char *what, size_t *len);
 
 static void
 cfg_define(LhCfgPipeline *pl, CfgApplyContext *ctx)
@@ -396,7 +397,8 @@ cfg_define(LhCfgPipeline *pl, CfgApplyContext *ctx)
 		{
 			size_t		len;
 			char	   *doc = tab->contract ? tab->contract :
-				cfg_read_file(tab->contract_file, tab->contract_file, &len);
+				cfg_read_file(tab->contract_file, tab->contract_file,
+							  "data contract", &len);
 
 			values[2] = CStringGetTextDatum(doc);
 			values[3] = CStringGetTextDatum(tab->on_violation ? tab->on_violation : "fail");
@@ -653,12 +655,14 @@ cfg_parse_and_apply(const char *input, size_t input_len, const char *base_dir,
 }
 
 /*
- * Read a whole configuration file (a pipeline's, or a contract it names);
- * shown is the name for messages.  Reading a server file needs what
+ * Read a whole configuration file (a pipeline's, a contract it names, a
+ * dq.yaml quality file); shown is the name for messages, what the kind of
+ * file ("pipeline configuration", ...).  Reading a server file needs what
  * pg_read_file needs.
  */
 static char *
-cfg_read_file(const char *path, const char *shown, size_t *len)
+cfg_read_file(const char *path, const char *shown, const char *what,
+			  size_t *len)
 {
 	struct stat st;
 	FILE	   *file;
@@ -683,7 +687,7 @@ cfg_read_file(const char *path, const char *shown, size_t *len)
 	if (st.st_size > CFG_MAX_INPUT)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("pipeline configuration file \"%s\" is too large", shown),
+				 errmsg("%s file \"%s\" is too large", what, shown),
 				 errdetail("The file has %lld bytes; the limit is %d bytes (lakehouse.max_config_bytes).",
 						   (long long) st.st_size, CFG_MAX_INPUT)));
 
@@ -704,7 +708,7 @@ cfg_read_file(const char *path, const char *shown, size_t *len)
 		if (buf.len > CFG_MAX_INPUT)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("pipeline configuration file \"%s\" is too large", shown),
+					 errmsg("%s file \"%s\" is too large", what, shown),
 					 errdetail("The limit is %d bytes (lakehouse.max_config_bytes).", CFG_MAX_INPUT)));
 		if (nread == 0)
 			break;
@@ -840,5 +844,5 @@ lh_cfg_read_server_file(const char *path, const char *what,
 
 	errcb->previous = error_context_stack;
 	error_context_stack = errcb;
-	return cfg_read_file(abspath, path, len);
+	return cfg_read_file(abspath, path, what, len);
 }

@@ -35,7 +35,7 @@
  * an error anywhere leaves the catalog as it was.
  *
  * Reading: the file is read by the parser of pipeline configurations
- * (src/declare/yaml_parse.c: lh_cfg_load_single and its accessors), with
+ * (src/declare/yaml_read.c: lh_cfg_load_single and its accessors), with
  * its bounds (size, nesting, alias expansion), its key checks and its
  * messages naming the line and column; libyaml's memory is released from
  * PG_FINALLY.  Files are read as lh_apply_config_file reads them

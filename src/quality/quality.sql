@@ -108,7 +108,9 @@ LANGUAGE C CALLED ON NULL INPUT VOLATILE;
  * a check has beyond its expectation (origin 'quality_config'): the type
  * as written, its action, its category, whether that category is critical
  * (its severity is then "fail"), and its position among the table's checks
- * in the file (fail_fast stops in that order).
+ * in the file (fail_fast stops in that order).  Its updates are audited
+ * (trigger lh_audit, kind quality_check, in src/security/security.sql,
+ * which defines the audit trigger function).
  */
 CREATE TABLE lakehouse.dq_config_checks (
     expectation_id  integer PRIMARY KEY REFERENCES lakehouse.dq_expectations ON DELETE CASCADE,

@@ -225,6 +225,11 @@ BEGIN
         WHEN 'schema_policy' THEN (SELECT format('%I.%I', t.schema_name, t.table_name)
                                      FROM lakehouse.tables t
                                     WHERE t.table_id = (r->>'table_id')::integer)
+        WHEN 'quality_check' THEN (SELECT format('%I.%I', t.schema_name, t.table_name)
+                                          || ':' || e.name
+                                     FROM lakehouse.dq_expectations e
+                                     JOIN lakehouse.tables t USING (table_id)
+                                    WHERE e.expectation_id = (r->>'expectation_id')::integer)
         WHEN 'evolution' THEN r->>'table_name'
         WHEN 'run' THEN r->>'pipeline_name'
         WHEN 'retention' THEN (SELECT s.name FROM lakehouse.sources s
@@ -259,6 +264,9 @@ BEGIN
         details := details || jsonb_build_object('kind', r->>'kind');
     ELSIF kind = 'retention' THEN
         details := details || jsonb_build_object('keep', r->>'keep');
+    ELSIF kind = 'quality_check' THEN
+        details := details || jsonb_build_object('action', r->>'action',
+                                                 'category', r->>'category');
     ELSIF kind = 'classification' THEN
         details := details || jsonb_build_object('classification', r->>'classification',
                                                  'masking', r->>'masking', 'origin', r->>'origin');
@@ -286,6 +294,13 @@ CREATE TRIGGER lh_audit AFTER UPDATE OF policy ON lakehouse.silver_schemas
     FOR EACH ROW EXECUTE FUNCTION lakehouse.lh_audit_trigger('schema_policy');
 CREATE TRIGGER lh_audit AFTER INSERT OR UPDATE OR DELETE ON lakehouse.retention
     FOR EACH ROW EXECUTE FUNCTION lakehouse.lh_audit_trigger('retention');
+/*
+ * A dq.yaml check (src/quality/quality.sql): its expectation's trigger
+ * records its creation and removal; this one what only the check itself
+ * holds (action, category, position), which a re-applied file may change.
+ */
+CREATE TRIGGER lh_audit AFTER UPDATE ON lakehouse.dq_config_checks
+    FOR EACH ROW EXECUTE FUNCTION lakehouse.lh_audit_trigger('quality_check');
 CREATE TRIGGER lh_audit AFTER INSERT OR UPDATE OR DELETE ON lakehouse.column_classifications
     FOR EACH ROW EXECUTE FUNCTION lakehouse.lh_audit_trigger('classification');
 /* breaking evolutions forced with allow_breaking */

@@ -51,7 +51,7 @@ build()
 		yaml)
 			"$CC" "${CFLAGS[@]}" "${PGINC[@]}" \
 				"$HERE/yaml_fuzz.c" "$ROOT/src/declare/yaml_parse.c" \
-				"$ROOT/src/declare/cron.c" \
+				"$ROOT/src/declare/yaml_read.c" "$ROOT/src/declare/cron.c" \
 				"${PGLIB[@]}" -lpgcommon -lpgport -lyaml -o "$OUT/yaml_fuzz"
 			;;
 		payload)

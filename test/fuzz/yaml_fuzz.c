@@ -1,12 +1,13 @@
 /*-------------------------------------------------------------------------
  *
  * yaml_fuzz.c
- *	  libFuzzer target for the parse step, src/declare/yaml_parse.c.
+ *	  libFuzzer target for the parse step, src/declare/yaml_parse.c (with
+ *	  src/declare/yaml_read.c).
  *
- * src/declare/yaml_parse.c holds only the YAML walk (lh_cfg_parse /
- * lh_cfg_release): no SPI, no catalog.  run.sh compiles it unchanged, with
- * the server's headers, and links it with this harness, which gives it what
- * the server would:
+ * src/declare/yaml_parse.c and yaml_read.c hold only the YAML walk
+ * (lh_cfg_parse / lh_cfg_release): no SPI, no catalog.  run.sh compiles
+ * them unchanged, with the server's headers, and links them with this
+ * harness, which gives them what the server would:
  *
  *   - palloc and friends, from an arena that is emptied after every input
  *     (so LeakSanitizer reports only what libyaml leaks, which is the point:
