@@ -205,6 +205,92 @@ SELECT target, refresh, refresh_reason FROM lakehouse.run_stages
  WHERE run_id = (SELECT max(run_id) FROM lakehouse.runs WHERE pipeline_name = 'ch')
    AND stage = 'gold' ORDER BY stage_no;
 
+-- no images where they could never be used: a write while no reader holds
+-- a mark, and a full write, log nothing but move the table's horizon
+-- (cause in change_log_horizon), and the readers refresh fully
+CREATE TABLE ch_src.items (id int, grp text, amount numeric, updated_at timestamptz);
+INSERT INTO ch_src.items SELECT g, 'g' || (g % 3), g * 1.5, '2024-01-01' FROM generate_series(1, 12) g;
+SELECT lakehouse.lh_create_pipeline('chh') > 0 AS ok;
+SELECT lakehouse.lh_add_source('chh', 'chh_items', 'table',
+       '{"table": "ch_src.items", "watermark": "updated_at"}') > 0 AS ok;
+SELECT lakehouse.lh_define_silver('chh', 'silver.chh_items', 'chh_items',
+       '[{"name": "id", "type": "int"}, {"name": "grp", "type": "text"},
+         {"name": "amount", "type": "numeric"}, {"name": "updated_at", "type": "timestamptz"}]',
+       keys => '{id}', order_by => 'updated_at') > 0 AS ok;
+SELECT lakehouse.lh_define_gold('chh', 'gold.chh_by_grp',
+       'SELECT grp, sum(amount) AS total, count(*) AS n FROM silver.chh_items GROUP BY grp') > 0 AS ok;
+SELECT lakehouse.lh_define_gold('chh', 'gold.chh_items_copy',
+       $$SELECT (c.new).id, (c.new).grp, (c.new).amount, 'upsert' AS _lh_op
+           FROM lakehouse.lh_changes(NULL::silver.chh_items) c WHERE c._lh_op <> 'delete'
+         UNION ALL
+         SELECT (c.old).id, (c.old).grp, (c.old).amount, 'delete'
+           FROM lakehouse.lh_changes(NULL::silver.chh_items) c WHERE c._lh_op = 'delete'$$,
+       'merge', '{id}') > 0 AS ok;
+-- readers of the two gold tables, in another pipeline (so that a run of chh
+-- leaves their images in the log)
+SELECT lakehouse.lh_create_pipeline('chh2') > 0 AS ok;
+SELECT lakehouse.lh_define_gold('chh2', 'gold.chh_grp_copy',
+       $$SELECT (c.new).grp, (c.new).total, 'upsert' AS _lh_op
+           FROM lakehouse.lh_changes(NULL::gold.chh_by_grp) c WHERE c._lh_op = 'insert'$$,
+       'merge', '{grp}') > 0 AS ok;
+SELECT lakehouse.lh_define_gold('chh2', 'gold.chh_copy_n',
+       'SELECT count(*) AS n, sum(amount) AS total FROM gold.chh_items_copy') > 0 AS ok;
+CREATE TEMP VIEW chh_log AS
+SELECT t.schema_name || '.' || t.table_name AS "table",
+       (SELECT count(*) FROM lakehouse.change_log l WHERE l.table_id = t.table_id) AS images,
+       h.cause
+  FROM lakehouse.tables t LEFT JOIN lakehouse.change_log_horizon h USING (table_id)
+ WHERE t.table_name LIKE 'chh%' ORDER BY 1;
+-- a write by hand while no reader holds a mark: no image
+INSERT INTO silver.chh_items (id, grp, amount, updated_at, _lh_bronze_id, _lh_run_id)
+ VALUES (100, 'g0', 1, '2023-01-01', 0, 0);
+SELECT * FROM chh_log WHERE "table" = 'silver.chh_items';
+-- the first load: no reader holds a mark yet, so no image; every gold table
+-- is built fully, and a full write of a gold table another one reads logs
+-- no image either
+SELECT x->>'target' AS target, x->>'refresh' AS refresh, x->>'refresh_reason' AS reason
+  FROM lakehouse.lh_run_pipeline('chh') AS s, jsonb_array_elements(s->'stages') AS x
+ WHERE x->>'stage' = 'gold';
+SELECT * FROM chh_log;
+SELECT x->>'target' AS target, x->>'refresh' AS refresh, x->>'refresh_reason' AS reason
+  FROM lakehouse.lh_run_pipeline('chh2', upstream => false) AS s,
+       jsonb_array_elements(s->'stages') AS x;
+-- readers hold marks now: silver upserts and an incremental gold write of
+-- a table another reads log images again
+INSERT INTO ch_src.items VALUES (3, 'g1', 100, '2024-02-01'), (13, 'g2', 7, '2024-02-01');
+SELECT x->>'target' AS target, x->>'refresh' AS refresh, x->>'refresh_reason' AS reason
+  FROM lakehouse.lh_run_pipeline('chh') AS s, jsonb_array_elements(s->'stages') AS x
+ WHERE x->>'stage' = 'gold';
+SELECT * FROM chh_log;
+SELECT l.op, l.img->>'id' AS id, l.img->>'amount' AS amount, l.run_id IS NOT NULL AS in_run
+  FROM lakehouse.change_log l JOIN lakehouse.tables t USING (table_id)
+ WHERE t.table_name = 'chh_items_copy' ORDER BY l.change_id;
+-- the reader of the rewritten gold table refreshes fully, and says why
+SELECT x->>'target' AS target, x->>'refresh' AS refresh, x->>'refresh_reason' AS reason
+  FROM lakehouse.lh_run_pipeline('chh2', upstream => false) AS s,
+       jsonb_array_elements(s->'stages') AS x;
+SELECT refresh, refresh_reason FROM lakehouse.run_stages
+ WHERE target = 'gold.chh_grp_copy' ORDER BY run_id DESC LIMIT 1;
+SELECT count(*) AS differences FROM (
+  (SELECT grp, total FROM gold.chh_grp_copy EXCEPT ALL SELECT grp, total FROM gold.chh_by_grp)
+  UNION ALL
+  (SELECT grp, total FROM gold.chh_by_grp EXCEPT ALL SELECT grp, total FROM gold.chh_grp_copy)) d;
+SELECT * FROM gold.chh_copy_n;
+SELECT * FROM chh_log;
+-- a hand-written update with marks held: images again
+UPDATE silver.chh_items SET amount = 2 WHERE id = 100;
+SELECT * FROM chh_log WHERE "table" = 'silver.chh_items';
+-- a full-refresh run rewrites silver: no image, the horizon moves; the
+-- incremental reader of gold.chh_items_copy next time refreshes fully
+SELECT lakehouse.lh_run_pipeline('chh', full_refresh => true)->>'status' AS status;
+SELECT * FROM chh_log;
+SELECT x->>'target' AS target, x->>'refresh' AS refresh, x->>'refresh_reason' AS reason
+  FROM lakehouse.lh_run_pipeline('chh2', upstream => false) AS s,
+       jsonb_array_elements(s->'stages') AS x;
+SELECT lakehouse.lh_drop_pipeline('chh2', drop_tables => true);
+SELECT lakehouse.lh_drop_pipeline('chh', drop_tables => true);
+DROP VIEW chh_log;
+
 -- the catalog tables are guarded like the rest
 SELECT c.relname FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid
  WHERE g.tgname = 'lh_catalog_guard' AND c.relname LIKE 'change%' ORDER BY 1;

@@ -8,18 +8,16 @@
  * Capture.  Every silver table, and every gold table another gold table
  * reads, has four statement-level AFTER triggers (lh_change_insert,
  * lh_change_update, lh_change_delete with transition tables, and
- * lh_change_truncate), all calling lh_change_capture.  It writes one signed
- * row image per row to lakehouse.change_log in the writer's transaction:
- * INSERT an 'I' image of the new row, DELETE a 'D' image of the old one,
- * UPDATE both ('D' images first).  Images are to_jsonb of the whole row,
- * computed as the writer (a user's cast to json is the writer's code), and
- * written in batches of arrays as the catalog owner (catalog_exec): the
- * writer needs no privilege on the catalog.  A TRUNCATE cannot be
- * captured row by row: it advances the table's horizon past every mark,
- * so that every reader refreshes fully.  Capture installed on a table
- * that lacked it does the same: what was written meanwhile is unknown.
- * Triggers are ordinary (not internal) triggers, so pg_dump keeps them;
- * the change log, its sequence, horizons and marks are config-dumped.
+ * lh_change_truncate), all calling lh_change_capture (changes_capture.c).
+ * It writes one signed row image per row to lakehouse.change_log in the
+ * writer's transaction, or, where images could never be used (a full
+ * rewrite of the table, a write while no reader holds a mark, a
+ * TRUNCATE), writes none and advances the table's horizon past every
+ * mark instead, so that every reader refreshes fully.  Capture installed
+ * on a table that lacked it does the same: what was written meanwhile is
+ * unknown.  Triggers are ordinary (not internal) triggers, so pg_dump
+ * keeps them; the change log, its sequence, horizons and marks are
+ * config-dumped.
  *
  * The barrier.  A writer takes a shared transaction-level advisory lock
  * (LH_CHANGES_LOCK_CLASS, table_id) before its images get their ids.  A
@@ -35,7 +33,12 @@
  * the last change id the reader consumed; it moves in the transaction of
  * the reader's write (changes_consume).  Images every reader has passed
  * are deleted, and lakehouse.change_log_horizon records how far: a reader
- * whose mark is older, or that has none, refreshes fully.  A table nobody
+ * whose mark is older, or that has none, refreshes fully.  Pruning only
+ * ever deletes what every mark has passed, never up to a horizon a write
+ * moved: a reader in flight may still read images below it; once that
+ * reader has refreshed fully past the horizon, its mark lets them go.
+ * The horizon only grows (greatest), and keeps the cause of its last
+ * move, which a pruning that does not move it leaves alone.  A table nobody
  * reads is pruned entirely after each silver stage (a reader that comes
  * later starts with a full build anyway).
  *
@@ -66,13 +69,10 @@
 #include "catalog/catalog.h"
 #include "lakehouse.h"
 #include "transform/changes.h"
+#include "transform/transform.h"
 
-PG_FUNCTION_INFO_V1(lh_change_capture);
 PG_FUNCTION_INFO_V1(lh_changes);
 PG_FUNCTION_INFO_V1(lh_change_images);
-
-/* images written per catalog statement */
-#define CAPTURE_BATCH 5000
 
 /* the capture triggers, by event */
 static const char *const capture_triggers[] = {
@@ -127,25 +127,6 @@ has_capture_triggers(Oid relid)
 	return catalog_int64(0, 1, 0) == lengthof(capture_triggers);
 }
 
-/*
- * Every reader of table_id must refresh fully: its images so far are
- * deleted and the horizon moves past every id given out.
- */
-static void
-invalidate_log(int32 table_id)
-{
-	Oid			types[1] = {INT4OID};
-	Datum		values[1] = {Int32GetDatum(table_id)};
-
-	catalog_exec("DELETE FROM lakehouse.change_log WHERE table_id = $1",
-				 1, types, values, NULL, SPI_OK_DELETE);
-	catalog_exec("INSERT INTO lakehouse.change_log_horizon AS h (table_id, pruned_through)"
-				 " VALUES ($1, pg_catalog.nextval('lakehouse.change_log_change_id_seq'))"
-				 " ON CONFLICT (table_id) DO UPDATE"
-				 " SET pruned_through = greatest(h.pruned_through, excluded.pruned_through)",
-				 1, types, values, NULL, SPI_OK_INSERT);
-}
-
 /* pg_class privilege check of the current user; errors out when denied */
 static void
 check_select(Oid relid)
@@ -196,7 +177,7 @@ changes_capture_table(int32 table_id, Oid relid)
 						  " FOR EACH STATEMENT"
 						  " EXECUTE FUNCTION lakehouse.lh_change_capture()", qname),
 				 0, NULL, NULL, NULL, SPI_OK_UTILITY);
-	invalidate_log(table_id);
+	changes_move_horizon(table_id, "invalidated");
 }
 
 /*
@@ -305,133 +286,10 @@ changes_ensure_captured(Oid relid, const char **why)
 		return false;
 	}
 	plan = lh_spi_prepare(lh_trim_sql(t->sql), "analyse gold SQL");
-	return changes_ensure_inputs(lh_spi_plan_source(plan)->relationOids, why);
-}
-
-/* ----------------------------------------------------------------
- * The capture trigger
- * ----------------------------------------------------------------
- */
-
-/* Write the images of transition table enr (as op) to the log. */
-static void
-write_images(const char *enr, char op, int32 table_id, MemoryContext batchcxt)
-{
-	SPIPlanPtr	plan;
-	Portal		portal;
-	Oid			types[4] = {INT4OID, INT8OID, CHAROID, JSONBARRAYOID};
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
-
-	values[0] = Int32GetDatum(table_id);
-	if (lh_current_run)
-		values[1] = Int64GetDatum(lh_current_run->run_id);
-	else
-		nulls[1] = 'n';
-	values[2] = CharGetDatum(op);
-
-	/* as the writer: to_jsonb may call a cast the writer made */
-	plan = SPI_prepare(psprintf("SELECT pg_catalog.to_jsonb(t) FROM %s t",
-								quote_identifier(enr)), 0, NULL);
-	if (plan == NULL)
-		elog(ERROR, "could not prepare the capture query: %s",
-			 SPI_result_code_string(SPI_result));
-	portal = SPI_cursor_open(NULL, plan, NULL, NULL, false);
-	for (;;)
-	{
-		MemoryContext old;
-		uint64		n;
-		Datum	   *imgs;
-
-		SPI_cursor_fetch(portal, true, CAPTURE_BATCH);
-		n = SPI_processed;
-		if (n == 0)
-			break;
-		old = MemoryContextSwitchTo(batchcxt);
-		imgs = palloc(sizeof(Datum) * n);
-		for (uint64 i = 0; i < n; i++)
-		{
-			bool		isnull;
-
-			imgs[i] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1,
-									&isnull);
-		}
-		values[3] = PointerGetDatum(construct_array(imgs, (int) n, JSONBOID, -1,
-													false, TYPALIGN_INT));
-		MemoryContextSwitchTo(old);
-		SPI_freetuptable(SPI_tuptable);
-		catalog_exec("INSERT INTO lakehouse.change_log (table_id, run_id, op, img)"
-					 " SELECT $1, $2, $3, i FROM pg_catalog.unnest($4) AS i",
-					 4, types, values, nulls, SPI_OK_INSERT);
-		MemoryContextReset(batchcxt);
-	}
-	SPI_cursor_close(portal);
-	SPI_freeplan(plan);
-}
-
-/*
- * lh_change_capture() RETURNS trigger: AFTER INSERT / UPDATE / DELETE
- * (with transition tables) or TRUNCATE, FOR EACH STATEMENT.
- */
-Datum
-lh_change_capture(PG_FUNCTION_ARGS)
-{
-	TriggerData *td = (TriggerData *) fcinfo->context;
-	Relation	rel;
-	LhTable    *t;
-	int			rc;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("lh_change_capture can only be called as a trigger")));
-	if (!TRIGGER_FIRED_AFTER(td->tg_event) || !TRIGGER_FIRED_FOR_STATEMENT(td->tg_event))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("lh_change_capture must be an AFTER ... FOR EACH STATEMENT trigger")));
-	rel = td->tg_relation;
-
-	SPI_connect();
-	t = catalog_table_by_name(get_namespace_name(RelationGetNamespace(rel)),
-							  RelationGetRelationName(rel));
-	/* a table lakehouse no longer manages: nothing to record */
-	if (t != NULL)
-	{
-		MemoryContext batchcxt = AllocSetContextCreate(CurrentMemoryContext,
-													   "lakehouse capture batch",
-													   ALLOCSET_DEFAULT_SIZES);
-
-		/* the barrier: readers wait for this transaction (see the header) */
-		DirectFunctionCall2(pg_advisory_xact_lock_shared_int4,
-							Int32GetDatum(LH_CHANGES_LOCK_CLASS),
-							Int32GetDatum(t->table_id));
-		if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
-			invalidate_log(t->table_id);
-		else
-		{
-			rc = SPI_register_trigger_data(td);
-			if (rc != SPI_OK_TD_REGISTER)
-				elog(ERROR, "could not register the transition tables: %s",
-					 SPI_result_code_string(rc));
-			if (TRIGGER_FIRED_BY_DELETE(td->tg_event) ||
-				TRIGGER_FIRED_BY_UPDATE(td->tg_event))
-			{
-				if (td->tg_trigger->tgoldtable == NULL)
-					elog(ERROR, "lh_change_capture needs REFERENCING OLD TABLE");
-				write_images(td->tg_trigger->tgoldtable, 'D', t->table_id, batchcxt);
-			}
-			if (TRIGGER_FIRED_BY_INSERT(td->tg_event) ||
-				TRIGGER_FIRED_BY_UPDATE(td->tg_event))
-			{
-				if (td->tg_trigger->tgnewtable == NULL)
-					elog(ERROR, "lh_change_capture needs REFERENCING NEW TABLE");
-				write_images(td->tg_trigger->tgnewtable, 'I', t->table_id, batchcxt);
-			}
-		}
-		MemoryContextDelete(batchcxt);
-	}
-	SPI_finish();
-	return PointerGetDatum(NULL);
+	/* the tables it reads through lh_changes too */
+	return changes_ensure_inputs(gold_query_inputs(t->sql,
+												   lh_spi_plan_source(plan)->relationOids),
+								 why);
 }
 
 /* ----------------------------------------------------------------
@@ -456,7 +314,9 @@ read_under_barrier(int32 table_id, Datum *values, Oid *types, bool hold)
 					 " (SELECT h.pruned_through FROM lakehouse.change_log_horizon h"
 					 "   WHERE h.table_id = $2),"
 					 " (SELECT max(c.change_id) FROM lakehouse.change_log c"
-					 "   WHERE c.table_id = $2)",
+					 "   WHERE c.table_id = $2),"
+					 " (SELECT h.cause FROM lakehouse.change_log_horizon h"
+					 "   WHERE h.table_id = $2)",
 					 2, types, values, NULL, SPI_OK_SELECT);
 	}
 	PG_CATCH();
@@ -523,9 +383,18 @@ open_range(int32 reader_table_id, Oid input_relid, bool hold)
 	}
 	else if (horizon > mark)
 	{
+		char	   *cause = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+
 		r->complete = false;
-		r->why_incomplete = psprintf("change log of %s was pruned past this table's mark",
-									 qname);
+		if (cause && strcmp(cause, "rewritten") == 0)
+			r->why_incomplete = psprintf("%s was rewritten (full refresh) since this table's last build",
+										 qname);
+		else if (cause && strcmp(cause, "unread") == 0)
+			r->why_incomplete = psprintf("%s changed while no reader held a mark",
+										 qname);
+		else
+			r->why_incomplete = psprintf("change log of %s was pruned past this table's mark",
+										 qname);
 	}
 	else
 		r->complete = true;
@@ -624,10 +493,12 @@ changes_prune(int32 input_table_id)
 				 " d AS (DELETE FROM lakehouse.change_log c USING lim"
 				 "  WHERE c.table_id = $1 AND c.change_id <= lim.upto"
 				 "  RETURNING c.change_id)"
-				 " INSERT INTO lakehouse.change_log_horizon AS h (table_id, pruned_through)"
-				 " SELECT $1, max(d.change_id) FROM d HAVING count(*) > 0"
+				 " INSERT INTO lakehouse.change_log_horizon AS h (table_id, pruned_through, cause)"
+				 " SELECT $1, max(d.change_id), 'pruned' FROM d HAVING count(*) > 0"
 				 " ON CONFLICT (table_id) DO UPDATE"
-				 " SET pruned_through = greatest(h.pruned_through, excluded.pruned_through)",
+				 " SET pruned_through = greatest(h.pruned_through, excluded.pruned_through),"
+				 "     cause = CASE WHEN excluded.pruned_through > h.pruned_through"
+				 "             THEN excluded.cause ELSE h.cause END",
 				 1, types, values, NULL, SPI_OK_INSERT);
 }
 
@@ -943,5 +814,5 @@ changes_forget_subject(Oid relid, const char *column, const char *value)
 				 " WHERE table_id = $1 AND img ->> $2 = $3",
 				 3, types, values, NULL, SPI_OK_DELETE);
 	if (SPI_processed > 0)
-		invalidate_log(t->table_id);
+		changes_move_horizon(t->table_id, "invalidated");
 }

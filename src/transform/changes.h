@@ -27,8 +27,9 @@ typedef struct LhChangeRange
 	Oid			input_relid;
 	int64		lo;				/* exclusive: the reader's mark */
 	int64		hi;				/* inclusive */
-	bool		complete;		/* false: reader has no mark yet, or the log
-								 * was pruned past it */
+	bool		complete;		/* false: reader has no mark yet, or the
+								 * table's horizon passed it (log pruned,
+								 * table rewritten or truncated) */
 	const char *why_incomplete; /* the refresh_reason when !complete */
 } LhChangeRange;
 
@@ -90,6 +91,20 @@ extern void changes_forget_subject(Oid relid, const char *column, const char *va
 
 /* Prune the images of a table that every reader has passed. */
 extern void changes_prune(int32 input_table_id);
+
+/*
+ * changes_capture.c: the statements that follow write relid fully, so the
+ * capture trigger logs no images of it but moves its horizon (its readers
+ * refresh fully).  Put changes_rewrite_end(prev) in a PG_FINALLY block.
+ */
+extern Oid	changes_rewrite_begin(Oid relid);
+extern void changes_rewrite_end(Oid prev);
+
+/*
+ * Move the horizon of table_id to a fresh change id: every reader whose
+ * mark is below refreshes fully.  cause: change_log_horizon.cause.
+ */
+extern void changes_move_horizon(int32 table_id, const char *cause);
 
 /*
  * The gold stage running in this backend, for lakehouse.lh_changes():

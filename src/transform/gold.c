@@ -36,7 +36,9 @@
  * upserted.  Otherwise the stage writes the whole query (full refresh)
  * while it holds the change-log barrier of its captured inputs
  * (changes.c), and then consumes every input's range, so the next run can
- * be incremental again.  refresh and refresh_reason go to the ledger.
+ * be incremental again.  A full write logs no change images of the
+ * target: it moves the target's horizon, and the gold tables that read
+ * it refresh fully too (changes_capture.c).  refresh and refresh_reason go to the ledger.
  *
  * The user's SQL is parsed before it is stored: exactly one SELECT, no
  * SELECT INTO.  It is wrapped as a subquery, so a second statement can
@@ -517,23 +519,29 @@ full_write_body(LhTable *table, const GoldKindRoutine *kind, CachedPlanSource *p
 	changes_forget_other_marks(table->table_id, keep);
 }
 
+/*
+ * The target is written fully: its capture logs no images but moves its
+ * horizon, so that the gold tables reading it refresh fully themselves
+ * (changes_capture.c) instead of applying an image of every row deleted
+ * and inserted.
+ */
 static void
 full_write(LhTable *table, const GoldKindRoutine *kind, CachedPlanSource *ps,
-		   bool hatch, LhStageCounts *counts)
+		   bool hatch, LhStageCounts *counts, Oid relid)
 {
+	Oid			prev = changes_rewrite_begin(relid);
+
 	PG_TRY();
 	{
 		full_write_body(table, kind, ps, hatch, counts);
 	}
-	PG_CATCH();
+	PG_FINALLY();
 	{
+		changes_rewrite_end(prev);
 		changes_release_held();
 		changes_stage_end();
-		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	changes_release_held();
-	changes_stage_end();
 }
 
 /*
@@ -655,7 +663,7 @@ gold_run_stage(LhTable *table, LhStageCounts *counts)
 		/* the rows earlier runs diverted are offered again (see transform.h) */
 		memset(counts, 0, offsetof(LhStageCounts, refresh));
 		how = LH_REFRESH_FULL;
-		full_write(table, kind, ps, hatch, counts);
+		full_write(table, kind, ps, hatch, counts, relid);
 	}
 	if (incremental_kind)
 	{

@@ -79,9 +79,13 @@ COMMENT ON COLUMN lakehouse.change_log.img IS 'to_jsonb of the whole row, _lh_* 
 
 CREATE TABLE lakehouse.change_log_horizon (
     table_id        integer PRIMARY KEY REFERENCES lakehouse.tables ON DELETE CASCADE,
-    pruned_through  bigint NOT NULL
+    pruned_through  bigint NOT NULL,
+    cause           text NOT NULL DEFAULT 'pruned',
+    CONSTRAINT change_log_horizon_cause_check
+        CHECK (cause IN ('pruned', 'invalidated', 'rewritten', 'unread'))
 );
-COMMENT ON TABLE lakehouse.change_log_horizon IS 'How far the change log of a table was pruned (or invalidated by a TRUNCATE, or by capture that was missing): a reader whose mark is older refreshes fully.';
+COMMENT ON TABLE lakehouse.change_log_horizon IS 'How far the change log of a table was pruned (or invalidated by a TRUNCATE, by capture that was missing, by a full rewrite or a write no reader needed, none of which logs images): a reader whose mark is older refreshes fully.';
+COMMENT ON COLUMN lakehouse.change_log_horizon.cause IS 'Why the horizon last moved: pruned (every reader passed), invalidated (TRUNCATE, lh_forget, capture installed late), rewritten (a full write of the table, not logged), unread (a write while no reader held a mark, not logged).';
 
 CREATE TABLE lakehouse.change_marks (
     reader_table_id integer NOT NULL REFERENCES lakehouse.tables ON DELETE CASCADE,
