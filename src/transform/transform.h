@@ -86,6 +86,27 @@ extern const GoldKindRoutine gold_kind_rebuild;
 extern const GoldKindRoutine gold_kind_append;
 extern const GoldKindRoutine gold_kind_merge;
 
+/* incremental.c: the incremental engine of kinds rebuild and merge */
+typedef enum LhRefresh
+{
+	LH_REFRESH_FULL,
+	LH_REFRESH_PARTIAL,
+	LH_REFRESH_INCREMENTAL
+} LhRefresh;
+
+/*
+ * Try an incremental or partial refresh of table; return true when done
+ * (counts filled, *how and *reason set), false when the caller must do a
+ * full refresh (*reason says why).  Called inside the stage's
+ * subtransaction, connected to SPI, after the skip logic, only for kinds
+ * rebuild and merge, when refresh is auto and the run is not a full
+ * refresh and the target was not re-created/emptied.  The engine opens
+ * ranges with changes_open and consumes them itself on success; on false
+ * gold.c does the full write and then consumes every input's range.
+ */
+extern bool gold_incremental_refresh(LhTable *table, LhStageCounts *counts,
+									 LhRefresh *how, const char **reason);
+
 /* scd2.c: SCD type 2 merges, the kind scd2 and lh_scd2_merge() */
 typedef struct Scd2Counts
 {
