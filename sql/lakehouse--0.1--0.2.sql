@@ -1265,3 +1265,16 @@ REVOKE ALL ON FUNCTION lakehouse.lh_change_capture() FROM PUBLIC;
 REVOKE ALL ON FUNCTION lakehouse.lh_changes(text, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION lakehouse.lh_changes(anyelement, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION lakehouse.lh_change_images(integer, bigint, bigint) FROM PUBLIC;
+
+/* ---- issue 18: ivm-engine ---- */
+
+/*
+ * The hidden per-group state of incremental aggregate gold tables
+ * (src/transform/incremental_apply.c): lakehouse_ivm.t<table_id>, created
+ * by the extension, owned by the gold table's owner, dropped with the gold
+ * table.  Nobody else creates anything here.
+ */
+CREATE SCHEMA lakehouse_ivm;
+COMMENT ON SCHEMA lakehouse_ivm IS 'Per-group state of incremental gold aggregates (one table per gold table, t<table_id>); maintained by lakehouse.';
+REVOKE ALL ON SCHEMA lakehouse_ivm FROM PUBLIC;
+GRANT USAGE ON SCHEMA lakehouse_ivm TO PUBLIC;

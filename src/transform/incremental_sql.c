@@ -287,6 +287,53 @@ reduce_to_core(Node *jt)
 	return jt;
 }
 
+/* Collect the RT indexes of the joins left in a join tree. */
+static void
+joins_in_tree(Node *jt, Bitmapset **joins)
+{
+	if (IsA(jt, JoinExpr))
+	{
+		*joins = bms_add_member(*joins, ((JoinExpr *) jt)->rtindex);
+		joins_in_tree(((JoinExpr *) jt)->larg, joins);
+		joins_in_tree(((JoinExpr *) jt)->rarg, joins);
+	}
+	else if (IsA(jt, FromExpr))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((FromExpr *) jt)->fromlist)
+			joins_in_tree(lfirst(lc), joins);
+	}
+}
+
+/*
+ * Joins no longer in the tree become empty RTEs: the deparser names the
+ * columns of every join RTE from its place in the tree.
+ */
+static void
+forget_dropped_joins(Query *q)
+{
+	Bitmapset  *joins = NULL;
+	ListCell   *lc;
+
+	joins_in_tree((Node *) q->jointree, &joins);
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		if (rte->rtekind != RTE_JOIN ||
+			bms_is_member(foreach_current_index(lc) + 1, joins))
+			continue;
+		rte->rtekind = RTE_RESULT;
+		rte->joinaliasvars = NIL;
+		rte->joinleftcols = NIL;
+		rte->joinrightcols = NIL;
+		rte->join_using_alias = NULL;
+		rte->alias = NULL;
+		rte->eref = makeAlias(rte->eref->aliasname, NIL);
+	}
+}
+
 /*
  * ivm_touched_sql
  *		The distinct partition tuples (_lh_p1 ..) of result rows that a
@@ -317,6 +364,7 @@ ivm_touched_sql(IvmQuery *iq)
 			continue;
 		q = select_copy(iq, iq->part_exprs, names);
 		q->jointree = (FromExpr *) reduce_to_core((Node *) q->jointree);
+		forget_dropped_joins(q);
 		foreach(lc2, make_ands_implicit((Expr *) q->jointree->quals))
 			if (only_core(iq, lfirst(lc2)))
 				quals = lappend(quals, lfirst(lc2));
@@ -541,7 +589,8 @@ state_aggs(IvmQuery *iq, bool signed_rows)
 										 ", %s(_lh_a%d) FILTER (WHERE _lh_sign < 0) AS x%d",
 										 f, n, n, f, n, n);
 					else
-						appendStringInfo(&buf, ", %s(_lh_a%d) AS v%d, NULL AS x%d", f, n, n, n);
+						appendStringInfo(&buf, ", %s(_lh_a%d) AS v%d, %s(_lh_a%d) FILTER (WHERE false) AS x%d",
+										 f, n, n, f, n, n);
 					break;
 				}
 			case IVM_AGG_BOOL_AND:

@@ -148,3 +148,14 @@ CREATE FUNCTION lakehouse.lh_change_images(table_id integer, lo bigint, hi bigin
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'lh_change_images'
 LANGUAGE C STRICT VOLATILE;
+
+/*
+ * The hidden per-group state of incremental aggregate gold tables
+ * (src/transform/incremental_apply.c): lakehouse_ivm.t<table_id>, created
+ * by the extension, owned by the gold table's owner, dropped with the gold
+ * table.  Nobody else creates anything here.
+ */
+CREATE SCHEMA lakehouse_ivm;
+COMMENT ON SCHEMA lakehouse_ivm IS 'Per-group state of incremental gold aggregates (one table per gold table, t<table_id>); maintained by lakehouse.';
+REVOKE ALL ON SCHEMA lakehouse_ivm FROM PUBLIC;
+GRANT USAGE ON SCHEMA lakehouse_ivm TO PUBLIC;
