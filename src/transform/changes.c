@@ -213,9 +213,18 @@ changes_uncapture_table(Oid relid)
 		return;
 	qname = relid_name(relid);
 	for (int i = 0; i < lengthof(capture_triggers); i++)
-		catalog_exec(psprintf("DROP TRIGGER IF EXISTS %s ON %s",
-							  capture_triggers[i], qname),
-					 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+	{
+		Oid			types[2] = {OIDOID, TEXTOID};
+		Datum		values[2];
+
+		values[0] = ObjectIdGetDatum(relid);
+		values[1] = CStringGetTextDatum(capture_triggers[i]);
+		catalog_exec("SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = $1 AND tgname = $2",
+					 2, types, values, NULL, SPI_OK_SELECT);
+		if (SPI_processed > 0)
+			catalog_exec(psprintf("DROP TRIGGER %s ON %s", capture_triggers[i], qname),
+						 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+	}
 }
 
 /*

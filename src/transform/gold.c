@@ -433,20 +433,19 @@ refresh_is_full(LhTable *table)
 bool
 gold_check_refresh_option(const char *kind, Jsonb *options)
 {
-	static const char *const allowed[] = {"refresh", NULL};
 	char	   *v;
 
 	if (options == NULL || (JB_ROOT_IS_OBJECT(options) && JB_ROOT_COUNT(options) == 0))
 		return false;
-	if (strcmp(kind, "rebuild") != 0 && strcmp(kind, "merge") != 0)
+	v = lh_option_text(options, "refresh");
+	if ((strcmp(kind, "rebuild") != 0 && strcmp(kind, "merge") != 0) ||
+		!JB_ROOT_IS_OBJECT(options) || JB_ROOT_COUNT(options) != 1 || v == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("gold kind \"%s\" takes no options", kind),
-				 errhint("Options are for gold kind %s; kinds rebuild and merge take \"refresh\".",
+				 errhint("Options are for gold kind %s; kinds rebuild and merge take only \"refresh\".",
 						 gold_kind_names(true))));
-	lh_check_option_keys(options, allowed, psprintf("gold kind \"%s\"", kind));
-	v = lh_option_text(options, "refresh");
-	if (v == NULL || (strcmp(v, "auto") != 0 && strcmp(v, "full") != 0))
+	if (strcmp(v, "auto") != 0 && strcmp(v, "full") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid value of option \"refresh\": \"%s\"", v ? v : "null"),
@@ -636,10 +635,10 @@ gold_run_stage(LhTable *table, LhStageCounts *counts)
 	hatch = kind == &gold_kind_merge && query_has_column(ps, LH_OP_COLUMN);
 	if (full_run)
 		reason = "full refresh run";
+	else if (target_reason)
+		reason = target_reason;
 	else if (refresh_is_full(table))
 		reason = "refresh: full is set";
-	else
-		reason = target_reason;
 
 	if (incremental_kind && reason == NULL)
 	{
