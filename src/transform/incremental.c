@@ -702,6 +702,7 @@ refresh(IvmQuery *iq, IvmApply *ap, LhRefresh *how, const char **reason)
 {
 	IvmRel	   *nullable = changed_nullable(iq);
 	const char *partial_why = NULL;
+	bool		state_built = false;
 
 	if (nullable)
 	{
@@ -725,6 +726,7 @@ refresh(IvmQuery *iq, IvmApply *ap, LhRefresh *how, const char **reason)
 	{
 		List	   *names = iq->out_names;
 
+		ivm_ensure_index(iq);
 		ivm_apply_delta(iq, ivm_delta_sql(iq, iq->out_exprs, names), ap);
 		*how = LH_REFRESH_INCREMENTAL;
 		return true;
@@ -735,6 +737,7 @@ refresh(IvmQuery *iq, IvmApply *ap, LhRefresh *how, const char **reason)
 	{
 		/* the state is built from the tables as they are now */
 		ivm_state_build(iq);
+		state_built = true;
 		partial_why = "first incremental run: the state of the groups was built";
 	}
 	else
@@ -757,13 +760,35 @@ refresh(IvmQuery *iq, IvmApply *ap, LhRefresh *how, const char **reason)
 			"unsupported: no result column identifies the rows of a changed input";
 		return false;
 	}
+	if (!iq->is_agg)
+		ivm_ensure_index(iq);
 	if (!refresh_partial(iq, ap, reason))
 		return false;
-	if (iq->aggs && iq->agg_why == NULL)
+	/* a state built now is exact at hi; any other went stale */
+	if (state_built)
 		ivm_state_remember(iq);
 	*how = LH_REFRESH_PARTIAL;
 	*reason = partial_why;
 	return true;
+}
+
+/*
+ * A data contract in quarantine mode: a full write offers every row again
+ * and replaces the table's quarantined rows; a partial one could leave
+ * rows diverted for groups it did not touch out of date.
+ */
+static bool
+diverts_rows(LhTable *table)
+{
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+
+	values[0] = CStringGetTextDatum(table->schema_name);
+	values[1] = CStringGetTextDatum(table->table_name);
+	catalog_exec("SELECT 1 FROM lakehouse.contracts WHERE schema_name = $1"
+				 " AND table_name = $2 AND on_violation = 'quarantine'",
+				 2, types, values, NULL, SPI_OK_SELECT);
+	return SPI_processed > 0;
 }
 
 /*
@@ -793,6 +818,11 @@ gold_incremental_refresh(LhTable *table, LhStageCounts *counts,
 	if (definition_changed(table))
 	{
 		*reason = "definition changed";
+		return false;
+	}
+	if (diverts_rows(table))
+	{
+		*reason = "its data contract diverts rows (on_violation: quarantine)";
 		return false;
 	}
 	iq = ivm_analyze(table, reason);

@@ -112,6 +112,7 @@ extern void ivm_apply_replace(IvmQuery *iq, const char *fsql, int nparams,
 							  Oid *types, Datum *values, bool *has_null,
 							  IvmApply *out);
 extern void ivm_apply_delta(IvmQuery *iq, const char *dsql, IvmApply *out);
+extern void ivm_ensure_index(IvmQuery *iq);
 extern char *ivm_state_name(IvmQuery *iq);
 extern bool ivm_state_current(IvmQuery *iq);
 extern void ivm_state_build(IvmQuery *iq);

@@ -178,6 +178,41 @@ ivm_apply_delta(IvmQuery *iq, const char *dsql, IvmApply *out)
 	apply_run(sql.data, 0, NULL, NULL, out);
 }
 
+/*
+ * ivm_ensure_index
+ *		Target rows are looked up by the first partition column: give the
+ *		target an index on it unless one starts with it.  Created once, as
+ *		the owner (who owns the target); the one lasting change the engine
+ *		makes to a gold table's definition (contrib-docs/incremental.md).
+ */
+void
+ivm_ensure_index(IvmQuery *iq)
+{
+	Oid			relid = lh_stage_table_oid(iq->table);
+	const char *col;
+	AttrNumber	att;
+	Oid			types[2] = {OIDOID, INT2OID};
+	Datum		values[2];
+
+	if (iq->part_cols == NIL)
+		return;
+	col = linitial(iq->part_cols);
+	att = get_attnum(relid, col);
+	if (att == InvalidAttrNumber)
+		return;
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = Int16GetDatum(att);
+	(void) lh_spi_exec("SELECT 1 FROM pg_catalog.pg_index WHERE indrelid = $1 AND indkey[0] = $2",
+					   2, types, values, NULL, SPI_OK_SELECT,
+					   "look for an index of a gold table");
+	if (SPI_processed > 0)
+		return;
+	(void) lh_spi_exec(psprintf("CREATE INDEX ON %s (%s)",
+								iq->target, quote_identifier(col)),
+					   0, NULL, NULL, NULL, SPI_OK_UTILITY,
+					   "index a gold table for incremental refreshes");
+}
+
 /* ---- the state of aggregates ---- */
 
 char *
@@ -307,8 +342,10 @@ ivm_state_build(IvmQuery *iq)
 	appendStringInfoString(&defs, ", _lh_touched boolean NOT NULL DEFAULT false"
 						   ", _lh_dirty boolean NOT NULL DEFAULT false");
 
-	catalog_exec(psprintf("DROP TABLE IF EXISTS %s", name), 0, NULL, NULL, NULL,
-				 SPI_OK_UTILITY);
+	if (OidIsValid(get_relname_relid(psprintf("t%d", iq->table->table_id),
+									  get_namespace_oid(IVM_SCHEMA, false))))
+		catalog_exec(psprintf("DROP TABLE %s", name), 0, NULL, NULL, NULL,
+					 SPI_OK_UTILITY);
 	catalog_exec(psprintf("CREATE TABLE %s (%s)", name, defs.data), 0, NULL, NULL,
 				 NULL, SPI_OK_UTILITY);
 	catalog_exec(psprintf("CREATE UNIQUE INDEX ON %s (%s) NULLS NOT DISTINCT", name,
