@@ -149,8 +149,17 @@ EOF
 	run_pipeline incremental shop "" gold
 	echo "\\set shop_run_id :run_id"
 	echo "\\set shop_ms :run_ms"
-	run_pipeline rebuild shop_full ", upstream => false" gold_full
-	echo "\\set full_ms :run_ms"
+	if [ "$ord" -gt 0 ]; then
+		run_pipeline rebuild shop_full ", upstream => false" gold_full
+		echo "\\set full_ms :run_ms"
+		echo "SET bench.compare_rebuild = on;"
+	else
+		# shop_full always rebuilds: its first run would be the same rebuild
+		# as its run at the first level, so the load skips it (and the
+		# comparison with it)
+		echo "\\set full_ms NULL"
+		echo "SET bench.compare_rebuild = off;"
+	fi
 	if [ "$ord" -gt 0 ]; then dbt_side true; else dbt_side false; fi
 	cat <<EOF
 INSERT INTO bench.levels (level, ord, pct, inserted, updated, run_ms, silver_ms, ingest_ms, full_run_ms, dbt_ms)
@@ -184,7 +193,7 @@ for l in $LEVELS; do
 done
 chown "$PGUSER_OS": "$WORK"/level*.sql
 
-say "first load: pipeline shop (ingest + silver + 4 gold), shop_full (4 rebuilds), dbt-style full build"
+say "first load: pipeline shop (ingest + silver + 4 gold first builds), dbt-style full build"
 T0=$(date +%s)
 psql_bench -f level0.sql || die "first load failed (or the sides differ)"
 say "first load done in $(( $(date +%s) - T0 )) s"
