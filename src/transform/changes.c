@@ -392,6 +392,9 @@ open_range(int32 reader_table_id, Oid input_relid, bool hold)
 		else if (cause && strcmp(cause, "unread") == 0)
 			r->why_incomplete = psprintf("%s changed while no reader held a mark",
 										 qname);
+		else if (cause && strcmp(cause, "erased") == 0)
+			r->why_incomplete = psprintf("rows of %s were erased by lh_forget since this table's last build",
+										 qname);
 		else
 			r->why_incomplete = psprintf("change log of %s was pruned past this table's mark",
 										 qname);
@@ -796,7 +799,8 @@ lh_change_images(PG_FUNCTION_ARGS)
  *		lh_forget erased a subject from relid: its images must not outlive
  *		it in the change log.  Delete the images of the table whose column
  *		holds value, and if there were any, make every reader refresh fully
- *		(the images it would have needed are gone).
+ *		(the images it would have needed are gone): the horizon moves with
+ *		the cause "erased".  Erasure wins over incrementality, by design.
  */
 void
 changes_forget_subject(Oid relid, const char *column, const char *value)
@@ -814,5 +818,5 @@ changes_forget_subject(Oid relid, const char *column, const char *value)
 				 " WHERE table_id = $1 AND img ->> $2 = $3",
 				 3, types, values, NULL, SPI_OK_DELETE);
 	if (SPI_processed > 0)
-		changes_move_horizon(t->table_id, "invalidated");
+		changes_move_horizon(t->table_id, "erased");
 }

@@ -82,10 +82,10 @@ CREATE TABLE lakehouse.change_log_horizon (
     pruned_through  bigint NOT NULL,
     cause           text NOT NULL DEFAULT 'pruned',
     CONSTRAINT change_log_horizon_cause_check
-        CHECK (cause IN ('pruned', 'invalidated', 'rewritten', 'unread'))
+        CHECK (cause IN ('pruned', 'invalidated', 'rewritten', 'unread', 'erased'))
 );
-COMMENT ON TABLE lakehouse.change_log_horizon IS 'How far the change log of a table was pruned (or invalidated by a TRUNCATE, by capture that was missing, by a full rewrite or a write no reader needed, none of which logs images): a reader whose mark is older refreshes fully.';
-COMMENT ON COLUMN lakehouse.change_log_horizon.cause IS 'Why the horizon last moved: pruned (every reader passed), invalidated (TRUNCATE, lh_forget, capture installed late), rewritten (a full write of the table, not logged), unread (a write while no reader held a mark, not logged).';
+COMMENT ON TABLE lakehouse.change_log_horizon IS 'How far the change log of a table was pruned (or invalidated by a TRUNCATE, by capture that was missing, by a full rewrite or a write no reader needed, none of which logs images, or by lh_forget erasing images): a reader whose mark is older refreshes fully.';
+COMMENT ON COLUMN lakehouse.change_log_horizon.cause IS 'Why the horizon last moved: pruned (every reader passed), invalidated (TRUNCATE, capture installed late), rewritten (a full write of the table, not logged), unread (a write while no reader held a mark, not logged), erased (lh_forget deleted images of an erased subject).';
 
 CREATE TABLE lakehouse.change_marks (
     reader_table_id integer NOT NULL REFERENCES lakehouse.tables ON DELETE CASCADE,
