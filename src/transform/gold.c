@@ -288,40 +288,68 @@ gold_prepare_table(const char *schema, const char *table, const char *sql,
 }
 
 /*
+ * The digest of a gold table's definition: kind, SQL, keys and options
+ * (for rebuild and merge only refresh).  A build records it in its stage
+ * mark "built"; this is the one place that decides whether the definition
+ * changed since (the engine is not asked then: the target holds another
+ * query's rows).
+ */
+static char *
+definition_digest(LhTable *table, const GoldKindRoutine *kind)
+{
+	ListCell   *lc;
+	char		digest[MD5_PASSWD_LEN + 1];
+	const char *errstr = NULL;
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "%s\n%s\n", table->gold_kind, table->sql);
+	foreach(lc, table->keys)
+		appendStringInfo(&buf, "%s\n", (char *) lfirst(lc));
+	if (kind->takes_options && table->options)
+		appendStringInfo(&buf, "%s\n",
+						 JsonbToCString(NULL, &table->options->root,
+										VARSIZE(table->options)));
+	else if (table->options && lh_option_text(table->options, "refresh"))
+		appendStringInfo(&buf, "refresh=%s\n",
+						 lh_option_text(table->options, "refresh"));
+	if (!pg_md5_hash(buf.data, strlen(buf.data), digest, &errstr))
+		elog(ERROR, "could not compute MD5: %s", errstr);
+	return pstrdup(digest);
+}
+
+/*
  * The build version of a gold table: the newest change among its inputs
- * and a digest of its definition; NULL when an input is not a lakehouse
- * table (then the table is rebuilt every run).
+ * and the digest of its definition, "<newest>:<digest>".  When an input
+ * is not a lakehouse table the newest change is unknown: "-:<digest>",
+ * which never lets the stage skip (the table is rebuilt every run) but
+ * still records that a build happened and of which definition.
  */
 static char *
 build_version(LhTable *table, const GoldKindRoutine *kind, List *inputs)
 {
-	ListCell   *lc;
 	int64		newest = 0;
-	char		digest[MD5_PASSWD_LEN + 1];
-	const char *errstr = NULL;
-	char	   *def;
+	char	   *digest = definition_digest(table, kind);
 
 	if (!catalog_tables_changed_run(inputs, &newest))
-		return NULL;
-	{
-		StringInfoData buf;
-
-		initStringInfo(&buf);
-		appendStringInfo(&buf, "%s\n%s\n", table->gold_kind, table->sql);
-		foreach(lc, table->keys)
-			appendStringInfo(&buf, "%s\n", (char *) lfirst(lc));
-		if (kind->takes_options && table->options)
-			appendStringInfo(&buf, "%s\n",
-							 JsonbToCString(NULL, &table->options->root,
-											VARSIZE(table->options)));
-		else if (table->options && lh_option_text(table->options, "refresh"))
-			appendStringInfo(&buf, "refresh=%s\n",
-							 lh_option_text(table->options, "refresh"));
-		def = buf.data;
-	}
-	if (!pg_md5_hash(def, strlen(def), digest, &errstr))
-		elog(ERROR, "could not compute MD5: %s", errstr);
+		return psprintf("-:%s", digest);
 	return psprintf(INT64_FORMAT ":%s", newest, digest);
+}
+
+/* Can a build version let a stage skip (are all its inputs known)? */
+static bool
+version_known(const char *version)
+{
+	return version[0] != '-';
+}
+
+/* Was the last build (its version) of another definition? */
+static bool
+definition_changed(const char *old_version, const char *digest)
+{
+	const char *colon = strchr(old_version, ':');
+
+	return colon == NULL || strcmp(colon + 1, digest) != 0;
 }
 
 /*
@@ -435,19 +463,20 @@ refresh_is_full(LhTable *table)
 bool
 gold_check_refresh_option(const char *kind, Jsonb *options)
 {
+	static const char *const refresh_keys[] = {"refresh", NULL};
 	char	   *v;
 
 	if (options == NULL || (JB_ROOT_IS_OBJECT(options) && JB_ROOT_COUNT(options) == 0))
 		return false;
-	v = lh_option_text(options, "refresh");
-	if ((strcmp(kind, "rebuild") != 0 && strcmp(kind, "merge") != 0) ||
-		!JB_ROOT_IS_OBJECT(options) || JB_ROOT_COUNT(options) != 1 || v == NULL)
+	if (strcmp(kind, "rebuild") != 0 && strcmp(kind, "merge") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("gold kind \"%s\" takes no options", kind),
 				 errhint("Options are for gold kind %s; kinds rebuild and merge take only \"refresh\".",
 						 gold_kind_names(true))));
-	if (strcmp(v, "auto") != 0 && strcmp(v, "full") != 0)
+	lh_check_option_keys(options, refresh_keys, psprintf("gold kind \"%s\"", kind));
+	v = lh_option_text(options, "refresh");
+	if (v == NULL || (strcmp(v, "auto") != 0 && strcmp(v, "full") != 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid value of option \"refresh\": \"%s\"", v ? v : "null"),
@@ -590,11 +619,28 @@ hatch_write(LhTable *table, const GoldKindRoutine *kind, LhStageCounts *counts,
 
 static const char *const refresh_names[] = {"full", "partial", "incremental"};
 
+/* Is every input a captured table (its changes are all in the change log)? */
+static bool
+inputs_all_captured(List *relids)
+{
+	ListCell   *lc;
+
+	foreach(lc, relids)
+		if (changes_captured_table(lfirst_oid(lc)) == 0)
+			return false;
+	return true;
+}
+
 /*
  * gold_run_stage
  *		Build one gold table with its kind.  Returns false when the stage
  *		was skipped because nothing it reads has changed.  Caller is
  *		connected to SPI, inside the stage's subtransaction.
+ *
+ * Why a stage refreshes fully, first reason wins: a full-refresh run; the
+ * option refresh: full; the target (first build, no record of the last
+ * build, re-created, empty); a changed definition.  Only when none holds
+ * is the hatch run or the engine asked.
  */
 bool
 gold_run_stage(LhTable *table, LhStageCounts *counts)
@@ -635,7 +681,7 @@ gold_run_stage(LhTable *table, LhStageCounts *counts)
 	/* its inputs are captured (lazily: tables of 0.1, capture dropped) */
 	(void) changes_ensure_inputs(inputs, NULL);
 
-	if (version && old_version && strcmp(version, old_version) == 0 &&
+	if (version_known(version) && old_version && strcmp(version, old_version) == 0 &&
 		!full_run && target_reason == NULL &&
 		!inputs_have_pending_changes(table, inputs))
 		return false;
@@ -643,10 +689,12 @@ gold_run_stage(LhTable *table, LhStageCounts *counts)
 	hatch = kind == &gold_kind_merge && query_has_column(ps, LH_OP_COLUMN);
 	if (full_run)
 		reason = "full refresh run";
-	else if (target_reason)
-		reason = target_reason;
 	else if (refresh_is_full(table))
 		reason = "refresh: full is set";
+	else if (target_reason)
+		reason = target_reason;
+	else if (definition_changed(old_version, definition_digest(table, kind)))
+		reason = "definition changed";
 
 	if (incremental_kind && reason == NULL)
 	{
@@ -671,6 +719,17 @@ gold_run_stage(LhTable *table, LhStageCounts *counts)
 		counts->refresh_reason = how == LH_REFRESH_INCREMENTAL ? NULL : reason;
 	}
 	lh_progress_add_rows(counts->rows_written);
+
+	/*
+	 * The version is read again after the write: the write waited at the
+	 * change-log barrier for silver runs in flight and included their rows,
+	 * which the version read before it could not see (the next run would
+	 * then not skip although nothing is new).  This is exact only when
+	 * every input is captured: a change committed after the write's
+	 * snapshot is then past this table's marks, and the skip logic sees it.
+	 */
+	if (version_known(version) && inputs_all_captured(inputs))
+		version = build_version(table, kind, inputs);
 	catalog_set_stage_mark(table->table_id, "built", version);
 	catalog_set_stage_mark(table->table_id, "target", target_identity(relid));
 	return true;
@@ -685,7 +744,9 @@ typedef enum GoldInsert
 {
 	GOLD_INSERT_REBUILD,
 	GOLD_INSERT_APPEND,
-	GOLD_INSERT_MERGE
+	GOLD_INSERT_MERGE,			/* upsert only (refresh: full, as in 0.1) */
+	GOLD_INSERT_MERGE_EXACT		/* delete the keys the query no longer
+								 * yields, then upsert */
 } GoldInsert;
 
 /* For merge: ON CONFLICT (keys) DO UPDATE only the rows that differ. */
@@ -729,7 +790,8 @@ gold_insert(LhTable *table, const char *query, LhStageCounts *counts,
 	char	   *qname = lh_qualified_name(table->schema_name, table->table_name);
 	CachedPlanSource *ps = prepare_query(query);
 	TupleDesc	qdesc = ps->resultDesc;
-	bool		deletes = how == GOLD_INSERT_MERGE && query_has_column(ps, LH_OP_COLUMN);
+	bool		merge = how == GOLD_INSERT_MERGE || how == GOLD_INSERT_MERGE_EXACT;
+	bool		deletes = merge && query_has_column(ps, LH_OP_COLUMN);
 	StringInfoData cols;
 	StringInfoData sql;
 
@@ -752,7 +814,29 @@ gold_insert(LhTable *table, const char *query, LhStageCounts *counts,
 	 * One statement reports both the rows the query produced and the rows
 	 * written (a merge skips rows that did not change).
 	 */
-	if (!deletes)
+	if (!deletes && how == GOLD_INSERT_MERGE_EXACT)
+	{
+		/*
+		 * A full merge with refresh auto leaves the table equal to the
+		 * query's result: the keys the query no longer yields are deleted
+		 * (a key holding a NULL matches nothing, so its row is deleted and
+		 * inserted again).  The deleted and the upserted rows are disjoint,
+		 * so one statement does both.
+		 */
+		ListCell   *lc;
+
+		appendStringInfo(&sql, "WITH q AS (SELECT %s FROM (\n%s\n) AS q0),"
+						 " d AS (DELETE FROM %s AS t WHERE NOT EXISTS"
+						 " (SELECT 1 FROM q WHERE true",
+						 cols.data, query, qname);
+		foreach(lc, table->keys)
+			appendStringInfo(&sql, " AND t.%s = q.%s", quote_identifier(lfirst(lc)),
+							 quote_identifier(lfirst(lc)));
+		appendStringInfo(&sql, ") RETURNING 1),"
+						 " w AS (INSERT INTO %s AS t (%s) SELECT %s FROM q",
+						 qname, cols.data, cols.data);
+	}
+	else if (!deletes)
 		appendStringInfo(&sql, "WITH q AS (SELECT %s FROM (\n%s\n) AS q0),"
 						 " d AS (SELECT 1 WHERE false),"
 						 " w AS (INSERT INTO %s AS t (%s) SELECT %s FROM q",
@@ -774,7 +858,7 @@ gold_insert(LhTable *table, const char *query, LhStageCounts *counts,
 						 " WHERE q.%s IS DISTINCT FROM 'delete'",
 						 qname, cols.data, cols.data, LH_OP_COLUMN);
 	}
-	if (how == GOLD_INSERT_MERGE)
+	if (merge)
 		append_merge_clause(&sql, table, qdesc);
 	appendStringInfoString(&sql, " RETURNING 1)"
 						   " SELECT (SELECT count(*) FROM q),"
@@ -812,10 +896,17 @@ append_write(LhTable *table, const char *query, LhStageCounts *counts)
 	gold_insert(table, query, counts, GOLD_INSERT_APPEND);
 }
 
+/*
+ * A merge is written fully only on the full path (the engine writes its
+ * incremental and partial refreshes itself): with refresh auto it must
+ * leave the table equal to the query's result, like every other path;
+ * refresh: full keeps 0.1's upsert-only merge.
+ */
 static void
 merge_write(LhTable *table, const char *query, LhStageCounts *counts)
 {
-	gold_insert(table, query, counts, GOLD_INSERT_MERGE);
+	gold_insert(table, query, counts,
+				refresh_is_full(table) ? GOLD_INSERT_MERGE : GOLD_INSERT_MERGE_EXACT);
 }
 
 const GoldKindRoutine gold_kind_rebuild = {

@@ -44,7 +44,6 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
-#include "common/md5.h"
 #include "executor/spi.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
@@ -519,34 +518,6 @@ ivm_analyze(LhTable *table, const char **why)
 
 /* ---- decisions ---- */
 
-/*
- * Has the definition changed since the last build?  The stage's "built"
- * mark ends with the digest gold.c's build_version makes of it; the target
- * then holds another query's rows, and only a full refresh is exact.
- */
-static bool
-definition_changed(LhTable *table)
-{
-	char	   *built = catalog_get_stage_mark(table->table_id, "built");
-	char	   *colon = built ? strchr(built, ':') : NULL;
-	char		digest[MD5_PASSWD_LEN + 1];
-	const char *errstr = NULL;
-	StringInfoData buf;
-	ListCell   *lc;
-
-	if (colon == NULL)
-		return true;
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "%s\n%s\n", table->gold_kind, table->sql);
-	foreach(lc, table->keys)
-		appendStringInfo(&buf, "%s\n", (char *) lfirst(lc));
-	if (table->options && lh_option_text(table->options, "refresh"))
-		appendStringInfo(&buf, "refresh=%s\n", lh_option_text(table->options, "refresh"));
-	if (!pg_md5_hash(buf.data, strlen(buf.data), digest, &errstr))
-		elog(ERROR, "could not compute MD5: %s", errstr);
-	return strcmp(colon + 1, digest) != 0;
-}
-
 static double
 rel_tuples(Oid relid)
 {
@@ -815,11 +786,6 @@ gold_incremental_refresh(LhTable *table, LhStageCounts *counts,
 		return false;
 	}
 	(void) lh_stage_table_oid(table);
-	if (definition_changed(table))
-	{
-		*reason = "definition changed";
-		return false;
-	}
 	if (diverts_rows(table))
 	{
 		*reason = "its data contract diverts rows (on_violation: quarantine)";

@@ -92,7 +92,8 @@ extern const GoldKindRoutine gold_kind_merge;
  * The incremental engine (incremental.c).  gold_run_stage calls it inside
  * the stage's subtransaction, connected to SPI, after the skip logic, only
  * for kinds rebuild and merge, when the option refresh is auto, the run is
- * not a full refresh and the target was not re-created or emptied.  It
+ * not a full refresh, the target was not re-created or emptied and the
+ * definition did not change since the last build (gold.c decides that).  It
  * returns true when it refreshed the table (counts filled, *how and
  * *reason set; it opens its ranges with changes_open and consumes them),
  * false when the caller must do a full refresh (*reason says why; the
