@@ -13,7 +13,8 @@
  *	  min/max and bool_and/or updates a hidden per-group state
  *	  (incremental_apply.c) and rewrites the groups that changed; a group
  *	  whose extreme value (or a bool_and/or value) may have left is
- *	  recomputed from the inputs.
+ *	  recomputed from the inputs; count(DISTINCT) keeps the multiplicity
+ *	  of each (group, value).
  *	- partial: the result keys or groups a change touches are found from
  *	  the images, deleted from the target and computed again from the
  *	  query restricted to them (the filter in the query's WHERE, where the
@@ -21,6 +22,9 @@
  *	  side of a left join, count(DISTINCT) and aggregates whose sums
  *	  cannot be kept exactly (float), and the first run after the state of
  *	  an aggregate had to be built.
+ *	- partial (staged): an outer query over one CTE or subquery that
+ *	  aggregates the inputs: the inner aggregate is maintained (as above)
+ *	  in a hidden table, and only the outer query is recomputed, over it.
  *	- full: anything else, and changes too large to be worth it; gold.c
  *	  then rebuilds (or merges) as before.  *reason says why.
  *
@@ -40,6 +44,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "catalog/pg_aggregate.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_namespace.h"
@@ -49,6 +54,7 @@
 #include "nodes/nodeFuncs.h"
 #include "nodes/pathnodes.h"
 #include "optimizer/optimizer.h"
+#include "optimizer/plancat.h"
 #include "parser/analyze.h"
 #include "parser/parser.h"
 #include "parser/parsetree.h"
@@ -214,8 +220,16 @@ classify_aggs(IvmQuery *iq, List *aggrefs)
 			argtype = exprType(agg->arg);
 		}
 		if (a->aggdistinct)
-			return psprintf("%s(DISTINCT) is recomputed per group", name);
-		if (strcmp(name, "count") == 0)
+		{
+			TypeCacheEntry *tc = lookup_type_cache(argtype, TYPECACHE_EQ_OPR |
+												   TYPECACHE_LT_OPR);
+
+			if (strcmp(name, "count") != 0 || !OidIsValid(tc->eq_opr) ||
+				!OidIsValid(tc->lt_opr))
+				return psprintf("%s(DISTINCT) is recomputed per group", name);
+			agg->kind = IVM_AGG_COUNT_DISTINCT;
+		}
+		else if (strcmp(name, "count") == 0)
 			agg->kind = a->aggstar ? IVM_AGG_COUNT_STAR : IVM_AGG_COUNT;
 		else if (strcmp(name, "sum") == 0 || strcmp(name, "avg") == 0)
 		{
@@ -343,17 +357,14 @@ choose_row_partition(IvmQuery *iq)
 }
 
 /*
- * ivm_analyze
- *		Parse and analyse the gold query (as its owner: the caller is in
- *		the owner's context); NULL with *why when no path but full fits.
+ * analyze_query
+ *		Analyse a query for the incremental and partial paths (the gold
+ *		query, or the inner query of the staged path); NULL with *why when
+ *		no path but full fits.
  */
 static IvmQuery *
-ivm_analyze(LhTable *table, const char **why)
+analyze_query(LhTable *table, Query *q, const char **why)
 {
-	char	   *sql = lh_trim_sql(table->sql);
-	List	   *raw = raw_parser(sql, RAW_PARSE_DEFAULT);
-	Query	   *q = parse_analyze_fixedparams(linitial_node(RawStmt, raw), sql,
-											  NULL, 0, NULL);
 	IvmQuery   *iq = palloc0(sizeof(IvmQuery));
 	WalkState	ws = {iq, NULL};
 	ListCell   *lc;
@@ -516,20 +527,196 @@ ivm_analyze(LhTable *table, const char **why)
 	return iq;
 }
 
+/* ---- the staged path: an outer query over one inner aggregate ---- */
+
+typedef struct ReadsCtx
+{
+	Query	   *skip;			/* not looked into */
+	bool		windows;		/* saw a window function */
+} ReadsCtx;
+
+/* Does a query (but ctx->skip) read a table?  Notes window functions. */
+static bool
+reads_tables(Node *node, ReadsCtx *ctx)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Query))
+	{
+		if ((Query *) node == ctx->skip)
+			return false;
+		if (((Query *) node)->hasWindowFuncs)
+			ctx->windows = true;
+		return query_tree_walker((Query *) node, reads_tables, ctx,
+								 QTW_EXAMINE_RTES_BEFORE);
+	}
+	if (IsA(node, RangeTblEntry))
+		return ((RangeTblEntry *) node)->rtekind == RTE_RELATION;
+	return expression_tree_walker(node, reads_tables, ctx);
+}
+
+static bool
+query_reads_tables(Query *q)
+{
+	ReadsCtx	ctx = {NULL, false};
+
+	return reads_tables((Node *) q, &ctx);
+}
+
+/*
+ * analyze_staged
+ *		A gold query that is an outer query (windows, CASE, joins of its
+ *		own pieces) over exactly one CTE or subquery in FROM that reads
+ *		tables and aggregates them: the inner aggregate is maintained in
+ *		the hidden table m<id> as the engine maintains any GROUP BY, and
+ *		the outer query is recomputed over it (cost: the groups, not the
+ *		input rows).  Returns the inner's IvmQuery (iq->outer set), or NULL
+ *		with *why (the reason of the plain analysis, kept when the shape
+ *		is not this one).
+ */
+static IvmQuery *
+analyze_staged(LhTable *table, Query *q, const char **why)
+{
+	Query	   *inner = NULL;
+	const char *name = NULL;
+	bool		is_cte = false;
+	int			index = -1;
+	int			found = 0;
+	ReadsCtx	ctx = {NULL, false};
+	IvmQuery   *iq;
+	IvmQuery   *outer;
+	const char *inner_why = NULL;
+	ListCell   *lc;
+
+	*why = q->cteList ? "unsupported: WITH clause" : "unsupported: subquery in FROM";
+	if (q->hasRecursive)
+	{
+		*why = "unsupported: WITH RECURSIVE";
+		return NULL;
+	}
+	if (q->setOperations || q->hasModifyingCTE)
+		return NULL;
+	foreach(lc, q->cteList)
+	{
+		CommonTableExpr *cte = lfirst(lc);
+
+		if (IsA(cte->ctequery, Query) && query_reads_tables((Query *) cte->ctequery))
+		{
+			found++;
+			inner = (Query *) cte->ctequery;
+			name = cte->ctename;
+			is_cte = true;
+			index = foreach_current_index(lc);
+		}
+	}
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		if (rte->rtekind == RTE_SUBQUERY && !rte->lateral &&
+			query_reads_tables(rte->subquery))
+		{
+			found++;
+			inner = rte->subquery;
+			name = rte->eref->aliasname;
+			is_cte = false;
+			index = foreach_current_index(lc);
+		}
+	}
+	if (found != 1 || inner->commandType != CMD_SELECT ||
+		!(inner->hasAggs || inner->groupClause))
+		return NULL;
+	ctx.skip = inner;
+	if (reads_tables((Node *) q, &ctx) || contain_volatile_functions((Node *) q))
+		return NULL;
+
+	iq = analyze_query(table, copyObject(inner), &inner_why);
+	if (iq == NULL || iq->part_exprs == NIL)
+	{
+		*why = psprintf("%s (%s: %s)", *why, name,
+						inner_why ? inner_why : "a GROUP BY expression reads the nullable side of a left join");
+		return NULL;
+	}
+	foreach(lc, iq->out_names)
+	{
+		ListCell   *l2;
+
+		for_each_from(l2, iq->out_names, foreach_current_index(lc) + 1)
+			if (strcmp(lfirst(lc), lfirst(l2)) == 0)
+				return NULL;
+	}
+
+	outer = palloc0(sizeof(IvmQuery));
+	outer->table = table;
+	outer->target = iq->target;
+	outer->query = q;
+	foreach(lc, q->targetList)
+	{
+		TargetEntry *te = lfirst(lc);
+
+		if (te->resjunk)
+			continue;
+		outer->out_names = lappend(outer->out_names, te->resname);
+		outer->out_exprs = lappend(outer->out_exprs, te->expr);
+	}
+	if ((*why = check_result_types(outer)) != NULL)
+		return NULL;
+	if (strcmp(table->gold_kind, "merge") == 0)
+		outer->key_cols = table->keys;
+
+	iq->inner_rel = psprintf("%s.m%d", IVM_SCHEMA, table->table_id);
+	iq->target = iq->inner_rel;
+	iq->inner_name = pstrdup(name);
+	iq->outer = outer;
+	iq->inner_is_cte = is_cte;
+	iq->inner_index = index;
+	iq->outer_why = ctx.windows ? "window function" : "outer query";
+	return iq;
+}
+
+/*
+ * ivm_analyze
+ *		Parse and analyse the gold query (as its owner: the caller is in
+ *		the owner's context); NULL with *why when no path but full fits.
+ */
+static IvmQuery *
+ivm_analyze(LhTable *table, const char **why)
+{
+	char	   *sql = lh_trim_sql(table->sql);
+	List	   *raw = raw_parser(sql, RAW_PARSE_DEFAULT);
+	Query	   *q = parse_analyze_fixedparams(linitial_node(RawStmt, raw), sql,
+											  NULL, 0, NULL);
+	ListCell   *lc;
+
+	if (q->setOperations)
+		return analyze_query(table, q, why);
+	if (q->cteList)
+		return analyze_staged(table, q, why);
+	foreach(lc, q->rtable)
+		if (((RangeTblEntry *) lfirst(lc))->rtekind == RTE_SUBQUERY)
+			return analyze_staged(table, q, why);
+	return analyze_query(table, q, why);
+}
+
 /* ---- decisions ---- */
 
+/*
+ * The rows of a relation, as the planner estimates them: reltuples scaled
+ * to the relation's current size, and an estimate from its pages when it
+ * was never analysed (a table just built, with autovacuum off) — so that
+ * the share of a change is judged on every table, not only analysed ones.
+ */
 static double
 rel_tuples(Oid relid)
 {
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	double		n = -1;
+	Relation	rel = table_open(relid, AccessShareLock);
+	BlockNumber pages;
+	double		tuples;
+	double		allvisfrac;
 
-	if (HeapTupleIsValid(tup))
-	{
-		n = ((Form_pg_class) GETSTRUCT(tup))->reltuples;
-		ReleaseSysCache(tup);
-	}
-	return n;
+	estimate_rel_size(rel, NULL, &pages, &tuples, &allvisfrac);
+	table_close(rel, AccessShareLock);
+	return tuples;
 }
 
 /* Open every input's range (barrier held); false with *why if one is not usable. */
@@ -615,7 +802,7 @@ touched_partitions(IvmQuery *iq, Datum *arrays, bool *has_null)
 static const char *
 too_many_touched(IvmQuery *iq, int64 n)
 {
-	double		rows = rel_tuples(lh_stage_table_oid(iq->table));
+	double		rows = rel_tuples(ivm_target_oid(iq));
 
 	if (n >= IVM_MIN_JUDGED && rows > 0 && n > IVM_MAX_TOUCHED_SHARE * rows)
 		return psprintf("changes touch %d%% of the %s", (int) Min(100.0, 100.0 * n / rows),
@@ -744,6 +931,67 @@ refresh(IvmQuery *iq, IvmApply *ap, LhRefresh *how, const char **reason)
 }
 
 /*
+ * The staged path: bring the inner aggregate (m<id>) up to date —
+ * incrementally through its state, or by recomputing the groups touched,
+ * or by building it on its first run — then recompute the outer query
+ * over it and write the rows of the target that differ.  Reported
+ * partial.  Returns false with *reason for full.
+ */
+static bool
+refresh_staged(IvmQuery *iq, IvmApply *ap, LhRefresh *how, const char **reason)
+{
+	IvmRel	   *nullable = changed_nullable(iq);
+	IvmApply	inner_ap = {0};
+	const char *first = NULL;
+	bool		remember = true;
+
+	if (!ivm_inner_exists(iq) || !ivm_state_current(iq))
+	{
+		if (iq->aggs)
+			ivm_state_build(iq);
+		ivm_inner_build(iq);
+		first = "first incremental run: the state of the groups was built";
+	}
+	else if (nullable || iq->agg_why)
+	{
+		ListCell   *lc;
+
+		foreach(lc, iq->rels)
+		{
+			IvmRel	   *rel = lfirst(lc);
+
+			if (!rel->core && rel->input->nchanges > 0 && !rel->lj_simple)
+			{
+				*reason = psprintf("unsupported: %s changed inside a nested outer join",
+								   rel->input->name);
+				return false;
+			}
+		}
+		if (!refresh_partial(iq, &inner_ap, reason))
+			return false;
+		/* without a state, m<id> alone is exact at hi; else the state went stale */
+		remember = (iq->aggs == NIL);
+	}
+	else
+	{
+		int64		groups;
+
+		ivm_state_update(iq, &groups);
+		if ((*reason = too_many_touched(iq, groups)) != NULL)
+			return false;
+		ivm_state_apply(iq, &inner_ap);
+	}
+	if (remember)
+		ivm_state_remember(iq);
+	ivm_apply_all(iq->outer, ivm_outer_sql(iq), ap);
+	*how = LH_REFRESH_PARTIAL;
+	*reason = first ? first :
+		psprintf("outer query recomputed over the maintained %s groups (%s)",
+				 iq->inner_name, iq->outer_why);
+	return true;
+}
+
+/*
  * A data contract in quarantine mode: a full write offers every row again
  * and replaces the table's quarantined rows; a partial one could leave
  * rows diverted for groups it did not touch out of date.
@@ -804,6 +1052,8 @@ gold_incremental_refresh(LhTable *table, LhStageCounts *counts,
 				*how = LH_REFRESH_INCREMENTAL;
 				done = true;
 			}
+			else if (iq->outer)
+				done = refresh_staged(iq, ap, how, reason);
 			else
 				done = refresh(iq, ap, how, reason);
 			if (done)

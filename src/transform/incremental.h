@@ -48,7 +48,8 @@ typedef enum IvmAggKind
 	IVM_AGG_MAX,
 	IVM_AGG_BOOL_AND,			/* v; recompute when a value leaves */
 	IVM_AGG_BOOL_OR,
-	IVM_AGG_RECOMPUTE			/* count(DISTINCT x): recompute the group */
+	IVM_AGG_COUNT_DISTINCT		/* count(DISTINCT x): c, and per (group, x)
+								 * the multiplicity in a second table */
 } IvmAggKind;
 
 typedef struct IvmAgg
@@ -77,6 +78,18 @@ typedef struct IvmQuery
 	List	   *key_cols;		/* result columns unique per row, or NIL */
 	Datum	   *touched;		/* state path: arrays of the groups touched */
 	bool	   *touched_null;
+
+	/*
+	 * The staged path: this is the inner aggregate of a gold query (a CTE
+	 * or subquery in FROM), maintained in the hidden table inner_rel (its
+	 * target); outer is the whole gold query, recomputed over inner_rel.
+	 */
+	char	   *inner_rel;		/* lakehouse_ivm.m<id>, quoted; or NULL */
+	char	   *inner_name;		/* the CTE's or subquery's name */
+	struct IvmQuery *outer;		/* target, out_names, key_cols, query */
+	bool		inner_is_cte;	/* where the inner query sits in outer */
+	int			inner_index;	/* cteList index, or rtable index (0-based) */
+	const char *outer_why;		/* what makes the outer not incremental */
 } IvmQuery;
 
 /* How a relation is replaced in a rewritten query. */
@@ -88,6 +101,8 @@ typedef enum IvmVersion
 	IVM_ANY					/* now and every image: a superset of both */
 } IvmVersion;
 
+#define IVM_SCHEMA "lakehouse_ivm"
+
 /* incremental_sql.c */
 extern char *ivm_delta_sql(IvmQuery *iq, List *exprs, List *names);
 extern char *ivm_touched_sql(IvmQuery *iq);
@@ -98,6 +113,8 @@ extern bool ivm_final_ok(IvmQuery *iq);
 extern char *ivm_final_sql(IvmQuery *iq, const char *state_rel);
 extern char *ivm_param_filter(IvmQuery *iq, const char *alias, bool *has_null,
 							  int first_param);
+extern char *ivm_rows_sql(IvmQuery *iq);
+extern char *ivm_outer_sql(IvmQuery *iq);
 
 /* incremental_apply.c */
 typedef struct IvmApply
@@ -112,6 +129,10 @@ extern void ivm_apply_replace(IvmQuery *iq, const char *fsql, int nparams,
 							  Oid *types, Datum *values, bool *has_null,
 							  IvmApply *out);
 extern void ivm_apply_delta(IvmQuery *iq, const char *dsql, IvmApply *out);
+extern void ivm_apply_all(IvmQuery *iq, const char *fsql, IvmApply *out);
+extern Oid	ivm_target_oid(IvmQuery *iq);
+extern bool ivm_inner_exists(IvmQuery *iq);
+extern void ivm_inner_build(IvmQuery *iq);
 extern void ivm_ensure_index(IvmQuery *iq);
 extern char *ivm_state_name(IvmQuery *iq);
 extern bool ivm_state_current(IvmQuery *iq);

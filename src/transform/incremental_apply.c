@@ -15,7 +15,9 @@
  * The state of an aggregate gold table is the table lakehouse_ivm.t<id>
  * (table id): per group, the group key, count(*) and what each aggregate
  * needs (count and numeric sum of its argument, its extreme, its bool),
- * plus two flags of the run in progress (touched, dirty).  It is created by
+ * plus two flags of the run in progress (touched, dirty); for each
+ * count(DISTINCT) a table t<id>_d<n> of (group, value, multiplicity); and
+ * on the staged path, m<id>, the maintained result of the inner query.  It is created by
  * the catalog owner in the lakehouse-owned schema, handed to the gold
  * table's owner (who alone reads and writes it, through the stage), and
  * depends on the gold table (pg_depend, auto): dropping the gold table
@@ -41,8 +43,6 @@
 
 #include "lakehouse.h"
 #include "transform/incremental.h"
-
-#define IVM_SCHEMA "lakehouse_ivm"
 
 static char *
 column_list(List *names, const char *prefix)
@@ -130,6 +130,31 @@ ivm_apply_replace(IvmQuery *iq, const char *fsql, int nparams, Oid *types,
 					 cols, cols, cols, cols, cols);
 	apply_tail(&sql, iq, "(SELECT count(*) FROM _lh_f)");
 	apply_run(sql.data, nparams, types, values, out);
+}
+
+/*
+ * ivm_apply_all
+ *		Make the target's rows equal to the rows of fsql, writing only the
+ *		rows that differ (the staged path's outer query).
+ */
+void
+ivm_apply_all(IvmQuery *iq, const char *fsql, IvmApply *out)
+{
+	char	   *cols = column_list(iq->out_names, "");
+	StringInfoData sql;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "WITH _lh_f AS MATERIALIZED (SELECT %s FROM (%s) AS _lh_f0)"
+					 ", _lh_o AS MATERIALIZED (SELECT t.ctid AS _lh_id, ROW(%s) AS _lh_r, %s FROM %s AS t)"
+					 ", _lh_del AS (SELECT ROW(%s) AS _lh_r, count(*) AS _lh_m FROM"
+					 " (SELECT %s FROM _lh_o EXCEPT ALL SELECT %s FROM _lh_f) AS x GROUP BY 1)"
+					 ", _lh_ins AS (SELECT %s FROM _lh_f EXCEPT ALL SELECT %s FROM _lh_o)",
+					 cols, fsql,
+					 column_list(iq->out_names, "t."), column_list(iq->out_names, "t."),
+					 iq->target, cols, cols, cols, cols, cols);
+	apply_tail(&sql, iq, "(SELECT count(*) FROM _lh_f)");
+	apply_run(sql.data, 0, NULL, NULL, out);
 }
 
 /*
@@ -237,6 +262,7 @@ state_columns(IvmQuery *iq, StringInfo names, StringInfo defs)
 		{
 			case IVM_AGG_COUNT_STAR:
 			case IVM_AGG_COUNT:
+			case IVM_AGG_COUNT_DISTINCT:
 				appendStringInfo(names, ", c%d", n);
 				appendStringInfo(defs, ", c%d bigint", n);
 				break;
@@ -255,8 +281,6 @@ state_columns(IvmQuery *iq, StringInfo names, StringInfo defs)
 				appendStringInfo(names, ", v%d, x%d", n, n);
 				appendStringInfo(defs, ", v%d boolean, x%d boolean", n, n);
 				break;
-			case IVM_AGG_RECOMPUTE:
-				break;
 		}
 	}
 }
@@ -272,17 +296,26 @@ group_cols(IvmQuery *iq, const char *prefix)
 	return buf.data;
 }
 
-/* The mark: the state's relation and, per input, the change it is exact at. */
+static Oid
+ivm_relid(const char *relname)
+{
+	return get_relname_relid(relname, get_namespace_oid(IVM_SCHEMA, false));
+}
+
+/*
+ * The mark: the state's relation (and the inner result's, on the staged
+ * path) and, per input, the change it is exact at.
+ */
 static char *
 state_signature(IvmQuery *iq, bool at_hi)
 {
 	StringInfoData buf;
 	ListCell   *lc;
-	Oid			relid = get_relname_relid(psprintf("t%d", iq->table->table_id),
-										  get_namespace_oid(IVM_SCHEMA, false));
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "%u", relid);
+	appendStringInfo(&buf, "%u", ivm_relid(psprintf("t%d", iq->table->table_id)));
+	if (iq->inner_rel)
+		appendStringInfo(&buf, " m%u", ivm_relid(psprintf("m%d", iq->table->table_id)));
 	foreach(lc, iq->inputs)
 	{
 		IvmInput   *in = lfirst(lc);
@@ -308,65 +341,173 @@ ivm_state_remember(IvmQuery *iq)
 						   state_signature(iq, true));
 }
 
+/* Drop the hidden tables of this gold table whose names match pattern. */
+static void
+drop_hidden(IvmQuery *iq, const char *pattern)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	List	   *names = NIL;
+	ListCell   *lc;
+
+	values[0] = CStringGetTextDatum(psprintf(pattern, iq->table->table_id));
+	catalog_exec("SELECT format('%I.%I', schemaname, tablename) FROM pg_catalog.pg_tables"
+				 " WHERE schemaname = '" IVM_SCHEMA "' AND tablename ~ $1",
+				 1, types, values, NULL, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		names = lappend(names, SPI_getvalue(SPI_tuptable->vals[i],
+											SPI_tuptable->tupdesc, 1));
+	foreach(lc, names)
+		catalog_exec(psprintf("DROP TABLE %s", (char *) lfirst(lc)), 0, NULL, NULL,
+					 NULL, SPI_OK_UTILITY);
+}
+
+/*
+ * Create a hidden table (the catalog owner's DDL in our schema), hand it to
+ * the gold table's owner, and make it go with the gold table.
+ */
+static void
+create_hidden(IvmQuery *iq, const char *relname, const char *defs)
+{
+	char	   *name = psprintf("%s.%s", IVM_SCHEMA, relname);
+	ObjectAddress hidden;
+	ObjectAddress gold;
+
+	catalog_exec(psprintf("CREATE TABLE %s (%s)", name, defs), 0, NULL, NULL,
+				 NULL, SPI_OK_UTILITY);
+	catalog_exec(psprintf("ALTER TABLE %s OWNER TO %s", name,
+						  quote_identifier(GetUserNameFromId(iq->table->owner, false))),
+				 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+	ObjectAddressSet(hidden, RelationRelationId, ivm_relid(relname));
+	ObjectAddressSet(gold, RelationRelationId, lh_stage_table_oid(iq->table));
+	recordDependencyOn(&hidden, &gold, DEPENDENCY_AUTO);
+	CommandCounterIncrement();
+}
+
+/* A column definition for expression e: type, typmod, collation. */
+static char *
+column_def(const char *name, Node *e)
+{
+	Oid			coll = exprCollation(e);
+	char	   *def = psprintf("%s %s", name,
+							   format_type_with_typemod(exprType(e), exprTypmod(e)));
+
+	if (OidIsValid(coll) && coll != DEFAULT_COLLATION_OID)
+		def = psprintf("%s COLLATE %s", def, generate_collation_name(coll));
+	return def;
+}
+
 /*
  * ivm_state_build
- *		(Re)create the state table from the inputs as they are now.  The
- *		DDL is the catalog owner's (our fixed SQL, in our schema); filling
- *		it runs the user's query, as the owner.
+ *		(Re)create the state table from the inputs as they are now, and for
+ *		each count(DISTINCT x) the table t<id>_d<n> of the multiplicity of
+ *		each value per group (the count of a group is the number of its
+ *		values with a multiplicity above zero: a change adds to the
+ *		multiplicities and moves the count only when one crosses zero).
+ *		The DDL is the catalog owner's (our fixed SQL, in our schema);
+ *		filling it runs the user's query, as the owner.
  */
 void
 ivm_state_build(IvmQuery *iq)
 {
 	char	   *name = ivm_state_name(iq);
 	StringInfoData defs;
+	StringInfoData gdefs;
 	StringInfoData names;
 	ListCell   *lc;
-	ObjectAddress state;
-	ObjectAddress gold;
+	char	   *rows = NULL;
 
-	initStringInfo(&defs);
+	initStringInfo(&gdefs);
 	initStringInfo(&names);
 	foreach(lc, iq->part_exprs)
-	{
-		Node	   *e = lfirst(lc);
-		Oid			coll = exprCollation(e);
-
-		appendStringInfo(&defs, "%s_lh_g%d %s", foreach_current_index(lc) ? ", " : "",
-						 foreach_current_index(lc) + 1,
-						 format_type_with_typemod(exprType(e), exprTypmod(e)));
-		if (OidIsValid(coll) && coll != DEFAULT_COLLATION_OID)
-			appendStringInfo(&defs, " COLLATE %s", generate_collation_name(coll));
-	}
-	appendStringInfoString(&defs, ", _lh_count bigint NOT NULL");
+		appendStringInfo(&gdefs, "%s%s", foreach_current_index(lc) ? ", " : "",
+						 column_def(psprintf("_lh_g%d", foreach_current_index(lc) + 1),
+									lfirst(lc)));
+	initStringInfo(&defs);
+	appendStringInfo(&defs, "%s, _lh_count bigint NOT NULL", gdefs.data);
 	state_columns(iq, &names, &defs);
 	appendStringInfoString(&defs, ", _lh_touched boolean NOT NULL DEFAULT false"
 						   ", _lh_dirty boolean NOT NULL DEFAULT false");
 
-	if (OidIsValid(get_relname_relid(psprintf("t%d", iq->table->table_id),
-									  get_namespace_oid(IVM_SCHEMA, false))))
-		catalog_exec(psprintf("DROP TABLE %s", name), 0, NULL, NULL, NULL,
-					 SPI_OK_UTILITY);
-	catalog_exec(psprintf("CREATE TABLE %s (%s)", name, defs.data), 0, NULL, NULL,
-				 NULL, SPI_OK_UTILITY);
+	drop_hidden(iq, "^t%d(_d[0-9]+)?$");
+	create_hidden(iq, psprintf("t%d", iq->table->table_id), defs.data);
 	catalog_exec(psprintf("CREATE UNIQUE INDEX ON %s (%s) NULLS NOT DISTINCT", name,
 						  group_cols(iq, "")), 0, NULL, NULL, NULL, SPI_OK_UTILITY);
 	catalog_exec(psprintf("CREATE INDEX ON %s (_lh_touched) WHERE _lh_touched", name),
 				 0, NULL, NULL, NULL, SPI_OK_UTILITY);
-	catalog_exec(psprintf("ALTER TABLE %s OWNER TO %s", name,
-						  quote_identifier(GetUserNameFromId(iq->table->owner, false))),
-				 0, NULL, NULL, NULL, SPI_OK_UTILITY);
-	ObjectAddressSet(state, RelationRelationId,
-					 get_relname_relid(psprintf("t%d", iq->table->table_id),
-									   get_namespace_oid(IVM_SCHEMA, false)));
-	ObjectAddressSet(gold, RelationRelationId, lh_stage_table_oid(iq->table));
-	recordDependencyOn(&state, &gold, DEPENDENCY_AUTO);
-	CommandCounterIncrement();
+
+	foreach(lc, iq->aggs)
+	{
+		IvmAgg	   *a = lfirst(lc);
+		char	   *d = psprintf("%s_d%d", name, a->no);
+
+		if (a->kind != IVM_AGG_COUNT_DISTINCT)
+			continue;
+		create_hidden(iq, psprintf("t%d_d%d", iq->table->table_id, a->no),
+					  psprintf("%s, %s, _lh_m bigint NOT NULL, _lh_was bigint NOT NULL DEFAULT 0",
+							   gdefs.data, column_def("_lh_v", a->arg)));
+		catalog_exec(psprintf("CREATE UNIQUE INDEX ON %s (%s, _lh_v) NULLS NOT DISTINCT",
+							  d, group_cols(iq, "")), 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+		catalog_exec(psprintf("CREATE INDEX ON %s (_lh_m) WHERE _lh_m = 0", d),
+					 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+		if (rows == NULL)
+			rows = ivm_rows_sql(iq);
+		(void) lh_spi_exec(psprintf("INSERT INTO %s (%s, _lh_v, _lh_m) SELECT %s, _lh_a%d, count(*)"
+									" FROM (%s) AS _lh_r WHERE _lh_a%d IS NOT NULL GROUP BY %s, _lh_a%d",
+									d, group_cols(iq, ""), group_cols(iq, ""), a->no,
+									rows, a->no, group_cols(iq, ""), a->no),
+						   0, NULL, NULL, NULL, SPI_OK_INSERT,
+						   "build the state of an incremental gold table");
+	}
 
 	(void) lh_spi_exec(psprintf("INSERT INTO %s (%s, _lh_count%s) %s", name,
 								group_cols(iq, ""), names.data,
 								ivm_state_query_sql(iq, NULL)),
 					   0, NULL, NULL, NULL, SPI_OK_INSERT,
 					   "build the state of an incremental gold table");
+}
+
+/* The relation the change is written into: the gold table, or inner_rel. */
+Oid
+ivm_target_oid(IvmQuery *iq)
+{
+	if (iq->inner_rel)
+		return ivm_relid(psprintf("m%d", iq->table->table_id));
+	return lh_stage_table_oid(iq->table);
+}
+
+bool
+ivm_inner_exists(IvmQuery *iq)
+{
+	return OidIsValid(ivm_relid(psprintf("m%d", iq->table->table_id)));
+}
+
+/*
+ * ivm_inner_build
+ *		(Re)create the staged path's inner result m<id> (the inner query's
+ *		columns, types and collations) from the inputs as they are now.
+ */
+void
+ivm_inner_build(IvmQuery *iq)
+{
+	StringInfoData defs;
+	ListCell   *ln;
+	ListCell   *le;
+
+	initStringInfo(&defs);
+	forboth(ln, iq->out_names, le, iq->out_exprs)
+		appendStringInfo(&defs, "%s%s", defs.len ? ", " : "",
+						 column_def(quote_identifier(lfirst(ln)), lfirst(le)));
+	drop_hidden(iq, "^m%d$");
+	create_hidden(iq, psprintf("m%d", iq->table->table_id), defs.data);
+	if (iq->part_cols)
+		catalog_exec(psprintf("CREATE INDEX ON %s (%s)", iq->inner_rel,
+							  quote_identifier(linitial(iq->part_cols))),
+					 0, NULL, NULL, NULL, SPI_OK_UTILITY);
+	(void) lh_spi_exec(psprintf("INSERT INTO %s SELECT * FROM (%s) AS _lh_q", iq->inner_rel,
+								pg_get_querydef(iq->query, false)),
+					   0, NULL, NULL, NULL, SPI_OK_INSERT,
+					   "build the inner result of an incremental gold table");
 }
 
 /*
@@ -448,6 +589,7 @@ ivm_state_update(IvmQuery *iq, int64 *groups)
 			case IVM_AGG_COUNT_STAR:
 				break;
 			case IVM_AGG_COUNT:
+			case IVM_AGG_COUNT_DISTINCT:
 				appendStringInfo(&set, ", c%d = s.c%d + excluded.c%d", n, n, n);
 				break;
 			case IVM_AGG_SUM:
@@ -469,8 +611,6 @@ ivm_state_update(IvmQuery *iq, int64 *groups)
 								 n, n, n, n, n, n, a->kind == IVM_AGG_BOOL_AND ? "AND" : "OR", n);
 				appendStringInfo(&dirty_old, " OR coalesce(excluded.x%d, false)", n);
 				break;
-			case IVM_AGG_RECOMPUTE:
-				break;
 		}
 	}
 
@@ -478,7 +618,7 @@ ivm_state_update(IvmQuery *iq, int64 *groups)
 	 * A group new to the state is inserted with _lh_dirty false: a value
 	 * cannot leave a group that did not exist.
 	 */
-	(void) lh_spi_exec(psprintf("WITH _lh_dd AS MATERIALIZED (%s)"
+	(void) lh_spi_exec(psprintf("WITH %s"
 								", _lh_up AS (INSERT INTO %s AS s (%s, _lh_count%s, _lh_touched)"
 								" SELECT %s, _lh_count%s, true FROM _lh_dd"
 								" ON CONFLICT (%s) DO UPDATE SET _lh_count = s._lh_count + excluded._lh_count%s,"
@@ -490,6 +630,12 @@ ivm_state_update(IvmQuery *iq, int64 *groups)
 					   0, NULL, NULL, NULL, SPI_OK_SELECT,
 					   "update the state of an incremental gold table");
 	*groups = catalog_int64(0, 1, 0);
+	foreach(lc, iq->aggs)
+		if (((IvmAgg *) lfirst(lc))->kind == IVM_AGG_COUNT_DISTINCT)
+			(void) lh_spi_exec(psprintf("DELETE FROM %s_d%d WHERE _lh_m = 0", name,
+										((IvmAgg *) lfirst(lc))->no),
+							   0, NULL, NULL, NULL, SPI_OK_DELETE,
+							   "drop the values that left their groups");
 	iq->touched = palloc0(sizeof(Datum) * k);
 	iq->touched_null = palloc0(sizeof(bool) * k);
 	(void) flagged_groups(iq, "_lh_touched", iq->touched, iq->touched_null);
@@ -529,7 +675,7 @@ ivm_state_apply(IvmQuery *iq, IvmApply *out)
 	 */
 	ivm_apply_replace(iq, ivm_final_sql(iq, name), list_length(iq->part_exprs),
 					  partition_types(iq), iq->touched, iq->touched_null, out);
-	(void) lh_spi_exec(psprintf("DELETE FROM %s WHERE _lh_count = 0", name),
+	(void) lh_spi_exec(psprintf("DELETE FROM %s WHERE _lh_touched AND _lh_count = 0", name),
 					   0, NULL, NULL, NULL, SPI_OK_DELETE,
 					   "drop the empty groups of an incremental gold table");
 	(void) lh_spi_exec(psprintf("UPDATE %s SET _lh_touched = false, _lh_dirty = false WHERE _lh_touched", name),

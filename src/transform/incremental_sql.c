@@ -31,6 +31,7 @@
 #include "postgres.h"
 
 #include "access/table.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "nodes/makefuncs.h"
@@ -606,8 +607,13 @@ state_aggs(IvmQuery *iq, bool signed_rows)
 						appendStringInfo(&buf, ", %s(_lh_a%d) AS v%d, NULL::boolean AS x%d", f, n, n, n);
 					break;
 				}
-			case IVM_AGG_RECOMPUTE:
-				elog(ERROR, "aggregate kept as state cannot be recomputed");
+			case IVM_AGG_COUNT_DISTINCT:
+				/* signed: the changes of the group's count made in ivm_state_delta_sql */
+				if (signed_rows)
+					appendStringInfo(&buf, ", coalesce(sum(_lh_t%d), 0)::bigint AS c%d", n, n);
+				else
+					appendStringInfo(&buf, ", count(DISTINCT _lh_a%d) AS c%d", n, n);
+				break;
 		}
 	}
 	return buf.data;
@@ -643,7 +649,34 @@ ivm_state_query_sql(IvmQuery *iq, bool *has_null)
 					group_list(iq), state_aggs(iq, false), rows, group_list(iq));
 }
 
-/* The signed change of the state per group. */
+/* The rows of the query before aggregation (see agg_rows_query), as SQL. */
+char *
+ivm_rows_sql(IvmQuery *iq)
+{
+	return pg_get_querydef(agg_rows_query(iq), false);
+}
+
+/* NULL::type of an expression, with its collation when not the default. */
+static char *
+typed_null(Node *e)
+{
+	Oid			coll = exprCollation(e);
+
+	if (OidIsValid(coll) && coll != DEFAULT_COLLATION_OID)
+		return psprintf("NULL::%s COLLATE %s", format_type_be_qualified(exprType(e)),
+						generate_collation_name(coll));
+	return psprintf("NULL::%s", format_type_be_qualified(exprType(e)));
+}
+
+/*
+ * ivm_state_delta_sql
+ *		The CTEs of the state's change: _lh_x, the signed rows of the
+ *		change (group keys _lh_g.., arguments _lh_a.., _lh_sign); for each
+ *		count(DISTINCT), _lh_u<n>, which adds the change of each (group,
+ *		value) multiplicity to its table and returns the change of the
+ *		group's count (+1: the value entered, -1: it left); and _lh_dd, the
+ *		signed change of the state per group.
+ */
 char *
 ivm_state_delta_sql(IvmQuery *iq)
 {
@@ -651,6 +684,10 @@ ivm_state_delta_sql(IvmQuery *iq)
 	List	   *names = NIL;
 	ListCell   *lc;
 	Query	   *q = agg_rows_query(iq);
+	StringInfoData buf;
+	StringInfoData rows;
+	char	   *groups = group_list(iq);
+	bool		any_distinct = false;
 
 	foreach(lc, q->targetList)
 	{
@@ -659,9 +696,55 @@ ivm_state_delta_sql(IvmQuery *iq)
 		exprs = lappend(exprs, te->expr);
 		names = lappend(names, te->resname);
 	}
-	return psprintf("SELECT %s, %s FROM (%s) AS _lh_r GROUP BY %s",
-					group_list(iq), state_aggs(iq, true),
-					ivm_delta_sql(iq, exprs, names), group_list(iq));
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "_lh_x AS MATERIALIZED (%s)", ivm_delta_sql(iq, exprs, names));
+
+	/* the rows of _lh_x, and of each _lh_u<n>, with _lh_t<n> columns */
+	initStringInfo(&rows);
+	appendStringInfoString(&rows, "SELECT *");
+	foreach(lc, iq->aggs)
+		if (((IvmAgg *) lfirst(lc))->kind == IVM_AGG_COUNT_DISTINCT)
+			appendStringInfo(&rows, ", 0 AS _lh_t%d", ((IvmAgg *) lfirst(lc))->no);
+	appendStringInfoString(&rows, " FROM _lh_x");
+	foreach(lc, iq->aggs)
+	{
+		IvmAgg	   *a = lfirst(lc);
+		ListCell   *l2;
+		int			n = a->no;
+
+		if (a->kind != IVM_AGG_COUNT_DISTINCT)
+			continue;
+		any_distinct = true;
+		appendStringInfo(&buf,
+						 ", _lh_u%d AS (INSERT INTO %s_d%d AS d (%s, _lh_v, _lh_m, _lh_was)"
+						 " SELECT %s, _lh_a%d, sum(_lh_sign), 0 FROM _lh_x WHERE _lh_a%d IS NOT NULL"
+						 " GROUP BY %s, _lh_a%d HAVING sum(_lh_sign) <> 0"
+						 " ON CONFLICT (%s, _lh_v) DO UPDATE SET _lh_was = d._lh_m, _lh_m = d._lh_m + excluded._lh_m"
+						 " RETURNING %s, (_lh_m > 0)::int - (_lh_was > 0)::int AS _lh_t)",
+						 n, ivm_state_name(iq), n, groups, groups, n, n, groups, n,
+						 groups, groups);
+		appendStringInfo(&rows, " UNION ALL SELECT %s", groups);
+		foreach(l2, iq->aggs)
+		{
+			IvmAgg	   *b = lfirst(l2);
+
+			appendStringInfo(&rows, ", %s", b->arg ? typed_null(b->arg) : "NULL::int4");
+		}
+		appendStringInfoString(&rows, ", 0");
+		foreach(l2, iq->aggs)
+		{
+			IvmAgg	   *b = lfirst(l2);
+
+			if (b->kind == IVM_AGG_COUNT_DISTINCT)
+				appendStringInfo(&rows, ", %s", b == a ? "_lh_t" : "0");
+		}
+		appendStringInfo(&rows, " FROM _lh_u%d", n);
+	}
+	appendStringInfo(&buf, ", _lh_dd AS %s(SELECT %s, %s FROM (%s) AS _lh_r GROUP BY %s)",
+					 any_distinct ? "" : "MATERIALIZED ",
+					 groups, state_aggs(iq, true),
+					 any_distinct ? rows.data : "SELECT * FROM _lh_x", groups);
+	return buf.data;
 }
 
 typedef struct FinalCtx
@@ -749,6 +832,7 @@ ivm_final_sql(IvmQuery *iq, const char *state_rel)
 				appendStringInfo(&sub, ", _lh_count AS _lh_f%d", n);
 				break;
 			case IVM_AGG_COUNT:
+			case IVM_AGG_COUNT_DISTINCT:
 				appendStringInfo(&sub, ", c%d AS _lh_f%d", n, n);
 				break;
 			case IVM_AGG_SUM:
@@ -781,5 +865,33 @@ ivm_final_sql(IvmQuery *iq, const char *state_rel)
 	if (ctx.failed)
 		return NULL;
 	q->jointree->quals = having;
+	return pg_get_querydef(q, false);
+}
+
+/*
+ * ivm_outer_sql
+ *		The staged path's whole gold query with its inner query (a CTE or a
+ *		subquery in FROM) replaced by a read of the maintained inner result:
+ *		the same columns, types and collations.
+ */
+char *
+ivm_outer_sql(IvmQuery *iq)
+{
+	Query	   *q = copyObject(iq->outer->query);
+	StringInfoData sel;
+	Query	   *sub;
+	ListCell   *lc;
+
+	initStringInfo(&sel);
+	appendStringInfoString(&sel, "SELECT ");
+	foreach(lc, iq->out_names)
+		appendStringInfo(&sel, "%s%s", foreach_current_index(lc) ? ", " : "",
+						 quote_identifier(lfirst(lc)));
+	appendStringInfo(&sel, " FROM %s", iq->inner_rel);
+	sub = parse_one(sel.data);
+	if (iq->inner_is_cte)
+		((CommonTableExpr *) list_nth(q->cteList, iq->inner_index))->ctequery = (Node *) sub;
+	else
+		((RangeTblEntry *) list_nth(q->rtable, iq->inner_index))->subquery = sub;
 	return pg_get_querydef(q, false);
 }
