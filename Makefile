@@ -36,12 +36,12 @@ DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA = sql/$(EXTENSION)--0.1.sql $(wildcard sql/$(EXTENSION)--*--*.sql)
 PGFILEDESC = "lakehouse - medallion lakehouse inside PostgreSQL"
 
-REGRESS = setup api yaml jsonfast ingest_file ingest_table kafka http generate silver gold scd2 quality quality_gate contract evolution run lineage metrics deps errors hostile drop_guard run_progress security site messages quarantine diagram schedule dr_status dq_config dbt_tests contract_export scd2_dbt ge_parity
+REGRESS = setup api yaml jsonfast ingest_file ingest_table kafka http generate silver gold scd2 quality quality_gate contract evolution run lineage metrics deps errors hostile drop_guard run_progress security site messages quarantine diagram schedule dr_status dq_config dbt_tests contract_export scd2_dbt ge_parity changes incremental incremental_shapes
 # `make installcheck` against a server started with test/regress.conf
 # (or a temporary instance: EXTRA_REGRESS_OPTS=--temp-instance=...)
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf
 
-ISOLATION = concurrent_runs scd2_concurrent bronze_vs_silver contract_invalidation quarantine_replay
+ISOLATION = concurrent_runs scd2_concurrent bronze_vs_silver contract_invalidation quarantine_replay changes_concurrent
 # Specs in test/isolation/specs, expected output in test/isolation/expected;
 # results and diffs go to test/isolation/output_iso.
 ISOLATION_OPTS = --inputdir=test/isolation --outputdir=test/isolation/output_iso

@@ -76,7 +76,9 @@ bench_build()
 # into $WORK/sql.  One configuration for ours and every baseline, sized for
 # a 2-core, 24 GiB machine; fsync and synchronous_commit stay on; autovacuum
 # is off so that no background vacuum runs during a timed statement (the
-# scripts vacuum what they need themselves).
+# scripts vacuum what they need themselves).  BENCH_EXTRA_CONF, when set,
+# is appended to postgresql.conf (bench/incremental.sh sizes memory for 10M
+# rows with it).
 bench_cluster()
 {
 	local name=$1
@@ -110,6 +112,8 @@ autovacuum = off
 log_checkpoints = on
 timezone = 'UTC'
 CONF
+	# a benchmark may override settings (later lines win): BENCH_EXTRA_CONF
+	[ -n "${BENCH_EXTRA_CONF:-}" ] && printf '\n%s\n' "$BENCH_EXTRA_CONF" >>"$DATA/postgresql.conf"
 	as_pg "$PGBIN/pg_ctl" start -D "$DATA" -l "$WORK/server.log" -w -t 60 >/dev/null ||
 		{ tail -n 30 "$WORK/server.log" >&2; die "the cluster did not start"; }
 	as_pg "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$WORK/socket" -p "$PORT" -U postgres \

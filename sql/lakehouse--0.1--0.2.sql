@@ -161,7 +161,9 @@ DECLARE
         'lh_silver_project(jsonb,bigint,text,anyelement,integer)',
         'lh_dq_sample_trans(internal,jsonb)', 'lh_dq_sample_final(internal)',
         'lh_dq_count_final(internal)', 'lh_dq_sample(jsonb)', 'lh_dq_count(jsonb)',
-        'lh_scd2_merge(text,text,text[],jsonb)'];
+        'lh_scd2_merge(text,text,text[],jsonb)',
+        'lh_changes(text,bigint)', 'lh_changes(anyelement,bigint)',
+        'lh_change_images(integer,bigint,bigint)'];
     read_fns text[] := ARRAY['lh_worker_status()', 'lh_partition_stats()',
                              'lh_mask_hash(text)', 'lh_mask_partial(text)',
                              'lh_metrics()', 'lh_observe_workers()', 'lh_run_progress()',
@@ -180,7 +182,8 @@ DECLARE
     runtime_tables text := 'lakehouse.source_marks, lakehouse.stage_marks, lakehouse.runs, '
         'lakehouse.run_stages, lakehouse.quarantine, lakehouse.dead_letters, lakehouse.http_state, '
         'lakehouse.event_outbox, lakehouse.dq_results, lakehouse.contract_violations, '
-        'lakehouse.silver_drift, lakehouse.schema_history, lakehouse.http_request_counts';
+        'lakehouse.silver_drift, lakehouse.schema_history, lakehouse.http_request_counts, '
+        'lakehouse.change_log_horizon, lakehouse.change_marks';
     views text := 'lakehouse.pipeline_status, lakehouse.recent_runs, lakehouse.run_stage_details, '
         'lakehouse.source_status, lakehouse.http_status, lakehouse.dq_summary, '
         'lakehouse.lineage_graph, lakehouse.run_progress, lakehouse.dr_status';
@@ -1214,3 +1217,141 @@ $$;
 /* lh_create_roles grants them */
 REVOKE ALL ON FUNCTION lakehouse.lh_check(text, text, bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION lakehouse.lh_validation_result(bigint, text) FROM PUBLIC;
+
+/* ---- issue 18: ivm-capture ---- */
+/*
+ * Change capture (src/transform/changes.c): the change log, its horizon
+ * and reader marks; capture triggers are installed on existing silver
+ * tables by their next run (or definition), and their readers then build
+ * fully once.  run_stages records how each gold stage refreshed.
+ */
+ALTER TABLE lakehouse.run_stages ADD COLUMN refresh text;
+ALTER TABLE lakehouse.run_stages ADD COLUMN refresh_reason text;
+COMMENT ON COLUMN lakehouse.run_stages.refresh IS 'Gold stages of kinds rebuild and merge: incremental, partial or full (contrib-docs/incremental.md); NULL otherwise and for skipped stages.';
+COMMENT ON COLUMN lakehouse.run_stages.refresh_reason IS 'Why the refresh was not incremental (NULL when it was).';
+
+/*
+ * Change capture (src/transform/changes.c; contrib-docs/incremental.md).
+ * Statement-level AFTER triggers with transition tables on every silver
+ * table, and on every gold table another gold table reads, write signed
+ * row images here in the writer's transaction: an INSERT an 'I' image of
+ * the new row, a DELETE a 'D' image of the old row, an UPDATE both.  Gold
+ * stages read the images past their mark (change_marks) and move the mark
+ * in the transaction of their write; what every reader passed is pruned
+ * (change_log_horizon says how far).
+ */
+CREATE TABLE lakehouse.change_log (
+    change_id       bigserial PRIMARY KEY,
+    table_id        integer NOT NULL REFERENCES lakehouse.tables ON DELETE CASCADE,
+    run_id          bigint,
+    op              "char" NOT NULL,
+    img             jsonb NOT NULL,
+    CONSTRAINT change_log_op_check CHECK (op IN ('I', 'D'))
+);
+CREATE INDEX change_log_table_idx ON lakehouse.change_log (table_id, change_id);
+COMMENT ON TABLE lakehouse.change_log IS 'Captured changes of silver tables and of gold tables other gold tables read: one signed row image per row inserted (I) or deleted (D); an update is both.';
+COMMENT ON COLUMN lakehouse.change_log.run_id IS 'The run whose stage wrote the change; NULL for a write outside a run (lh_forget, a hand-written statement).';
+COMMENT ON COLUMN lakehouse.change_log.img IS 'to_jsonb of the whole row, _lh_* columns included.';
+
+CREATE TABLE lakehouse.change_log_horizon (
+    table_id        integer PRIMARY KEY REFERENCES lakehouse.tables ON DELETE CASCADE,
+    pruned_through  bigint NOT NULL,
+    cause           text NOT NULL DEFAULT 'pruned',
+    CONSTRAINT change_log_horizon_cause_check
+        CHECK (cause IN ('pruned', 'invalidated', 'rewritten', 'unread', 'erased'))
+);
+COMMENT ON TABLE lakehouse.change_log_horizon IS 'How far the change log of a table was pruned (or invalidated by a TRUNCATE, by capture that was missing, by a full rewrite or a write no reader needed, none of which logs images, or by lh_forget erasing images): a reader whose mark is older refreshes fully.';
+COMMENT ON COLUMN lakehouse.change_log_horizon.cause IS 'Why the horizon last moved: pruned (every reader passed), invalidated (TRUNCATE, capture installed late), rewritten (a full write of the table, not logged), unread (a write while no reader held a mark, not logged), erased (lh_forget deleted images of an erased subject).';
+
+CREATE TABLE lakehouse.change_marks (
+    reader_table_id integer NOT NULL REFERENCES lakehouse.tables ON DELETE CASCADE,
+    input_table_id  integer NOT NULL REFERENCES lakehouse.tables ON DELETE CASCADE,
+    change_id       bigint NOT NULL,
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (reader_table_id, input_table_id)
+);
+CREATE INDEX change_marks_input_idx ON lakehouse.change_marks (input_table_id);
+COMMENT ON TABLE lakehouse.change_marks IS 'How far each gold table (reader) has consumed the change log of each table it reads, moved in the transaction of its write.';
+
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.change_log', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.change_log_change_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.change_log_horizon', '');
+SELECT pg_catalog.pg_extension_config_dump('lakehouse.change_marks', '');
+
+/* The capture trigger function (INSERT, UPDATE, DELETE and TRUNCATE). */
+CREATE FUNCTION lakehouse.lh_change_capture()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'lh_change_capture'
+LANGUAGE C;
+
+/*
+ * lh_changes(table_name): the net change per key of a captured table since
+ * the calling gold stage's mark (or since since_change_id, outside a
+ * stage); lh_changes(NULL::silver.t) gives the rows typed.
+ */
+CREATE FUNCTION lakehouse.lh_changes(table_name text,
+                                     since_change_id bigint DEFAULT NULL,
+                                     OUT _lh_op text,
+                                     OUT _lh_change_id bigint,
+                                     OUT _lh_run_id bigint,
+                                     OUT "row" jsonb,
+                                     OUT old_row jsonb)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'lh_changes'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+CREATE FUNCTION lakehouse.lh_changes(row_type anyelement,
+                                     since_change_id bigint DEFAULT NULL,
+                                     OUT _lh_op text,
+                                     OUT _lh_change_id bigint,
+                                     OUT _lh_run_id bigint,
+                                     OUT new anyelement,
+                                     OUT old anyelement)
+RETURNS SETOF record
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT c._lh_op, c._lh_change_id, c._lh_run_id,
+       CASE WHEN c."row" IS NOT NULL THEN jsonb_populate_record(row_type, c."row") END,
+       CASE WHEN c.old_row IS NOT NULL THEN jsonb_populate_record(row_type, c.old_row) END
+  FROM lakehouse.lh_changes(pg_typeof(row_type)::text, since_change_id) c
+$$;
+
+/*
+ * The images of a captured table in (lo, hi], for the SQL of
+ * changes_delta_sql: the caller must be able to read the table.
+ */
+CREATE FUNCTION lakehouse.lh_change_images(table_id integer, lo bigint, hi bigint,
+                                           OUT change_id bigint,
+                                           OUT op "char",
+                                           OUT img jsonb)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'lh_change_images'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE TRIGGER lh_catalog_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON lakehouse.change_log FOR EACH STATEMENT EXECUTE FUNCTION lakehouse.lh_catalog_guard();
+CREATE TRIGGER lh_catalog_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON lakehouse.change_log_horizon FOR EACH STATEMENT EXECUTE FUNCTION lakehouse.lh_catalog_guard();
+CREATE TRIGGER lh_catalog_guard BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON lakehouse.change_marks FOR EACH STATEMENT EXECUTE FUNCTION lakehouse.lh_catalog_guard();
+/* lh_create_roles grants them */
+REVOKE ALL ON lakehouse.change_log, lakehouse.change_log_horizon, lakehouse.change_marks FROM PUBLIC;
+REVOKE ALL ON SEQUENCE lakehouse.change_log_change_id_seq FROM PUBLIC;
+REVOKE ALL ON FUNCTION lakehouse.lh_change_capture() FROM PUBLIC;
+REVOKE ALL ON FUNCTION lakehouse.lh_changes(text, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION lakehouse.lh_changes(anyelement, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION lakehouse.lh_change_images(integer, bigint, bigint) FROM PUBLIC;
+
+/* ---- issue 18: ivm-engine ---- */
+
+/*
+ * The hidden per-group state of incremental aggregate gold tables
+ * (src/transform/incremental_apply.c): lakehouse_ivm.t<table_id>, created
+ * by the extension, owned by the gold table's owner, dropped with the gold
+ * table.  Nobody else creates anything here.
+ */
+CREATE SCHEMA lakehouse_ivm;
+COMMENT ON SCHEMA lakehouse_ivm IS 'Per-group state of incremental gold aggregates (one table per gold table, t<table_id>); maintained by lakehouse.';
+REVOKE ALL ON SCHEMA lakehouse_ivm FROM PUBLIC;
+GRANT USAGE ON SCHEMA lakehouse_ivm TO PUBLIC;

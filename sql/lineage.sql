@@ -291,7 +291,7 @@ WITH RECURSIVE chain(customer, depth) AS (
     SELECT c.customer, c.depth + 1 FROM chain c WHERE c.depth < 3)
 SELECT customer, max(depth) AS depth FROM chain GROUP BY customer
 $$) > 0 AS ok;
-SELECT (lakehouse.lh_run_pipeline('ol_cte'))->>'status' AS status;
+SELECT (lakehouse.lh_run_pipeline('ol_cte', upstream => false))->>'status' AS status;
 SELECT e.job_name, k AS column_name, f->>'name' AS input, f->>'field' AS field,
        f->'transformations'->0->>'subtype' AS subtype
   FROM lakehouse.event_outbox e,

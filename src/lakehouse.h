@@ -57,6 +57,13 @@ typedef struct LhStageCounts
 	int64		files;			/* files found, when counts_files */
 	bool		counts_files;	/* a source that reads files: report files */
 	ErrorData  *partial_error;
+
+	/*
+	 * gold kinds rebuild and merge: "incremental", "partial" or "full", and
+	 * why not incremental (NULL when it was); NULL for other stages
+	 */
+	const char *refresh;
+	const char *refresh_reason;
 } LhStageCounts;
 
 /*

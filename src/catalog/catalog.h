@@ -390,7 +390,8 @@ extern void catalog_stage_insert(int64 run_id, int stage_no, const char *stage,
 								 TimestampTz started, TimestampTz finished,
 								 int64 rows_read, int64 rows_written,
 								 int64 rows_quarantined, int64 rows_skipped,
-								 ErrorData *error);
+								 ErrorData *error, const char *refresh,
+								 const char *refresh_reason);
 /* a new id of the run sequence, for a write that is not a run */
 extern int64 catalog_run_id_next(void);
 /* what run_stages holds of a stage; false if it has no row */

@@ -155,11 +155,15 @@ CREATE TABLE lakehouse.run_stages (
     error_detail    text,
     error_hint      text,
     error_context   text,
+    refresh         text,
+    refresh_reason  text,
     PRIMARY KEY (run_id, stage_no),
     CONSTRAINT run_stages_stage_check CHECK (stage IN ('ingest', 'silver', 'gold')),
     CONSTRAINT run_stages_status_check CHECK (status IN ('succeeded', 'failed', 'skipped', 'not run'))
 );
 COMMENT ON TABLE lakehouse.run_stages IS 'One row per stage of a run: timings, row counts, error with SQLSTATE.';
+COMMENT ON COLUMN lakehouse.run_stages.refresh IS 'Gold stages of kinds rebuild and merge: incremental, partial or full (contrib-docs/incremental.md); NULL otherwise and for skipped stages.';
+COMMENT ON COLUMN lakehouse.run_stages.refresh_reason IS 'Why the refresh was not incremental (NULL when it was).';
 
 /*
  * One row per refused input row, with every rule it breaks (violations);

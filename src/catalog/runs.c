@@ -160,13 +160,14 @@ catalog_stage_insert(int64 run_id, int stage_no, const char *stage,
 					 TimestampTz started, TimestampTz finished,
 					 int64 rows_read, int64 rows_written,
 					 int64 rows_quarantined, int64 rows_skipped,
-					 ErrorData *error)
+					 ErrorData *error, const char *refresh,
+					 const char *refresh_reason)
 {
-	Oid			types[16] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID,
+	Oid			types[18] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID,
 		TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, INT8OID, INT8OID, INT8OID,
-	TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[16];
-	char		nulls[16];
+	TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[18];
+	char		nulls[18];
 
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = Int64GetDatum(run_id);
@@ -186,14 +187,17 @@ catalog_stage_insert(int64 run_id, int stage_no, const char *stage,
 	values[13] = catalog_text_or_null(error ? error->detail : NULL, &nulls[13]);
 	values[14] = catalog_text_or_null(error ? error->hint : NULL, &nulls[14]);
 	values[15] = catalog_text_or_null(error ? error->context : NULL, &nulls[15]);
+	values[16] = catalog_text_or_null(refresh, &nulls[16]);
+	values[17] = catalog_text_or_null(refresh ? refresh_reason : NULL, &nulls[17]);
 	catalog_exec("INSERT INTO lakehouse.run_stages"
 				 " (run_id, stage_no, stage, target, status, started_at,"
 				 " finished_at, rows_read, rows_written, rows_quarantined,"
 				 " rows_skipped, error_sqlstate, error_message,"
-				 " error_detail, error_hint, error_context)"
+				 " error_detail, error_hint, error_context, refresh,"
+				 " refresh_reason)"
 				 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,"
-				 " $12, $13, $14, $15, $16)",
-				 16, types, values, nulls, SPI_OK_INSERT);
+				 " $12, $13, $14, $15, $16, $17, $18)",
+				 18, types, values, nulls, SPI_OK_INSERT);
 }
 
 /*

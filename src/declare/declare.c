@@ -45,6 +45,7 @@
 #include "lakehouse.h"
 #include "sources/sources.h"
 #include "security/security.h"
+#include "transform/changes.h"
 #include "transform/transform.h"
 #include "worker/worker.h"
 #include "pipeline/pipeline.h"
@@ -581,11 +582,52 @@ lh_define_silver(PG_FUNCTION_ARGS)
 	table_id = catalog_table_store(table_id, p->pipeline_id, "silver", schema, table,
 								   src->source_id, keys, order_by, NULL, NULL, NULL);
 	catalog_silver_columns_store(table_id, columns);
+	changes_capture_table(table_id, lh_table_oid(schema, table, false));
 	security_store_mapping_classification(schema, table, columns_json);
 	evolution_register(table_id, schema, table, policy);
 	lh_owner_end(&id);
 	SPI_finish();
 	PG_RETURN_INT32(table_id);
+}
+
+/*
+ * infer_dependencies
+ *		A gold query that reads a table of another pipeline makes this
+ *		pipeline depend on that one, as dbt infers a dependency from
+ *		ref(): the dependency is recorded (a NOTICE names it), so that
+ *		runs with upstream => true run the other pipeline first.  A cycle
+ *		is refused (deps_check_acyclic).  Caller runs as the owner,
+ *		connected to SPI.
+ */
+static void
+infer_dependencies(LhPipeline *p, const char *qname, const char *sql)
+{
+	SPIPlanPtr	plan = lh_spi_prepare(lh_trim_sql(sql), "analyse gold SQL");
+	List	   *inputs = gold_query_inputs(sql, lh_spi_plan_source(plan)->relationOids);
+	List	   *names;
+	List	   *ups = catalog_pipeline_upstreams(p->pipeline_id, &names);
+	ListCell   *lc;
+
+	foreach(lc, inputs)
+	{
+		Oid			relid = lfirst_oid(lc);
+		LhTable    *t = catalog_table_by_name(get_namespace_name(get_rel_namespace(relid)),
+											  get_rel_name(relid));
+		char	   *other;
+
+		if (t == NULL || t->pipeline_id == p->pipeline_id ||
+			list_member_int(ups, t->pipeline_id))
+			continue;
+		other = catalog_pipeline_name(t->pipeline_id);
+		deps_check_acyclic(p->pipeline_id, t->pipeline_id);
+		catalog_pipeline_add_dep(p->pipeline_id, t->pipeline_id);
+		ups = lappend_int(ups, t->pipeline_id);
+		ereport(NOTICE,
+				(errmsg("pipeline \"%s\" now depends on pipeline \"%s\"", p->name, other),
+				 errdetail("Gold table %s reads %s, a table of pipeline \"%s\".",
+						   qname, lh_qualified_name(t->schema_name, t->table_name), other),
+				 errhint("Declare it with depends_on to make it explicit.")));
+	}
 }
 
 /*
@@ -618,16 +660,11 @@ lh_define_gold(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("gold kind \"%s\" requires keys", kind),
 				 errhint("Pass keys => ARRAY['column', ...] naming the columns that identify a row.")));
-	if (!k->takes_options && options != NULL &&
-		!(JB_ROOT_IS_OBJECT(options) && JB_ROOT_COUNT(options) == 0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("gold kind \"%s\" takes no options", kind),
-				 errhint("Options are for gold kind %s.", gold_kind_names(true))));
+	/* kinds rebuild and merge take one option: refresh (auto or full) */
+	if (!k->takes_options && !gold_check_refresh_option(kind, options))
+		options = NULL;
 	if (k->validate)
 		k->validate(options, keys);
-	if (!k->takes_options)
-		options = NULL;
 	lh_parse_table_name(tname, "gold", &schema, &table);
 
 	SPI_connect();
@@ -640,6 +677,8 @@ lh_define_gold(PG_FUNCTION_ARGS)
 		forget_stage_mark(table_id, lh_qualified_name(schema, table), "built");
 	table_id = catalog_table_store(table_id, p->pipeline_id, "gold", schema, table, 0,
 								   keys, NULL, kind, sql, options);
+	infer_dependencies(p, lh_qualified_name(schema, table), sql);
+	(void) changes_ensure_captured(lh_table_oid(schema, table, false), NULL);
 	lh_owner_end(&id);
 	SPI_finish();
 	PG_RETURN_INT32(table_id);
@@ -665,6 +704,9 @@ lh_drop_table(PG_FUNCTION_ARGS)
 											   lh_qualified_name(t->schema_name,
 																 t->table_name)));
 	catalog_table_drop(t->table_id);
+	/* a table kept as the user's is no longer captured */
+	if (!drop_data && OidIsValid(lh_table_oid(t->schema_name, t->table_name, true)))
+		changes_uncapture_table(lh_table_oid(t->schema_name, t->table_name, true));
 	if (drop_data)
 	{
 		lh_owner_begin(t->owner, &id);

@@ -78,12 +78,12 @@ enum
 
 static const char *const gold_keys[] = {
 	"table", "kind", "keys", "sql", "options", "contract", "on_violation",
-	"expectations", "tests", "data_tests", "columns", NULL
+	"expectations", "tests", "data_tests", "columns", "refresh", NULL
 };
 enum
 {
 	GK_TABLE, GK_KIND, GK_KEYS, GK_SQL, GK_OPTIONS, GK_CONTRACT, GK_ON_VIOLATION,
-	GK_EXPECTATIONS, GK_TESTS, GK_DATA_TESTS, GK_COLUMNS
+	GK_EXPECTATIONS, GK_TESTS, GK_DATA_TESTS, GK_COLUMNS, GK_REFRESH
 };
 
 static const char *const column_keys[] = {
@@ -546,6 +546,29 @@ cfg_gold(LhCfgParser *p, LhCfgPipeline *pl, LhCfgGold *tab, yaml_node_t *map)
 		if (options->type != YAML_MAPPING_NODE)
 			lh_cfg_wrong_kind(p, options, "a mapping", "options", false, where);
 		tab->options = lh_cfg_json_map(p, options, where, NULL, false);
+	}
+
+	/*
+	 * refresh: auto | full (kinds rebuild and merge), stored with the
+	 * options; the SQL API checks it
+	 */
+	{
+		char	   *refresh = cfg_string(p, &f, gold_keys, GK_REFRESH, map, where, false);
+
+		if (refresh)
+		{
+			StringInfoData r;
+			size_t		len = strlen(tab->options);
+
+			initStringInfo(&r);
+			appendBinaryStringInfo(&r, tab->options, len - 1);	/* without '}' */
+			if (strcmp(tab->options, "{}") != 0)
+				appendStringInfoString(&r, ", ");
+			appendStringInfoString(&r, "\"refresh\": ");
+			escape_json(&r, refresh);
+			appendStringInfoChar(&r, '}');
+			tab->options = r.data;
+		}
 	}
 
 	/*

@@ -63,6 +63,7 @@
 #include "observe/observe.h"
 #include "pipeline/pipeline.h"
 #include "security/security.h"
+#include "transform/changes.h"
 #include "transform/transform.h"
 #include "worker/worker.h"
 
@@ -146,7 +147,7 @@ record_stage(int64 run_id, int stage_no, Stage *st)
 						 st->status, st->started, st->finished,
 						 st->counts.rows_read, st->counts.rows_written,
 						 st->counts.rows_quarantined, st->counts.rows_skipped,
-						 st->error);
+						 st->error, st->counts.refresh, st->counts.refresh_reason);
 }
 
 /* A stage and its run, for execute_stage_work. */
@@ -178,8 +179,12 @@ execute_stage_work(void *arg)
 			source_ingest(st->source, run->run_id, &st->counts);
 			break;
 		case STAGE_SILVER:
+			/* capture first (a table of 0.1, or capture dropped by hand) */
+			changes_capture_table(st->table->table_id, lh_stage_table_oid(st->table));
 			silver_run_stage(st->table, &st->counts);
 			table_id = st->table->table_id;
+			/* what no reader needs any more (all of it, if none reads) */
+			changes_prune(table_id);
 			break;
 		case STAGE_GOLD:
 			ran = gold_run_stage(st->table, &st->counts);
@@ -437,6 +442,14 @@ append_stages_json(StringInfo json, List *stages)
 		/* sources that read files say how many they found: 0 is news */
 		if (st->counts.counts_files)
 			appendStringInfo(json, ",\"files\":" INT64_FORMAT, st->counts.files);
+		/* gold kinds rebuild and merge: how the table was refreshed, and why */
+		if (st->counts.refresh)
+		{
+			appendStringInfoChar(json, ',');
+			json_key_str(json, "refresh", st->counts.refresh);
+			appendStringInfoChar(json, ',');
+			json_key_str(json, "refresh_reason", st->counts.refresh_reason);
+		}
 		appendStringInfo(json, ",\"ms\":%.3f}",
 						 (double) (st->finished - st->started) / 1000.0);
 	}

@@ -10,7 +10,11 @@
  * dead letters; one set-based DELETE per table.  The audit record keeps a
  * salted hash of the value, never the value.  It returns the count per
  * table: bronze tables by source, then silver and gold tables in
- * declaration order, then quarantine and dead letters.
+ * declaration order, then quarantine and dead letters.  The capture
+ * triggers record the deletes in lakehouse.change_log like any other; the
+ * subject's images are then erased from the change log too, and the
+ * readers of those tables refresh fully at their next run
+ * (changes_forget_subject, src/transform/changes.c).
  *
  * Rights and identity.  Only lakehouse administrators may erase.  Each
  * DELETE on a data table runs as that table's pipeline owner, under
@@ -34,6 +38,7 @@
 #include "catalog/catalog.h"
 #include "lakehouse.h"
 #include "security/security.h"
+#include "transform/changes.h"
 
 PG_FUNCTION_INFO_V1(lh_forget);
 
@@ -140,6 +145,9 @@ erase_from(EraseTarget *t, const char *column, const char *value)
 						1, types, values, NULL, SPI_OK_DELETE, "erase from a table");
 	}
 	lh_owner_end(&id);
+	/* the change log keeps no image of the subject (src/transform/changes.c) */
+	if (!t->paths)
+		changes_forget_subject(lh_table_oid(t->schema, t->table, false), column, value);
 	return (int64) n;
 }
 

@@ -524,7 +524,9 @@ DECLARE
         'lh_silver_project(jsonb,bigint,text,anyelement,integer)',
         'lh_dq_sample_trans(internal,jsonb)', 'lh_dq_sample_final(internal)',
         'lh_dq_count_final(internal)', 'lh_dq_sample(jsonb)', 'lh_dq_count(jsonb)',
-        'lh_scd2_merge(text,text,text[],jsonb)'];
+        'lh_scd2_merge(text,text,text[],jsonb)',
+        'lh_changes(text,bigint)', 'lh_changes(anyelement,bigint)',
+        'lh_change_images(integer,bigint,bigint)'];
     read_fns text[] := ARRAY['lh_worker_status()', 'lh_partition_stats()',
                              'lh_mask_hash(text)', 'lh_mask_partial(text)',
                              'lh_metrics()', 'lh_observe_workers()', 'lh_run_progress()',
@@ -543,7 +545,8 @@ DECLARE
     runtime_tables text := 'lakehouse.source_marks, lakehouse.stage_marks, lakehouse.runs, '
         'lakehouse.run_stages, lakehouse.quarantine, lakehouse.dead_letters, lakehouse.http_state, '
         'lakehouse.event_outbox, lakehouse.dq_results, lakehouse.contract_violations, '
-        'lakehouse.silver_drift, lakehouse.schema_history, lakehouse.http_request_counts';
+        'lakehouse.silver_drift, lakehouse.schema_history, lakehouse.http_request_counts, '
+        'lakehouse.change_log_horizon, lakehouse.change_marks';
     views text := 'lakehouse.pipeline_status, lakehouse.recent_runs, lakehouse.run_stage_details, '
         'lakehouse.source_status, lakehouse.http_status, lakehouse.dq_summary, '
         'lakehouse.lineage_graph, lakehouse.run_progress, lakehouse.dr_status';

@@ -78,6 +78,7 @@
 #include "lakehouse.h"
 #include "pipeline/pipeline.h"
 #include "sources/sources.h"
+#include "transform/changes.h"
 #include "transform/transform.h"
 
 PG_FUNCTION_INFO_V1(lh_silver_project);
@@ -820,8 +821,38 @@ stage_begin(LhTable *table, Oid relid, int32 source_id, bool replay)
  *		Project new bronze rows of the table's source into the silver table.
  *		Caller is connected to SPI and inside the stage's subtransaction.
  */
+static void silver_run_stage_body(LhTable *table, LhStageCounts *counts);
+
 void
 silver_run_stage(LhTable *table, LhStageCounts *counts)
+{
+	Oid			prev;
+
+	if (!(lh_current_run && lh_current_run->full_refresh))
+	{
+		silver_run_stage_body(table, counts);
+		return;
+	}
+
+	/*
+	 * A full refresh rewrites every row: capture moves the table's horizon
+	 * instead of logging an image of each (changes_capture.c), and the gold
+	 * tables that read it refresh fully.
+	 */
+	prev = changes_rewrite_begin(lh_stage_table_oid(table));
+	PG_TRY();
+	{
+		silver_run_stage_body(table, counts);
+	}
+	PG_FINALLY();
+	{
+		changes_rewrite_end(prev);
+	}
+	PG_END_TRY();
+}
+
+static void
+silver_run_stage_body(LhTable *table, LhStageCounts *counts)
 {
 	LhSource   *src;
 	Oid			relid;

@@ -82,9 +82,32 @@ extern char *gold_kind_names(bool with_options_only);
 extern void gold_check_sql(const char *sql);
 extern void lh_check_select_sql(const char *sql, const char *what);
 extern bool gold_run_stage(LhTable *table, LhStageCounts *counts);
+extern bool gold_check_refresh_option(const char *kind, Jsonb *options);
+extern List *gold_query_inputs(const char *sql, List *relation_oids);
 extern const GoldKindRoutine gold_kind_rebuild;
 extern const GoldKindRoutine gold_kind_append;
 extern const GoldKindRoutine gold_kind_merge;
+
+/*
+ * The incremental engine (incremental.c).  gold_run_stage calls it inside
+ * the stage's subtransaction, connected to SPI, after the skip logic, only
+ * for kinds rebuild and merge, when the option refresh is auto, the run is
+ * not a full refresh, the target was not re-created or emptied and the
+ * definition did not change since the last build (gold.c decides that).  It
+ * returns true when it refreshed the table (counts filled, *how and
+ * *reason set; it opens its ranges with changes_open and consumes them),
+ * false when the caller must do a full refresh (*reason says why; the
+ * caller then consumes every input's range).
+ */
+typedef enum LhRefresh
+{
+	LH_REFRESH_FULL,
+	LH_REFRESH_PARTIAL,
+	LH_REFRESH_INCREMENTAL
+} LhRefresh;
+
+extern bool gold_incremental_refresh(LhTable *table, LhStageCounts *counts,
+									 LhRefresh *how, const char **reason);
 
 /* scd2.c: SCD type 2 merges, the kind scd2 and lh_scd2_merge() */
 typedef struct Scd2Counts

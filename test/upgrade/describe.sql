@@ -69,7 +69,7 @@ SELECT line FROM (
     SELECT 'init_priv ' || i.classoid::regclass || ' '
            || CASE i.classoid WHEN 'pg_class'::regclass THEN i.objoid::regclass::text
                               WHEN 'pg_proc'::regclass THEN i.objoid::regprocedure::text
-                              ELSE i.objoid::text END
+                              ELSE pg_describe_object(i.classoid, i.objoid, 0) END
            || ' ' || i.objsubid || ' ' || i.privtype::text || ' ' || i.initprivs::text
       FROM pg_init_privs i JOIN members m ON m.classid = i.classoid AND m.objid = i.objoid
 ) all_lines
